@@ -1,0 +1,416 @@
+"""Typed, validated configuration read from ``include/maintenance.yaml``.
+
+Every error names the file, the key path and the bad value in one line, so an import error in
+the Airflow UI tells the DBA exactly what to fix. Nothing here touches a database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from maintenance_ops.cadences import BY_KEY, CADENCES, TASK_TYPES
+from maintenance_ops.exceptions import ConfigError, IdentifierError
+from maintenance_ops.identifiers import validate_identifier
+
+CONFIG_ENV = "MAINTENANCE_CONFIG"
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "include" / "maintenance.yaml"
+_CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+$")
+_FORBIDDEN_IN_WHERE = (";", "--", "/*", "*/", "#")
+
+
+def _identifier(value: str) -> str:
+    try:
+        return validate_identifier(value, "name")
+    except IdentifierError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _conn_id(value: str) -> str:
+    if not _CONN_ID.match(value):
+        raise ValueError(f"{value!r} is not a valid Airflow connection id")
+    return value
+
+
+def _cron(value: str) -> str:
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a valid cron expression (e.g. '0 2 * * *')")
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+ConnId = Annotated[str, AfterValidator(_conn_id)]
+Cron = Annotated[str, AfterValidator(_cron)]
+Email = Annotated[str, AfterValidator(_email)]
+PositiveInt = Annotated[int, Field(gt=0)]
+Percent = Annotated[float, Field(gt=0, le=100)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CleanupRule(_Model):
+    """The spec's ``DATABASE_CLEANUP_RULES`` entry: what to delete or archive, and when."""
+
+    name: Identifier
+    table: Identifier
+    schema_name: Identifier | None = Field(default=None, alias="schema")
+    date_column: Identifier
+    retention_days: PositiveInt
+    cleanup_type: Literal["delete", "archive"] = "delete"
+    where: str | None = None
+    batch_size: Annotated[int, Field(gt=0, le=100_000)] | None = None
+    archive_table: Identifier | None = None
+    archive_schema: Identifier | None = None
+    allow_no_primary_key: bool = False
+    partitions: Literal["auto", "off"] = "auto"
+
+    @field_validator("where")
+    @classmethod
+    def _single_condition(cls, value: str | None) -> str | None:
+        if value is not None and any(token in value for token in _FORBIDDEN_IN_WHERE):
+            raise ValueError(
+                f"{value!r} may not contain ';', comments or '#': give one boolean condition"
+            )
+        return value
+
+
+class Replica(_Model):
+    """A read replica of a database, checked for lag and readiness."""
+
+    name: Identifier
+    conn_id: ConnId
+
+
+class BackupSettings(_Model):
+    """Where backups live and how they are taken, kept and judged."""
+
+    enabled: bool = False
+    location: str = "file:///var/backups/mysql-maintenance"
+    tool: Literal["mariadb-dump", "mysqldump", "mydumper", "mariabackup"] = "mariadb-dump"
+    compression: Literal["zstd", "gzip", "none"] = "zstd"
+    retention_days: PositiveInt = 14
+    keep_count: PositiveInt = 7
+    rpo_hours: Seconds = 26.0
+    rto_minutes: Seconds = 60.0
+    encryption_conn_id: ConnId | None = None
+
+
+class RestoreTarget(_Model):
+    """Where restore tests restore to: never the source."""
+
+    type: Literal["ephemeral", "scratch"] = "ephemeral"
+    conn_id: ConnId | None = None
+
+    @model_validator(mode="after")
+    def _scratch_needs_conn(self) -> RestoreTarget:
+        if self.type == "scratch" and not self.conn_id:
+            raise ValueError("a scratch restore target needs conn_id (a connection marked scratch)")
+        return self
+
+
+class Thresholds(_Model):
+    """The spec's alert thresholds (warning and critical levels)."""
+
+    connection_warning_pct: Percent = 80.0
+    connection_critical_pct: Percent = 95.0
+    query_time_warning_s: Seconds = 2.0
+    query_time_critical_s: Seconds = 5.0
+    replication_lag_warning_s: Seconds = 5.0
+    replication_lag_critical_s: Seconds = 30.0
+    cpu_warning_pct: Percent = 80.0
+    memory_warning_pct: Percent = 85.0
+    disk_warning_pct: Percent = 85.0
+
+    @model_validator(mode="after")
+    def _warning_below_critical(self) -> Thresholds:
+        for metric in ("connection", "query_time", "replication_lag"):
+            unit = "pct" if metric == "connection" else "s"
+            warning = getattr(self, f"{metric}_warning_{unit}")
+            critical = getattr(self, f"{metric}_critical_{unit}")
+            if warning > critical:
+                raise ValueError(
+                    f"{metric}_warning_{unit}={warning} is above its critical level {critical}"
+                )
+        return self
+
+
+class ThresholdOverrides(_Model):
+    """Per-database thresholds; unset keys fall back to the global ``thresholds``."""
+
+    connection_warning_pct: Percent | None = None
+    connection_critical_pct: Percent | None = None
+    query_time_warning_s: Seconds | None = None
+    query_time_critical_s: Seconds | None = None
+    replication_lag_warning_s: Seconds | None = None
+    replication_lag_critical_s: Seconds | None = None
+    cpu_warning_pct: Percent | None = None
+    memory_warning_pct: Percent | None = None
+    disk_warning_pct: Percent | None = None
+
+
+class Database(_Model):
+    """One database server to maintain, reached through an Airflow connection."""
+
+    name: Identifier
+    conn_id: ConnId
+    schemas: list[Identifier] = Field(default_factory=list)
+    """Schemas to maintain; empty means every non-system schema."""
+    enabled: bool = True
+    history_schema: Identifier = "_maintenance"
+    history_conn_id: ConnId | None = None
+    replicas: list[Replica] = Field(default_factory=list)
+    cleanup_rules: list[CleanupRule] = Field(default_factory=list)
+    backup: BackupSettings = BackupSettings()
+    restore_target: RestoreTarget = RestoreTarget()
+    thresholds: ThresholdOverrides = ThresholdOverrides()
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> Database:
+        _reject_duplicates([r.name for r in self.cleanup_rules], "cleanup rule")
+        _reject_duplicates([r.name for r in self.replicas], "replica")
+        return self
+
+
+class Schedule(_Model):
+    """One built-in DAG's schedule; a disabled schedule still allows manual runs."""
+
+    cron: Cron
+    enabled: bool = True
+    deadline_minutes: Seconds
+
+
+class CustomSchedule(_Model):
+    """The spec's ``CUSTOM_MAINTENANCE_SCHEDULES`` entry: an extra DAG for one task type."""
+
+    database: Identifier
+    task_type: str
+    cron: Cron
+    enabled: bool = True
+    deadline_minutes: Seconds | None = None
+
+    @field_validator("task_type")
+    @classmethod
+    def _known_task_type(cls, value: str) -> str:
+        if value not in TASK_TYPES:
+            raise ValueError(f"unknown task type {value!r}; use one of {', '.join(TASK_TYPES)}")
+        return value
+
+
+def _default_schedules() -> dict[str, Schedule]:
+    return {
+        c.key: Schedule(cron=c.default_cron, deadline_minutes=c.default_deadline_minutes)
+        for c in CADENCES
+    }
+
+
+class Window(_Model):
+    """A daily maintenance window; ``end`` before ``start`` spans midnight."""
+
+    start: time
+    end: time
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. 'UTC', 'Europe/Berlin')") from None
+        return value
+
+
+class MaintenanceSettings(_Model):
+    """How maintenance runs: pool, window, session guards, chunking, throttling, retries."""
+
+    pool: Identifier = "mysql_maintenance"
+    max_concurrent: PositiveInt = 2
+    queue: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    window: Window | None = None
+    enforce_window: bool = False
+    lock_wait_timeout_s: PositiveInt = 5
+    innodb_lock_wait_timeout_s: PositiveInt = 5
+    statement_timeout_s: Annotated[float, Field(ge=0)] = 3600.0
+    connect_timeout_s: PositiveInt = 10
+    chunk_size: Annotated[int, Field(gt=0, le=100_000)] = 1000
+    max_replica_lag_s: Seconds = 5.0
+    max_threads_running: PositiveInt = 50
+    owner: Annotated[str, Field(min_length=1)] = "dba"
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    retry_delay_s: Seconds = 60.0
+    max_retry_delay_s: Seconds = 900.0
+    execution_timeout_minutes: Seconds = 120.0
+
+
+class Notifications(_Model):
+    """Where alerts and reports go; every channel is optional."""
+
+    slack_conn_id: ConnId | None = None
+    smtp_conn_id: ConnId = "smtp_default"
+    emails: list[Email] = Field(default_factory=list)
+    from_email: Email | None = None
+    pagerduty_conn_id: ConnId | None = None
+    send_alerts: bool = True
+    send_reports: bool = True
+    send_weekly_reports: bool = True
+    enable_deadlines: bool = True
+
+
+class Config(_Model):
+    """The whole configuration file."""
+
+    version: Literal[1] = 1
+    databases: list[Database] = Field(default_factory=list)
+    schedules: dict[str, Schedule] = Field(default_factory=_default_schedules)
+    custom_schedules: dict[Identifier, CustomSchedule] = Field(default_factory=dict)
+    thresholds: Thresholds = Thresholds()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+    notifications: Notifications = Notifications()
+
+    @field_validator("schedules", mode="before")
+    @classmethod
+    def _merge_schedules(cls, value: Any) -> Any:
+        """Fill in every schedule the file leaves out, and key by key inside each one."""
+        if not isinstance(value, dict):
+            return value
+        unknown = sorted(set(value) - set(BY_KEY))
+        if unknown:
+            raise ValueError(f"unknown schedule {unknown[0]!r}; use one of {', '.join(BY_KEY)}")
+        merged: dict[str, Any] = {}
+        for key, cadence in BY_KEY.items():
+            entry = value.get(key) or {}
+            if not isinstance(entry, dict):
+                return value
+            merged[key] = {
+                "cron": cadence.default_cron,
+                "deadline_minutes": cadence.default_deadline_minutes,
+                **entry,
+            }
+        return merged
+
+    @field_validator("databases")
+    @classmethod
+    def _unique_databases(cls, value: list[Database]) -> list[Database]:
+        _reject_duplicates([d.name for d in value], "database")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        names = {d.name for d in self.databases}
+        for key, custom in self.custom_schedules.items():
+            if custom.database not in names:
+                raise ValueError(
+                    f"custom_schedules.{key}.database {custom.database!r} is not a configured "
+                    "database; add it under databases or fix the name"
+                )
+        return self
+
+    def database(self, name: str) -> Database:
+        """Return the database called ``name`` or raise naming the configured ones."""
+        for db in self.databases:
+            if db.name == name:
+                return db
+        known = ", ".join(d.name for d in self.databases) or "none"
+        raise ConfigError(f"unknown database {name!r}; configured databases: {known}")
+
+    def thresholds_for(self, database: str) -> Thresholds:
+        """Merge a database's threshold overrides over the global thresholds."""
+        overrides = self.database(database).thresholds.model_dump(exclude_none=True)
+        return self.thresholds.model_copy(update=overrides)
+
+
+def _reject_duplicates(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} name {name!r}; names must be unique")
+        seen.add(name)
+
+
+def config_path() -> Path:
+    """Return the configuration file in use: ``$MAINTENANCE_CONFIG`` or the packaged default."""
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def _format_error(path: Path, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    key = ""
+    for part in first["loc"]:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        elif not str(part).startswith("function-"):
+            key += f".{part}" if key else str(part)
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key; check the spelling against the README's configuration reference"
+    shown = first.get("input")
+    bad = "" if isinstance(shown, dict | list) else f" (got {shown!r})"
+    more = f" [+{len(exc.errors()) - 1} more]" if len(exc.errors()) > 1 else ""
+    where = f"{key}: " if key else ""
+    return f"{path}: {where}{message}{bad}{more}"
+
+
+def parse_config(text: str, source: Path | str = "<string>") -> Config:
+    """Parse YAML text into a :class:`Config`, raising :class:`ConfigError` in one line."""
+    source = Path(source)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}: YAML syntax error at {where}: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: (top): expected a mapping of keys, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(source, exc)) from None
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int) -> Config:
+    return parse_config(Path(path).read_text(encoding="utf-8"), path)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the configuration file (cached until the file changes)."""
+    resolved = Path(path) if path is not None else config_path()
+    try:
+        mtime = resolved.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{resolved}: configuration file not found; create it (see include/maintenance.yaml) "
+            f"or point {CONFIG_ENV} at it"
+        ) from None
+    return _load_cached(str(resolved), mtime)

@@ -1,0 +1,222 @@
+"""The parts every maintenance DAG is built from: defaults, params, selection and report.
+
+DAG files stay pure composition: they call these and wire the result. Nothing here opens a
+connection at parse time; configuration is read from its file once (cached).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Param, task
+
+from maintenance_ops.alerts import on_failure
+from maintenance_ops.cadences import BY_KEY, Cadence
+from maintenance_ops.config import Config, load_config
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
+
+START_DATE = datetime(2026, 1, 1)
+
+
+def default_args(config: Config) -> dict[str, Any]:
+    """Return the task defaults every maintenance task shares (one place)."""
+    m = config.maintenance
+    args: dict[str, Any] = {
+        "owner": m.owner,
+        "retries": m.retries,
+        "retry_delay": timedelta(seconds=m.retry_delay_s),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(seconds=m.max_retry_delay_s),
+        "execution_timeout": timedelta(minutes=m.execution_timeout_minutes),
+        "pool": m.pool,
+        "on_failure_callback": [on_failure],
+    }
+    if m.queue:
+        args["queue"] = m.queue
+    return args
+
+
+def params(config: Config, *, databases: Sequence[str] | None = None) -> dict[str, Param]:
+    """Return the run params shown in the UI trigger form, with descriptions."""
+    names = list(databases) if databases is not None else [d.name for d in config.databases]
+    items: dict[str, Any] = {"type": "string"}
+    if names:
+        items["enum"] = names
+    return {
+        "databases": Param(
+            default=[],
+            type="array",
+            items=items,
+            title="Databases",
+            description=(
+                "Names of configured databases to run on; leave empty for every enabled database. "
+                f"Configured: {', '.join(names) or 'none'}."
+            ),
+        ),
+        "dry_run": Param(
+            default=False,
+            type="boolean",
+            title="Dry run",
+            description="Show what would be done, with row counts, without changing anything.",
+        ),
+    }
+
+
+def deadline(cadence_key: str, config: Config, minutes: float) -> Any:
+    """Return the DAG's deadline alert (Airflow 3's SLA), or None when deadlines are off."""
+    if not config.notifications.enable_deadlines:
+        return None
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    from maintenance_ops.alerts import deadline_missed
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=minutes),
+        callback=AsyncCallback(
+            deadline_missed,
+            kwargs={
+                "dag_id": BY_KEY[cadence_key].dag_id,
+                "interval_minutes": minutes,
+                "notifications": config.notifications.model_dump(mode="json"),
+            },
+        ),
+    )
+
+
+def dag_kwargs(
+    cadence_key: str, config: Config | None = None, *, doc_md: str | None = None
+) -> dict[str, Any]:
+    """Return the ``@dag`` arguments of a built-in cadence from configuration."""
+    config = config or load_config()
+    cadence: Cadence = BY_KEY[cadence_key]
+    schedule = config.schedules[cadence_key]
+    return {
+        "dag_id": cadence.dag_id,
+        "description": cadence.summary,
+        "schedule": schedule.cron if schedule.enabled else None,
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": default_args(config),
+        "params": params(config),
+        "tags": ["mysql", "maintenance", *cadence.tags],
+        "on_failure_callback": on_failure,
+        "deadline": deadline(cadence_key, config, schedule.deadline_minutes),
+        "doc_md": doc_md,
+    }
+
+
+def custom_dag_kwargs(
+    name: str, config: Config | None = None, *, doc_md: str | None = None
+) -> tuple[dict[str, Any], str, str]:
+    """Return ``(dag kwargs, cadence key, database)`` of the custom schedule ``name``."""
+    from maintenance_ops.cadences import BY_TASK_TYPE
+
+    config = config or load_config()
+    custom = config.custom_schedules[name]
+    cadence = BY_TASK_TYPE[custom.task_type]
+    kwargs = dag_kwargs(cadence.key, config, doc_md=doc_md)
+    minutes = custom.deadline_minutes or config.schedules[cadence.key].deadline_minutes
+    kwargs.update(
+        dag_id=f"mysql_custom_{name}",
+        description=f"{cadence.summary} on {custom.database} (custom schedule {name})",
+        schedule=custom.cron if custom.enabled else None,
+        params=params(config, databases=[custom.database]),
+        tags=[*kwargs["tags"], "custom"],
+        deadline=deadline(cadence.key, config, minutes),
+    )
+    return kwargs, cadence.key, custom.database
+
+
+def resolve_databases(
+    config: Config, requested: Sequence[str] | None, only: str | None = None
+) -> list[str]:
+    """Resolve the run's ``databases`` param against the configuration (pure).
+
+    :param requested: names from the run params; empty means every enabled database.
+    :param only: a custom schedule's single database, which the params cannot widen.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    enabled = [d.name for d in config.databases if d.enabled]
+    if only is not None:
+        enabled = [only]
+    known = {d.name for d in config.databases}
+    unknown = [n for n in requested or [] if n not in known]
+    if unknown:
+        raise AirflowFailException(
+            f"unknown database(s) {', '.join(map(repr, unknown))} in params.databases; "
+            f"configured: {', '.join(sorted(known)) or 'none'}"
+        )
+    chosen = [n for n in requested] if requested else enabled
+    if only is not None and requested and set(requested) - {only}:
+        raise AirflowFailException(f"this DAG runs only on {only!r}")
+    if not chosen:
+        raise AirflowFailException(
+            "no databases to run on: add one under `databases:` in the configuration "
+            "(see README, Configuration)"
+        )
+    return chosen
+
+
+@task
+def select_databases(only: str | None = None, **context: Any) -> list[str]:
+    """Resolve which databases this run maintains from its params and the configuration."""
+    requested = (context.get("params") or {}).get("databases") or []
+    chosen = resolve_databases(load_config(), requested, only)
+    log.info(
+        "Databases for this run: %s (dry_run=%s)",
+        ", ".join(chosen),
+        context["params"].get("dry_run"),
+    )
+    return chosen
+
+
+def render_report(
+    dag_id: str, selected: Sequence[str], results: Sequence[dict[str, Any]]
+) -> tuple[str, list[str]]:
+    """Return a readable report of every database's result, and the databases that failed."""
+    by_name = {r["database"]: r for r in results if r}
+    failed = [name for name in selected if name not in by_name]
+    lines = [f"{dag_id}: {len(by_name)} of {len(selected)} database(s) done"]
+    for name in selected:
+        result = by_name.get(name)
+        if result is None:
+            lines.append(f"  {name}: FAILED (see the task log of its mapped task)")
+            continue
+        pre = result.get("preflight", {})
+        status = (
+            result.get("skipped")
+            or result.get("summary")
+            or (
+                f"preflight ok (privileges complete, window {'open' if pre.get('window_open') else 'closed'}, "
+                f"schemas: {', '.join(pre.get('schemas') or []) or 'none'})"
+            )
+        )
+        lines.append(
+            f"  {name}: {pre.get('flavor')} {pre.get('version')} at {pre.get('server')}; "
+            f"{status}{' (dry run)' if result.get('dry_run') else ''}"
+        )
+    return "\n".join(lines), failed
+
+
+@task(trigger_rule="all_done", multiple_outputs=False)
+def report(selected: list[str], results: Any, **context: Any) -> dict[str, Any]:
+    """Gather every database's result into one report; fail if any database failed."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    dag_id = context["dag"].dag_id
+    collected = [r for r in (results or []) if r]
+    text, failed = render_report(dag_id, selected, collected)
+    for line in text.splitlines():
+        log.info("%s", line)
+    if failed:
+        raise AirflowFailException(f"{dag_id}: failed on {', '.join(failed)}\n{text}")
+    return {"dag_id": dag_id, "databases": collected, "text": text}

@@ -1,0 +1,251 @@
+"""``make demo``: run every DAG once against a demo database and print what it found and did.
+
+With no target configured (``MAINTENANCE_DEMO_TARGET`` unset) it starts an embedded private
+MariaDB server under ``.demo/``, loads a small shop with real problems (duplicate indexes, a
+table without a primary key, expired sessions, old admin log rows, a fragmented table, an
+auto-increment near its maximum), writes a demo configuration and runs the six DAGs in-process
+with ``dag.test()``. Set ``MAINTENANCE_DEMO_TARGET=mysql://user:pw@host:port`` to use an
+existing server instead (the demo only creates and changes the ``demo_shop`` schema there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlparse
+
+import yaml
+
+from maintenance_ops.cadences import CADENCES
+from maintenance_ops.sqlfiles import split_statements
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_DIR = REPO / ".demo"
+DEMO_CONN_ID = "demo_mysql"
+DEMO_SCHEMA = "demo_shop"
+TARGET_ENV = "MAINTENANCE_DEMO_TARGET"
+
+
+def demo_config() -> dict[str, Any]:
+    """Return the demo's configuration: one database, the spec's rules, no retries."""
+    return {
+        "databases": [
+            {
+                "name": "demo",
+                "conn_id": DEMO_CONN_ID,
+                "schemas": [DEMO_SCHEMA],
+                "cleanup_rules": [
+                    {
+                        "name": "django_session",
+                        "table": "django_session",
+                        "date_column": "expire_date",
+                        "retention_days": 30,
+                        "cleanup_type": "delete",
+                    },
+                    {
+                        "name": "admin_logentry",
+                        "table": "django_admin_log",
+                        "date_column": "action_time",
+                        "retention_days": 90,
+                        "cleanup_type": "archive",
+                    },
+                ],
+            }
+        ],
+        # dag.test() runs tasks in-process: retries would only wait, deadlines never fire.
+        "maintenance": {"retries": 0},
+        "notifications": {"enable_deadlines": False},
+    }
+
+
+def load_demo_data(conn: Any, now: datetime, seed: int = 7) -> dict[str, int]:
+    """Create ``demo_shop`` afresh and fill it; return row counts per table."""
+    rng = random.Random(seed)
+    cur = conn.cursor()
+    cur.execute(f"DROP DATABASE IF EXISTS `{DEMO_SCHEMA}`")
+    for statement in split_statements((REPO / "include/demo/shop_schema.sql").read_text()):
+        cur.execute(statement)
+    day = timedelta(days=1)
+    rows = {
+        "orders": [
+            (
+                rng.randint(1, 500),
+                rng.choice(["new", "paid", "shipped"]),
+                rng.randint(100, 90000),
+                now - rng.randint(0, 400) * day,
+            )
+            for _ in range(5000)
+        ],
+        "audit_events": [(now - rng.randint(0, 60) * day, "admin", "login") for _ in range(500)],
+        "django_session": [
+            (f"s{i:039d}", "x" * 80, now + rng.randint(-120, 30) * day) for i in range(4000)
+        ],
+        "django_admin_log": [
+            (now - rng.randint(0, 365) * day, 1, f"object {i}", "changed") for i in range(2000)
+        ],
+        "page_views": [
+            (f"/p/{rng.randint(1, 999)}", "v" * 500, now - rng.randint(0, 30) * day)
+            for _ in range(20000)
+        ],
+    }
+    inserts = {
+        "orders": "(customer_id, status, total_cents, created_at) VALUES (%s, %s, %s, %s)",
+        "audit_events": "(happened_at, actor, action) VALUES (%s, %s, %s)",
+        "django_session": "(session_key, session_data, expire_date) VALUES (%s, %s, %s)",
+        "django_admin_log": (
+            "(action_time, user_id, object_repr, change_message) VALUES (%s, %s, %s, %s)"
+        ),
+        "page_views": "(url, payload, viewed_at) VALUES (%s, %s, %s)",
+    }
+    for table, values in rows.items():
+        cur.executemany(f"INSERT INTO `{DEMO_SCHEMA}`.`{table}` {inserts[table]}", values)
+    cur.execute(f"DELETE FROM `{DEMO_SCHEMA}`.`page_views` WHERE id % 2 = 0")
+    cur.execute(f"INSERT INTO `{DEMO_SCHEMA}`.`coupon_kinds` (name) VALUES ('spring'), ('summer')")
+    counts = {}
+    for table in (*rows, "coupon_kinds"):
+        cur.execute(f"SELECT COUNT(*) FROM `{DEMO_SCHEMA}`.`{table}`")
+        counts[table] = int(cur.fetchone()[0])
+    return counts
+
+
+@contextlib.contextmanager
+def _quiet(log_file: TextIO) -> Iterator[None]:
+    """Send everything written to stdout/stderr (Airflow's task logs) to ``log_file``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(log_file.fileno(), 1)
+    os.dup2(log_file.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def _report_of(dag_run: Any) -> dict[str, Any] | None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(
+                dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id="report", key="return_value"
+            )
+            .first()
+        )
+        if row is None:
+            return None
+        value = row.value
+        if isinstance(value, str):
+            value = json.loads(value)
+        return value if isinstance(value, dict) else None
+
+
+def run_all(out: TextIO, log_path: Path) -> int:
+    """Run the six DAGs once each; print a summary per DAG; return the number that failed."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    failures = 0
+    with log_path.open("a") as log_file:
+        with _quiet(log_file):
+            bag = DagBag(dag_folder=str(REPO / "dags"))
+        if bag.import_errors:
+            for path, error in bag.import_errors.items():
+                print(f"import error in {path}: {error}", file=out)
+            return len(CADENCES)
+        for cadence in CADENCES:
+            started = time.monotonic()
+            with _quiet(log_file):
+                dag_run = bag.dags[cadence.dag_id].test()
+            state = str(dag_run.state)
+            failures += state != "success"
+            print(
+                f"\n== {cadence.dag_id} ({cadence.summary.lower()}): {state.upper()} "
+                f"in {time.monotonic() - started:.1f}s",
+                file=out,
+            )
+            report = _report_of(dag_run)
+            text = report["text"] if report else "(no report: see the log)"
+            for line in text.splitlines()[1:]:
+                print(line, file=out)
+    return failures
+
+
+def _embedded_target(out: TextIO) -> tuple[str, Any]:
+    from maintenance_ops.instance import MySQLInstance, cleanup_stale
+
+    DEMO_DIR.mkdir(exist_ok=True)
+    cleanup_stale(DEMO_DIR)
+    print("No target configured: starting an embedded MariaDB server ...", file=out)
+    instance = MySQLInstance(base_dir=DEMO_DIR).start()
+    print(f"  {instance.version} on 127.0.0.1:{instance.port} (data in {instance.dir})", file=out)
+    return instance.airflow_conn_uri(), instance
+
+
+def _connect(url: str) -> Any:
+    import MySQLdb
+
+    parts = urlparse(url)
+    conn = MySQLdb.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=parts.username or "root",
+        passwd=parts.password or "",
+        charset="utf8mb4",
+    )
+    conn.autocommit(True)
+    return conn
+
+
+def main(out: TextIO = sys.stdout) -> int:
+    """Run the demo end to end; return the process exit code."""
+    DEMO_DIR.mkdir(exist_ok=True)
+    log_path = DEMO_DIR / "demo.log"
+    log_path.write_text("")
+    url = os.environ.get(TARGET_ENV)
+    instance = None
+    if not url:
+        url, instance = _embedded_target(out)
+    else:
+        print(f"Using the target in {TARGET_ENV} (only schema {DEMO_SCHEMA} is touched)", file=out)
+    try:
+        conn = _connect(url)
+        counts = load_demo_data(conn, datetime.now().replace(microsecond=0))
+        conn.close()
+        print(
+            f"Loaded {DEMO_SCHEMA}: " + ", ".join(f"{t} {n} rows" for t, n in counts.items()),
+            file=out,
+        )
+        config_path = DEMO_DIR / "maintenance.yaml"
+        config_path.write_text(yaml.safe_dump(demo_config(), sort_keys=False))
+        os.environ["MAINTENANCE_CONFIG"] = str(config_path)
+        os.environ[f"AIRFLOW_CONN_{DEMO_CONN_ID.upper()}"] = url
+        print(
+            f"Configuration: {config_path}\nRunning every DAG once (task logs: {log_path})",
+            file=out,
+        )
+        failures = run_all(out, log_path)
+    finally:
+        if instance is not None:
+            instance.stop()
+    verdict = "all DAGs succeeded" if not failures else f"{failures} DAG(s) failed"
+    print(f"\nDemo finished: {verdict}.", file=out)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

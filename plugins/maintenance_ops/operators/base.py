@@ -1,0 +1,153 @@
+"""The per-database operator every maintenance DAG maps over its databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from maintenance_ops.cadences import BY_KEY
+from maintenance_ops.exceptions import ConfigError, PreflightError, SafetyAbort, VerificationError
+
+if TYPE_CHECKING:
+    from maintenance_ops.audit import AuditLog
+    from maintenance_ops.config import Config, Database
+    from maintenance_ops.preflight import PreflightResult
+    from maintenance_ops.session import MaintenanceSession
+
+# Errors that a retry cannot fix: fail at once, without burning the retries.
+FINAL_ERRORS = (ConfigError, PreflightError, SafetyAbort, VerificationError)
+
+
+class DatabaseOperator(BaseOperator):
+    """Run one cadence's work on one configured database, after a preflight.
+
+    The preflight connects, detects flavor and version, checks the account's privileges for
+    this cadence and the maintenance window, and writes one audit row. Subclasses put the
+    cadence's real work in :meth:`work`; this class alone runs just the preflight.
+
+    :param database: name of the database in the configuration (mapped per database).
+    :param cadence: the schedule key, e.g. ``daily_maintenance``.
+    """
+
+    template_fields = ("database",)
+    ui_color = "#d9ecff"
+
+    def __init__(self, *, database: str, cadence: str, **kwargs: Any) -> None:
+        if cadence not in BY_KEY:
+            raise ValueError(f"unknown cadence {cadence!r}; use one of {', '.join(BY_KEY)}")
+        super().__init__(**kwargs)
+        self.database = database
+        self.cadence = cadence
+
+    @classmethod
+    def for_each(
+        cls, databases: Any, *, cadence: str, task_id: str = "maintain", **kwargs: Any
+    ) -> Any:
+        """Map this operator over ``databases``; each map index is shown as the database name."""
+        kwargs.setdefault("map_index_template", "{{ task.database }}")
+        return cls.partial(task_id=task_id, cadence=cadence, **kwargs).expand(database=databases)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from maintenance_ops.audit import AuditLog, RunContext
+        from maintenance_ops.config import load_config
+        from maintenance_ops.session import MaintenanceSession
+
+        try:
+            config = load_config()
+            db = config.database(self.database)
+            dry_run = bool((context.get("params") or {}).get("dry_run", False))
+            audit = AuditLog(
+                db.history_conn_id or db.conn_id,
+                db.history_schema,
+                RunContext.from_airflow(context),
+                connect_timeout=config.maintenance.connect_timeout_s,
+            )
+            try:
+                with MaintenanceSession(
+                    db.conn_id, config.maintenance, database_name=db.name
+                ) as session:
+                    preflight = self._preflight(session, db, config, audit, dry_run)
+                    result = {
+                        "database": db.name,
+                        "dry_run": dry_run,
+                        "preflight": preflight.to_dict(),
+                    }
+                    skip = self._outside_window(config, preflight)
+                    if skip:
+                        self.log.warning("%s: %s; nothing done", db.name, skip)
+                        result["skipped"] = skip
+                    else:
+                        result.update(self.work(session, db, config, audit, preflight, context))
+            finally:
+                audit.close()
+        except FINAL_ERRORS as exc:
+            raise AirflowFailException(f"{self.database}: {exc}") from exc
+        return result
+
+    def _preflight(
+        self,
+        session: MaintenanceSession,
+        db: Database,
+        config: Config,
+        audit: AuditLog,
+        dry_run: bool,
+    ) -> PreflightResult:
+        from maintenance_ops.preflight import run_preflight
+
+        cadence = BY_KEY[self.cadence]
+        with audit.action(db.name, f"preflight {cadence.dag_id}", dry_run=dry_run) as entry:
+            preflight = run_preflight(
+                session,
+                cadence,
+                db,
+                window=config.maintenance.window,
+                now=datetime.now(
+                    UTC
+                ),  # the window is about the server's load now, not the run date
+                dry_run=dry_run,
+            )
+            entry.details = preflight.to_dict()
+            if not preflight.ok:
+                entry.outcome = "failed"
+        self.log.info(
+            "Preflight %s: %s %s at %s, schemas=%s, window_open=%s, dry_run=%s, %.2fs",
+            db.name,
+            preflight.flavor,
+            preflight.version,
+            preflight.server,
+            ",".join(preflight.schemas) or "-",
+            preflight.window_open,
+            dry_run,
+            preflight.duration_s,
+        )
+        if not preflight.ok:
+            raise PreflightError(
+                f"the maintenance account lacks {', '.join(preflight.missing_privileges)} for "
+                f"{cadence.dag_id}; grant them (see include/sql/grants.sql)"
+            )
+        return preflight
+
+    def _outside_window(self, config: Config, preflight: PreflightResult) -> str | None:
+        """Return why the work must wait for the window, or None when it may run now."""
+        window = config.maintenance.window
+        if not BY_KEY[self.cadence].writes or preflight.window_open or window is None:
+            return None
+        if not config.maintenance.enforce_window:
+            self.log.warning("%s: outside the maintenance window, running anyway", self.database)
+            return None
+        return f"outside the maintenance window {window.start}-{window.end} {window.timezone}"
+
+    def work(
+        self,
+        session: MaintenanceSession,
+        db: Database,
+        config: Config,
+        audit: AuditLog,
+        preflight: PreflightResult,
+        context: Any,
+    ) -> dict[str, Any]:
+        """Do the cadence's work on an open, preflighted session; return a JSON-able result."""
+        return {"actions": []}

@@ -1,0 +1,175 @@
+"""A maintenance session: one guarded connection to a target, opened through ``MySqlHook``.
+
+The guards keep maintenance from hurting the application: a short ``lock_wait_timeout`` so DDL
+gives up instead of queueing everybody behind it, a short ``innodb_lock_wait_timeout`` so a
+chunk never waits long on an application's row lock, and a statement time limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from maintenance_ops.dialect import Dialect, parse_version
+from maintenance_ops.exceptions import ConfigError, ConnectionFailed, MaintenanceError
+
+if TYPE_CHECKING:
+    from maintenance_ops.config import MaintenanceSettings
+
+log = logging.getLogger(__name__)
+
+# MySQL client error codes that mean "the server is not there (any more)": retryable.
+CONNECTION_ERRORS = frozenset({2002, 2003, 2005, 2006, 2013, 2055})
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a connection points, without credentials: safe to log and to compare."""
+
+    conn_id: str
+    host: str
+    port: int
+    socket: str | None = None
+
+    def __str__(self) -> str:
+        return self.socket or f"{self.host}:{self.port}"
+
+
+def endpoint(conn_id: str) -> Endpoint:
+    """Read an Airflow connection's address, raising a clear error when it is not defined."""
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ConfigError(
+            f"Airflow connection {conn_id!r} is not defined; add it with `airflow connections add "
+            f"{conn_id} --conn-uri mysql://USER:PASSWORD@HOST:3306` or the env var "
+            f"AIRFLOW_CONN_{conn_id.upper()}"
+        ) from None
+    socket = conn.extra_dejson.get("unix_socket") if conn.extra else None
+    return Endpoint(conn_id, conn.host or "localhost", int(conn.port or 3306), socket)
+
+
+def connect(conn_id: str, *, connect_timeout: int = 10, database_name: str | None = None) -> Any:
+    """Open a MySQLdb connection through ``MySqlHook`` with a connect timeout, autocommit on."""
+    import MySQLdb
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    class _TimeoutHook(MySqlHook):  # the provider has no connect_timeout knob
+        def _get_conn_config_mysql_client(self, conn: Any) -> dict[str, Any]:
+            config = super()._get_conn_config_mysql_client(conn)
+            config.setdefault("connect_timeout", connect_timeout)
+            config.setdefault("charset", "utf8mb4")
+            return config
+
+    where = endpoint(conn_id)
+    label = f"database {database_name!r} " if database_name else ""
+    try:
+        conn = _TimeoutHook(mysql_conn_id=conn_id).get_conn()
+    except MySQLdb.OperationalError as exc:
+        code, message = (exc.args + ("",))[:2]
+        hint = (
+            "check the user and password of the connection"
+            if code in (1044, 1045)
+            else "check that the server is running and the connection's host and port"
+        )
+        raise ConnectionFailed(
+            f"{label}(connection {conn_id!r}, {where}): cannot connect: [{code}] {message}; {hint}"
+        ) from None
+    conn.autocommit(True)
+    return conn
+
+
+class MaintenanceSession:
+    """A guarded connection to one target; use as a context manager.
+
+    :param conn_id: Airflow connection id of the target.
+    :param settings: the ``maintenance`` section of the configuration (timeouts).
+    :param database_name: the database's name in configuration, for messages.
+    """
+
+    def __init__(
+        self, conn_id: str, settings: MaintenanceSettings, *, database_name: str | None = None
+    ) -> None:
+        self.conn_id = conn_id
+        self.settings = settings
+        self.database_name = database_name or conn_id
+        self.conn: Any = None
+        self.dialect: Dialect | None = None
+        self.endpoint: Endpoint | None = None
+
+    def __enter__(self) -> MaintenanceSession:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Connect, detect flavor and version, and set the session guards."""
+        self.endpoint = endpoint(self.conn_id)
+        self.conn = connect(
+            self.conn_id,
+            connect_timeout=self.settings.connect_timeout_s,
+            database_name=self.database_name,
+        )
+        row = self.query_one("SELECT VERSION() AS version, @@version_comment AS comment")
+        self.dialect = Dialect(parse_version(row["version"], row["comment"] or ""))
+        self.execute(
+            "SET SESSION lock_wait_timeout = %s, innodb_lock_wait_timeout = %s",
+            (self.settings.lock_wait_timeout_s, self.settings.innodb_lock_wait_timeout_s),
+        )
+        if self.settings.statement_timeout_s:
+            self.execute(*self.dialect.statement_timeout(self.settings.statement_timeout_s))
+        log.info(
+            "Connected to %s (%s) at %s: %s",
+            self.database_name,
+            self.conn_id,
+            self.endpoint,
+            self.dialect.version,
+        )
+
+    def close(self) -> None:
+        """Close the connection; safe to call twice or after the server went away."""
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001 - a dead connection cannot be closed twice
+                pass
+            self.conn = None
+
+    def query(self, sql: str, args: Any = None) -> list[dict[str, Any]]:
+        """Run a statement and return its rows as dicts (bound ``args``, never formatted)."""
+        cursor = self.conn.cursor()
+        try:
+            cursor.execute(sql, args)
+            if cursor.description is None:
+                return []
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def query_one(self, sql: str, args: Any = None) -> dict[str, Any]:
+        """Run a statement that returns exactly one row."""
+        rows = self.query(sql, args)
+        if len(rows) != 1:
+            raise MaintenanceError(f"expected one row from {sql.split()[0]}, got {len(rows)}")
+        return rows[0]
+
+    def execute(self, sql: str, args: Any = None) -> int:
+        """Run a statement and return its affected row count."""
+        cursor = self.conn.cursor()
+        try:
+            cursor.execute(sql, args)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def variable(self, name: str) -> Any:
+        """Return a session variable's value (name checked, not bound: SHOW takes no args)."""
+        rows = self.query("SHOW SESSION VARIABLES LIKE %s", (name,))
+        return rows[0]["Value"] if rows else None

@@ -1,0 +1,66 @@
+"""The audit log on the real server: rows written, completed, failed, redacted, read back."""
+
+from __future__ import annotations
+
+import pytest
+
+from maintenance_ops.audit import AuditEntry, AuditLog, RunContext, redact
+from tests.conftest import Target
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "CREATE USER m IDENTIFIED BY 's3cret'",
+            "CREATE USER m IDENTIFIED BY ***",
+            id="identified",
+        ),
+        pytest.param(
+            "CHANGE MASTER TO MASTER_PASSWORD='pw', MASTER_HOST='h'",
+            "CHANGE MASTER TO MASTER_PASSWORD=***, MASTER_HOST='h'",
+            id="master-password",
+        ),
+        pytest.param("mysql://u:pa55@h:3306/db", "mysql://u:***@h:3306/db", id="uri"),
+        pytest.param("mariadb-dump --password=pw db", "mariadb-dump --password=*** db", id="cli"),
+        pytest.param("SET PASSWORD = PASSWORD('x')", "SET PASSWORD = PASSWORD(***)", id="function"),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_action_rows_are_written_and_completed(target: Target) -> None:
+    run = RunContext("dag_a", "run_1", "maintain", 0)
+    audit = AuditLog(target.conn_id, target.history_schema, run)
+    with audit.action("primary", "ANALYZE TABLE `shop`.`t`", "shop.t") as entry:
+        entry.rows = 12
+        entry.details = {"why": "stale"}
+    with pytest.raises(RuntimeError), audit.action("primary", "CREATE USER x IDENTIFIED BY 'pw'"):
+        raise RuntimeError("boom mysql://u:pw@h")
+    with audit.action("primary", "OPTIMIZE TABLE t", dry_run=True):
+        pass
+    rows = audit.read("primary", dag_id="dag_a", run_id="run_1")
+    audit.close()
+    assert [r["outcome"] for r in rows] == ["ok", "failed", "dry_run"]
+    first, failed, _ = rows
+    assert (first["object_name"], first["rows_affected"], first["task_id"], first["map_index"]) == (
+        "shop.t",
+        12,
+        "maintain",
+        0,
+    )
+    assert first["ended_at"] >= first["started_at"]
+    assert '"why": "stale"' in first["details"]
+    assert "pw" not in failed["command"] and "pw" not in failed["error"]
+    assert "RuntimeError: boom" in failed["error"]
+
+
+def test_a_killed_action_leaves_a_running_row(target: Target) -> None:
+    audit = AuditLog(target.conn_id, target.history_schema)
+    audit.start(AuditEntry("primary", None, "DELETE chunk"))
+    audit.close()  # the process "dies" here: the row stays, marked running
+    rows = AuditLog(target.conn_id, target.history_schema).read("primary")
+    assert [(r["command"], r["outcome"], r["ended_at"]) for r in rows] == [
+        ("DELETE chunk", "running", None)
+    ]
