@@ -52,3 +52,4 @@ CREATE TABLE `demo_shop`.`coupon_kinds` (
   `id` TINYINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   `name` VARCHAR(40) NOT NULL
 ) ENGINE=InnoDB AUTO_INCREMENT=240;
+INSERT INTO `demo_shop`.`coupon_kinds` (`name`) VALUES ('spring'), ('summer');

@@ -72,7 +72,11 @@ def deadline(cadence_key: str, config: Config, minutes: float) -> Any:
     """Return the DAG's deadline alert (Airflow 3's SLA), or None when deadlines are off."""
     if not config.notifications.enable_deadlines:
         return None
-    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+    from airflow.sdk import (  # type: ignore[attr-defined]  # lazily exported names
+        AsyncCallback,
+        DeadlineAlert,
+        DeadlineReference,
+    )
 
     from maintenance_ops.alerts import deadline_missed
 
@@ -192,13 +196,12 @@ def render_report(
             lines.append(f"  {name}: FAILED (see the task log of its mapped task)")
             continue
         pre = result.get("preflight", {})
+        window = "open" if pre.get("window_open") else "closed"
+        schemas = ", ".join(pre.get("schemas") or []) or "none"
         status = (
             result.get("skipped")
             or result.get("summary")
-            or (
-                f"preflight ok (privileges complete, window {'open' if pre.get('window_open') else 'closed'}, "
-                f"schemas: {', '.join(pre.get('schemas') or []) or 'none'})"
-            )
+            or f"preflight ok (privileges complete, window {window}, schemas: {schemas})"
         )
         lines.append(
             f"  {name}: {pre.get('flavor')} {pre.get('version')} at {pre.get('server')}; "

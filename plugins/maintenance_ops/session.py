@@ -79,7 +79,7 @@ def connect(conn_id: str, *, connect_timeout: int = 10, database_name: str | Non
         raise ConnectionFailed(
             f"{label}(connection {conn_id!r}, {where}): cannot connect: [{code}] {message}; {hint}"
         ) from None
-    conn.autocommit(True)
+    conn.autocommit(True)  # type: ignore[operator]  # mysqlclient: a method
     return conn
 
 
