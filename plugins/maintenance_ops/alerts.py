@@ -191,7 +191,7 @@ async def deadline_missed(
     dag_id: str,
     interval_minutes: float,
     notifications: dict[str, Any],
-) -> dict[str, str]:
+) -> str:
     """Deadline-alert callback (runs in the triggerer): a run is overrunning its deadline.
 
     :param dag_id: the DAG whose run overran.
@@ -211,4 +211,6 @@ async def deadline_missed(
         error=f"still running {interval_minutes:g} minutes after it was queued",
     )
     settings = Notifications.model_validate(notifications)
-    return await asyncio.to_thread(send_alert, alert, settings, {})
+    outcome = await asyncio.to_thread(send_alert, alert, settings, {})
+    # Airflow 3.3 stores the return value in a text column: a dict crashes the triggerer.
+    return "; ".join(f"{k}: {v}" for k, v in outcome.items()) or "no channel configured"
