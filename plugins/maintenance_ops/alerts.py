@@ -92,25 +92,27 @@ def _database_of(context: Any) -> str | None:
     return ", ".join(selected) if selected else None
 
 
-def alert_from_context(context: Any, severity: Severity = "critical") -> Alert:
-    """Build the failure alert of a task (or DAG run) from its Airflow context."""
+def alert_from_context(
+    context: Any, severity: Severity = "critical", *, whole_run: bool = False
+) -> Alert:
+    """Build the failure alert of a task, or with ``whole_run`` of a DAG run, from its context."""
     ti = context.get("ti") or context.get("task_instance")
     dag_run = context.get("dag_run")
     dag = context.get("dag")
     dag_id = getattr(ti, "dag_id", None) or getattr(dag, "dag_id", None) or "?"
-    task_id = getattr(ti, "task_id", None)
+    task_id = None if whole_run else getattr(ti, "task_id", None)
     logical = context.get("logical_date") or getattr(dag_run, "logical_date", None)
-    state = "failed"
+    error = context.get("exception") if not whole_run else context.get("reason")
     return Alert(
         severity=severity,
-        title=f"{dag_id}.{task_id} {state}" if task_id else f"{dag_id} run {state}",
+        title=f"{dag_id}.{task_id} failed" if task_id else f"{dag_id} run failed",
         dag_id=dag_id,
         task_id=task_id,
-        database=_database_of(context),
+        database=_database_of(context) if task_id else None,
         logical_date=logical.isoformat() if logical is not None else None,
         run_id=getattr(dag_run, "run_id", None) or context.get("run_id"),
-        error=summarize_error(context.get("exception") or context.get("reason")),
-        log_url=getattr(ti, "log_url", None),
+        error=summarize_error(error),
+        log_url=getattr(ti, "log_url", None) if task_id else None,
     )
 
 
@@ -173,8 +175,7 @@ def send_alert(alert: Alert, notifications: Notifications, context: Any = None) 
     return outcome
 
 
-def on_failure(context: Any) -> None:
-    """Task and DAG ``on_failure_callback``: alert every channel about the failure."""
+def _notify(context: Any, whole_run: bool) -> None:
     from maintenance_ops.config import load_config
 
     try:
@@ -182,7 +183,17 @@ def on_failure(context: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - a callback must never raise
         log.error("Cannot read the configuration to send the failure alert: %s", exc)
         return
-    send_alert(alert_from_context(context), notifications, context)
+    send_alert(alert_from_context(context, whole_run=whole_run), notifications, context)
+
+
+def on_failure(context: Any) -> None:
+    """Task ``on_failure_callback``: alert every channel about the failed task."""
+    _notify(context, whole_run=False)
+
+
+def on_dag_failure(context: Any) -> None:
+    """DAG ``on_failure_callback``: alert every channel that the whole run failed."""
+    _notify(context, whole_run=True)
 
 
 async def deadline_missed(

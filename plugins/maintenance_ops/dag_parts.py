@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Param, task
 
-from maintenance_ops.alerts import on_failure
+from maintenance_ops.alerts import on_dag_failure, on_failure
 from maintenance_ops.cadences import BY_KEY, Cadence
 from maintenance_ops.config import Config, load_config
 
@@ -111,7 +111,7 @@ def dag_kwargs(
         "default_args": default_args(config),
         "params": params(config),
         "tags": ["mysql", "maintenance", *cadence.tags],
-        "on_failure_callback": on_failure,
+        "on_failure_callback": on_dag_failure,
         "deadline": deadline(cadence_key, config, schedule.deadline_minutes),
         "doc_md": doc_md,
     }

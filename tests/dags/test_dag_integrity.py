@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from maintenance_ops.alerts import deadline_missed, on_failure
+from maintenance_ops.alerts import deadline_missed, on_dag_failure, on_failure
 from tests.conftest import Target
 from tests.dags.conftest import load_dagbag
 from tests.support.receivers import CountingListener
@@ -78,7 +78,7 @@ def test_shared_defaults_on_every_task(parsed: Any, dag_id: str) -> None:
     dag = parsed[0].dags[dag_id]
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert "mysql" in dag.tags and dag.doc_md
-    assert on_failure in _as_list(dag.on_failure_callback)
+    assert on_dag_failure in _as_list(dag.on_failure_callback)
     assert [t.task_id for t in dag.tasks] == ["select_databases", "maintain", "report"]
     for task in dag.tasks:
         assert on_failure in _as_list(task.on_failure_callback), task.task_id

@@ -111,6 +111,10 @@ def test_a_failing_task_alerts_slack_and_email(
 
     # The report names the failed database; the healthy one was still maintained.
     assert any("failed on orders_down" in t for t in slack.texts()), slack.texts()
+    # And the DAG-level callback announces the failed run once.
+    run_alerts = [t for t in slack.texts() if "mysql_daily_maintenance run failed" in t]
+    assert len(run_alerts) == 1, slack.texts()
+    assert f"Run: {dag_run.run_id}" in run_alerts[0]
 
 
 def test_a_broken_channel_never_masks_the_outcome(
