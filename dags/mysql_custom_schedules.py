@@ -12,7 +12,7 @@ from airflow.sdk import dag
 
 from maintenance_ops.config import load_config
 from maintenance_ops.dag_parts import custom_dag_kwargs, report, select_databases
-from maintenance_ops.operators import DatabaseOperator
+from maintenance_ops.operators import operator_for
 
 
 def build(name: str) -> None:
@@ -22,7 +22,7 @@ def build(name: str) -> None:
     @dag(**kwargs)
     def custom_schedule() -> None:
         databases = select_databases(only=database)
-        done = DatabaseOperator.for_each(databases, cadence=cadence_key)
+        done = operator_for(cadence_key).for_each(databases, cadence=cadence_key)
         report(databases, done.output)
 
     custom_schedule()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from airflow.sdk import dag
 
 from maintenance_ops.dag_parts import dag_kwargs, report, select_databases
-from maintenance_ops.operators import DatabaseOperator
+from maintenance_ops.operators import HealthCheckOperator
 
 CADENCE = "health_check"
 
@@ -18,7 +18,7 @@ CADENCE = "health_check"
 @dag(**dag_kwargs(CADENCE, doc_md=__doc__))
 def mysql_health_check() -> None:
     databases = select_databases()
-    done = DatabaseOperator.for_each(databases, cadence=CADENCE)
+    done = HealthCheckOperator.for_each(databases, cadence=CADENCE)
     report(databases, done.output)
 
 

@@ -187,7 +187,14 @@ def _notify(context: Any, whole_run: bool) -> None:
 
 
 def on_failure(context: Any) -> None:
-    """Task ``on_failure_callback``: alert every channel about the failed task."""
+    """Task ``on_failure_callback``: alert every channel about the failed task.
+
+    An exception marked ``suppress_alert`` (the same health breaches were already alerted
+    within the quiet period) fails the task without a new message.
+    """
+    if getattr(context.get("exception"), "suppress_alert", False):
+        log.info("Alert held back: already sent within the quiet period")
+        return
     _notify(context, whole_run=False)
 
 

@@ -284,6 +284,15 @@ class Notifications(_Model):
     enable_deadlines: bool = True
 
 
+class HealthSettings(_Model):
+    """How the hourly health check keeps history and holds back repeated alerts."""
+
+    history_retention_days: PositiveInt = 90
+    quiet_period_minutes: Annotated[float, Field(ge=0)] = 60.0
+    warnings_to_slack: bool = True
+    metric_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.]{1,64}$")] = "mysql_maintenance"
+
+
 class Config(_Model):
     """The whole configuration file."""
 
@@ -292,6 +301,7 @@ class Config(_Model):
     schedules: dict[str, Schedule] = Field(default_factory=_default_schedules)
     custom_schedules: dict[Identifier, CustomSchedule] = Field(default_factory=dict)
     thresholds: Thresholds = Thresholds()
+    health: HealthSettings = HealthSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     notifications: Notifications = Notifications()
 

@@ -141,8 +141,12 @@ class MaintenanceSession:
                 pass
             self.conn = None
 
-    def query(self, sql: str, args: Any = None) -> list[dict[str, Any]]:
-        """Run a statement and return its rows as dicts (bound ``args``, never formatted)."""
+    def query(self, sql: str, args: Any = ()) -> list[dict[str, Any]]:
+        """Run a statement and return its rows as dicts (bound ``args``, never formatted).
+
+        ``args`` defaults to ``()`` so that every statement goes through the driver's
+        parameter step: a literal ``%`` in SQL is always written ``%%``.
+        """
         cursor = self.conn.cursor()
         try:
             cursor.execute(sql, args)
@@ -153,14 +157,14 @@ class MaintenanceSession:
         finally:
             cursor.close()
 
-    def query_one(self, sql: str, args: Any = None) -> dict[str, Any]:
+    def query_one(self, sql: str, args: Any = ()) -> dict[str, Any]:
         """Run a statement that returns exactly one row."""
         rows = self.query(sql, args)
         if len(rows) != 1:
             raise MaintenanceError(f"expected one row from {sql.split()[0]}, got {len(rows)}")
         return rows[0]
 
-    def execute(self, sql: str, args: Any = None) -> int:
+    def execute(self, sql: str, args: Any = ()) -> int:
         """Run a statement and return its affected row count."""
         cursor = self.conn.cursor()
         try:

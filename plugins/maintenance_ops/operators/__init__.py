@@ -3,5 +3,15 @@
 from __future__ import annotations
 
 from maintenance_ops.operators.base import DatabaseOperator
+from maintenance_ops.operators.health import HealthCheckOperator
 
-__all__ = ["DatabaseOperator"]
+# The operator that does each cadence's work; cadences not listed run the preflight only.
+OPERATORS: dict[str, type[DatabaseOperator]] = {"health_check": HealthCheckOperator}
+
+
+def operator_for(cadence: str) -> type[DatabaseOperator]:
+    """Return the operator class that does ``cadence``'s work."""
+    return OPERATORS.get(cadence, DatabaseOperator)
+
+
+__all__ = ["OPERATORS", "DatabaseOperator", "HealthCheckOperator", "operator_for"]

@@ -1,0 +1,12 @@
+-- The global status counters and variables one health sample needs, in one round trip.
+SELECT VARIABLE_NAME AS name, VARIABLE_VALUE AS value
+  FROM information_schema.GLOBAL_STATUS
+ WHERE VARIABLE_NAME IN ('THREADS_CONNECTED', 'THREADS_RUNNING', 'MAX_USED_CONNECTIONS',
+                         'ABORTED_CONNECTS', 'INNODB_BUFFER_POOL_READS',
+                         'INNODB_BUFFER_POOL_READ_REQUESTS', 'INNODB_DEADLOCKS', 'UPTIME',
+                         'SLOW_QUERIES', 'QUESTIONS')
+UNION ALL
+SELECT VARIABLE_NAME, VARIABLE_VALUE
+  FROM information_schema.GLOBAL_VARIABLES
+ WHERE VARIABLE_NAME IN ('MAX_CONNECTIONS', 'PERFORMANCE_SCHEMA', 'DATADIR', 'HOSTNAME',
+                         'READ_ONLY')

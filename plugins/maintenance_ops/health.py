@@ -1,0 +1,348 @@
+"""Hourly health check: collect metrics, compare with thresholds, score 0-100.
+
+Collecting (I/O, :func:`collect`) is separate from deciding (:func:`evaluate` and
+:func:`score`, pure), so every threshold and the scoring formula are unit-tested without a
+server, and the integration tests drive each metric across its line for real.
+
+Score formula (also in the README): start at 100; every critical breach takes 30 points, every
+warning 10, every security finding 5 (at most 15 in all); the score never drops below 0. Status:
+``critical`` when any breach is critical, else ``degraded`` when any breach is a warning or the
+score is below 80, else ``healthy``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from maintenance_ops.sqlfiles import load_sql
+
+if TYPE_CHECKING:
+    from maintenance_ops.config import Thresholds
+    from maintenance_ops.session import MaintenanceSession
+
+log = logging.getLogger(__name__)
+
+Level = Literal["warning", "critical"]
+CRITICAL_PENALTY = 30
+WARNING_PENALTY = 10
+SECURITY_PENALTY = 5
+SECURITY_PENALTY_CAP = 15
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", ""})
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One metric over one threshold on one database."""
+
+    database: str
+    metric: str
+    value: float
+    threshold: float
+    level: Level
+    detail: str = ""
+
+    @property
+    def key(self) -> str:
+        """Identical alerts share this key (the quiet period is per key)."""
+        return f"{self.metric}:{self.level}"
+
+    def describe(self) -> str:
+        extra = f" ({self.detail})" if self.detail else ""
+        return (
+            f"{self.database}: {self.metric}={self.value:g} >= {self.level} threshold "
+            f"{self.threshold:g}{extra}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "key": self.key}
+
+
+@dataclass
+class ReplicaState:
+    """Replication state of one replica, as its status statement shows it."""
+
+    name: str
+    io_running: bool | None = None
+    sql_running: bool | None = None
+    seconds_behind: float | None = None
+    last_error: str = ""
+    reachable: bool = True
+    error: str = ""
+
+
+@dataclass
+class HealthSample:
+    """Everything one health check measured on one database."""
+
+    database: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    replicas: list[ReplicaState] = field(default_factory=list)
+    longest_query: dict[str, Any] | None = None
+    digests: list[dict[str, Any]] = field(default_factory=list)
+    digest_source: str = "processlist"
+    sizes: dict[str, int] = field(default_factory=dict)
+    security: list[str] = field(default_factory=list)
+    host: str = "not local"
+    notes: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class HealthScore:
+    """A database's score, status and the reasons for both."""
+
+    score: int
+    status: Literal["healthy", "degraded", "critical"]
+    reasons: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---- deciding (pure) -----------------------------------------------------------------------
+
+
+def _level(
+    value: float, warning: float | None, critical: float | None
+) -> tuple[Level, float] | None:
+    if critical is not None and value >= critical:
+        return "critical", critical
+    if warning is not None and value >= warning:
+        return "warning", warning
+    return None
+
+
+def evaluate(sample: HealthSample, thresholds: Thresholds) -> list[Breach]:
+    """Return every threshold the sample crosses, critical ones first."""
+    t = thresholds
+    checks: list[tuple[str, float | None, float | None]] = [
+        ("connections_pct", t.connection_warning_pct, t.connection_critical_pct),
+        ("longest_query_s", t.query_time_warning_s, t.query_time_critical_s),
+        ("cpu_pct", t.cpu_warning_pct, None),
+        ("memory_pct", t.memory_warning_pct, None),
+        ("disk_pct", t.disk_warning_pct, None),
+    ]
+    breaches: list[Breach] = []
+    for metric, warning, critical in checks:
+        value = sample.metrics.get(metric)
+        found = _level(value, warning, critical) if value is not None else None
+        if found and value is not None:
+            query = sample.longest_query if metric == "longest_query_s" else None
+            detail = f"query id {query.get('id')}: {query.get('query')}" if query else ""
+            level, limit = found
+            breaches.append(Breach(sample.database, metric, float(value), limit, level, detail))
+    breaches.extend(_replica_breaches(sample, thresholds))
+    return sorted(breaches, key=lambda b: (b.level != "critical", b.metric))
+
+
+def _replica_breaches(sample: HealthSample, t: Thresholds) -> list[Breach]:
+    breaches = []
+    for replica in sample.replicas:
+        metric = f"replica.{replica.name}"
+        if not replica.reachable:
+            breaches.append(
+                Breach(sample.database, f"{metric}.reachable", 0, 1, "critical", replica.error)
+            )
+            continue
+        for thread, running in (
+            ("io_running", replica.io_running),
+            ("sql_running", replica.sql_running),
+        ):
+            if running is False:  # a stopped thread is critical whatever the lag says
+                breaches.append(
+                    Breach(
+                        sample.database, f"{metric}.{thread}", 0, 1, "critical", replica.last_error
+                    )
+                )
+        if replica.seconds_behind is not None:
+            found = _level(
+                replica.seconds_behind, t.replication_lag_warning_s, t.replication_lag_critical_s
+            )
+            if found:
+                breaches.append(
+                    Breach(
+                        sample.database,
+                        f"{metric}.lag_s",
+                        replica.seconds_behind,
+                        found[1],
+                        found[0],
+                    )
+                )
+    return breaches
+
+
+def score(breaches: list[Breach], sample: HealthSample) -> HealthScore:
+    """Turn breaches and security findings into a 0-100 score and a status, with reasons."""
+    points = 100
+    reasons = []
+    for breach in breaches:
+        points -= CRITICAL_PENALTY if breach.level == "critical" else WARNING_PENALTY
+        reasons.append(breach.describe())
+    security = min(SECURITY_PENALTY * len(sample.security), SECURITY_PENALTY_CAP)
+    points -= security
+    reasons.extend(f"security: {finding}" for finding in sample.security)
+    points = max(points, 0)
+    if any(b.level == "critical" for b in breaches):
+        status: Literal["healthy", "degraded", "critical"] = "critical"
+    elif breaches or points < 80:
+        status = "degraded"
+    else:
+        status = "healthy"
+    return HealthScore(points, status, reasons)
+
+
+def connection_metrics(status: dict[str, str]) -> dict[str, float]:
+    """Derive the connection and InnoDB metrics from global status and variables (pure)."""
+
+    def num(name: str) -> float:
+        return float(status.get(name, 0) or 0)
+
+    max_conn = num("MAX_CONNECTIONS") or 1.0
+    reads, requests = num("INNODB_BUFFER_POOL_READS"), num("INNODB_BUFFER_POOL_READ_REQUESTS")
+    return {
+        "connections": num("THREADS_CONNECTED"),
+        "max_connections": max_conn,
+        "connections_pct": round(100.0 * num("THREADS_CONNECTED") / max_conn, 2),
+        "max_used_connections": num("MAX_USED_CONNECTIONS"),
+        "max_used_connections_pct": round(100.0 * num("MAX_USED_CONNECTIONS") / max_conn, 2),
+        "threads_running": num("THREADS_RUNNING"),
+        "aborted_connects": num("ABORTED_CONNECTS"),
+        "deadlocks": num("INNODB_DEADLOCKS"),
+        "buffer_pool_hit_pct": round(100.0 * (1 - reads / requests), 3) if requests else 100.0,
+        "uptime_s": num("UPTIME"),
+        "slow_queries": num("SLOW_QUERIES"),
+    }
+
+
+def security_findings(accounts: list[dict[str, Any]]) -> list[str]:
+    """Name every risky account (pure)."""
+    findings = []
+    for row in accounts:
+        who = f"'{row['user']}'@'{row['host']}'"
+        if int(row.get("anonymous") or 0):
+            findings.append(f"anonymous account {who}")
+        elif int(row.get("empty_password") or 0):
+            findings.append(f"account {who} has an empty password")
+        if int(row.get("any_host_global") or 0):
+            findings.append(f"account {who} has global privileges from any host")
+    return findings
+
+
+# ---- collecting (I/O) ----------------------------------------------------------------------
+
+
+def _status(session: MaintenanceSession) -> dict[str, str]:
+    return {
+        r["name"].upper(): r["value"] for r in session.query(load_sql("health_status_variables"))
+    }
+
+
+def _history_list_length(session: MaintenanceSession) -> float | None:
+    rows = session.query("SHOW ENGINE INNODB STATUS")
+    text = rows[0].get("Status", "") if rows else ""
+    for line in text.splitlines():
+        if line.startswith("History list length"):
+            return float(line.split()[-1])
+    return None
+
+
+def server_is_local(host: str, server_hostname: str | None) -> bool:
+    """Whether the server runs on this worker's host, so psutil numbers are its numbers."""
+    if host in LOCAL_HOSTS or host.startswith("/"):
+        return True
+    return bool(server_hostname) and server_hostname == socket.gethostname()
+
+
+def _host_metrics(datadir: str) -> dict[str, float]:
+    import psutil
+
+    return {
+        "cpu_pct": float(psutil.cpu_percent(interval=0.2)),
+        "memory_pct": float(psutil.virtual_memory().percent),
+        "disk_pct": float(psutil.disk_usage(datadir).percent),
+    }
+
+
+def _digests(session: MaintenanceSession, sample: HealthSample, performance_schema: bool) -> None:
+    if not performance_schema:
+        sample.notes.append(
+            "performance_schema is off: statement digests unavailable, longest query from the "
+            "processlist; enable performance_schema=ON (restart) for digests"
+        )
+        return
+    sample.digest_source = "performance_schema"
+    sample.digests = [
+        {k: (float(v) if k in ("total_s", "avg_s") else v) for k, v in row.items()}
+        for row in session.query(load_sql("health_digests"))
+    ]
+
+
+def _security(session: MaintenanceSession, sample: HealthSample) -> None:
+    try:
+        sample.security = security_findings(session.query(load_sql("health_security_accounts")))
+    except Exception as exc:  # noqa: BLE001 - no SELECT on mysql.user: say so, go on
+        sample.notes.append(f"security audit skipped: {exc}; grant SELECT ON mysql.user")
+
+
+def collect(
+    session: MaintenanceSession,
+    database: str,
+    replicas: list[tuple[str, MaintenanceSession | Exception]],
+) -> HealthSample:
+    """Measure one database in one short session (and each replica in its own)."""
+    started = time.monotonic()
+    sample = HealthSample(database)
+    status = _status(session)
+    sample.metrics.update(connection_metrics(status))
+    running = session.query(load_sql("health_longest_query"))
+    sample.longest_query = running[0] if running else None
+    sample.metrics["longest_query_s"] = float(running[0]["seconds"]) if running else 0.0
+    history = _history_list_length(session)
+    if history is not None:
+        sample.metrics["history_list_length"] = history
+    _digests(session, sample, status.get("PERFORMANCE_SCHEMA", "OFF").upper() == "ON")
+    sample.sizes = {
+        r["schema_name"]: int(r["bytes"] or 0) for r in session.query(load_sql("health_sizes"))
+    }
+    sample.metrics["total_size_bytes"] = float(sum(sample.sizes.values()))
+    _security(session, sample)
+    assert session.endpoint is not None
+    if server_is_local(session.endpoint.host, status.get("HOSTNAME")) or session.endpoint.socket:
+        sample.host = "local"
+        sample.metrics.update(_host_metrics(status.get("DATADIR") or "/"))
+    sample.replicas = [replica_state(name, s) for name, s in replicas]
+    sample.duration_s = round(time.monotonic() - started, 3)
+    return sample
+
+
+def replica_state(name: str, session: MaintenanceSession | Exception) -> ReplicaState:
+    """Read one replica's replication state (an unreachable replica is a state too)."""
+    if isinstance(session, Exception):
+        return ReplicaState(name, reachable=False, error=str(session))
+    assert session.dialect is not None
+    fields = session.dialect.replica_fields()
+    rows = session.query(session.dialect.replica_status_sql())
+    if not rows:
+        return ReplicaState(
+            name,
+            reachable=True,
+            io_running=False,
+            sql_running=False,
+            last_error="replication is not configured on this server",
+        )
+    row = rows[0]
+    lag = row.get(fields.seconds_behind)
+    return ReplicaState(
+        name,
+        io_running=row.get(fields.io_running) == "Yes",
+        sql_running=row.get(fields.sql_running) == "Yes",
+        seconds_behind=float(lag) if lag is not None else None,
+        last_error=str(row.get(fields.last_error) or row.get("Last_IO_Error") or ""),
+    )

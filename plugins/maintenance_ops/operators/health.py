@@ -1,0 +1,186 @@
+"""The health-check operator: measure, evaluate, score, store, export, alert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from maintenance_ops.operators.base import DatabaseOperator
+
+if TYPE_CHECKING:
+    from maintenance_ops.audit import AuditLog
+    from maintenance_ops.config import Config, Database
+    from maintenance_ops.health import Breach
+    from maintenance_ops.history import AlertPlan
+    from maintenance_ops.preflight import PreflightResult
+    from maintenance_ops.session import MaintenanceSession
+
+
+class HealthCritical(AirflowFailException):
+    """A critical breach: fails the task so the failure callback alerts.
+
+    ``suppress_alert`` is set when the same breaches were alerted within the quiet period: the
+    task still fails (the problem is still there), but the callback sends nothing.
+    """
+
+    def __init__(self, message: str, *, suppress_alert: bool = False) -> None:
+        super().__init__(message)
+        self.suppress_alert = suppress_alert
+
+
+class HealthCheckOperator(DatabaseOperator):
+    """Measure one database, compare with thresholds, score it, keep history and alert.
+
+    :param database: name of the database in the configuration (mapped per database).
+    :param cadence: the schedule key (``health_check`` for the built-in DAG).
+    """
+
+    def work(
+        self,
+        session: MaintenanceSession,
+        db: Database,
+        config: Config,
+        audit: AuditLog,
+        preflight: PreflightResult,
+        context: Any,
+    ) -> dict[str, Any]:
+        from maintenance_ops.health import collect, evaluate, score
+        from maintenance_ops.history import plan_alerts
+        from maintenance_ops.metrics import emit
+
+        now = datetime.now(UTC).replace(tzinfo=None)  # a sample is about the server now
+        replicas = self._open_replicas(db, config)
+        try:
+            sample = collect(session, db.name, replicas)
+        finally:
+            for _, replica in replicas:
+                if not isinstance(replica, Exception):
+                    replica.close()
+        breaches = evaluate(sample, config.thresholds_for(db.name))
+        health = score(breaches, sample)
+        history = self._history(session, db, config)
+        with audit.action(db.name, "health sample", dry_run=preflight.dry_run) as entry:
+            history.store(sample, health, breaches, now, context["ti"].run_id)
+            entry.details = {"score": health.score, "status": health.status}
+        end = context.get("data_interval_end") or now
+        cutoff = end.replace(tzinfo=None) - timedelta(days=config.health.history_retention_days)
+        history.enforce_retention(cutoff)
+        trends = history.trends(db.name, now)
+        emitted = emit(sample, health, config.health.metric_prefix)
+        plan = plan_alerts(
+            history.open_alerts(db.name),
+            breaches,
+            now,
+            timedelta(minutes=config.health.quiet_period_minutes),
+        )
+        history.record_alerts(db.name, plan, now)
+        self._log_sample(sample, health, breaches)
+        self._announce(db, config, plan, context)
+        result = {
+            "summary": f"health {health.score}/100 {health.status}"
+            + (f": {len(breaches)} breach(es)" if breaches else ""),
+            "score": health.to_dict(),
+            "breaches": [b.to_dict() for b in breaches],
+            "sample": sample.to_dict(),
+            "trends": [t.to_dict() for t in trends],
+            "metrics_emitted": emitted,
+            "alerts": {
+                "sent": [b.key for b in plan.send],
+                "held_back": [b.key for b in plan.held_back],
+                "recovered": plan.recovered,
+            },
+        }
+        critical = [b for b in breaches if b.level == "critical"]
+        if critical:
+            fresh = [b for b in plan.send if b.level == "critical"]
+            raise HealthCritical(
+                "critical health breaches: " + "; ".join(b.describe() for b in critical),
+                suppress_alert=not fresh,
+            )
+        return result
+
+    def _open_replicas(self, db: Database, config: Config) -> list[tuple[str, Any]]:
+        from maintenance_ops.session import MaintenanceSession
+
+        opened: list[tuple[str, Any]] = []
+        for replica in db.replicas:
+            session = MaintenanceSession(
+                replica.conn_id, config.maintenance, database_name=replica.name
+            )
+            try:
+                session.open()
+                opened.append((replica.name, session))
+            except Exception as exc:  # noqa: BLE001 - an unreachable replica is a finding
+                opened.append((replica.name, exc))
+        return opened
+
+    def _history(self, session: MaintenanceSession, db: Database, config: Config) -> Any:
+        from maintenance_ops.history import HealthHistory
+        from maintenance_ops.session import MaintenanceSession
+
+        if db.history_conn_id and db.history_conn_id != db.conn_id:
+            store = MaintenanceSession(
+                db.history_conn_id, config.maintenance, database_name=db.name
+            )
+            store.open()
+            return HealthHistory(store, db.history_schema)
+        return HealthHistory(session, db.history_schema)
+
+    def _log_sample(self, sample: Any, health: Any, breaches: list[Breach]) -> None:
+        m = sample.metrics
+        self.log.info(
+            "Health %s: score=%s status=%s connections=%s/%s (%.1f%%) longest_query=%.1fs "
+            "buffer_pool_hit=%.2f%% deadlocks=%s host=%s digests=%s",
+            sample.database,
+            health.score,
+            health.status,
+            int(m.get("connections", 0)),
+            int(m.get("max_connections", 0)),
+            m.get("connections_pct", 0),
+            m.get("longest_query_s", 0),
+            m.get("buffer_pool_hit_pct", 0),
+            int(m.get("deadlocks", 0)),
+            sample.host,
+            sample.digest_source,
+        )
+        for breach in breaches:
+            self.log.warning("Breach: %s", breach.describe())
+        for note in sample.notes:
+            self.log.info("Note: %s", note)
+
+    def _announce(self, db: Database, config: Config, plan: AlertPlan, context: Any) -> None:
+        """Send new warnings and recoveries (criticals go through the failure callback)."""
+        from maintenance_ops.alerts import Alert, send_alert
+
+        ti = context["ti"]
+        warnings = [b for b in plan.send if b.level == "warning"]
+        if warnings and config.health.warnings_to_slack:
+            send_alert(
+                Alert(
+                    "warning",
+                    f"{len(warnings)} health warning(s)",
+                    ti.dag_id,
+                    ti.task_id,
+                    db.name,
+                    run_id=ti.run_id,
+                    error="; ".join(b.describe() for b in warnings),
+                ),
+                config.notifications,
+                context,
+            )
+        if plan.recovered:
+            send_alert(
+                Alert(
+                    "info",
+                    "recovered",
+                    ti.dag_id,
+                    ti.task_id,
+                    db.name,
+                    run_id=ti.run_id,
+                    error="no longer breaching: " + ", ".join(plan.recovered),
+                ),
+                config.notifications,
+                context,
+            )

@@ -1,0 +1,211 @@
+"""Health decisions, pure: thresholds, score, alert plan, trends, security findings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from maintenance_ops.config import Thresholds
+from maintenance_ops.health import (
+    Breach,
+    HealthSample,
+    ReplicaState,
+    connection_metrics,
+    evaluate,
+    score,
+    security_findings,
+    server_is_local,
+)
+from maintenance_ops.history import linear_fit, plan_alerts, trend
+from maintenance_ops.metrics import metric_names
+
+T = Thresholds()
+
+
+def sample(**metrics: float) -> HealthSample:
+    return HealthSample("db1", metrics=dict(metrics))
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        pytest.param({"connections_pct": 79.9}, [], id="connections-under"),
+        pytest.param(
+            {"connections_pct": 80}, [("connections_pct", "warning", 80)], id="connections-warning"
+        ),
+        pytest.param(
+            {"connections_pct": 95},
+            [("connections_pct", "critical", 95)],
+            id="connections-critical",
+        ),
+        pytest.param(
+            {"longest_query_s": 2.5}, [("longest_query_s", "warning", 2)], id="query-warning"
+        ),
+        pytest.param(
+            {"longest_query_s": 6}, [("longest_query_s", "critical", 5)], id="query-critical"
+        ),
+        pytest.param({"cpu_pct": 81}, [("cpu_pct", "warning", 80)], id="cpu"),
+        pytest.param({"memory_pct": 85}, [("memory_pct", "warning", 85)], id="memory"),
+        pytest.param({"disk_pct": 99}, [("disk_pct", "warning", 85)], id="disk-has-no-critical"),
+    ],
+)
+def test_thresholds(metrics: dict[str, float], expected: list[tuple[str, str, float]]) -> None:
+    found = evaluate(sample(**metrics), T)
+    assert [(b.metric, b.level, b.threshold) for b in found] == expected
+
+
+def test_per_database_override_changes_the_line() -> None:
+    strict = T.model_copy(update={"connection_warning_pct": 50.0})
+    assert [b.level for b in evaluate(sample(connections_pct=60), strict)] == ["warning"]
+
+
+@pytest.mark.parametrize(
+    ("replica", "expected"),
+    [
+        pytest.param(ReplicaState("r1", True, True, 0.0), [], id="healthy"),
+        pytest.param(
+            ReplicaState("r1", True, True, 6.0), [("replica.r1.lag_s", "warning")], id="lag-warning"
+        ),
+        pytest.param(
+            ReplicaState("r1", True, True, 31.0),
+            [("replica.r1.lag_s", "critical")],
+            id="lag-critical",
+        ),
+        pytest.param(
+            ReplicaState("r1", True, False, 0.0),
+            [("replica.r1.sql_running", "critical")],
+            id="sql-stopped-no-lag",
+        ),
+        pytest.param(
+            ReplicaState("r1", False, True, None),
+            [("replica.r1.io_running", "critical")],
+            id="io-stopped",
+        ),
+        pytest.param(
+            ReplicaState("r1", reachable=False, error="refused"),
+            [("replica.r1.reachable", "critical")],
+            id="unreachable",
+        ),
+    ],
+)
+def test_replicas(replica: ReplicaState, expected: list[tuple[str, str]]) -> None:
+    s = sample()
+    s.replicas = [replica]
+    assert [(b.metric, b.level) for b in evaluate(s, T)] == expected
+
+
+def test_score_formula() -> None:
+    s = sample()
+    assert score([], s).to_dict() == {"score": 100, "status": "healthy", "reasons": []}
+    warning = Breach("db1", "cpu_pct", 81, 80, "warning")
+    critical = Breach("db1", "connections_pct", 96, 95, "critical")
+    assert (score([warning], s).score, score([warning], s).status) == (90, "degraded")
+    both = score([critical, warning], s)
+    assert (both.score, both.status) == (60, "critical")
+    assert both.reasons[0] == "db1: connections_pct=96 >= critical threshold 95"
+    s.security = ["a", "b", "c", "d"]
+    assert score([], s).score == 85  # security costs 5 each, 15 at most
+    assert score([critical] * 4, s).score == 0
+
+
+def test_connection_metrics() -> None:
+    m = connection_metrics(
+        {
+            "THREADS_CONNECTED": "8",
+            "MAX_CONNECTIONS": "10",
+            "INNODB_BUFFER_POOL_READS": "5",
+            "INNODB_BUFFER_POOL_READ_REQUESTS": "1000",
+            "MAX_USED_CONNECTIONS": "9",
+        }
+    )
+    assert (m["connections_pct"], m["max_used_connections_pct"], m["buffer_pool_hit_pct"]) == (
+        80.0,
+        90.0,
+        99.5,
+    )
+
+
+def test_security_findings() -> None:
+    rows = [
+        {
+            "user": "",
+            "host": "localhost",
+            "anonymous": 1,
+            "empty_password": 1,
+            "any_host_global": 0,
+        },
+        {"user": "app", "host": "%", "anonymous": 0, "empty_password": 1, "any_host_global": 1},
+        {
+            "user": "ok",
+            "host": "10.0.0.1",
+            "anonymous": 0,
+            "empty_password": 0,
+            "any_host_global": 0,
+        },
+    ]
+    assert security_findings(rows) == [
+        "anonymous account ''@'localhost'",
+        "account 'app'@'%' has an empty password",
+        "account 'app'@'%' has global privileges from any host",
+    ]
+
+
+def test_server_is_local() -> None:
+    assert server_is_local("127.0.0.1", None) and server_is_local("localhost", "x")
+    assert not server_is_local("db7.example.com", "db7")
+
+
+NOW = datetime(2026, 11, 28, 12)
+W = Breach("db1", "cpu_pct", 81, 80, "warning")
+C = Breach("db1", "connections_pct", 96, 95, "critical")
+
+
+def test_alert_plan_quiet_period_and_recovery() -> None:
+    quiet = timedelta(minutes=60)
+    first = plan_alerts({}, [W, C], NOW, quiet)
+    assert ([b.key for b in first.send], first.held_back, first.recovered) == (
+        ["cpu_pct:warning", "connections_pct:critical"],
+        [],
+        [],
+    )
+    again = plan_alerts({W.key: NOW, C.key: NOW}, [W, C], NOW + timedelta(minutes=59), quiet)
+    assert (again.send, len(again.held_back)) == ([], 2)
+    later = plan_alerts({W.key: NOW, C.key: NOW}, [C], NOW + timedelta(minutes=61), quiet)
+    assert ([b.key for b in later.send], later.recovered) == (
+        ["connections_pct:critical"],
+        ["cpu_pct:warning"],
+    )
+    escalated = plan_alerts(
+        {W.key: NOW}, [Breach("db1", "cpu_pct", 99, 95, "critical")], NOW, quiet
+    )
+    assert [b.key for b in escalated.send] == ["cpu_pct:critical"] and escalated.recovered == [
+        "cpu_pct:warning"
+    ]
+
+
+def test_trend_and_forecast() -> None:
+    points = [(NOW - timedelta(days=d), 50.0 - d) for d in range(10, -1, -1)]  # +1 pct a day
+    t = trend("disk_pct", points, NOW, limit=100.0)
+    assert t is not None
+    assert (t.latest, t.change_24h, t.change_7d, t.slope_per_day, t.days_until_limit) == (
+        50.0,
+        1.0,
+        7.0,
+        1.0,
+        50.0,
+    )
+    flat = trend("x", [(NOW, 3.0)], NOW)
+    assert flat is not None and flat.slope_per_day is None and flat.change_24h is None
+    assert linear_fit([(NOW, 1.0), (NOW, 2.0)]) is None
+
+
+def test_metric_names_carry_everything() -> None:
+    s = sample(connections_pct=12.5)
+    s.replicas = [ReplicaState("r-1", True, True, 3.0)]
+    names = metric_names(s, score([], s), "mm")
+    assert names == {
+        "mm.health.connections_pct": 12.5,
+        "mm.health.score": 100.0,
+        "mm.health.replica_lag_s.r_1": 3.0,
+    }
