@@ -129,13 +129,15 @@ class HealthHistory:
     :param history_schema: the schema holding history tables.
     """
 
-    def __init__(self, session: MaintenanceSession, history_schema: str) -> None:
+    def __init__(
+        self, session: MaintenanceSession, history_schema: str, *, create: bool = True
+    ) -> None:
         self.session = session
         self.schema = history_schema
-        for statement in split_statements(
-            load_sql("create_health_history", history_schema=history_schema)
-        ):
-            session.execute(statement)
+        if create:
+            sql = load_sql("create_health_history", history_schema=history_schema)
+            for statement in split_statements(sql):
+                session.execute(statement)
         self.samples = qualified(history_schema, "health_samples")
         self.alerts = qualified(history_schema, "alert_state")
 

@@ -7,6 +7,10 @@ triggerer) and a local Slack receiver, and asserts on what the receiver got.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,25 @@ from tests.support.airflow_stack import AirflowStack
 from tests.support.receivers import SlackReceiver, wait_until
 
 DAG_ID = "mysql_health_check"
+
+
+def _status_json(stack: AirflowStack, config: Path, mysql_url: str) -> dict:
+    env = {
+        **os.environ,
+        "AIRFLOW_API_URL": stack.api_url,
+        "AIRFLOW_API_TOKEN": stack.token(),
+        "MAINTENANCE_CONFIG": str(config),
+        f"AIRFLOW_CONN_{TARGET_CONN_ID.upper()}": mysql_url,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "maintenance_ops", "status", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(result.stdout)
 
 
 @pytest.mark.e2e
@@ -53,6 +76,7 @@ def test_overrunning_run_sends_the_deadline_alert(
             run_id = stack.trigger(DAG_ID, conf={"databases": ["primary"]})
             run = stack.wait_for_run(DAG_ID, run_id, timeout=240)
             assert run["state"] == "success", stack.task_instances(DAG_ID, run_id)
+            status = _status_json(stack, config, mysql_server)
             # Unpausing also starts the latest scheduled run, which overruns too: keep ours.
             texts = wait_until(
                 lambda: [t for t in slack.texts() if "deadline" in t and run_id in t],
@@ -61,6 +85,10 @@ def test_overrunning_run_sends_the_deadline_alert(
 
     assert len(texts) == 1, texts  # one alert per missed deadline, no repeats
     # The run itself completed: a deadline alerts, it does not stop the run.
+    # `status` read the same run through the real api-server, and the sample from history.
+    health = {d["dag_id"]: d for d in status["airflow"]["dags"]}[DAG_ID]
+    assert health["paused"] is False and health["last_run"]["state"] == "success"
+    assert status["databases"][0]["score"] <= 100
     text = texts[0]
     assert f"{DAG_ID} run overran its 0.05 min deadline" in text
     assert f"Run: {run_id}" in text
