@@ -163,3 +163,36 @@ def test_unknown_database_is_rejected_at_trigger(
         "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
         (target.history_schema,),
     ) == [(0,)]
+
+
+def test_health_check_of_an_unreachable_database_fails_fast_and_alone(
+    target: Target, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A port that accepts TCP but never speaks MySQL: the client waits for the handshake,
+    # so only connect_timeout_s ends the attempt.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    with SlackReceiver() as slack:
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.conn_uri)
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_MMC_SILENT", f"mysql://root@127.0.0.1:{silent.getsockname()[1]}"
+        )
+        write_config(
+            {
+                "databases": [target_database(target), {"name": "silent", "conn_id": "mmc_silent"}],
+                "maintenance": {"connect_timeout_s": 2},
+                "notifications": {"slack_conn_id": "slack_alerts"},
+            }
+        )
+        dag_run = run_dag("mysql_health_check")
+    silent.close()
+    tis = {
+        ti.rendered_map_index: ti for ti in dag_run.get_task_instances() if ti.task_id == "maintain"
+    }
+    assert str(tis["primary"].state) == "success"
+    assert str(tis["silent"].state) == "failed"
+    assert tis["silent"].duration < 15  # bounded by the 2 s connect timeout, not a hang
+    (alert,) = [t for t in slack.texts() if "maintain failed" in t]
+    assert "Database: silent" in alert
+    assert "cannot connect" in alert and "connection 'mmc_silent'" in alert
