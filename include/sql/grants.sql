@@ -14,6 +14,8 @@
 --   mysql_disaster_recovery_test    SELECT; PROCESS, REPLICATION CLIENT
 --   mysql_health_check              SELECT; PROCESS, REPLICATION CLIENT
 --   every DAG, on the history schema (default _maintenance): SELECT, INSERT, UPDATE, DELETE, CREATE
+--   daily and health check: SELECT on mysql.innodb_table_stats, mysql.innodb_index_stats,
+--                           mysql.user and performance_schema (below)
 -- On MariaDB 10.5+ REPLICATION CLIENT is shown as BINLOG MONITOR / SLAVE MONITOR: same thing.
 
 CREATE USER IF NOT EXISTS 'maintenance'@'%' IDENTIFIED BY 'change-me';
@@ -24,3 +26,10 @@ GRANT SELECT, INSERT, DELETE, CREATE, ALTER, DROP, SHOW VIEW, TRIGGER, EVENT, LO
    ON `app`.* TO 'maintenance'@'%';
 
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON `_maintenance`.* TO 'maintenance'@'%';
+
+-- Catalog reads: persistent statistics (stale-statistics selection, index sizes), index usage
+-- and statement digests (performance_schema), and the account list for the security audit.
+GRANT SELECT ON `mysql`.`innodb_table_stats` TO 'maintenance'@'%';
+GRANT SELECT ON `mysql`.`innodb_index_stats` TO 'maintenance'@'%';
+GRANT SELECT ON `mysql`.`user` TO 'maintenance'@'%';
+GRANT SELECT ON `performance_schema`.* TO 'maintenance'@'%';
