@@ -1,0 +1,620 @@
+"""Tests for maintenance_ops.cleanup: pure planning and builders, then the real server."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import MySQLdb
+import pytest
+
+from maintenance_ops.audit import AuditLog
+from maintenance_ops.cleanup import (
+    ChunkSpec,
+    CleanupResult,
+    Partition,
+    WalkKey,
+    build_boundary,
+    build_copy,
+    build_count,
+    build_delete,
+    choose_walk_key,
+    eta_s,
+    expired_partitions,
+    normalize_cutoff,
+    partition_function,
+    run_cleanup_rule,
+    staging_name,
+)
+from maintenance_ops.config import CleanupRule, MaintenanceSettings
+from maintenance_ops.exceptions import ConfigError
+from maintenance_ops.session import MaintenanceSession
+from maintenance_ops.throttle import Limits, Throttle
+from tests.conftest import MYSQL_URL, Target
+
+BASE = datetime(2024, 1, 1)
+CUTOFF = datetime(2024, 1, 1, 10, 0)  # rows are one per minute from BASE: 600 are older
+
+
+# --------------------------------------------------------------------------------------------
+# Pure: keys, partitions, builders
+# --------------------------------------------------------------------------------------------
+
+
+def _idx(name: str, seq: int, col: str, *, unique: bool, nullable: bool = False, sub: Any = None):
+    return {
+        "index_name": name,
+        "non_unique": 0 if unique else 1,
+        "seq_in_index": seq,
+        "column_name": col,
+        "sub_part": sub,
+        "is_nullable": "YES" if nullable else "NO",
+    }
+
+
+@pytest.mark.parametrize(
+    ("rows", "allow", "expected"),
+    [
+        pytest.param(
+            [_idx("PRIMARY", 2, "seq", unique=True), _idx("PRIMARY", 1, "tenant", unique=True)],
+            False,
+            WalkKey(("tenant", "seq"), "PRIMARY", True, "primary"),
+            id="composite-primary-in-order",
+        ),
+        pytest.param(
+            [_idx("by_date", 1, "created", unique=False), _idx("uk", 1, "code", unique=True)],
+            False,
+            WalkKey(("code",), "uk", True, "unique"),
+            id="unique-not-null-stands-in",
+        ),
+        pytest.param(
+            [_idx("uk", 1, "code", unique=True, nullable=True)],
+            False,
+            None,
+            id="unique-nullable-refused",
+        ),
+        pytest.param(
+            [_idx("uk", 1, "code", unique=True, sub=10)], False, None, id="unique-prefix-refused"
+        ),
+        pytest.param([], False, None, id="no-index-refused"),
+        pytest.param(
+            [_idx("by_date", 1, "created", unique=False)],
+            True,
+            WalkKey(("created",), "by_date", False, "date"),
+            id="fallback-date-index",
+        ),
+        pytest.param([], True, WalkKey(("created",), None, False, "date"), id="fallback-no-index"),
+    ],
+)
+def test_choose_walk_key(rows: list[dict[str, Any]], allow: bool, expected: WalkKey | None) -> None:
+    assert choose_walk_key(rows, "created", allow_no_primary_key=allow) == expected
+
+
+@pytest.mark.parametrize(
+    ("method", "expression", "expected"),
+    [
+        pytest.param("RANGE COLUMNS", "`created`", "COLUMNS", id="range-columns"),
+        pytest.param("RANGE", "to_days(`created`)", "TO_DAYS", id="to-days"),
+        pytest.param("RANGE", "unix_timestamp(`created`)", "UNIX_TIMESTAMP", id="unix-ts"),
+        pytest.param("RANGE", "TO_SECONDS( `Created` )", "TO_SECONDS", id="case-and-spaces"),
+        pytest.param("RANGE", "year(`created`)", "YEAR", id="year"),
+        pytest.param("RANGE", "to_days(`other`)", None, id="other-column"),
+        pytest.param("RANGE", "month(`created`)", None, id="not-monotonic"),
+        pytest.param("RANGE COLUMNS", "`created`,`id`", None, id="multi-column"),
+        pytest.param("HASH", "`created`", None, id="hash"),
+        pytest.param("LIST", "to_days(`created`)", None, id="list"),
+    ],
+)
+def test_partition_function(method: str, expression: str, expected: str | None) -> None:
+    assert partition_function(method, expression, "created") == expected
+
+
+def test_expired_partitions_leading_only_and_never_the_last() -> None:
+    parts = [Partition("p1", "100"), Partition("p2", "200"), Partition("p3", "300")]
+    assert [p.name for p in expired_partitions(parts, "TO_DAYS", CUTOFF, 200)] == ["p1", "p2"]
+    assert [p.name for p in expired_partitions(parts, "TO_DAYS", CUTOFF, 199)] == ["p1"]
+    assert [p.name for p in expired_partitions(parts, "TO_DAYS", CUTOFF, 10_000)] == ["p1", "p2"]
+    assert expired_partitions(parts, "TO_DAYS", CUTOFF, None) == []
+    with_max = [Partition("p1", "100"), Partition("pmax", None)]
+    assert [p.name for p in expired_partitions(with_max, "TO_DAYS", CUTOFF, 500)] == ["p1"]
+
+
+def test_expired_partitions_range_columns_literals() -> None:
+    parts = [
+        Partition("p0", "'2024-01-01'"),
+        Partition("p1", "'2024-01-01 10:00:00'"),
+        Partition("p2", "'2024-01-02'"),
+        Partition("pmax", None),
+    ]
+    assert [p.name for p in expired_partitions(parts, "COLUMNS", CUTOFF, None)] == ["p0", "p1"]
+    odd = [Partition("p0", "'not a date'"), Partition("pmax", None)]
+    assert expired_partitions(odd, "COLUMNS", CUTOFF, None) == []
+
+
+SPEC = ChunkSpec(
+    "app", "events", WalkKey(("id",), "PRIMARY", True, "primary"), "created", None, CUTOFF
+)
+COMPOSITE = ChunkSpec(
+    "app",
+    "events",
+    WalkKey(("tenant", "seq"), "PRIMARY", True, "primary"),
+    "created",
+    "kind LIKE 'tmp%'",
+    CUTOFF,
+)
+
+
+def test_build_boundary_first_chunk() -> None:
+    assert build_boundary(SPEC, None, 1000) == (
+        "SELECT `id` FROM (SELECT `id` FROM `app`.`events` FORCE INDEX (`PRIMARY`) "
+        "WHERE `created` < %s ORDER BY `id` LIMIT %s) AS chunk ORDER BY `id` DESC LIMIT 1",
+        [CUTOFF, 1000],
+    )
+
+
+def test_build_boundary_composite_after_last() -> None:
+    sql, args = build_boundary(COMPOSITE, ("acme", 7), 500)
+    assert sql == (
+        "SELECT `tenant`, `seq` FROM (SELECT `tenant`, `seq` FROM `app`.`events` "
+        "FORCE INDEX (`PRIMARY`) WHERE `created` < %s AND (kind LIKE 'tmp%%') "
+        "AND (`tenant` > %s OR (`tenant` = %s AND `seq` > %s)) ORDER BY `tenant`, `seq` "
+        "LIMIT %s) AS chunk ORDER BY `tenant` DESC, `seq` DESC LIMIT 1"
+    )
+    assert args == [CUTOFF, "acme", "acme", 7, 500]
+
+
+def test_build_delete_and_copy_repeat_the_predicate() -> None:
+    assert build_delete(SPEC, (10,), (20,)) == (
+        "DELETE FROM `app`.`events` WHERE `created` < %s AND `id` > %s AND `id` <= %s",
+        [CUTOFF, 10, 20],
+    )
+    sql, args = build_copy(COMPOSITE, "`arc`.`events_archive`", ["tenant", "seq"], None, ("b", 3))
+    assert sql == (
+        "INSERT INTO `arc`.`events_archive` (`tenant`, `seq`) SELECT `tenant`, `seq` FROM "
+        "`app`.`events` WHERE `created` < %s AND (kind LIKE 'tmp%%') AND "
+        "(`tenant` < %s OR (`tenant` = %s AND `seq` <= %s))"
+    )
+    assert args == [CUTOFF, "b", "b", 3]
+
+
+def test_build_count_without_date_predicate_for_staging() -> None:
+    staging = ChunkSpec("app", "x", SPEC.key, "created", None, None)
+    assert build_count(staging) == ("SELECT COUNT(*) AS n FROM `app`.`x` WHERE 1 = 1", [])
+
+
+def test_normalize_cutoff_and_eta() -> None:
+    aware = datetime(2024, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert normalize_cutoff(aware) == datetime(2024, 1, 1, 10, 0)
+    assert normalize_cutoff(date(2024, 1, 2)) == datetime(2024, 1, 2)
+    assert eta_s(100, 1100, 50.0) == 20.0
+    assert eta_s(100, None, 50.0) is None
+    assert eta_s(2000, 1000, 50.0) == 0.0
+    assert staging_name("x" * 70) == ("_mmc_xchg_" + "x" * 70)[:64]
+
+
+def test_hostile_where_is_refused_by_config() -> None:
+    with pytest.raises(ValueError, match="may not contain"):
+        CleanupRule(
+            name="r", table="t", date_column="d", retention_days=1, where="1=1; DROP TABLE t"
+        )
+    with pytest.raises(ValueError):
+        CleanupRule(name="r", table="t`; DROP TABLE t", date_column="d", retention_days=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Real server
+# --------------------------------------------------------------------------------------------
+
+
+def _settings(**kw: Any) -> MaintenanceSettings:
+    return MaintenanceSettings(**{"innodb_lock_wait_timeout_s": 1, "lock_wait_timeout_s": 2, **kw})
+
+
+@pytest.fixture
+def session(target: Target) -> Iterator[MaintenanceSession]:
+    with MaintenanceSession(target.conn_id, _settings(), database_name="primary") as s:
+        yield s
+
+
+def _rule(**kw: Any) -> CleanupRule:
+    base = {"name": "events", "table": "events", "date_column": "created", "retention_days": 30}
+    return CleanupRule(**{**base, **kw})
+
+
+def _run(session: MaintenanceSession, target: Target, rule: CleanupRule, **kw: Any):
+    kw.setdefault("cutoff", CUTOFF)
+    kw.setdefault("chunk_size", 70)
+    return run_cleanup_rule(session, rule, schema=target.schema, database_name="primary", **kw)
+
+
+def _make_events(target: Target, rows: int = 1000, *, pk: str = "PRIMARY KEY (id)") -> None:
+    """One row per minute from BASE; every 7th is 'tmp'; ids 1..rows."""
+    target.sql(
+        "CREATE TABLE events (id BIGINT NOT NULL, created DATETIME NOT NULL, "
+        "kind VARCHAR(20) NOT NULL, payload VARCHAR(64) NULL, "
+        f"{pk + ', ' if pk else ''}KEY by_created (created)) ENGINE=InnoDB"
+    )
+    target.sql(
+        "INSERT INTO events SELECT seq, %s + INTERVAL seq - 1 MINUTE, "
+        "IF(seq MOD 7 = 0, 'tmp', 'keep'), MD5(seq) FROM seq_1_to_" + str(int(rows)),
+        (BASE,),
+    )
+
+
+def _rows(target: Target, table: str) -> list[tuple[Any, ...]]:
+    return target.sql(f"SELECT * FROM `{table}` ORDER BY 1, 2")
+
+
+def _count(target: Target, table: str, where: str = "1=1") -> int:
+    return int(target.sql(f"SELECT COUNT(*) FROM `{table}` WHERE {where}")[0][0])
+
+
+def test_delete_removes_exactly_the_expired_rows(
+    session: MaintenanceSession, target: Target
+) -> None:
+    _make_events(target)
+    audit = AuditLog(target.conn_id, target.history_schema)
+    result = _run(session, target, _rule(), audit=audit)
+    assert result.status == "ok"
+    assert result.rows_deleted == 600 and result.rows_archived == 0
+    assert result.chunks == math.ceil(600 / 70)
+    assert _count(target, "events") == 400
+    assert _count(target, "events", "created < '2024-01-01 10:00'") == 0
+    assert result.walk_key == ["id"]
+    log = audit.read("primary")
+    assert [(r["outcome"], r["rows_affected"]) for r in log] == [("ok", 600)]
+    assert log[0]["command"] == "cleanup delete rule events cutoff 2024-01-01 10:00:00"
+    audit.close()
+    again = _run(session, target, _rule())
+    assert (again.status, again.rows_deleted, again.chunks) == ("ok", 0, 0)
+
+
+def test_archive_moves_exact_rows_without_duplicates(
+    session: MaintenanceSession, target: Target
+) -> None:
+    _make_events(target)
+    before = _rows(target, "events")
+    result = _run(session, target, _rule(cleanup_type="archive"))
+    assert (result.status, result.rows_archived, result.rows_deleted) == ("ok", 600, 600)
+    assert result.archive_table == f"{target.schema}.events_archive"
+    after, archived = _rows(target, "events"), _rows(target, "events_archive")
+    assert len(before) == len(after) + len(archived)
+    assert _count(target, "events_archive") == int(
+        target.sql("SELECT COUNT(DISTINCT id) FROM events_archive")[0][0]
+    )
+    assert sorted(after + archived) == before
+    assert archived == [r for r in before if r[1] < CUTOFF]
+    create = target.sql("SHOW CREATE TABLE events_archive")[0][1]
+    assert "PRIMARY KEY (`id`)" in create
+
+
+def test_dry_run_changes_nothing_and_counts_exactly(
+    session: MaintenanceSession, target: Target
+) -> None:
+    _make_events(target)
+    before = _rows(target, "events")
+    audit = AuditLog(target.conn_id, target.history_schema)
+    rule = _rule(cleanup_type="archive", where="kind = 'tmp'")
+    result = _run(session, target, rule, dry_run=True, audit=audit)
+    assert result.dry_run and result.dry_run_rows == 85  # multiples of 7 up to 600
+    assert (result.rows_deleted, result.chunks) == (0, 0)
+    assert _rows(target, "events") == before
+    assert not target.sql("SHOW TABLES LIKE 'events_archive'")
+    assert [(r["outcome"], r["rows_affected"]) for r in audit.read()] == [("dry_run", 85)]
+    audit.close()
+
+
+def test_backfill_cutoff_deletes_only_older_rows(
+    session: MaintenanceSession, target: Target
+) -> None:
+    _make_events(target)
+    # A run for an earlier logical date: its cutoff is earlier, so it removes less.
+    early = CUTOFF - timedelta(hours=5)
+    result = _run(session, target, _rule(), cutoff=early.replace(tzinfo=UTC))
+    assert result.rows_deleted == 300
+    assert _count(target, "events") == 700
+    assert _count(target, "events", "created >= '2024-01-01 05:00'") == 700
+    assert _run(session, target, _rule(), cutoff=early).rows_deleted == 0  # re-run: nothing new
+    assert _run(session, target, _rule()).rows_deleted == 300
+
+
+HOSTILE = ["x'); DROP TABLE events; --", "a%sb", "back`tick", "quote\\'", "100%", "zz"]
+
+
+def test_composite_key_hostile_values_and_percent_filter(
+    session: MaintenanceSession, target: Target
+) -> None:
+    target.sql(
+        "CREATE TABLE events (tenant VARCHAR(40) NOT NULL, seq INT NOT NULL, "
+        "created DATETIME NOT NULL, kind VARCHAR(20) NOT NULL, PRIMARY KEY (tenant, seq))"
+    )
+    for tenant in HOSTILE:
+        target.sql(
+            "INSERT INTO events SELECT %s, seq, %s + INTERVAL seq MINUTE, "
+            "IF(seq MOD 3 = 0, 'tmp-x', 'keep') FROM seq_1_to_200",
+            (tenant, BASE + timedelta(hours=-1)),
+        )
+    before = _rows(target, "events")
+    rule = _rule(cleanup_type="archive", where="kind LIKE 'tmp%'")
+    result = _run(session, target, rule, chunk_size=23)
+    expected = [r for r in before if r[2] < CUTOFF and r[3].startswith("tmp")]
+    assert result.rows_archived == len(expected) == 6 * 66
+    assert _rows(target, "events_archive") == sorted(expected)
+    assert sorted(_rows(target, "events") + _rows(target, "events_archive")) == before
+    assert result.walk_key == ["tenant", "seq"]
+
+
+def test_table_without_primary_key_is_refused_by_name(
+    session: MaintenanceSession, target: Target
+) -> None:
+    _make_events(target, 100, pk="")
+    result = _run(session, target, _rule())
+    assert result.status == "refused"
+    message = result.warnings[0]
+    assert f"table {target.schema}.events has no primary key" in message
+    assert "allow_no_primary_key: true on rule 'events'" in message
+    assert _count(target, "events") == 100
+
+
+@pytest.mark.parametrize("mode", ["delete", "archive"])
+def test_table_without_primary_key_opt_in_walks_the_date(
+    session: MaintenanceSession, target: Target, mode: str
+) -> None:
+    _make_events(target, 1000, pk="")
+    target.sql("INSERT INTO events SELECT * FROM events WHERE id <= 50")  # duplicate rows too
+    before = _rows(target, "events")
+    result = _run(session, target, _rule(cleanup_type=mode, allow_no_primary_key=True))
+    assert (result.status, result.rows_deleted) == ("ok", 650)
+    assert result.walk_key == ["created"]
+    assert _count(target, "events") == 400
+    if mode == "archive":
+        assert sorted(_rows(target, "events") + _rows(target, "events_archive")) == before
+
+
+def test_missing_table_and_column_are_refused(session: MaintenanceSession, target: Target) -> None:
+    assert "does not exist" in _run(session, target, _rule()).warnings[0]
+    _make_events(target, 10)
+    result = _run(session, target, _rule(date_column="nope"))
+    assert result.status == "refused"
+    assert "has no column 'nope'" in result.warnings[0]
+
+
+def test_time_budget_stops_cleanly_and_next_run_continues(
+    session: MaintenanceSession, target: Target
+) -> None:
+    _make_events(target)
+    throttle = Throttle(None, Limits(), budget_s=0.0)
+    first = _run(session, target, _rule(), throttle=throttle)
+    assert (first.status, first.rows_deleted, first.chunks) == ("partial", 70, 1)
+    assert "time budget exhausted" in first.warnings[0]
+    second = _run(session, target, _rule())
+    assert (second.status, second.rows_deleted) == ("ok", 530)
+
+
+def _partitioned(target: Target, partition_by: str) -> None:
+    target.sql(
+        "CREATE TABLE events (id BIGINT NOT NULL, created DATETIME NOT NULL, "
+        "kind VARCHAR(20) NOT NULL, payload VARCHAR(64) NULL, PRIMARY KEY (id, created)) "
+        + partition_by
+    )
+    target.sql(
+        "INSERT INTO events SELECT seq, %s + INTERVAL seq - 1 MINUTE, "
+        "IF(seq MOD 7 = 0, 'tmp', 'keep'), MD5(seq) FROM seq_1_to_1000",
+        (BASE,),
+    )
+
+
+TO_DAYS_HOURS = (
+    "PARTITION BY RANGE (TO_SECONDS(created)) ("
+    "PARTITION p03 VALUES LESS THAN (TO_SECONDS('2024-01-01 03:00')), "
+    "PARTITION p06 VALUES LESS THAN (TO_SECONDS('2024-01-01 06:00')), "
+    "PARTITION p12 VALUES LESS THAN (TO_SECONDS('2024-01-01 12:00')), "
+    "PARTITION pmax VALUES LESS THAN MAXVALUE)"
+)
+COLUMNS_HOURS = (
+    "PARTITION BY RANGE COLUMNS (created) ("
+    "PARTITION p03 VALUES LESS THAN ('2024-01-01 03:00:00'), "
+    "PARTITION p06 VALUES LESS THAN ('2024-01-01 06:00:00'), "
+    "PARTITION p12 VALUES LESS THAN ('2024-01-01 12:00:00'), "
+    "PARTITION pmax VALUES LESS THAN (MAXVALUE))"
+)
+
+
+@pytest.mark.parametrize(
+    ("partition_by", "mode"),
+    [
+        pytest.param(TO_DAYS_HOURS, "delete", id="range-function-delete"),
+        pytest.param(COLUMNS_HOURS, "archive", id="range-columns-archive"),
+    ],
+)
+def test_partitioned_table_is_cleaned_by_partition(
+    session: MaintenanceSession, target: Target, partition_by: str, mode: str
+) -> None:
+    _partitioned(target, partition_by)
+    before = _rows(target, "events")
+    dry = _run(session, target, _rule(cleanup_type=mode), dry_run=True)
+    assert (dry.dry_run_rows, dry.partitions_planned) == (600, ["p03", "p06"])
+    audit = AuditLog(target.conn_id, target.history_schema)
+    result = _run(session, target, _rule(cleanup_type=mode), audit=audit)
+    assert result.status == "ok"
+    assert result.partitions_dropped == ["p03", "p06"]
+    assert result.rows_deleted == 600
+    # p12's expired rows go row by row; in archive mode each exchanged partition is drained.
+    drained = 2 * math.ceil(180 / 70) if mode == "archive" else 0
+    assert result.chunks == math.ceil(240 / 70) + drained
+    names = [
+        r[0]
+        for r in target.sql(
+            "SELECT PARTITION_NAME FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = %s "
+            "AND TABLE_NAME = 'events' ORDER BY PARTITION_ORDINAL_POSITION",
+            (target.schema,),
+        )
+    ]
+    assert names == ["p12", "pmax"]
+    assert _count(target, "events") == 400
+    log = audit.read()
+    assert [r["rows_affected"] for r in log] == [600, 180, 180]  # the rule's row opens first
+    assert "DROP PARTITION `p03`" in log[1]["command"]
+    audit.close()
+    if mode == "archive":
+        archived = _rows(target, "events_archive")
+        assert result.rows_archived == 600
+        assert sorted(archived) == [r for r in before if r[1] < CUTOFF]
+        assert not target.sql("SHOW TABLES LIKE %s", (staging_name("events"),))
+        assert "PARTITION" not in target.sql("SHOW CREATE TABLE events_archive")[0][1]
+
+
+def test_partitions_off_and_where_filter_use_rows(
+    session: MaintenanceSession, target: Target
+) -> None:
+    _partitioned(target, TO_DAYS_HOURS)
+    off = _run(session, target, _rule(partitions="off", where="kind = 'tmp'"))
+    assert (off.partitions_dropped, off.rows_deleted) == ([], 85)
+    filtered = _run(session, target, _rule(where="kind = 'keep'"))
+    assert filtered.partitions_dropped == []
+    assert "partitions not dropped: the rule has a where filter" in filtered.warnings
+    assert _count(target, "events") == 400
+
+
+def test_row_locks_make_chunks_retry_and_never_block_the_application(
+    session: MaintenanceSession, target: Target
+) -> None:
+    _make_events(target, 300)
+    holder = MySQLdb.connect(**_conn_args(target))
+    holder.cursor().execute("START TRANSACTION")
+    holder.cursor().execute("SELECT * FROM events WHERE id = 50 FOR UPDATE")
+    outcome: dict[str, Any] = {}
+
+    def clean() -> None:
+        rule = _rule(cleanup_type="archive")
+        started = time.monotonic()
+        outcome["result"] = _run(session, target, rule, chunk_size=100, lock_retries=2)
+        outcome["seconds"] = time.monotonic() - started
+
+    worker = threading.Thread(target=clean)
+    worker.start()
+    time.sleep(0.3)  # the chunk now holds ids 1..49 and waits for 50
+    app = MySQLdb.connect(**_conn_args(target))
+    app.autocommit(True)
+    app.cursor().execute("SET SESSION innodb_lock_wait_timeout = 50")
+    started = time.monotonic()
+    app.cursor().execute("UPDATE events SET payload = 'app' WHERE id = 10")
+    blocked = time.monotonic() - started
+    worker.join()
+    result: CleanupResult = outcome["result"]
+    assert blocked < 1.0 + 0.5, f"application waited {blocked:.2f}s behind the cleanup"
+    assert result.status == "skipped_locked"
+    assert result.rows_deleted == 0
+    assert "still locked after 3 attempts" in result.warnings[0]
+    assert 3.0 <= outcome["seconds"] < 8.0  # 3 waits of 1s + backoff 0.5s + 1s
+    assert _count(target, "events") == 300
+    holder.rollback()
+    holder.close()
+    app.close()
+    again = _run(session, target, _rule(cleanup_type="archive"), chunk_size=100)
+    assert (again.status, again.rows_archived) == ("ok", 300)
+    assert target.sql("SELECT payload FROM events_archive WHERE id = 10") == [("app",)]
+
+
+def _conn_args(target: Target) -> dict[str, Any]:
+    from urllib.parse import urlparse
+
+    url = urlparse(MYSQL_URL)
+    return {
+        "host": url.hostname or "127.0.0.1",
+        "port": url.port or 3306,
+        "user": url.username or "root",
+        "passwd": url.password or "",
+        "db": target.schema,
+    }
+
+
+# Runs one archive cleanup in a child interpreter with a direct connection (no Airflow
+# import, so a child starts in well under a second); prints a line at every checkpoint.
+CHILD = textwrap.dedent(
+    """
+    import sys, time, json, MySQLdb
+    from datetime import datetime
+    from maintenance_ops.cleanup import run_cleanup_rule
+    from maintenance_ops.config import CleanupRule
+    from maintenance_ops.dialect import Dialect, parse_version
+    from maintenance_ops.session import MaintenanceSession
+    from maintenance_ops.throttle import Throttle
+
+    args = json.loads(sys.argv[1])
+
+    class DirectSession(MaintenanceSession):
+        def open(self):
+            self.conn = MySQLdb.connect(**args["conn"], charset="utf8mb4")
+            self.conn.autocommit(True)
+            self.dialect = Dialect(parse_version(self.query_one("SELECT VERSION() AS v")["v"]))
+
+    def tick():
+        print("chunk", flush=True)
+        return True
+
+    rule = CleanupRule(name="events", table="events", date_column="created",
+                       retention_days=1, cleanup_type="archive")
+    with DirectSession("direct", None) as session:
+        run_cleanup_rule(session, rule, schema=args["conn"]["db"],
+                         cutoff=datetime.fromisoformat(args["cutoff"]), database_name="primary",
+                         throttle=Throttle(None, window=tick), chunk_size=37)
+    print("done", flush=True)
+    """
+)
+
+
+def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(
+    session: MaintenanceSession, target: Target
+) -> None:
+    _make_events(target, 3000)
+    cutoff = BASE + timedelta(minutes=2000)
+    before = _rows(target, "events")
+    expired = [r for r in before if r[1] < cutoff]
+    rng = random.Random(4)
+    import json
+
+    payload = json.dumps({"conn": _conn_args(target), "cutoff": cutoff.isoformat()})
+    kills = 0
+    for chunks_before_kill in (3, 9, 15, 22):
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, payload],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        assert child.stdout is not None
+        seen = 0
+        while seen < chunks_before_kill:
+            line = child.stdout.readline()
+            assert line, "child ended before it could be killed"
+            seen += line.startswith("chunk")
+        time.sleep(rng.uniform(0, 0.01))  # land anywhere, inside a chunk's transaction too
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        kills += 1
+        source, archive = _rows(target, "events"), _rows(target, "events_archive")
+        assert len(before) == len(source) + len(archive)
+        assert sorted(source + archive) == before
+    assert kills == 4
+    result = _run(session, target, _rule(cleanup_type="archive"), cutoff=cutoff)
+    assert result.status == "ok"
+    source, archive = _rows(target, "events"), _rows(target, "events_archive")
+    assert archive == expired
+    assert len(before) == len(source) + len(archive)
+    assert int(target.sql("SELECT COUNT(DISTINCT id) FROM events_archive")[0][0]) == len(expired)
+
+
+def test_config_refuses_hostile_identifiers() -> None:
+    with pytest.raises((ValueError, ConfigError)):
+        CleanupRule(name="r", table="t", date_column="d) OR (1=1", retention_days=1)
