@@ -11,7 +11,7 @@ from __future__ import annotations
 from airflow.sdk import dag
 
 from maintenance_ops.dag_parts import dag_kwargs, report, select_databases
-from maintenance_ops.operators import DatabaseOperator
+from maintenance_ops.operators import DailyMaintenanceOperator
 
 CADENCE = "daily_maintenance"
 
@@ -19,7 +19,7 @@ CADENCE = "daily_maintenance"
 @dag(**dag_kwargs(CADENCE, doc_md=__doc__))
 def mysql_daily_maintenance() -> None:
     databases = select_databases()
-    done = DatabaseOperator.for_each(databases, cadence=CADENCE)
+    done = DailyMaintenanceOperator.for_each(databases, cadence=CADENCE)
     report(databases, done.output)
 
 

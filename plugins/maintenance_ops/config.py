@@ -293,6 +293,17 @@ class HealthSettings(_Model):
     metric_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.]{1,64}$")] = "mysql_maintenance"
 
 
+class DailySettings(_Model):
+    """Knobs of the daily maintenance: index analysis, statistics and cleanup budgets."""
+
+    unused_index_days: Seconds = 7.0
+    low_selectivity_max: Annotated[float, Field(gt=0, lt=1)] = 0.001
+    low_selectivity_min_rows: PositiveInt = 10_000
+    stale_stats_ratio: Annotated[float, Field(gt=0, le=10)] = 0.1
+    statistics_time_budget_minutes: Seconds = 30.0
+    cleanup_time_budget_minutes: Seconds = 60.0
+
+
 class Config(_Model):
     """The whole configuration file."""
 
@@ -302,6 +313,7 @@ class Config(_Model):
     custom_schedules: dict[Identifier, CustomSchedule] = Field(default_factory=dict)
     thresholds: Thresholds = Thresholds()
     health: HealthSettings = HealthSettings()
+    daily: DailySettings = DailySettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     notifications: Notifications = Notifications()
 

@@ -221,6 +221,22 @@ def connection_metrics(status: dict[str, str]) -> dict[str, float]:
     }
 
 
+def since_last(current: dict[str, float], previous: dict[str, float] | None) -> dict[str, float]:
+    """Turn the server's running totals into counts since the previous sample (pure).
+
+    A total that went down means the server restarted in between: the whole current total is
+    new then.
+    """
+    out = {}
+    for name in ("deadlocks", "aborted_connects", "slow_queries"):
+        now = current.get(name)
+        if now is None:
+            continue
+        before = (previous or {}).get(name)
+        out[f"{name}_since_last"] = now if before is None or now < before else now - before
+    return out
+
+
 def security_findings(accounts: list[dict[str, Any]]) -> list[str]:
     """Name every risky account (pure)."""
     findings = []
@@ -295,8 +311,12 @@ def collect(
     session: MaintenanceSession,
     database: str,
     replicas: list[tuple[str, MaintenanceSession | Exception]],
+    schemas: list[str] | None = None,
 ) -> HealthSample:
-    """Measure one database in one short session (and each replica in its own)."""
+    """Measure one database in one short session (and each replica in its own).
+
+    :param schemas: the database's maintained schemas; sizes count only these (all if None).
+    """
     started = time.monotonic()
     sample = HealthSample(database)
     status = _status(session)

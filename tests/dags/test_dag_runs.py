@@ -35,6 +35,7 @@ def test_preflight_writes_one_audit_row_per_database_per_run(
     assert mapped == ["primary", "secondary"]
 
     rows = AuditLog(target.conn_id, target.history_schema).read(run_id=dag_run.run_id)
+    rows = [r for r in rows if r["command"].startswith("preflight")]
     assert sorted((r["database_name"], r["command"], r["outcome"]) for r in rows) == [
         ("primary", "preflight mysql_health_check", "ok"),
         ("secondary", "preflight mysql_health_check", "ok"),
@@ -46,7 +47,10 @@ def test_preflight_writes_one_audit_row_per_database_per_run(
     second = run_dag("mysql_daily_maintenance", {"databases": ["secondary"], "dry_run": True})
     assert str(second.state) == "success", task_states(second)
     rows = AuditLog(target.conn_id, target.history_schema).read(run_id=second.run_id)
-    assert [(r["database_name"], r["outcome"]) for r in rows] == [("secondary", "dry_run")]
+    preflights = [r for r in rows if r["command"].startswith("preflight")]
+    assert [(r["database_name"], r["outcome"]) for r in preflights] == [("secondary", "dry_run")]
+    # Everything that run recorded was a dry run on the selected database only.
+    assert {(r["database_name"], r["outcome"]) for r in rows} == {("secondary", "dry_run")}
 
 
 def _refused_port() -> int:

@@ -209,3 +209,14 @@ def test_metric_names_carry_everything() -> None:
         "mm.health.score": 100.0,
         "mm.health.replica_lag_s.r_1": 3.0,
     }
+
+
+def test_since_last_turns_totals_into_deltas() -> None:
+    from maintenance_ops.health import since_last
+
+    assert since_last({"deadlocks": 7, "aborted_connects": 3}, None) == {
+        "deadlocks_since_last": 7,
+        "aborted_connects_since_last": 3,
+    }
+    assert since_last({"deadlocks": 7}, {"deadlocks": 5}) == {"deadlocks_since_last": 2}
+    assert since_last({"deadlocks": 1}, {"deadlocks": 5}) == {"deadlocks_since_last": 1}  # restart

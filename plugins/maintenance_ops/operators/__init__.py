@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from maintenance_ops.operators.base import DatabaseOperator
+from maintenance_ops.operators.daily import DailyMaintenanceOperator
 from maintenance_ops.operators.health import HealthCheckOperator
 
 # The operator that does each cadence's work; cadences not listed run the preflight only.
-OPERATORS: dict[str, type[DatabaseOperator]] = {"health_check": HealthCheckOperator}
+OPERATORS: dict[str, type[DatabaseOperator]] = {
+    "daily_maintenance": DailyMaintenanceOperator,
+    "health_check": HealthCheckOperator,
+}
 
 
 def operator_for(cadence: str) -> type[DatabaseOperator]:
@@ -14,4 +18,10 @@ def operator_for(cadence: str) -> type[DatabaseOperator]:
     return OPERATORS.get(cadence, DatabaseOperator)
 
 
-__all__ = ["OPERATORS", "DatabaseOperator", "HealthCheckOperator", "operator_for"]
+__all__ = [
+    "OPERATORS",
+    "DailyMaintenanceOperator",
+    "DatabaseOperator",
+    "HealthCheckOperator",
+    "operator_for",
+]

@@ -46,21 +46,23 @@ class HealthCheckOperator(DatabaseOperator):
         preflight: PreflightResult,
         context: Any,
     ) -> dict[str, Any]:
-        from maintenance_ops.health import collect, evaluate, score
+        from maintenance_ops.health import collect, evaluate, score, since_last
         from maintenance_ops.history import plan_alerts
         from maintenance_ops.metrics import emit
 
         now = datetime.now(UTC).replace(tzinfo=None)  # a sample is about the server now
         replicas = self._open_replicas(db, config)
         try:
-            sample = collect(session, db.name, replicas)
+            sample = collect(session, db.name, replicas, preflight.schemas)
         finally:
             for _, replica in replicas:
                 if not isinstance(replica, Exception):
                     replica.close()
+        history = self._history(session, db, config)
+        previous = history.latest(db.name)
+        sample.metrics.update(since_last(sample.metrics, previous and previous["metrics"]))
         breaches = evaluate(sample, config.thresholds_for(db.name))
         health = score(breaches, sample)
-        history = self._history(session, db, config)
         with audit.action(db.name, "health sample", dry_run=preflight.dry_run) as entry:
             history.store(sample, health, breaches, now, context["ti"].run_id)
             entry.details = {"score": health.score, "status": health.status}
