@@ -207,7 +207,35 @@ def render_report(
             f"  {name}: {pre.get('flavor')} {pre.get('version')} at {pre.get('server')}; "
             f"{status}{' (dry run)' if result.get('dry_run') else ''}"
         )
+        lines.extend(f"    - {line}" for line in detail_lines(result))
     return "\n".join(lines), failed
+
+
+def detail_lines(result: dict[str, Any], most: int = 8) -> list[str]:
+    """Return the findings and actions of one database's result worth a line each (pure)."""
+    lines: list[str] = []
+    for finding in (result.get("index_analysis") or {}).get("findings", [])[:most]:
+        fix = f" -> {finding['drop_sql']}" if finding.get("drop_sql") else ""
+        lines.append(
+            f"{finding['kind']}: {finding['schema']}.{finding['table']}: {finding['reason']}{fix}"
+        )
+    for rule in result.get("cleanup") or []:
+        rows = rule.get("dry_run_rows") if result.get("dry_run") else rule.get("rows_deleted")
+        verb = "would remove" if result.get("dry_run") else rule.get("mode", "delete") + "d"
+        lines.append(
+            f"cleanup {rule['rule']} on {rule['table']}: {verb} {rows} row(s) older than "
+            f"{rule['cutoff']} [{rule['status']}]"
+        )
+    for breach in result.get("breaches") or []:
+        lines.append(
+            f"{breach['level']}: {breach['metric']}={breach['value']:g} "
+            f"(threshold {breach['threshold']:g})"
+        )
+    for reason in (result.get("score") or {}).get("reasons", []):
+        if reason.startswith("security: "):
+            lines.append(reason)
+    lines.extend(f"warning: {w}" for w in (result.get("warnings") or [])[:most])
+    return lines
 
 
 @task(trigger_rule="all_done", multiple_outputs=False)
