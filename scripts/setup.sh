@@ -40,7 +40,7 @@ fi
 
 if [ ! -f .venv/.synced ] || [ uv.lock -nt .venv/.synced ] || [ pyproject.toml -nt .venv/.synced ]; then
   echo "setup: creating .venv from uv.lock"
-  "$UV" sync --frozen --python 3.11 --quiet
+  "$UV" sync --frozen --python 3.11 --quiet --compile-bytecode
   touch .venv/.synced
 fi
 
