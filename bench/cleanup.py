@@ -27,9 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
-import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -37,10 +34,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import DOC, ROOT, machine, write_section
+
 sys.path.insert(0, str(ROOT / "plugins"))
 
 from maintenance_ops.cleanup import run_cleanup_rule  # noqa: E402
@@ -50,13 +47,7 @@ from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
 from maintenance_ops.session import MaintenanceSession  # noqa: E402
 from maintenance_ops.throttle import Limits, Throttle  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Retention cleanup (issue 4)"
-DOC_HEADER = """# Benchmarks
-
-Each section is written by a script under `bench/`: what was measured, on which machine, with
-which command and when. Re-run the command to refresh a section; the others are left alone.
-"""
 DB = "bench"
 BASE = datetime(2024, 1, 1)
 CHUNK = 1000
@@ -349,19 +340,6 @@ def run_mode(inst: MySQLInstance, args: argparse.Namespace, mode: str) -> list[O
 # --------------------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])
-    except (OSError, TypeError):
-        mem_kb = 0
-    return f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.1f} GiB RAM, {platform.system()}"
-
-
 def table(results: list[Outcome]) -> str:
     lines = [
         "| Method | Rows | Seconds | Rows/s | Probe ops | p50 ms | p99 ms | max ms | ops > 1 s |",
@@ -393,9 +371,11 @@ def report(args: argparse.Namespace, version: str, deletes: list, archives: list
     command = "  ".join(["$", ".venv/bin/python", "bench/cleanup.py", *sys.argv[1:]])
     checks = "\n".join(f"- {r.method}: {r.check}" for r in archives)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    m = machine()
+    host = f"{m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['system']}"
     return f"""{SECTION}
 
-Written by `bench/cleanup.py` on {when}; machine: {machine()}; server: private MariaDB
+Written by `bench/cleanup.py` on {when}; machine: {host}; server: private MariaDB
 {version} (`MySQLInstance`, 1 GiB buffer pool, 512 MiB redo log, binlog off); pt-archiver
 {pt_version()}. Command: `{command.replace("$  ", "")}`.
 
@@ -431,19 +411,6 @@ def pt_version() -> str:
     return out.strip().split()[-1] if out.strip() else "?"
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the section in docs/benchmarks.md, leaving other sections alone."""
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_HEADER
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip("\n") + "\n"
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _: block + "\n", doc, count=1).rstrip("\n") + "\n"
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(doc, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2_000_000, help="rows in delete mode")
@@ -474,7 +441,7 @@ def main() -> None:
         text = report(args, inst.version, deletes, archives)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
         print(f"wrote {SECTION!r} in {DOC}", file=sys.stderr)
 
 

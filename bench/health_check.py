@@ -38,7 +38,6 @@ import functools
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import statistics
@@ -51,17 +50,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import DOC, ROOT, machine, write_section
+
 DAGS = ROOT / "dags"
 PLUGINS = ROOT / "plugins"
 SOURCE_DB = ROOT / ".airflow" / "airflow.db"
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Health check (issue 3)"
-DOC_HEADER = """# Benchmarks
-
-Each section is written by a script under `bench/`: what was measured, on which machine, with
-which command and when. Re-run the command to refresh a section; the others are left alone.
-"""
 SERVER = {"host": "127.0.0.1", "port": 3306, "user": "root", "passwd": ""}
 SERVER_URI = "mysql://root@127.0.0.1:3306"
 PREFIX = "mmcbench_hc_"
@@ -432,19 +426,6 @@ def run(repeats: int, n: int) -> dict[str, Any]:
 # ---- rendering --------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    """Describe the machine: CPUs, memory, CPU model."""
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    meminfo = Path("/proc/meminfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    mem_kb = re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.M)
-    return {
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "memory": f"{int(mem_kb[1]) / 1024**2:.1f} GiB" if mem_kb else "?",
-        "cpu": model[1].strip() if model else platform.processor() or "?",
-    }
-
-
 def server_version() -> str:
     import MySQLdb
 
@@ -607,19 +588,6 @@ def dominates(h1: list[dict[str, Any]], cold: list[dict[str, Any]]) -> str:
     )
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the section in docs/benchmarks.md, leaving other sections alone."""
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_HEADER
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip("\n") + "\n"
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _: block + "\n", doc, count=1).rstrip("\n") + "\n"
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(doc, encoding="utf-8")
-
-
 def main() -> None:
     """Parse arguments, run, print and optionally write the section."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -642,7 +610,7 @@ def main() -> None:
     text = render(results, command)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
         _progress(f"updated {DOC.relative_to(ROOT)}")
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import shlex
 import statistics
@@ -32,10 +31,10 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import ROOT, machine, write_section
+
 sys.path.insert(0, str(ROOT / "plugins"))
 
 from maintenance_ops.config import MaintenanceSettings  # noqa: E402
@@ -43,13 +42,7 @@ from maintenance_ops.index_analysis import analyze_indexes  # noqa: E402
 from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
 from maintenance_ops.session import MaintenanceSession  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Index analysis (issue 4)"
-DOC_HEADER = """# Benchmarks
-
-Each section is written by a script under `bench/`: what was measured, on which machine, with
-which command and when. Re-run the command to refresh a section; the others are left alone.
-"""
 SCHEMA = "bench_idx"
 CONN_ID = "mmc_bench_index"
 TABLES = 5000
@@ -212,19 +205,6 @@ def show_create_all(cur: Any) -> None:
     cur.execute("SELECT 1")
 
 
-def machine() -> dict[str, str]:
-    """Describe the machine: CPUs, memory, CPU model."""
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    meminfo = Path("/proc/meminfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    mem_kb = re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.M)
-    return {
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "memory": f"{int(mem_kb[1]) / 1024**2:.1f} GiB" if mem_kb else "?",
-        "cpu": model[1].strip() if model else platform.processor() or "?",
-    }
-
-
 def pt_version() -> str:
     """Return pt-duplicate-key-checker's version line."""
     done = subprocess.run([PT_TOOL, "--version"], capture_output=True, text=True, check=False)
@@ -337,19 +317,6 @@ def section(r: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the section in docs/benchmarks.md, leaving other sections alone."""
-    DOC.parent.mkdir(exist_ok=True)
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_HEADER
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip("\n") + "\n"
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _: block + "\n", doc, count=1).rstrip("\n") + "\n"
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block
-    DOC.write_text(doc, encoding="utf-8")
-
-
 def main() -> None:
     """Parse arguments, run, print and optionally write the section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -362,7 +329,7 @@ def main() -> None:
     text = section(results, command)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

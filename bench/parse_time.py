@@ -49,17 +49,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import DOC, ROOT, write_section
+from benchlib import machine as base_machine
+
 DAGS = ROOT / "dags"
 PLUGINS = ROOT / "plugins"
 SOURCE_DB = ROOT / ".airflow" / "airflow.db"
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## DAG parse time"
-DOC_HEADER = """# Benchmarks
-
-Each section is written by a script under `bench/`: what was measured, on which machine, with
-which command and when. Re-run the command to refresh a section; the others are left alone.
-"""
 
 EMPTY_DAG = '''"""A trivial DAG: the parse-time baseline."""
 
@@ -368,14 +364,9 @@ def measure_imports(env: dict[str, str], repeats: int) -> dict[str, Any]:
 
 
 def machine() -> dict[str, str]:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    meminfo = Path("/proc/meminfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    mem_kb = re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.M)
+    """The shared machine description, plus the Python and Airflow versions."""
     return {
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "memory": f"{int(mem_kb[1]) / 1024**2:.1f} GiB" if mem_kb else "?",
-        "cpu": model[1].strip() if model else platform.processor() or "?",
+        **base_machine(),
         "python": platform.python_version(),
         "airflow": f"apache-airflow {version('apache-airflow')}, "
         f"task-sdk {version('apache-airflow-task-sdk')}",
@@ -537,19 +528,6 @@ the configuration) is paid once, by the first file parsed.
 """
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the section in docs/benchmarks.md, leaving other sections alone."""
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_HEADER
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip("\n") + "\n"
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _: block + "\n", doc, count=1).rstrip("\n") + "\n"
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(doc, encoding="utf-8")
-
-
 def problems(forked: dict[str, Any]) -> list[str]:
     """A failed start, import errors and connection attempts while parsing, one line each."""
     found = {f"dag-processor start: {forked['error']}"} if "error" in forked else set()
@@ -615,7 +593,7 @@ def main() -> int:
     text = render(results)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
         _progress(f"updated {DOC.relative_to(ROOT)}")
     if max(results["load"]) > len(os.sched_getaffinity(0)):
         _progress("the machine was busy (load > nproc): wall times are inflated, see CPU")
