@@ -304,6 +304,35 @@ class DailySettings(_Model):
     cleanup_time_budget_minutes: Seconds = 60.0
 
 
+class OptimizationSettings(_Model):
+    """Knobs of the weekly optimization and the monthly deep maintenance."""
+
+    min_table_size_mb: Annotated[float, Field(ge=0)] = 16.0
+    low_fragmentation: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    high_fragmentation: Annotated[float, Field(gt=0, lt=1)] = 0.4
+    max_transaction_age_s: Seconds = 2.0
+    rebuild_lock_wait_timeout_s: PositiveInt = 2
+    rebuild_time_budget_minutes: Seconds = 180.0
+    allow_locking_rebuild: bool = False
+    rebuild_after_days: PositiveInt = 90
+    integrity_time_budget_minutes: Seconds = 120.0
+    histogram_time_budget_minutes: Seconds = 60.0
+    histogram_max_columns: PositiveInt = 8
+    regression_ratio: Annotated[float, Field(gt=1)] = 1.5
+    top_statements: PositiveInt = 10
+    autoinc_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.8
+    forecast_horizon_days: PositiveInt = 90
+
+    @model_validator(mode="after")
+    def _low_below_high(self) -> OptimizationSettings:
+        if self.low_fragmentation >= self.high_fragmentation:
+            raise ValueError(
+                f"low_fragmentation={self.low_fragmentation} must be below "
+                f"high_fragmentation={self.high_fragmentation}"
+            )
+        return self
+
+
 class Config(_Model):
     """The whole configuration file."""
 
@@ -314,6 +343,7 @@ class Config(_Model):
     thresholds: Thresholds = Thresholds()
     health: HealthSettings = HealthSettings()
     daily: DailySettings = DailySettings()
+    optimization: OptimizationSettings = OptimizationSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     notifications: Notifications = Notifications()
 

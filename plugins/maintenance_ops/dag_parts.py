@@ -226,6 +226,22 @@ def detail_lines(result: dict[str, Any], most: int = 8) -> list[str]:
             f"cleanup {rule['rule']} on {rule['table']}: {verb} {rows} row(s) older than "
             f"{rule['cutoff']} [{rule['status']}]"
         )
+    for rebuild in result.get("rebuilds") or []:
+        reclaimed = rebuild.get("reclaimed_bytes")
+        extra = f", reclaimed {reclaimed / 1048576:.1f} MiB" if reclaimed else ""
+        lines.append(
+            f"rebuild {rebuild['schema']}.{rebuild['table']}: {rebuild['status']}"
+            f"{extra}{': ' + rebuild['reason'] if rebuild.get('reason') else ''}"
+        )
+    for reg in (result.get("performance") or {}).get("regressions") or []:
+        lines.append(
+            f"regression: {reg['text']}: avg {reg['avg_before_s']:.4f}s -> {reg['avg_now_s']:.4f}s"
+        )
+    for auto in (result.get("capacity") or {}).get("autoinc") or []:
+        lines.append(
+            f"auto-increment {auto['schema']}.{auto['table']}.{auto['column']} ({auto['type']}): "
+            f"{auto['used_ratio']:.0%} used, exhausted ~{auto.get('forecast_date') or 'unknown'}"
+        )
     for breach in result.get("breaches") or []:
         lines.append(
             f"{breach['level']}: {breach['metric']}={breach['value']:g} "

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from maintenance_ops.operators.base import DatabaseOperator
 from maintenance_ops.operators.daily import DailyMaintenanceOperator
+from maintenance_ops.operators.deep import (
+    MonthlyDeepMaintenanceOperator,
+    WeeklyOptimizationOperator,
+)
 from maintenance_ops.operators.health import HealthCheckOperator
 
 # The operator that does each cadence's work; cadences not listed run the preflight only.
 OPERATORS: dict[str, type[DatabaseOperator]] = {
     "daily_maintenance": DailyMaintenanceOperator,
+    "weekly_optimization": WeeklyOptimizationOperator,
+    "monthly_deep_maintenance": MonthlyDeepMaintenanceOperator,
     "health_check": HealthCheckOperator,
 }
 
@@ -23,5 +29,7 @@ __all__ = [
     "DailyMaintenanceOperator",
     "DatabaseOperator",
     "HealthCheckOperator",
+    "MonthlyDeepMaintenanceOperator",
+    "WeeklyOptimizationOperator",
     "operator_for",
 ]

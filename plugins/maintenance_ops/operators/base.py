@@ -140,6 +140,17 @@ class DatabaseOperator(BaseOperator):
             return None
         return f"outside the maintenance window {window.start}-{window.end} {window.timezone}"
 
+    def open_history(self, session: MaintenanceSession, db: Database, config: Config) -> Any:
+        """Return the database's health history, on the target or its central history store."""
+        from maintenance_ops.history import HealthHistory
+        from maintenance_ops.session import MaintenanceSession as Session
+
+        if db.history_conn_id and db.history_conn_id != db.conn_id:
+            store = Session(db.history_conn_id, config.maintenance, database_name=db.name)
+            store.open()
+            return HealthHistory(store, db.history_schema)
+        return HealthHistory(session, db.history_schema)
+
     def work(
         self,
         session: MaintenanceSession,

@@ -58,7 +58,7 @@ class HealthCheckOperator(DatabaseOperator):
             for _, replica in replicas:
                 if not isinstance(replica, Exception):
                     replica.close()
-        history = self._history(session, db, config)
+        history = self.open_history(session, db, config)
         previous = history.latest(db.name)
         sample.metrics.update(since_last(sample.metrics, previous and previous["metrics"]))
         breaches = evaluate(sample, config.thresholds_for(db.name))
@@ -117,18 +117,6 @@ class HealthCheckOperator(DatabaseOperator):
             except Exception as exc:  # noqa: BLE001 - an unreachable replica is a finding
                 opened.append((replica.name, exc))
         return opened
-
-    def _history(self, session: MaintenanceSession, db: Database, config: Config) -> Any:
-        from maintenance_ops.history import HealthHistory
-        from maintenance_ops.session import MaintenanceSession
-
-        if db.history_conn_id and db.history_conn_id != db.conn_id:
-            store = MaintenanceSession(
-                db.history_conn_id, config.maintenance, database_name=db.name
-            )
-            store.open()
-            return HealthHistory(store, db.history_schema)
-        return HealthHistory(session, db.history_schema)
 
     def _log_sample(self, sample: Any, health: Any, breaches: list[Breach]) -> None:
         m = sample.metrics
