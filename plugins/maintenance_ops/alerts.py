@@ -45,8 +45,8 @@ class Alert:
             ("Database", self.database),
             ("Logical date", self.logical_date),
             ("Run", self.run_id),
-            ("Error", self.error),
-            ("Log", self.log_url),
+            ("Details" if self.severity == "info" else "Error", self.error),
+            ("Report" if self.severity == "info" else "Log", self.log_url),
         ]
         return [(k, v) for k, v in pairs if v]
 

@@ -282,6 +282,7 @@ class Notifications(_Model):
     send_reports: bool = True
     send_weekly_reports: bool = True
     enable_deadlines: bool = True
+    report_dir: str | None = None
 
 
 class HealthSettings(_Model):

@@ -259,11 +259,22 @@ def report(selected: list[str], results: Any, **context: Any) -> dict[str, Any]:
     """Gather every database's result into one report; fail if any database failed."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from maintenance_ops.alerts import Alert, send_alert
+    from maintenance_ops.reports import wants_summary, write_report
+
     dag_id = context["dag"].dag_id
+    run_id = context["ti"].run_id
     collected = [r for r in (results or []) if r]
     text, failed = render_report(dag_id, selected, collected)
     for line in text.splitlines():
         log.info("%s", line)
+    config = load_config()
+    path = write_report(config, dag_id, run_id, text, collected)
+    if wants_summary(config, dag_id):
+        summary = Alert(
+            "info", f"{dag_id} report", dag_id, run_id=run_id, error=text, log_url=str(path)
+        )
+        send_alert(summary, config.notifications, context)
     if failed:
         raise AirflowFailException(f"{dag_id}: failed on {', '.join(failed)}\n{text}")
-    return {"dag_id": dag_id, "databases": collected, "text": text}
+    return {"dag_id": dag_id, "databases": collected, "text": text, "report_file": str(path)}

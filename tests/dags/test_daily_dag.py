@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +67,10 @@ def _run(conf: dict | None = None) -> object:
     return bag.dags["mysql_daily_maintenance"].test(logical_date=DAY, run_conf=conf or {})
 
 
+def _safe(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+
+
 def _count(target: Target, table: str) -> int:
     return int(target.sql(f"SELECT COUNT(*) FROM `{table}`")[0][0])
 
@@ -87,6 +93,13 @@ def test_daily_run_on_a_backfilled_date(target: Target, write_config: Callable[.
     assert target.sql("SELECT COUNT(*) FROM admin_log a JOIN admin_log_archive b USING (id)") == [
         (0,)
     ]
+
+    # The readable report of the run, as a Markdown file.
+    reports = Path(os.environ["AIRFLOW_HOME"]) / "maintenance-reports" / "mysql_daily_maintenance"
+    (report,) = [p for p in reports.glob("*.md") if _safe(run.run_id) in p.name]
+    text = report.read_text()
+    assert "cleanup sessions on" in text and "deleted 30 row(s)" in text
+    assert "duplicate:" in text and "DROP INDEX `by_expiry_dup`" in text
 
     again = _run()  # a re-run of the same date finds nothing new
     assert str(again.state) == "success"
