@@ -66,6 +66,25 @@ _TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 _TEMPLATE_LOCK_KEY = 0x4D4D43_0001
 
 
+SHARED_SETTINGS = Path(__file__).resolve().parents[2] / "include" / "airflow.env"
+# Settings the harness changes on purpose (speed, private ports); everything else in
+# include/airflow.env reaches the components unchanged.
+TEST_OVERRIDES = frozenset(
+    {"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", "AIRFLOW__CORE__PARALLELISM"}
+)
+
+
+def shared_airflow_settings(path: Path = SHARED_SETTINGS) -> dict[str, str]:
+    """Read ``include/airflow.env`` (KEY=value lines, # comments)."""
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
 class AirflowStackError(RuntimeError):
     """Signal that the stack failed to start, stopped responding, or an API call failed."""
 
@@ -261,13 +280,15 @@ class AirflowStack:
 
         plugins = Path(plugins_folder).resolve() if plugins_folder else self.home / "plugins"
         self.env: dict[str, str] = _hermetic_base_env()
+        # The deployment's shared settings first (docker-compose.yaml reads the same file);
+        # what follows only wires this private stack together and makes it fast to test.
+        self.env.update(shared_airflow_settings())
         self.env.update(
             {
                 STACK_MARKER_VAR: self.stack_id,
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(Path(dags_folder).resolve()),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": executor,
                 "AIRFLOW__CORE__PARALLELISM": str(parallelism),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_conn,
@@ -289,7 +310,6 @@ class AirflowStack:
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                 # A password file written by us gives the admin a known password up front.
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.admin_user}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
