@@ -1,0 +1,589 @@
+"""Backups with manifests on the real server; finding backups; retention decisions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maintenance_ops.backup import (
+    BackupInfo,
+    BinlogCoordinates,
+    SnapshotState,
+    apply_retention,
+    counts_exact,
+    dump_command,
+    latest_backup,
+    list_backups,
+    mydumper_regex,
+    option_file_text,
+    parse_dump_binlog,
+    parse_mydumper_metadata,
+    retention_plan,
+    sha256_file,
+    take_backup,
+    verify_files,
+)
+from maintenance_ops.config import BackupSettings, MaintenanceSettings
+from maintenance_ops.session import Endpoint, MaintenanceSession
+from tests.conftest import Target
+
+NOW = datetime(2026, 6, 15, 2, 0, tzinfo=UTC)
+SCHEMA_SQL = [
+    "CREATE TABLE items (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(40), qty INT) ENGINE=InnoDB",
+    "INSERT INTO items (name, qty) VALUES ('a', 1), ('b', 2), ('c', 3)",
+    "CREATE TABLE `order` (id INT PRIMARY KEY, total DECIMAL(10,2)) ENGINE=InnoDB",
+    "INSERT INTO `order` VALUES (1, 9.50), (2, 12.00)",
+    "CREATE TABLE `Überweisung` (id INT PRIMARY KEY, betrag INT) ENGINE=InnoDB",
+    "INSERT INTO `Überweisung` VALUES (1, 100)",
+    "CREATE TABLE audit_trail (id INT PRIMARY KEY AUTO_INCREMENT, item_id INT) ENGINE=InnoDB",
+    "CREATE VIEW item_names AS SELECT id, name FROM items",
+    "CREATE TRIGGER items_ai AFTER INSERT ON items FOR EACH ROW"
+    " INSERT INTO audit_trail (item_id) VALUES (NEW.id)",
+    "CREATE PROCEDURE add_item(IN n VARCHAR(40)) INSERT INTO items (name, qty) VALUES (n, 0)",
+    "CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit_trail",
+]
+
+
+def _populate(target: Target) -> None:
+    for statement in SCHEMA_SQL:
+        target.sql(statement)
+
+
+def _settings(tmp_path: Path, **kw: Any) -> BackupSettings:
+    return BackupSettings(enabled=True, location=(tmp_path / "backups").as_uri(), **kw)
+
+
+def _backup(target: Target, settings: BackupSettings, now: datetime | None = None) -> Any:
+    with MaintenanceSession(target.conn_id, MaintenanceSettings()) as session:
+        return take_backup(
+            session,
+            conn_id=target.conn_id,
+            database_name="primary",
+            schemas=[target.schema],
+            history_schema=target.history_schema,
+            settings=settings,
+            now=now,
+        )
+
+
+def _folder(tmp_path: Path, stamp: str, tool: str, manifest: dict[str, Any] | None) -> Path:
+    folder = tmp_path / "backups" / "primary" / f"{stamp}-{tool}"
+    folder.mkdir(parents=True)
+    (folder / "dump.sql").write_text("-- dump\n")
+    if manifest is not None:
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def _complete_manifest() -> dict[str, Any]:
+    return {"format": 1, "ended_at": "2026-01-01T00:00:00+00:00", "files": {"dump.sql": {}}}
+
+
+# ------------------------------------------------------------------------------------------
+# Real server
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "compression",
+    [
+        pytest.param("zstd", id="zstd"),
+        pytest.param("gzip", id="gzip"),
+        pytest.param("none", id="none"),
+    ],
+)
+def test_mariadb_dump_backup_lists_every_object(
+    target: Target, tmp_path: Path, compression: str
+) -> None:
+    _populate(target)
+    result = _backup(target, _settings(tmp_path, compression=compression))
+    manifest = result.manifest
+    s = target.schema
+    assert manifest["tool"] == "mariadb-dump" and manifest["format"] == 1
+    assert manifest["tool_version"].startswith("mariadb-dump")
+    assert manifest["server"]["flavor"] == "mariadb"
+    assert manifest["schemas"] == [s, target.history_schema]
+    objects = manifest["objects"]
+    assert {f"{s}.items", f"{s}.order", f"{s}.Überweisung", f"{s}.audit_trail"} <= set(
+        objects["tables"]
+    )
+    assert f"{target.history_schema}.backup_heartbeat" in objects["tables"]
+    assert objects["views"] == [f"{s}.item_names"]
+    assert objects["routines"] == [f"{s}.add_item (PROCEDURE)"]
+    assert objects["triggers"] == [f"{s}.items_ai"]
+    assert objects["events"] == [f"{s}.nightly"]
+    assert manifest["row_counts"][f"{s}.items"] == 3
+    assert manifest["row_counts"][f"{s}.order"] == 2
+    assert manifest["row_counts"][f"{s}.Überweisung"] == 1
+    assert manifest["row_counts"][f"{target.history_schema}.backup_heartbeat"] == 1
+    # Exactness on the shared server depends on other test workers' writes (the rule reads
+    # a server-wide counter); the private-server tests below assert it.
+    assert isinstance(manifest["row_counts_exact"], bool)
+    assert manifest["binlog"] == {"file": None, "position": None, "gtid": None}
+    assert manifest["compression"] == compression
+    suffix = {"zstd": ".zst", "gzip": ".gz", "none": ""}[compression]
+    assert list(manifest["files"]) == [f"dump.sql{suffix}"]
+    assert verify_files(result.path, manifest) == []
+    assert result.bytes == manifest["files"][f"dump.sql{suffix}"]["bytes"] > 0
+    heartbeat = manifest["heartbeat"]
+    assert heartbeat["schema"] == target.history_schema and heartbeat["table"] == "backup_heartbeat"
+    rows = target.sql(
+        f"SELECT id FROM `{target.history_schema}`.backup_heartbeat WHERE id = %s",
+        (heartbeat["id"],),
+    )
+    assert rows == [(heartbeat["id"],)]
+    on_disk = json.loads((result.path / "manifest.json").read_text())
+    assert on_disk == manifest
+    # No staging leftovers beside the backup.
+    assert [p.name for p in (tmp_path / "backups" / "primary").iterdir()] == [result.path.name]
+
+
+def test_dump_holds_objects_and_heartbeat(target: Target, tmp_path: Path) -> None:
+    _populate(target)
+    result = _backup(target, _settings(tmp_path, compression="zstd"))
+    dump = Path(result.path.path) / "dump.sql.zst"
+    text = subprocess.run(["zstd", "-dc", str(dump)], capture_output=True, check=True).stdout
+    sql = text.decode()
+    for needle in (
+        "CREATE TABLE `order`",
+        "CREATE TABLE `Überweisung`",
+        "TRIGGER items_ai AFTER INSERT",
+        "PROCEDURE `add_item`",
+        "EVENT `nightly`",
+        "VIEW `item_names`",
+        "INSERT INTO `backup_heartbeat`",
+        f"CREATE DATABASE /*!32312 IF NOT EXISTS*/ `{target.history_schema}`",
+    ):
+        assert needle in sql, needle
+
+
+def test_flipped_byte_is_a_checksum_mismatch(target: Target, tmp_path: Path) -> None:
+    _populate(target)
+    result = _backup(target, _settings(tmp_path, compression="none"))
+    dump = Path(result.path.path) / "dump.sql"
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    dump.write_bytes(bytes(data))
+    problems = verify_files(result.path, result.manifest)
+    assert len(problems) == 1
+    assert problems[0].startswith("dump.sql: checksum mismatch")
+
+
+def test_truncated_and_missing_files_are_reported(target: Target, tmp_path: Path) -> None:
+    result = _backup(target, _settings(tmp_path, compression="gzip"))
+    dump = Path(result.path.path) / "dump.sql.gz"
+    dump.write_bytes(dump.read_bytes()[:10])
+    assert verify_files(result.path, result.manifest)[0].startswith("dump.sql.gz: size 10 bytes")
+    dump.unlink()
+    assert verify_files(result.path, result.manifest) == ["dump.sql.gz: missing"]
+
+
+def test_counts_are_approximate_when_a_write_lands_during_the_backup(
+    target: Target, tmp_path: Path
+) -> None:
+    """A write between the counting snapshot and the end of the dump makes counts approximate."""
+    target.sql("CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT) ENGINE=InnoDB")
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            target.sql("INSERT INTO t VALUES ()")
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        result = _backup(target, _settings(tmp_path, compression="none"))
+    finally:
+        stop.set()
+        thread.join()
+    assert result.manifest["row_counts_exact"] is False
+
+
+def test_backup_is_listed_newest_first_with_external_folder(target: Target, tmp_path: Path) -> None:
+    first = _backup(target, _settings(tmp_path), now=NOW - timedelta(days=1))
+    external = _folder(tmp_path, "20260615T010000Z", "mydumper", None)
+    infos = list_backups(_settings(tmp_path).location, "primary")
+    assert [i.path.name for i in infos] == [external.name, first.path.name]
+    assert infos[0].manifest is None and not infos[0].complete
+    assert infos[1].complete and infos[1].tool == "mariadb-dump"
+    latest = latest_backup(_settings(tmp_path).location, "primary")
+    assert latest is not None and latest.path.name == external.name
+    assert infos[0].to_dict()["has_manifest"] is False
+
+
+def test_mydumper_backup(target: Target, tmp_path: Path) -> None:
+    _populate(target)
+    result = _backup(target, _settings(tmp_path, tool="mydumper"))
+    manifest = result.manifest
+    assert manifest["tool"] == "mydumper" and manifest["compression"] == "gzip"
+    assert "mydumper/metadata" in manifest["files"]
+    names = " ".join(manifest["files"])
+    assert "order" in names and "Überweisung" in names
+    assert any("schema-post" in name or "triggers" in name for name in manifest["files"])
+    assert manifest["row_counts"][f"{target.schema}.items"] == 3
+    assert verify_files(result.path, manifest) == []
+    latest = latest_backup(_settings(tmp_path).location, "primary")
+    assert latest is not None and latest.tool == "mydumper" and latest.complete
+
+
+@pytest.fixture
+def password_account(target: Target, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    password = "S3cret-pw-do-not-leak"
+    user = f"bk_{target.schema[-8:]}"
+    target.sql(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+    target.sql(f"CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'")
+    for host in ("%", "localhost"):
+        target.sql(f"GRANT ALL ON *.* TO '{user}'@'{host}'")
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{target.conn_id.upper()}", f"mysql://{user}:{password}@127.0.0.1:3306"
+    )
+    try:
+        yield password
+    finally:
+        for host in ("%", "localhost"):
+            target.sql(f"DROP USER IF EXISTS '{user}'@'{host}'")
+
+
+def test_password_never_appears_in_process_args(
+    target: Target, tmp_path: Path, password_account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _populate(target)
+    seen: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    class SpyPopen(real_popen):  # type: ignore[misc,valid-type]
+        def __init__(self, args: Any, *a: Any, **kw: Any) -> None:
+            seen.append([str(arg) for arg in args])
+            super().__init__(args, *a, **kw)
+
+    monkeypatch.setattr("maintenance_ops.backup.subprocess.Popen", SpyPopen)
+    result = _backup(target, _settings(tmp_path))
+    assert result.manifest["row_counts"][f"{target.schema}.items"] == 3
+    assert seen and any(args[0] == "mariadb-dump" for args in seen)
+    assert all(password_account not in arg for args in seen for arg in args)
+    defaults = [a for args in seen for a in args if a.startswith("--defaults-extra-file=")]
+    assert defaults and not os.path.exists(defaults[0].split("=", 1)[1])  # removed afterwards
+    assert password_account not in json.dumps(result.manifest)
+
+
+# ------------------------------------------------------------------------------------------
+# Pure functions
+# ------------------------------------------------------------------------------------------
+
+
+def _info(
+    days_old: float, *, manifest: dict[str, Any] | None = None, complete: bool = True
+) -> BackupInfo:
+    from airflow.sdk import ObjectStoragePath
+
+    stamp = NOW - timedelta(days=days_old)
+    if manifest is None and complete:
+        manifest = _complete_manifest()
+    return BackupInfo(ObjectStoragePath(f"file:///b/{days_old}"), stamp, "mariadb-dump", manifest)
+
+
+def _ages(infos: list[BackupInfo]) -> list[float]:
+    return [round((NOW - i.stamp).total_seconds() / 86400, 1) for i in infos]
+
+
+@pytest.mark.parametrize(
+    ("backups", "retention_days", "keep_count", "kept", "removed"),
+    [
+        pytest.param([0, 1, 2, 20, 30], 14, 2, [0, 1, 2], [20, 30], id="age-beyond-count"),
+        pytest.param([0, 1, 2, 20, 30], 14, 4, [0, 1, 2, 20], [30], id="count-protects-old"),
+        pytest.param([20, 30, 40], 14, 1, [20], [30, 40], id="all-old-keep-newest"),
+        pytest.param([], 14, 3, [], [], id="empty"),
+        pytest.param([1, 2, 3, 4], 14, 1, [1, 2, 3, 4], [], id="all-young"),
+    ],
+)
+def test_retention_plan(
+    backups: list[float],
+    retention_days: int,
+    keep_count: int,
+    kept: list[float],
+    removed: list[float],
+) -> None:
+    keep, remove = retention_plan([_info(d) for d in backups], NOW, retention_days, keep_count)
+    assert (_ages(keep), _ages(remove)) == (kept, removed)
+
+
+def test_retention_never_removes_newest_good_backup() -> None:
+    infos = [
+        _info(20, manifest={"format": 1}),  # incomplete: no ended_at, no files
+        _info(25, complete=False),  # no manifest: external, never deleted
+        _info(30),  # newest complete backup: kept although old and beyond keep_count
+        _info(40),
+    ]
+    keep, remove = retention_plan(infos, NOW, 14, 1)
+    assert _ages(keep) == [20, 25, 30]
+    assert _ages(remove) == [40]
+
+
+def test_apply_retention_deletes_folders(tmp_path: Path) -> None:
+    old = _folder(tmp_path, "20260501T020000Z", "mariadb-dump", _complete_manifest())
+    older = _folder(tmp_path, "20260401T020000Z", "mariadb-dump", _complete_manifest())
+    newest = _folder(tmp_path, "20260614T020000Z", "mariadb-dump", _complete_manifest())
+    removed = apply_retention(
+        (tmp_path / "backups").as_uri(), "primary", retention_days=14, keep_count=1, now=NOW
+    )
+    assert sorted(Path(p.removeprefix("file://")).name for p in removed) == sorted(
+        [old.name, older.name]
+    )
+    assert newest.exists() and not old.exists() and not older.exists()
+
+
+def test_list_backups_of_empty_location(tmp_path: Path) -> None:
+    assert list_backups((tmp_path / "nothing").as_uri(), "primary") == []
+    assert latest_backup((tmp_path / "nothing").as_uri(), "primary") is None
+
+
+def test_list_ignores_foreign_and_staging_folders(tmp_path: Path) -> None:
+    _folder(tmp_path, "20260614T020000Z", "mariadb-dump", _complete_manifest())
+    (tmp_path / "backups" / "primary" / ".staging-20260615T020000Z-mariadb-dump").mkdir()
+    (tmp_path / "backups" / "primary" / "notes").mkdir()
+    (tmp_path / "backups" / "primary" / "readme.txt").write_text("x")
+    infos = list_backups((tmp_path / "backups").as_uri(), "primary")
+    assert [i.path.name for i in infos] == ["20260614T020000Z-mariadb-dump"]
+    assert infos[0].stamp == datetime(2026, 6, 14, 2, tzinfo=UTC)
+
+
+def test_sha256_file(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert sha256_file(path) == expected == sha256_file(str(path))
+
+
+def test_dump_command_with_and_without_binlog() -> None:
+    base = dump_command("mariadb-dump", "/x.cnf", ["a", "b"], binlog=False, flavor="mariadb")
+    assert base == [
+        "mariadb-dump",
+        "--defaults-extra-file=/x.cnf",
+        "--single-transaction",
+        "--routines",
+        "--triggers",
+        "--events",
+        "--hex-blob",
+        "--default-character-set=utf8mb4",
+        "--databases",
+        "a",
+        "b",
+    ]
+    with_binlog = dump_command("mariadb-dump", "/x.cnf", ["a"], binlog=True, flavor="mariadb")
+    assert "--master-data=2" in with_binlog and "--gtid" in with_binlog
+    mysql = dump_command("mysqldump", "/x.cnf", ["a"], binlog=True, flavor="mysql")
+    assert "--master-data=2" in mysql and "--gtid" not in mysql
+
+
+def test_option_file_quotes_credentials() -> None:
+    text = option_file_text(Endpoint("c", "db", 3307), 'u"x', "p\\w#1")
+    assert '[client]\nhost=db\nport=3307\nuser="u\\"x"\npassword="p\\\\w#1"\n' in text
+    assert "[mydumper]" in text and "[mariabackup]" in text
+
+
+def test_mydumper_regex_escapes_names() -> None:
+    assert mydumper_regex(["a_b", "c$d"]) == r"^(a_b|c\$d)\."
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(
+            "-- CHANGE MASTER TO MASTER_LOG_FILE='mariadb-bin.000003', MASTER_LOG_POS=1234;\n"
+            "-- SET GLOBAL gtid_slave_pos='0-1-42';\n",
+            BinlogCoordinates("mariadb-bin.000003", 1234, "0-1-42"),
+            id="mariadb-gtid",
+        ),
+        pytest.param("-- MariaDB dump 10.19\n", BinlogCoordinates(), id="no-binlog"),
+    ],
+)
+def test_parse_dump_binlog(head: str, expected: BinlogCoordinates) -> None:
+    assert parse_dump_binlog(head) == expected
+
+
+def test_parse_mydumper_metadata() -> None:
+    text = (
+        "Started dump at: 2026-06-15 02:00:00\nSHOW MASTER STATUS:\n\tLog: bin.000002\n"
+        "\tPos: 777\n\tGTID:0-1-9\n\nFinished dump at: 2026-06-15 02:00:01\n"
+    )
+    assert parse_mydumper_metadata(text) == BinlogCoordinates("bin.000002", 777, "0-1-9")
+
+
+@pytest.mark.parametrize(
+    ("snap", "tool", "after", "exact"),
+    [
+        pytest.param(
+            SnapshotState(binlog=BinlogCoordinates("b.1", 10)),
+            BinlogCoordinates("b.1", 10),
+            99,
+            True,
+            id="binlog-equal",
+        ),
+        pytest.param(
+            SnapshotState(binlog=BinlogCoordinates("b.1", 10)),
+            BinlogCoordinates("b.1", 11),
+            5,
+            False,
+            id="binlog-moved",
+        ),
+        pytest.param(
+            SnapshotState(trx_counter_before=5), BinlogCoordinates(), 5, True, id="counter-still"
+        ),
+        pytest.param(
+            SnapshotState(trx_counter_before=5), BinlogCoordinates(), 6, False, id="counter-moved"
+        ),
+        pytest.param(
+            SnapshotState(trx_counter_before=5, others_writing=True),
+            BinlogCoordinates(),
+            5,
+            False,
+            id="open-writer",
+        ),
+        pytest.param(
+            SnapshotState(trx_counter_before=None),
+            BinlogCoordinates(),
+            None,
+            False,
+            id="no-counter",
+        ),
+        pytest.param(
+            SnapshotState(trx_counter_before=5, all_innodb=False),
+            BinlogCoordinates(),
+            5,
+            False,
+            id="myisam",
+        ),
+    ],
+)
+def test_counts_exact(
+    snap: SnapshotState, tool: BinlogCoordinates, after: int | None, exact: bool
+) -> None:
+    assert counts_exact(snap, tool, after) is exact
+
+
+# ------------------------------------------------------------------------------------------
+# A private binlog-enabled server with a password account: coordinates, GTID, every tool
+# ------------------------------------------------------------------------------------------
+
+BINLOG_CONN_ID = "mmc_test_backup_binlog"
+BINLOG_PASSWORD = "Binl0g-secret-xyz"
+
+
+@pytest.fixture(scope="module")
+def binlog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from maintenance_ops.instance import InstanceSpec, MySQLInstance
+
+    with MySQLInstance(InstanceSpec(binlog=True), base_dir=tmp_path_factory.mktemp("srv")) as inst:
+        for host in ("127.0.0.1", "localhost"):
+            inst.execute(f"CREATE USER 'bk'@'{host}' IDENTIFIED BY '{BINLOG_PASSWORD}'")
+            inst.execute(f"GRANT ALL ON *.* TO 'bk'@'{host}'")
+        inst.execute("CREATE DATABASE app")
+        inst.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB")
+        inst.execute("INSERT INTO app.t VALUES (1, 'x'), (2, 'y')")
+        yield inst
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "tool",
+    [
+        pytest.param("mariadb-dump", id="mariadb-dump"),
+        pytest.param("mydumper", id="mydumper"),
+        pytest.param("mariabackup", id="mariabackup"),
+    ],
+)
+def test_backup_on_binlog_server_with_password(
+    binlog_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tool: str
+) -> None:
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{BINLOG_CONN_ID.upper()}",
+        f"mysql://bk:{BINLOG_PASSWORD}@127.0.0.1:{binlog_server.port}",
+    )
+    seen: list[str] = []
+    real_popen = subprocess.Popen
+
+    class SpyPopen(real_popen):  # type: ignore[misc,valid-type]
+        def __init__(self, args: Any, *a: Any, **kw: Any) -> None:
+            seen.extend(str(arg) for arg in args)
+            super().__init__(args, *a, **kw)
+
+    monkeypatch.setattr("maintenance_ops.backup.subprocess.Popen", SpyPopen)
+    settings = _settings(tmp_path, tool=tool)
+    with MaintenanceSession(BINLOG_CONN_ID, MaintenanceSettings()) as session:
+        result = take_backup(
+            session,
+            conn_id=BINLOG_CONN_ID,
+            database_name="binlogged",
+            schemas=["app"],
+            history_schema="_maintenance",
+            settings=settings,
+        )
+    manifest = result.manifest
+    assert all(BINLOG_PASSWORD not in arg for arg in seen)
+    assert manifest["binlog"]["file"] and manifest["binlog"]["position"] > 0
+    assert manifest["row_counts"]["app.t"] == 2
+    assert manifest["row_counts_exact"] is True
+    assert verify_files(result.path, manifest) == []
+    if tool == "mariadb-dump":
+        assert manifest["binlog"]["gtid"]  # --gtid: the heartbeat insert made one
+    if tool == "mariabackup":
+        assert manifest["compression"] == "none" and "note" in manifest
+        assert any(name.startswith("mariabackup/") for name in manifest["files"])
+
+
+@pytest.mark.slow
+def test_counts_exact_without_binlog_on_a_quiet_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a binary log the trx-counter rule proves exactness when nothing writes."""
+    from maintenance_ops.instance import MySQLInstance
+
+    with MySQLInstance(base_dir=tmp_path / "srv") as inst:
+        inst.execute("CREATE DATABASE app")
+        # No persistent-stats recalculation: it is a background write that moves the counter.
+        inst.execute("CREATE TABLE app.t (id INT PRIMARY KEY) ENGINE=InnoDB STATS_PERSISTENT=0")
+        inst.execute("INSERT INTO app.t VALUES (1), (2), (3)")
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_TEST_BACKUP_QUIET", inst.airflow_conn_uri())
+        with MaintenanceSession("mmc_test_backup_quiet", MaintenanceSettings()) as session:
+            result = take_backup(
+                session,
+                conn_id="mmc_test_backup_quiet",
+                database_name="quiet",
+                schemas=["app"],
+                history_schema="_maintenance",
+                settings=_settings(tmp_path),
+            )
+    assert result.manifest["row_counts"] == {"_maintenance.backup_heartbeat": 1, "app.t": 3}
+    assert result.manifest["row_counts_exact"] is True
+    assert result.manifest["binlog"]["file"] is None
+
+
+def test_encryption_is_refused_until_implemented(target: Target, tmp_path: Path) -> None:
+    from maintenance_ops.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="encryption_conn_id"):
+        _backup(target, _settings(tmp_path, encryption_conn_id="backup_key"))
+    assert not (tmp_path / "backups").exists()
+
+
+def test_retention_removes_abandoned_staging(tmp_path: Path) -> None:
+    root = tmp_path / "backups" / "primary"
+    stale = root / ".staging-20260601T020000Z-mariadb-dump"
+    fresh = root / ".staging-20260615T013000Z-mariadb-dump"
+    stale.mkdir(parents=True)
+    fresh.mkdir()
+    removed = apply_retention(
+        (tmp_path / "backups").as_uri(), "primary", retention_days=14, keep_count=1, now=NOW
+    )
+    assert [Path(p.removeprefix("file://")).name for p in removed] == [stale.name]
+    assert fresh.exists() and not stale.exists()
