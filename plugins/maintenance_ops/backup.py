@@ -197,6 +197,8 @@ def verify_files(backup_path: Any, manifest: dict[str, Any]) -> list[str]:
     """
     problems: list[str] = []
     files = manifest.get("files") or {}
+    if isinstance(backup_path, str | os.PathLike):
+        backup_path = Path(backup_path)
     if not files:
         return [f"manifest of {backup_path} lists no files"]
     for relative, expected in sorted(files.items()):
@@ -208,13 +210,15 @@ def verify_files(backup_path: Any, manifest: dict[str, Any]) -> list[str]:
 
 def _file_problem(path: Any, relative: str, expected: dict[str, Any]) -> str | None:
     if not path.exists():
-        return f"{relative}: missing"
+        return f"{relative} is missing"
     size = path.stat().st_size
-    if size != expected.get("bytes"):
-        return f"{relative}: size {size} bytes, manifest says {expected.get('bytes')} (truncated?)"
+    want = expected.get("bytes")
+    if want is not None and size != want:
+        kind = "truncated" if size < want else "grown"
+        return f"{relative} is {kind}: {size} bytes, manifest says {want}"
     actual = sha256_file(path)
     if actual != expected.get("sha256"):
-        return f"{relative}: checksum mismatch (sha256 {actual}, manifest {expected.get('sha256')})"
+        return f"{relative} fails its checksum (sha256 {actual}, manifest {expected.get('sha256')})"
     return None
 
 

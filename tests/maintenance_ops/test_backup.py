@@ -175,16 +175,16 @@ def test_flipped_byte_is_a_checksum_mismatch(target: Target, tmp_path: Path) -> 
     dump.write_bytes(bytes(data))
     problems = verify_files(result.path, result.manifest)
     assert len(problems) == 1
-    assert problems[0].startswith("dump.sql: checksum mismatch")
+    assert problems[0].startswith("dump.sql fails its checksum")
 
 
 def test_truncated_and_missing_files_are_reported(target: Target, tmp_path: Path) -> None:
     result = _backup(target, _settings(tmp_path, compression="gzip"))
     dump = Path(result.path.path) / "dump.sql.gz"
     dump.write_bytes(dump.read_bytes()[:10])
-    assert verify_files(result.path, result.manifest)[0].startswith("dump.sql.gz: size 10 bytes")
+    assert verify_files(result.path, result.manifest)[0].startswith("dump.sql.gz is truncated: 10 bytes")
     dump.unlink()
-    assert verify_files(result.path, result.manifest) == ["dump.sql.gz: missing"]
+    assert verify_files(result.path, result.manifest) == ["dump.sql.gz is missing"]
 
 
 def test_counts_are_approximate_when_a_write_lands_during_the_backup(

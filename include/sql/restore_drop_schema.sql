@@ -1,0 +1,2 @@
+-- Drop one schema a restore test created.
+DROP DATABASE IF EXISTS {schema}

@@ -1,0 +1,1123 @@
+"""Restore a backup to a target that is not the source, verify it, and measure RTO and RPO.
+
+A backup is a folder ``<location>/<database>/<stamp>-<tool>/`` holding the tool's output and,
+when this package (or an external system following the layout) made it, ``manifest.json``.
+The restore test:
+
+1. checks the files against the manifest (sizes and sha256) and the backup's age (RPO);
+2. opens a target: a private ephemeral server (default) or a connection marked scratch, which
+   is refused when it resolves to the source or holds databases this tool did not create;
+3. restores with the tool that made the backup (``mariadb``, ``myloader`` or ``mariabackup``),
+   logging progress for long restores;
+4. verifies every object of the manifest, ``CHECK TABLE`` and row counts, and the heartbeat;
+5. drops what it restored (scratch) or stops the server (ephemeral), also after a failure.
+
+Deciding (which checks failed, which targets were breached) is pure and separate from running.
+Passwords reach client tools through an option file read from a pipe, never argv or disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from maintenance_ops.backup import verify_files
+from maintenance_ops.config import BackupSettings, RestoreTarget
+from maintenance_ops.exceptions import (
+    InstanceError,
+    SafetyAbort,
+    VerificationError,
+)
+from maintenance_ops.instance import (
+    DEFAULT_BASE_PREFIX,
+    InstanceSpec,
+    MySQLInstance,
+    cleanup_stale,
+)
+from maintenance_ops.session import Endpoint
+from maintenance_ops.sqlfiles import load_sql, split_statements
+
+log = logging.getLogger(__name__)
+
+Status = Literal["pass", "fail", "skipped"]
+Tool = Literal["mariadb-dump", "mysqldump", "mydumper", "mariabackup"]
+TOOLS: tuple[Tool, ...] = ("mariadb-dump", "mysqldump", "mydumper", "mariabackup")
+
+MANIFEST_NAME = "manifest.json"
+DUMP_NAMES = ("dump.sql.zst", "dump.sql.gz", "dump.sql")
+SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
+# A scratch target remembers what it restored here, so leftovers of a killed run are ours.
+MARKER_SCHEMA = "mmc_restore_scratch"
+MARKER_TABLE = "restored_schemas"
+# Approximate counts (information_schema estimates) drift; 10% catches a lost table's rows.
+APPROX_COUNT_TOLERANCE = 0.10
+PROGRESS_INTERVAL_S = 10.0
+CHUNK = 1 << 20
+CREDENTIALS_PREFIX = "mmc-restore-cred-"
+_CHECK_OK = ("OK", "Table is already up to date")
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    """One verification step and its outcome."""
+
+    name: str
+    status: Status
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass
+class VerifyReport:
+    """The checks run against a restored copy."""
+
+    checks: list[Check] = field(default_factory=list)
+    objects: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[Check]:
+        """Return the checks that failed."""
+        return [c for c in self.checks if c.status == "fail"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"checks": [c.to_dict() for c in self.checks], "objects": self.objects}
+
+
+@dataclass
+class RestoreTestResult:
+    """What a restore test proved: checks, RTO and RPO against their targets."""
+
+    ok: bool
+    critical: list[str]
+    checks: list[Check]
+    rto_s: float | None = None
+    restore_s: float | None = None
+    verify_s: float | None = None
+    throughput_mb_s: float | None = None
+    rpo_s: float | None = None
+    heartbeat_at: str | None = None
+    target_desc: str = ""
+    tool: str = ""
+    backup_path: str = ""
+    breaches: list[str] = field(default_factory=list)
+    objects: dict[str, list[str]] = field(default_factory=dict)
+    target_s: float | None = None
+    teardown_s: float | None = None
+    teardown_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (for XCom, history and reports)."""
+        data = asdict(self)
+        data["checks"] = [c.to_dict() for c in self.checks]
+        return data
+
+
+# --------------------------------------------------------------------------------------------
+# The backup on disk
+# --------------------------------------------------------------------------------------------
+
+
+def load_manifest(backup_path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Return the backup's manifest, or None when the backup has none (external backups)."""
+    path = Path(backup_path) / MANIFEST_NAME
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise VerificationError(
+            f"manifest {path} is unreadable ({exc}); the backup cannot be trusted, take a new one"
+        ) from None
+    if not isinstance(data, dict):
+        raise VerificationError(f"manifest {path} is not a JSON object; take a new backup")
+    return data
+
+
+def detect_tool(backup_path: str | os.PathLike[str], manifest: dict[str, Any] | None) -> Tool:
+    """Return the tool that made the backup: from the manifest, else from the folder's content."""
+    path = Path(backup_path)
+    named = str((manifest or {}).get("tool") or path.name)
+    for tool in TOOLS:
+        if named == tool or named.endswith(f"-{tool}"):
+            return tool
+    if (path / "mydumper").is_dir():
+        return "mydumper"
+    if (path / "mariabackup").is_dir():
+        return "mariabackup"
+    if find_dump_file(path) is not None:
+        return "mariadb-dump"
+    raise VerificationError(
+        f"cannot tell which tool made the backup in {path}: expected {', '.join(DUMP_NAMES)}, "
+        "mydumper/ or mariabackup/ (see the backup layout in docs)"
+    )
+
+
+def find_dump_file(backup_path: Path) -> Path | None:
+    """Return the logical dump file of a backup folder, if any."""
+    for name in DUMP_NAMES:
+        if (backup_path / name).is_file():
+            return backup_path / name
+    return None
+
+
+def _parse_time(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def rpo_check(manifest: dict[str, Any] | None, now: dt.datetime, rpo_hours: float) -> Check:
+    """Judge the backup's age at test time against the RPO target."""
+    if not manifest or not manifest.get("ended_at"):
+        return Check("rpo", "skipped", "no manifest: backup end time unknown")
+    age_s = (now - _parse_time(str(manifest["ended_at"]))).total_seconds()
+    hours = age_s / 3600.0
+    if hours > rpo_hours:
+        return Check(
+            "rpo",
+            "fail",
+            f"backup is {hours:.1f} h old, older than the RPO target {rpo_hours:g} h; "
+            "check that backups still run",
+        )
+    return Check("rpo", "pass", f"backup is {hours:.1f} h old (RPO target {rpo_hours:g} h)")
+
+
+def backup_age_s(manifest: dict[str, Any] | None, now: dt.datetime) -> float | None:
+    """Return seconds between the backup's end and ``now``, or None without a manifest."""
+    if not manifest or not manifest.get("ended_at"):
+        return None
+    return (now - _parse_time(str(manifest["ended_at"]))).total_seconds()
+
+
+def split_object(name: str) -> tuple[str, str]:
+    """Split a manifest name ``schema.name`` or ``schema.name (PROCEDURE)`` into its parts."""
+    schema, _, rest = name.partition(".")
+    return schema, rest.split(" (", 1)[0]
+
+
+def missing_objects(expected: dict[str, list[str]], found: dict[str, list[str]]) -> list[str]:
+    """Return ``kind name`` for every manifest object absent from the restore."""
+    missing: list[str] = []
+    for kind, names in sorted(expected.items()):
+        present = set(found.get(kind, []))
+        missing += [f"{kind[:-1]} {name}" for name in names if name not in present]
+    return missing
+
+
+def count_mismatch(table: str, expected: int, actual: int, exact: bool) -> str | None:
+    """Return a problem when ``actual`` differs from ``expected`` beyond the tolerance."""
+    if exact:
+        return None if actual == expected else f"{table}: {actual} rows, manifest {expected}"
+    allowed = max(1, int(expected * APPROX_COUNT_TOLERANCE))
+    if abs(actual - expected) <= allowed:
+        return None
+    return f"{table}: {actual} rows, manifest ~{expected} (tolerance {allowed})"
+
+
+def check_table_ok(rows: Sequence[Sequence[Any]]) -> bool:
+    """Return whether ``CHECK TABLE`` output says the table is sound."""
+    statuses = [r for r in rows if str(r[2]).lower() == "status"]
+    errors = [r for r in rows if str(r[2]).lower() == "error"]
+    return not errors and bool(statuses) and all(str(r[3]) in _CHECK_OK for r in statuses)
+
+
+def rto_breach(rto_s: float | None, rto_minutes: float) -> str | None:
+    """Return a breach when restore plus verify took longer than the RTO target."""
+    if rto_s is None or rto_s <= rto_minutes * 60:
+        return None
+    return f"RTO {rto_s / 60:.1f} min exceeds the target {rto_minutes:g} min"
+
+
+def critical_from(checks: Sequence[Check]) -> list[str]:
+    """Return one critical line per failed check."""
+    return [f"{c.name}: {c.detail}" for c in checks if c.status == "fail"]
+
+
+# --------------------------------------------------------------------------------------------
+# Target safety
+# --------------------------------------------------------------------------------------------
+
+
+def _addresses(host: str, port: int) -> set[str]:
+    """Return the IP addresses ``host`` resolves to; loopback names collapse to one token."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror:
+        return {host.lower()}  # unresolvable: compare by name, never silently as "different"
+    found: set[str] = set()
+    for info in infos:
+        addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        found.add("loopback" if addr.is_loopback else str(addr))
+    return found
+
+
+def same_server(a: Endpoint, b: Endpoint) -> bool:
+    """Return whether two endpoints reach the same server (same socket, or address and port)."""
+    if a.socket and b.socket:
+        return os.path.realpath(a.socket) == os.path.realpath(b.socket)
+    if a.port != b.port:
+        return False
+    return bool(_addresses(a.host, a.port) & _addresses(b.host, b.port))
+
+
+def ensure_not_source(target: Endpoint, source: Endpoint) -> None:
+    """Refuse a restore target that resolves to the source server."""
+    if same_server(target, source):
+        raise SafetyAbort(
+            f"restore target {target.conn_id!r} ({target}) resolves to the source "
+            f"{source.conn_id!r} ({source}); a restore test must never write to the source: "
+            "use the ephemeral target or a connection to a separate scratch server"
+        )
+
+
+def foreign_schemas(
+    existing: Sequence[str], backup: Sequence[str], ours: Sequence[str]
+) -> list[str]:
+    """Return schemas on a scratch target that neither the backup nor this tool accounts for."""
+    allowed = SYSTEM_SCHEMAS | set(backup) | set(ours) | {MARKER_SCHEMA}
+    return sorted(s for s in existing if s not in allowed)
+
+
+# --------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClientEndpoint:
+    """How client tools reach a target; the password never leaves this object."""
+
+    host: str = "127.0.0.1"
+    port: int = 3306
+    socket: str | None = None
+    user: str = "root"
+    password: str = ""
+
+    def option_file(self, section: str = "client") -> bytes:
+        """Return an option file holding the user and password (never argv)."""
+        lines = [f"[{section}]", f"user={self.user}"]
+        if self.password:
+            escaped = self.password.replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'password="{escaped}"')
+        return ("\n".join(lines) + "\n").encode()
+
+    def address_args(self, *, tcp: bool = False) -> list[str]:
+        """Return where to connect as client arguments (no secrets).
+
+        Explicit on argv so that a tool which fails to read its option file can never fall
+        back to its compiled-in default (the local server's socket, possibly the source).
+        """
+        if self.socket and not tcp:
+            return [f"--socket={self.socket}", f"--user={self.user}"]
+        return [f"--host={self.host}", f"--port={self.port}", f"--user={self.user}"]
+
+
+class TargetHandle:
+    """An open restore target: connect, restore into it, tear it down."""
+
+    kind = "target"
+    client: ClientEndpoint
+    desc: str = ""
+
+    def connect(self) -> Any:
+        """Return a DB-API connection (autocommit) to the target."""
+        raise NotImplementedError
+
+    def prepare(self, schemas: Sequence[str]) -> None:
+        """Get ready to restore ``schemas`` (record them, drop leftovers)."""
+
+    def teardown(self) -> None:
+        """Remove everything the restore created; safe to call twice."""
+
+
+class EphemeralTarget(TargetHandle):
+    """A private server started for this test and stopped afterwards."""
+
+    kind = "ephemeral"
+
+    def __init__(self, instance: MySQLInstance) -> None:
+        self.instance = instance
+        self.client = ClientEndpoint(socket=instance.socket or None, port=instance.port)
+        self.desc = f"ephemeral {instance.flavor} port={instance.port} dir={instance.dir}"
+
+    def connect(self) -> Any:
+        """Return a socket connection as root."""
+        conn = self.instance.connect()
+        conn.autocommit(True)
+        return conn
+
+    def teardown(self) -> None:
+        """Stop the server and remove its folder."""
+        self.instance.stop()
+
+
+class ScratchTarget(TargetHandle):
+    """A connection marked scratch: schemas restored here are recorded, then dropped."""
+
+    kind = "scratch"
+
+    def __init__(self, conn_id: str, client: ClientEndpoint, where: Endpoint) -> None:
+        self.conn_id = conn_id
+        self.client = client
+        self.desc = f"scratch {conn_id} ({where})"
+        self._conn: Any = None
+
+    def connect(self) -> Any:
+        """Return the connection's session (opened once)."""
+        from maintenance_ops.session import connect
+
+        if self._conn is None:
+            self._conn = connect(self.conn_id)
+        return self._conn
+
+    def _run(self, name: str, args: Any = None, **identifiers: str) -> list[tuple[Any, ...]]:
+        ids = {"marker_schema": MARKER_SCHEMA, "marker_table": MARKER_TABLE, **identifiers}
+        rows: list[tuple[Any, ...]] = []
+        cur = self.connect().cursor()
+        for stmt in split_statements(load_sql(name, **ids)):
+            cur.execute(stmt, args)
+            rows = list(cur.fetchall() or ()) if cur.description else []
+        return rows
+
+    def recorded(self) -> list[str]:
+        """Return schemas previous restore tests created here."""
+        self._run("restore_marker_create")
+        return [str(r[0]) for r in self._run("restore_marker_list")]
+
+    def ensure_empty_of_foreign(self, backup_schemas: Sequence[str]) -> None:
+        """Refuse the target when it holds databases this tool did not create."""
+        cur = self.connect().cursor()
+        cur.execute(load_sql("restore_schemas"), ())
+        existing = [str(r[0]) for r in cur.fetchall()]
+        ours = self.recorded() if MARKER_SCHEMA in existing else []
+        foreign = foreign_schemas(existing, backup_schemas, ours)
+        if foreign:
+            raise SafetyAbort(
+                f"scratch target {self.desc} holds databases this tool did not create: "
+                f"{', '.join(foreign)}; a scratch server must hold nothing else (drop them or "
+                "point the restore target at an empty server)"
+            )
+
+    def prepare(self, schemas: Sequence[str]) -> None:
+        """Drop leftovers of killed runs, then record ``schemas`` before restoring them."""
+        self._drop_recorded()
+        for schema in schemas:
+            self._run("restore_drop_schema", schema=schema)
+            self._run("restore_marker_add", {"schema": schema})
+
+    def _drop_recorded(self) -> None:
+        for schema in self.recorded():
+            self._run("restore_drop_schema", schema=schema)
+            self._run("restore_marker_remove", {"schema": schema})
+
+    def teardown(self) -> None:
+        """Drop every schema restored here and close the connection."""
+        try:
+            self._drop_recorded()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the connection without dropping anything."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+
+def _major(version: str) -> str:
+    return ".".join(version.split("-", 1)[0].split(".")[:2])
+
+
+def open_target(
+    target: RestoreTarget,
+    *,
+    source_endpoint: Endpoint,
+    base_dir: str | os.PathLike[str] | None = None,
+    backup_schemas: Sequence[str] = (),
+    source_version: str | None = None,
+    instance: MySQLInstance | None = None,
+) -> TargetHandle:
+    """Open a restore target, refusing one that could hurt data before anything is written.
+
+    :param target: the configured restore target (ephemeral or scratch).
+    :param source_endpoint: where the backed-up server lives; the target must differ.
+    :param base_dir: folder for ephemeral servers (default: the temp folder).
+    :param backup_schemas: schemas the backup holds (allowed to exist on a scratch target).
+    :param source_version: the source's server version, to note a major-version difference.
+    :param instance: an unstarted instance to use instead of a fresh ``MySQLInstance``.
+    """
+    if target.type == "scratch":
+        return _open_scratch(str(target.conn_id), source_endpoint, backup_schemas)
+    inst = instance or MySQLInstance(InstanceSpec(), base_dir=base_dir)
+    inst.start()
+    handle = EphemeralTarget(inst)
+    try:
+        ensure_not_source(Endpoint("ephemeral", inst.host, inst.port, inst.socket), source_endpoint)
+    except SafetyAbort:
+        handle.teardown()
+        raise
+    if source_version and _major(inst.version) != _major(source_version):
+        log.warning(
+            "ephemeral server %s differs in major version from the source %s; install the "
+            "source's server binaries for a faithful test",
+            inst.version,
+            source_version,
+        )
+    handle.desc += f" version={inst.version}"
+    return handle
+
+
+def _open_scratch(conn_id: str, source: Endpoint, backup_schemas: Sequence[str]) -> ScratchTarget:
+    from airflow.sdk import BaseHook
+
+    from maintenance_ops.session import endpoint
+
+    where = endpoint(conn_id)
+    ensure_not_source(where, source)  # before the first connection, let alone a write
+    conn = BaseHook.get_connection(conn_id)
+    client = ClientEndpoint(
+        host=where.host,
+        port=where.port,
+        socket=where.socket,
+        user=conn.login or "root",
+        password=conn.password or "",
+    )
+    handle = ScratchTarget(conn_id, client, where)
+    try:
+        handle.ensure_empty_of_foreign(backup_schemas)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming restore with progress
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """Bytes moved by a restore, shared between the pump threads and the logger."""
+
+    total: int
+    read: int = 0
+    uncompressed: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def line(self) -> str:
+        """Return a progress line: bytes read of total, rate and ETA."""
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = self.read / elapsed
+        eta = (self.total - self.read) / rate if rate > 0 else float("inf")
+        pct = 100.0 * self.read / self.total if self.total else 100.0
+        return (
+            f"{self.read / 1e6:.1f}/{self.total / 1e6:.1f} MB read ({pct:.0f}%), "
+            f"{rate / 1e6:.1f} MB/s, ETA {eta:.0f}s"
+        )
+
+
+def decompress_command(path: Path) -> list[str] | None:
+    """Return the command that decompresses ``path`` from stdin, or None for plain SQL."""
+    if path.suffix == ".zst":
+        return ["zstd", "-dc"]
+    if path.suffix == ".gz":
+        return ["gzip", "-dc"]
+    return None
+
+
+def mariadb_command(option_fd: int, client: ClientEndpoint) -> list[str]:
+    """Return the client command reading its credentials from the pipe ``option_fd``."""
+    # --defaults-file must come first and keeps /etc/mysql's client options out.
+    return [
+        "mariadb",
+        f"--defaults-file=/dev/fd/{option_fd}",
+        *client.address_args(),
+        "--default-character-set=utf8mb4",
+        "--binary-mode",
+        "--batch",
+    ]
+
+
+def myloader_command(
+    directory: Path, client: ClientEndpoint, credentials: Path | None, threads: int = 2
+) -> list[str]:
+    """Return the ``myloader`` command for a mydumper folder (TCP, as its docs advise)."""
+    defaults = [f"--defaults-file={credentials}"] if credentials else []
+    return [
+        "myloader",
+        *defaults,
+        *client.address_args(tcp=True),
+        "-d",
+        str(directory),
+        "--threads",
+        str(threads),
+        "--overwrite-tables",
+        "--verbose",
+        "2",
+    ]
+
+
+def _pump(src: IO[bytes], dst: IO[bytes], count: Callable[[int], None]) -> None:
+    """Copy ``src`` to ``dst`` in chunks, counting; close ``dst`` so the reader sees EOF."""
+    try:
+        for chunk in iter(lambda: src.read(CHUNK), b""):
+            dst.write(chunk)
+            count(len(chunk))
+    except (BrokenPipeError, ValueError, OSError):
+        pass  # The consumer died; its exit code and stderr tell why.
+    finally:
+        with contextlib.suppress(OSError):
+            dst.close()
+
+
+@contextlib.contextmanager
+def _option_pipe(data: bytes) -> Iterator[int]:
+    """Yield a pipe fd whose content is ``data``: credentials that never touch disk or argv."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, data)  # far below the 64 KiB pipe buffer
+        os.close(write_fd)
+        write_fd = -1
+        yield read_fd
+    finally:
+        for fd in (read_fd, write_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+@contextlib.contextmanager
+def _credentials_file(client: ClientEndpoint, section: str) -> Iterator[Path | None]:
+    """Yield a private option file holding the password, removed afterwards; None if no password.
+
+    myloader re-reads its option file for every worker connection, so a pipe (read once)
+    would leave the workers without credentials, or worse, on the default local socket.
+    """
+    if not client.password:
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix=f"{CREDENTIALS_PREFIX}{os.getpid()}-"))
+    path = folder / "client.cnf"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(client.option_file(section))
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_logging(procs: Sequence[subprocess.Popen[bytes]], progress: Progress | None) -> None:
+    last = time.monotonic()
+    while any(p.poll() is None for p in procs):
+        time.sleep(0.1)
+        if progress is not None and time.monotonic() - last >= PROGRESS_INTERVAL_S:
+            last = time.monotonic()
+            log.info("restore progress: %s", progress.line())
+
+
+def restore_dump(dump: Path, client: ClientEndpoint) -> int:
+    """Stream a (compressed) dump into ``mariadb``; return the uncompressed bytes restored."""
+    progress = Progress(total=dump.stat().st_size)
+    decompress = decompress_command(dump)
+    with _option_pipe(client.option_file()) as fd, open(dump, "rb") as src:
+        mysql = subprocess.Popen(
+            mariadb_command(fd, client),
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(fd,),
+        )
+        procs = [mysql]
+        threads = []
+        assert mysql.stdin is not None
+        if decompress is None:
+            threads.append(_thread(src, mysql.stdin, progress, both=True))
+        else:
+            unzip = subprocess.Popen(
+                decompress, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            procs.insert(0, unzip)
+            assert unzip.stdin is not None and unzip.stdout is not None
+            threads.append(_thread(src, unzip.stdin, progress, both=False))
+            threads.append(_thread(unzip.stdout, mysql.stdin, progress, uncompressed=True))
+        _wait_logging(procs, progress)
+        for t in threads:
+            t.join()
+    _raise_on_failure(procs, dump)
+    log.info("restored %s: %s", dump.name, progress.line())
+    return progress.uncompressed
+
+
+def _thread(
+    src: IO[bytes],
+    dst: IO[bytes],
+    progress: Progress,
+    *,
+    both: bool = False,
+    uncompressed: bool = False,
+) -> threading.Thread:
+    def count(n: int) -> None:
+        if uncompressed or both:
+            progress.uncompressed += n
+        if not uncompressed:
+            progress.read += n
+
+    thread = threading.Thread(target=_pump, args=(src, dst, count), daemon=True)
+    thread.start()
+    return thread
+
+
+def _raise_on_failure(procs: Sequence[subprocess.Popen[bytes]], what: Path) -> None:
+    for proc in procs:
+        err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+        if proc.returncode != 0:
+            cmd = str(proc.args[0]) if isinstance(proc.args, list) else str(proc.args)
+            raise VerificationError(
+                f"restore of {what} failed: {cmd} exited with {proc.returncode}: "
+                f"{err[-500:] or '(no output)'}"
+            )
+
+
+def restore_mydumper(directory: Path, client: ClientEndpoint, threads: int = 2) -> int:
+    """Load a mydumper folder with ``myloader``; return the bytes of its files."""
+    total = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+    started = time.monotonic()
+    with _credentials_file(client, "myloader") as credentials:
+        proc = subprocess.Popen(
+            myloader_command(directory, client, credentials, threads),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        last = started
+        while proc.poll() is None:
+            time.sleep(0.1)
+            if time.monotonic() - last >= PROGRESS_INTERVAL_S:
+                last = time.monotonic()
+                log.info(
+                    "myloader running for %.0fs (%s MB backup)", last - started, total // 10**6
+                )
+    _raise_on_failure([proc], directory)
+    log.info("myloader restored %s in %.1fs", directory, time.monotonic() - started)
+    return total
+
+
+_RESET_ROOT_SQL = """\
+CREATE OR REPLACE USER 'root'@'localhost';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'localhost' WITH GRANT OPTION;
+CREATE OR REPLACE USER 'root'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+"""
+
+
+class PreparedInstance(MySQLInstance):
+    """A private server whose datadir is a prepared ``mariabackup`` copy, not the template."""
+
+    def __init__(self, backup_dir: Path, *, base_dir: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(InstanceSpec(), base_dir=base_dir)
+        self.backup_dir = backup_dir
+
+    def _server_command(self) -> list[str]:
+        # The copied grant tables hold the source's root, maybe with a password. An init file
+        # resets root on this throwaway copy; --skip-grant-tables would also hide the events.
+        return [*super()._server_command(), f"--init-file={Path(self.dir) / 'reset-root.sql'}"]
+
+    def _prepare_files(self) -> bool:
+        if self.dir and (Path(self.datadir) / "mysql").is_dir():
+            return False
+        base = self._base_dir_arg
+        if base is None:
+            base = self._owned_base = Path(tempfile.mkdtemp(prefix=DEFAULT_BASE_PREFIX))
+        base.mkdir(parents=True, exist_ok=True)
+        self.dir = tempfile.mkdtemp(dir=base, prefix="server-")
+        self.datadir = os.path.join(self.dir, "data")
+        self._tmpdir.mkdir()
+        self.socket = self._socket_path()
+        self._write_marker(state="initializing")  # a kill while copying leaves a findable dir
+        (Path(self.dir) / "reset-root.sql").write_text(_RESET_ROOT_SQL)
+        shutil.copytree(self.backup_dir, self.datadir, symlinks=True)
+        done = subprocess.run(
+            ["mariabackup", "--prepare", f"--target-dir={self.datadir}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise VerificationError(
+                f"mariabackup --prepare of {self.backup_dir} failed ({done.returncode}): "
+                f"{done.stderr[-500:]}"
+            )
+        return True
+
+
+# --------------------------------------------------------------------------------------------
+# Verify
+# --------------------------------------------------------------------------------------------
+
+
+def _query(conn: Any, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
+    cur = conn.cursor()
+    cur.execute(sql, args)
+    return list(cur.fetchall() or ()) if cur.description else []
+
+
+def restored_objects(conn: Any, schemas: Sequence[str]) -> dict[str, list[str]]:
+    """Return the objects of ``schemas`` on the target, keyed like the manifest's ``objects``."""
+    found: dict[str, list[str]] = {
+        k: [] for k in ("tables", "views", "routines", "triggers", "events")
+    }
+    if not schemas:
+        return found
+    for kind, name in _query(conn, load_sql("restore_objects"), {"schemas": tuple(schemas)}):
+        found[str(kind)].append(str(name))
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def _objects_check(conn: Any, manifest: dict[str, Any], report: VerifyReport) -> None:
+    report.objects = restored_objects(conn, manifest.get("schemas") or [])
+    expected = manifest.get("objects") or {}
+    missing = missing_objects(expected, report.objects)
+    total = sum(len(v) for v in expected.values())
+    if missing:
+        report.checks.append(
+            Check("objects", "fail", f"missing from the restore: {', '.join(missing)}")
+        )
+    else:
+        report.checks.append(Check("objects", "pass", f"all {total} manifest objects restored"))
+
+
+def _check_tables(conn: Any, tables: Sequence[str], report: VerifyReport) -> None:
+    present = set(report.objects.get("tables", []))
+    bad: list[str] = []
+    for table in tables:
+        if table not in present:
+            continue  # reported by the objects check
+        schema, name = split_object(table)
+        rows = _query(conn, load_sql("restore_check_table", schema=schema, table=name))
+        if not check_table_ok(rows):
+            bad.append(f"{table} ({'; '.join(str(r[3]) for r in rows)})")
+    status: Status = "fail" if bad else "pass"
+    detail = f"CHECK TABLE failed: {', '.join(bad)}" if bad else f"{len(present)} tables OK"
+    report.checks.append(Check("check_table", status, detail))
+
+
+def _row_counts(conn: Any, manifest: dict[str, Any], report: VerifyReport) -> None:
+    counts: dict[str, int] = manifest.get("row_counts") or {}
+    if not counts:
+        report.checks.append(Check("row_counts", "skipped", "manifest has no row counts"))
+        return
+    exact = bool(manifest.get("row_counts_exact", True))
+    present = set(report.objects.get("tables", []))
+    problems: list[str] = []
+    for table, expected in sorted(counts.items()):
+        if table not in present:
+            continue
+        schema, name = split_object(table)
+        actual = int(_query(conn, load_sql("restore_count_rows", schema=schema, table=name))[0][0])
+        problem = count_mismatch(table, int(expected), actual, exact)
+        if problem:
+            problems.append(problem)
+    if problems:
+        report.checks.append(Check("row_counts", "fail", "count mismatch: " + "; ".join(problems)))
+    else:
+        how = "exactly" if exact else f"within {APPROX_COUNT_TOLERANCE:.0%}"
+        report.checks.append(Check("row_counts", "pass", f"{len(counts)} tables match {how}"))
+
+
+def _heartbeat(conn: Any, manifest: dict[str, Any], report: VerifyReport) -> None:
+    beat = manifest.get("heartbeat")
+    if not beat:
+        report.checks.append(Check("heartbeat", "skipped", "backup has no heartbeat row"))
+        return
+    sql = load_sql("restore_heartbeat", schema=beat["schema"], table=beat["table"])
+    try:
+        found = int(_query(conn, sql, {"id": beat["id"]})[0][0])
+    except Exception as exc:  # noqa: BLE001 - a missing table is a finding, not a crash
+        found, why = 0, str(exc)
+    else:
+        why = f"row id={beat['id']} absent"
+    if found:
+        report.checks.append(Check("heartbeat", "pass", f"data point in time {beat['at']}"))
+    else:
+        report.checks.append(
+            Check("heartbeat", "fail", f"heartbeat {beat['schema']}.{beat['table']}: {why}")
+        )
+
+
+def verify_restore(conn: Any, manifest: dict[str, Any] | None) -> VerifyReport:
+    """Check a restored copy against its manifest: objects, CHECK TABLE, row counts, heartbeat.
+
+    Without a manifest every check is reported as skipped (an external backup).
+    """
+    report = VerifyReport()
+    if manifest is None:
+        for name in ("objects", "check_table", "row_counts", "heartbeat"):
+            report.checks.append(Check(name, "skipped", "backup has no manifest"))
+        return report
+    _objects_check(conn, manifest, report)
+    tables = (manifest.get("objects") or {}).get("tables") or []
+    _check_tables(conn, tables, report)
+    _row_counts(conn, manifest, report)
+    _heartbeat(conn, manifest, report)
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# The restore test
+# --------------------------------------------------------------------------------------------
+
+
+def _restore(tool: Tool, backup_path: Path, handle: TargetHandle) -> int:
+    """Restore with ``tool`` into an open target; return the uncompressed bytes restored."""
+    if tool in ("mariadb-dump", "mysqldump"):
+        dump = find_dump_file(backup_path)
+        if dump is None:
+            raise VerificationError(f"no dump file ({', '.join(DUMP_NAMES)}) in {backup_path}")
+        return restore_dump(dump, handle.client)
+    if tool == "mydumper":
+        return restore_mydumper(backup_path / "mydumper", handle.client)
+    # mariabackup restores by starting a server on the prepared copy (open_target did it).
+    return sum(p.stat().st_size for p in (backup_path / "mariabackup").rglob("*") if p.is_file())
+
+
+@dataclass
+class _Run:
+    """Mutable state of one restore test, turned into a result at the end."""
+
+    checks: list[Check] = field(default_factory=list)
+    restore_s: float | None = None
+    verify_s: float | None = None
+    restored_bytes: int = 0
+    objects: dict[str, list[str]] = field(default_factory=dict)
+    target_desc: str = ""
+    target_s: float = 0.0
+    teardown_s: float | None = None
+    teardown_error: str | None = None
+
+
+def _open_for(
+    tool: Tool,
+    backup_path: Path,
+    target: RestoreTarget,
+    source: Endpoint,
+    manifest: dict[str, Any] | None,
+    base_dir: str | os.PathLike[str] | None,
+) -> TargetHandle:
+    instance = None
+    if tool == "mariabackup":
+        if target.type == "scratch":
+            raise VerificationError(
+                "a mariabackup backup restores as a whole server: use an ephemeral target"
+            )
+        instance = PreparedInstance(backup_path / "mariabackup", base_dir=base_dir)
+    server = (manifest or {}).get("server") or {}
+    return open_target(
+        target,
+        source_endpoint=source,
+        base_dir=base_dir,
+        backup_schemas=(manifest or {}).get("schemas") or [],
+        source_version=server.get("version"),
+        instance=instance,
+    )
+
+
+def _restore_and_verify(
+    tool: Tool, backup_path: Path, manifest: dict[str, Any] | None, handle: TargetHandle, run: _Run
+) -> None:
+    handle.prepare((manifest or {}).get("schemas") or [])
+    started = time.monotonic()
+    try:
+        run.restored_bytes = _restore(tool, backup_path, handle)
+    except (VerificationError, OSError) as exc:
+        run.checks.append(Check("restore", "fail", str(exc)))
+        return
+    run.restore_s = time.monotonic() - started
+    if tool == "mariabackup":
+        run.restore_s += run.target_s  # copy, --prepare and server start happened in open
+    run.checks.append(Check("restore", "pass", f"{tool} restore in {run.restore_s:.1f}s"))
+    started = time.monotonic()
+    report = verify_restore(handle.connect(), manifest)
+    run.verify_s = time.monotonic() - started
+    run.checks += report.checks
+    run.objects = report.objects
+
+
+def _file_checks(backup_path: Path, manifest: dict[str, Any] | None) -> Check:
+    if manifest is None:
+        return Check("files", "skipped", "backup has no manifest: no checksums to compare")
+    problems = verify_files(backup_path, manifest)
+    if problems:
+        return Check("files", "fail", "; ".join(problems))
+    return Check("files", "pass", f"{len(manifest.get('files') or {})} files match their sha256")
+
+
+def restore_test(
+    backup_path: str | os.PathLike[str],
+    manifest: dict[str, Any] | None,
+    *,
+    target: RestoreTarget,
+    source_endpoint: Endpoint,
+    settings: BackupSettings,
+    now: dt.datetime,
+    audit: Any = None,
+    database_name: str,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> RestoreTestResult:
+    """Restore a backup to a safe target, verify it, tear it down, and measure RTO and RPO.
+
+    :param backup_path: the backup folder (``<location>/<database>/<stamp>-<tool>``).
+    :param manifest: its manifest; None reads ``manifest.json`` if present.
+    :param target: the configured restore target.
+    :param source_endpoint: the backed-up server; a target resolving to it is refused.
+    :param settings: backup settings holding the RPO and RTO targets.
+    :param now: the test's logical time (the task's data interval end), for the backup's age.
+    :param audit: an :class:`~maintenance_ops.audit.AuditLog` to record the restore in.
+    :param database_name: the database's name in configuration, for messages and audit.
+    :param base_dir: folder for ephemeral servers (default: the temp folder).
+    """
+    path = Path(backup_path)
+    manifest = manifest if manifest is not None else load_manifest(path)
+    tool = detect_tool(path, manifest)
+    run = _Run(checks=[_file_checks(path, manifest), rpo_check(manifest, now, settings.rpo_hours)])
+    if run.checks[0].status == "fail":
+        run.checks.append(Check("restore", "skipped", "files failed verification"))
+    else:
+        ctx = audit.action(database_name, f"restore test {tool}", str(path)) if audit else None
+        with ctx or contextlib.nullcontext():
+            _run_on_target(tool, path, manifest, target, source_endpoint, base_dir, run)
+    return _result(run, settings, manifest, now, tool, path)
+
+
+def _run_on_target(
+    tool: Tool,
+    path: Path,
+    manifest: dict[str, Any] | None,
+    target: RestoreTarget,
+    source: Endpoint,
+    base_dir: str | os.PathLike[str] | None,
+    run: _Run,
+) -> None:
+    started = time.monotonic()
+    try:
+        handle = _open_for(tool, path, target, source, manifest, base_dir)
+    except (VerificationError, InstanceError) as exc:
+        # A server that will not start on a prepared mariabackup copy is a failed restore;
+        # for the other tools it means missing binaries, which is ours to fix, not the backup.
+        if isinstance(exc, InstanceError) and tool != "mariabackup":
+            raise
+        run.checks.append(Check("restore", "fail", str(exc)))
+        return
+    run.target_s = time.monotonic() - started
+    run.target_desc = handle.desc
+    try:
+        _restore_and_verify(tool, path, manifest, handle, run)
+    finally:
+        _teardown(handle, run)
+
+
+def _teardown(handle: TargetHandle, run: _Run) -> None:
+    started = time.monotonic()
+    try:
+        handle.teardown()
+    except Exception as exc:  # noqa: BLE001 - recorded; must not hide the test's own outcome
+        log.exception("teardown of %s failed; run cleanup_restore_leftovers", handle.desc)
+        run.teardown_error = f"{type(exc).__name__}: {exc}"
+    run.teardown_s = time.monotonic() - started
+
+
+def _result(
+    run: _Run,
+    settings: BackupSettings,
+    manifest: dict[str, Any] | None,
+    now: dt.datetime,
+    tool: str,
+    path: Path,
+) -> RestoreTestResult:
+    # RTO counts what recovery would take: the target's start (except for mariabackup, where
+    # it is the restore itself and already in restore_s), the restore and the checks.
+    extra = 0.0 if tool == "mariabackup" else run.target_s
+    rto_s = (
+        extra + run.restore_s + run.verify_s
+        if run.restore_s is not None and run.verify_s is not None
+        else None
+    )
+    throughput = (
+        run.restored_bytes / 1e6 / run.restore_s if run.restore_s and run.restored_bytes else None
+    )
+    critical = critical_from(run.checks)
+    breaches = [c for c in critical if c.startswith("rpo:")]
+    rto = rto_breach(rto_s, settings.rto_minutes)
+    breaches += [rto] if rto else []
+    beat = (manifest or {}).get("heartbeat") or {}
+    result = RestoreTestResult(
+        ok=not critical,
+        critical=critical,
+        checks=run.checks,
+        rto_s=rto_s,
+        restore_s=run.restore_s,
+        verify_s=run.verify_s,
+        throughput_mb_s=throughput,
+        rpo_s=backup_age_s(manifest, now),
+        heartbeat_at=beat.get("at"),
+        target_desc=run.target_desc,
+        tool=tool,
+        backup_path=str(path),
+        breaches=breaches,
+        objects=run.objects,
+        target_s=run.target_s,
+        teardown_s=run.teardown_s,
+        teardown_error=run.teardown_error,
+    )
+    log.info(
+        "restore test %s: ok=%s rto=%s restore=%s throughput=%s MB/s rpo=%s critical=%s",
+        path.name,
+        result.ok,
+        _fmt(rto_s),
+        _fmt(run.restore_s),
+        _fmt(throughput),
+        _fmt(result.rpo_s),
+        len(critical),
+    )
+    return result
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def cleanup_restore_leftovers(base: str | os.PathLike[str] | None = None) -> list[str]:
+    """Stop ephemeral servers and remove folders that killed restore tests left behind."""
+    removed = cleanup_stale(base)
+    # Credential folders live in the temp folder whatever ``base`` is.
+    for folder in Path(tempfile.gettempdir()).glob(f"{CREDENTIALS_PREFIX}*"):
+        pid = folder.name[len(CREDENTIALS_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+    for path in removed:
+        log.warning("removed leftover restore target %s", path)
+    return removed

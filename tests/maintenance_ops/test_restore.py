@@ -1,0 +1,525 @@
+"""Tests for maintenance_ops.restore: pure decisions, and round trips on real servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maintenance_ops.config import BackupSettings, RestoreTarget
+from maintenance_ops.exceptions import SafetyAbort
+from maintenance_ops.instance import MARKER_NAME, MySQLInstance
+from maintenance_ops.restore import (
+    MARKER_SCHEMA,
+    Check,
+    ClientEndpoint,
+    check_table_ok,
+    cleanup_restore_leftovers,
+    count_mismatch,
+    critical_from,
+    detect_tool,
+    foreign_schemas,
+    missing_objects,
+    restore_test,
+    rpo_check,
+    rto_breach,
+    same_server,
+    split_object,
+    verify_files,
+)
+from maintenance_ops.session import Endpoint
+from tests.conftest import Target, run_sql
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+SOURCE = Endpoint("source", "localhost", 3306)
+ELSEWHERE = Endpoint("source", "192.0.2.10", 3306)  # TEST-NET: never the shared server
+SETTINGS = BackupSettings(rpo_hours=26, rto_minutes=60)
+EPHEMERAL = RestoreTarget()
+
+SCHEMA_DDL = [
+    "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20), n INT NOT NULL DEFAULT 0)",
+    "INSERT INTO t (id, v) VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+    "CREATE TABLE `order` (id INT PRIMARY KEY, `select` INT)",
+    "INSERT INTO `order` VALUES (1, 10), (2, 20)",
+    "CREATE TABLE `Überweisung` (id INT PRIMARY KEY, betrag DECIMAL(10,2))",
+    "INSERT INTO `Überweisung` VALUES (1, 9.99)",
+    "CREATE TABLE backup_heartbeat (id INT PRIMARY KEY, at DATETIME(6) NOT NULL)",
+    "INSERT INTO backup_heartbeat VALUES (1, '2026-06-01 10:00:00')",
+    "CREATE VIEW v_t AS SELECT id, v FROM t",
+    "CREATE TRIGGER trg_t BEFORE INSERT ON t FOR EACH ROW SET NEW.n = NEW.id * 2",
+    "CREATE PROCEDURE p_count() SELECT COUNT(*) FROM t",
+    "CREATE EVENT ev_daily ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM t WHERE id < 0",
+]
+
+
+def _objects(schema: str) -> dict[str, list[str]]:
+    tables = ["t", "order", "Überweisung", "backup_heartbeat"]
+    return {
+        "tables": [f"{schema}.{t}" for t in tables],
+        "views": [f"{schema}.v_t"],
+        "routines": [f"{schema}.p_count (PROCEDURE)"],
+        "triggers": [f"{schema}.trg_t"],
+        "events": [f"{schema}.ev_daily"],
+    }
+
+
+def _manifest(folder: Path, schema: str, tool: str, ended_at: dt.datetime) -> dict[str, Any]:
+    """Write manifest.json for the files in ``folder``, as backup.py does."""
+    files = {
+        str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+    manifest = {
+        "format": 1,
+        "database": "primary",
+        "tool": tool,
+        "tool_version": "test",
+        "server": {"flavor": "mariadb", "version": "10.11.19-MariaDB"},
+        "started_at": (ended_at - dt.timedelta(seconds=5)).isoformat(),
+        "ended_at": ended_at.isoformat(),
+        "binlog": {"file": None, "position": None, "gtid": None},
+        "schemas": [schema],
+        "objects": _objects(schema),
+        "row_counts": {
+            f"{schema}.t": 3,
+            f"{schema}.order": 2,
+            f"{schema}.Überweisung": 1,
+            f"{schema}.backup_heartbeat": 1,
+        },
+        "row_counts_exact": True,
+        "heartbeat": {
+            "schema": schema,
+            "table": "backup_heartbeat",
+            "id": 1,
+            "at": "2026-06-01T10:00:00+00:00",
+        },
+        "compression": "zstd",
+        "files": files,
+        "encrypted": False,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
+    return manifest
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _populate(target: Target) -> None:
+    for stmt in SCHEMA_DDL:
+        target.sql(stmt)
+
+
+def _dump(schema: str, folder: Path, *, compress: bool = True) -> Path:
+    """Back ``schema`` up with mariadb-dump (| zstd) into ``folder``."""
+    folder.mkdir(parents=True)
+    dump_cmd = [
+        "mariadb-dump", "--no-defaults", "-h", "127.0.0.1", "-P", "3306", "-u", "root",
+        "--single-transaction", "--routines", "--triggers", "--events", "--databases", schema,
+    ]  # fmt: skip
+    out = folder / ("dump.sql.zst" if compress else "dump.sql")
+    with open(out, "wb") as f:
+        if not compress:
+            subprocess.run(dump_cmd, stdout=f, check=True)
+            return out
+        dump = subprocess.Popen(dump_cmd, stdout=subprocess.PIPE)
+        subprocess.run(["zstd", "-q", "-c"], stdin=dump.stdout, stdout=f, check=True)
+        assert dump.wait() == 0
+    return out
+
+
+@pytest.fixture
+def dump_backup(target: Target, tmp_path: Path) -> tuple[Path, dict[str, Any], str]:
+    """A mariadb-dump backup (with manifest) of a schema holding every kind of object."""
+    _populate(target)
+    folder = tmp_path / "primary" / "20260601T100000Z-mariadb-dump"
+    _dump(target.schema, folder)
+    manifest = _manifest(folder, target.schema, "mariadb-dump", NOW - dt.timedelta(hours=2))
+    return folder, manifest, target.schema
+
+
+def _run(folder: Path, manifest: dict[str, Any] | None, tmp_path: Path, **kw: Any) -> Any:
+    args: dict[str, Any] = {
+        "target": EPHEMERAL,
+        "source_endpoint": SOURCE,
+        "settings": SETTINGS,
+        "now": NOW,
+        "database_name": "primary",
+        "base_dir": tmp_path / "servers",
+    }
+    args.update(kw)
+    return restore_test(folder, manifest, **args)
+
+
+# --------------------------------------------------------------------------------------------
+# Pure decisions
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        pytest.param(Endpoint("a", "127.0.0.1", 3306), Endpoint("b", "localhost", 3306), True, id="loopback-names"),
+        pytest.param(Endpoint("a", "::1", 3306), Endpoint("b", "127.0.0.1", 3306), True, id="ipv6-loopback"),
+        pytest.param(Endpoint("a", "127.0.0.1", 3307), Endpoint("b", "localhost", 3306), False, id="other-port"),
+        pytest.param(Endpoint("a", "192.0.2.1", 3306), Endpoint("b", "127.0.0.1", 3306), False, id="other-host"),
+        pytest.param(Endpoint("a", "x", 1, "/run/a.sock"), Endpoint("b", "y", 2, "/run/a.sock"), True, id="same-socket"),
+    ],
+)  # fmt: skip
+def test_same_server(a: Endpoint, b: Endpoint, same: bool) -> None:
+    assert same_server(a, b) is same
+
+
+def test_foreign_schemas_ignores_system_backup_and_ours() -> None:
+    existing = ["mysql", "sys", "app", "shop", "old_restore", MARKER_SCHEMA]
+    assert foreign_schemas(existing, ["app"], ["old_restore"]) == ["shop"]
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "exact", "problem"),
+    [
+        pytest.param(100, 100, True, False, id="exact-equal"),
+        pytest.param(100, 99, True, True, id="exact-differs"),
+        pytest.param(100, 95, False, False, id="approx-within"),
+        pytest.param(100, 50, False, True, id="approx-beyond"),
+    ],
+)
+def test_count_mismatch(expected: int, actual: int, exact: bool, problem: bool) -> None:
+    assert (count_mismatch("s.t", expected, actual, exact) is not None) is problem
+
+
+def test_check_table_ok() -> None:
+    assert check_table_ok([("s.t", "check", "status", "OK")])
+    assert not check_table_ok(
+        [("s.t", "check", "error", "Corrupt"), ("s.t", "check", "status", "Operation failed")]
+    )
+
+
+def test_rpo_check_and_rto_breach() -> None:
+    old = {"ended_at": (NOW - dt.timedelta(hours=30)).isoformat()}
+    assert rpo_check(old, NOW, 26).status == "fail"
+    assert "30.0 h old" in rpo_check(old, NOW, 26).detail
+    assert rpo_check(None, NOW, 26).status == "skipped"
+    assert rto_breach(3700, 60) is not None and rto_breach(100, 60) is None
+
+
+def test_missing_objects_and_split() -> None:
+    assert split_object("s.p (PROCEDURE)") == ("s", "p")
+    assert missing_objects({"tables": ["s.a", "s.b"]}, {"tables": ["s.a"]}) == ["table s.b"]
+    assert critical_from([Check("x", "fail", "bad"), Check("y", "pass")]) == ["x: bad"]
+
+
+def test_detect_tool_from_folder(tmp_path: Path) -> None:
+    (tmp_path / "20260101-mydumper" / "mydumper").mkdir(parents=True)
+    assert detect_tool(tmp_path / "20260101-mydumper", None) == "mydumper"
+    assert detect_tool(tmp_path / "x", {"tool": "mariadb-dump"}) == "mariadb-dump"
+
+
+def test_option_file_quotes_password() -> None:
+    text = ClientEndpoint(host="h", port=1, password='p"w').option_file().decode()
+    assert 'password="p\\"w"' in text and "user=root" in text
+
+
+# --------------------------------------------------------------------------------------------
+# Round trips on real servers
+# --------------------------------------------------------------------------------------------
+
+
+def test_mariadb_dump_round_trip(
+    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+) -> None:
+    folder, manifest, schema = dump_backup
+    result = _run(folder, None, tmp_path)  # reads manifest.json itself
+    assert result.ok, result.critical
+    statuses = {c.name: c.status for c in result.checks}
+    assert statuses == {
+        "files": "pass", "rpo": "pass", "restore": "pass", "objects": "pass",
+        "check_table": "pass", "row_counts": "pass", "heartbeat": "pass",
+    }  # fmt: skip
+    for kind, names in _objects(schema).items():
+        assert set(names) <= set(result.objects[kind]), kind
+    assert f"{schema}.Überweisung" in result.objects["tables"]
+    assert f"{schema}.order" in result.objects["tables"]
+    assert result.restore_s and result.verify_s and result.rto_s
+    assert result.throughput_mb_s and result.throughput_mb_s > 0
+    assert result.rpo_s == pytest.approx(7200)
+    assert result.heartbeat_at == "2026-06-01T10:00:00+00:00"
+    assert json.dumps(result.to_dict(), ensure_ascii=False)
+    # Teardown: the ephemeral server and its folder are gone.
+    assert not list((tmp_path / "servers").glob(f"*/{MARKER_NAME}"))
+
+
+def test_manifestless_backup_is_restored_with_checks_skipped(
+    target: Target, tmp_path: Path
+) -> None:
+    _populate(target)
+    folder = tmp_path / "20260601-mariadb-dump"
+    _dump(target.schema, folder, compress=False)
+    result = _run(folder, None, tmp_path)
+    statuses = {c.name: c.status for c in result.checks}
+    assert statuses["restore"] == "pass"
+    assert statuses["files"] == statuses["objects"] == statuses["rpo"] == "skipped"
+    assert result.ok and result.rpo_s is None
+
+
+# --------------------------------------------------------------------------------------------
+# Corruption: each a critical naming the problem
+# --------------------------------------------------------------------------------------------
+
+
+def test_truncated_dump_is_critical(
+    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+) -> None:
+    folder, manifest, _ = dump_backup
+    dump = folder / "dump.sql.zst"
+    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+    result = _run(folder, manifest, tmp_path)
+    assert not result.ok
+    assert any("dump.sql.zst is truncated" in c for c in result.critical), result.critical
+
+
+def test_truncated_dump_without_manifest_fails_restore(
+    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+) -> None:
+    folder, _, _ = dump_backup
+    (folder / "manifest.json").unlink()
+    dump = folder / "dump.sql.zst"
+    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+    result = _run(folder, None, tmp_path)
+    assert not result.ok
+    assert any(c.startswith("restore:") and "zstd" in c for c in result.critical), result.critical
+
+
+def test_flipped_byte_is_checksum_mismatch(
+    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+) -> None:
+    folder, manifest, _ = dump_backup
+    dump = folder / "dump.sql.zst"
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    assert verify_files(folder, manifest)
+    result = _run(folder, manifest, tmp_path)
+    assert any("dump.sql.zst fails its checksum" in c for c in result.critical), result.critical
+
+
+def test_manifest_table_missing_from_dump(
+    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+) -> None:
+    folder, manifest, schema = dump_backup
+    manifest["objects"]["tables"].append(f"{schema}.ghost")
+    result = _run(folder, manifest, tmp_path)
+    assert not result.ok
+    assert any(f"table {schema}.ghost" in c and c.startswith("objects:") for c in result.critical)
+
+
+def test_backup_older_than_rpo(
+    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+) -> None:
+    folder, manifest, _ = dump_backup
+    result = _run(folder, manifest, tmp_path, now=NOW + dt.timedelta(days=2))
+    assert not result.ok
+    assert any(
+        c.startswith("rpo:") and "older than the RPO target 26 h" in c for c in result.critical
+    )
+    assert result.breaches and result.rpo_s == pytest.approx(50 * 3600)
+
+
+# --------------------------------------------------------------------------------------------
+# Safety
+# --------------------------------------------------------------------------------------------
+
+
+def _schemas() -> set[str]:
+    return {str(r[0]) for r in run_sql("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")}
+
+
+def test_scratch_target_equal_to_source_is_refused(
+    dump_backup: tuple[Path, dict[str, Any], str], target: Target, tmp_path: Path
+) -> None:
+    folder, manifest, schema = dump_backup
+    target.sql("CREATE TABLE untouched (id INT)")  # a restore would drop it with the schema
+    scratch = RestoreTarget(type="scratch", conn_id="mmc_test_target")
+    with pytest.raises(
+        SafetyAbort, match=r"127\.0\.0\.1:3306.*resolves to the source.*localhost:3306"
+    ):
+        _run(folder, manifest, tmp_path, target=scratch)
+    assert target.sql("SHOW TABLES LIKE 'untouched'")
+    assert MARKER_SCHEMA not in _schemas()
+
+
+def test_scratch_target_with_foreign_databases_is_refused(
+    dump_backup: tuple[Path, dict[str, Any], str], target: Target, tmp_path: Path
+) -> None:
+    folder, manifest, schema = dump_backup
+    foreign = f"{schema}_foreign"
+    run_sql(f"CREATE DATABASE `{foreign}`")
+    try:
+        scratch = RestoreTarget(type="scratch", conn_id=target.conn_id)
+        with pytest.raises(SafetyAbort, match=f"did not create: .*{foreign}"):
+            _run(folder, manifest, tmp_path, target=scratch, source_endpoint=ELSEWHERE)
+        assert MARKER_SCHEMA not in _schemas()
+    finally:
+        run_sql(f"DROP DATABASE IF EXISTS `{foreign}`")
+
+
+def test_scratch_round_trip_drops_what_it_restored(
+    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, manifest, schema = dump_backup
+    with MySQLInstance(base_dir=tmp_path / "scratch") as scratch_server:
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_TEST_SCRATCH", scratch_server.airflow_conn_uri())
+        scratch = RestoreTarget(type="scratch", conn_id="mmc_test_scratch")
+        result = _run(folder, manifest, tmp_path, target=scratch)
+        assert result.ok, result.critical
+        assert result.target_desc.startswith("scratch mmc_test_scratch")
+        left = {str(r[0]) for r in scratch_server.execute("SHOW DATABASES")}
+        assert schema not in left
+        assert (
+            scratch_server.execute(f"SELECT COUNT(*) FROM {MARKER_SCHEMA}.restored_schemas")[0][0]
+            == 0
+        )
+
+
+CHILD = """
+import datetime as dt, sys
+from pathlib import Path
+from maintenance_ops.config import BackupSettings, RestoreTarget
+from maintenance_ops.restore import restore_test
+from maintenance_ops.session import Endpoint
+restore_test(Path(sys.argv[1]), None, target=RestoreTarget(), settings=BackupSettings(),
+             source_endpoint=Endpoint("s", "localhost", 3306), now=dt.datetime.now(dt.UTC),
+             database_name="primary", base_dir=sys.argv[2])
+"""
+
+
+def _server_on(datadir: str) -> bool:
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if f"--datadir={datadir}" in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_killed_restore_leaves_nothing_after_cleanup(target: Target, tmp_path: Path) -> None:
+    _populate(target)
+    folder = tmp_path / "20260601-mariadb-dump"
+    dump = _dump(target.schema, folder, compress=False)
+    with open(dump, "a") as f:
+        f.write("DO SLEEP(120);\n")  # keeps the restore busy until the kill
+    base = tmp_path / "servers"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(folder), str(base)], env=os.environ.copy()
+    )
+    datadir = _wait_running(base, child)
+    time.sleep(1.0)  # the client is now inside the dump
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert _server_on(datadir), "the kill should have orphaned the server"
+    removed = cleanup_restore_leftovers(base)
+    assert removed
+    assert not _server_on(datadir)
+    assert not Path(datadir).exists()
+    assert not list(base.glob(f"*/{MARKER_NAME}"))
+
+
+def _wait_running(base: Path, child: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert child.poll() is None, "restore child exited before the kill"
+        for marker in base.glob(f"*/{MARKER_NAME}"):
+            info = json.loads(marker.read_text() or "{}")
+            if info.get("state") == "running":
+                return str(info["datadir"])
+        time.sleep(0.1)
+    child.kill()
+    raise AssertionError("ephemeral server never reported running")
+
+
+# --------------------------------------------------------------------------------------------
+# mydumper / myloader
+# --------------------------------------------------------------------------------------------
+
+
+def test_mydumper_round_trip(target: Target, tmp_path: Path) -> None:
+    _populate(target)
+    folder = tmp_path / "primary" / "20260601T100000Z-mydumper"
+    out = folder / "mydumper"
+    folder.mkdir(parents=True)  # mydumper 0.10 creates only the last folder
+    done = subprocess.run(
+        ["mydumper", "-h", "127.0.0.1", "-P", "3306", "-u", "root", "-B", target.schema,
+         "-o", str(out), "--threads", "2", "-G", "-E", "-R"],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    manifest = _manifest(folder, target.schema, "mydumper", NOW - dt.timedelta(hours=1))
+    result = _run(folder, manifest, tmp_path)
+    assert result.ok, result.critical
+    assert result.tool == "mydumper"
+    assert set(_objects(target.schema)["tables"]) <= set(result.objects["tables"])
+
+
+# --------------------------------------------------------------------------------------------
+# mariabackup
+# --------------------------------------------------------------------------------------------
+
+
+def test_mariabackup_round_trip(target: Target, tmp_path: Path) -> None:
+    _populate(target)
+    folder = tmp_path / "primary" / "20260601T100000Z-mariabackup"
+    folder.mkdir(parents=True)  # mariabackup creates only the last folder
+    done = subprocess.run(
+        ["mariabackup", "--backup", f"--target-dir={folder / 'mariabackup'}", "--user=root",
+         "--host=127.0.0.1", "--port=3306", f"--databases=mysql {target.schema}"],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = _manifest(folder, target.schema, "mariabackup", NOW - dt.timedelta(hours=1))
+    result = _run(folder, manifest, tmp_path)
+    assert result.ok, result.critical
+    assert result.tool == "mariabackup" and result.restore_s and result.rto_s
+    for kind, names in _objects(target.schema).items():
+        assert set(names) <= set(result.objects[kind]), kind
+    # The raw backup is untouched: the restore test prepares a copy.
+    assert verify_files(folder, manifest) == []
+    assert not list((tmp_path / "servers").glob(f"*/{MARKER_NAME}"))
+
+
+# --------------------------------------------------------------------------------------------
+# Commands and credentials
+# --------------------------------------------------------------------------------------------
+
+
+def test_commands_never_carry_the_password(tmp_path: Path) -> None:
+    from maintenance_ops.restore import _credentials_file, mariadb_command, myloader_command
+
+    client = ClientEndpoint(host="db.example", port=3307, user="u", password="s3cret")
+    with _credentials_file(client, "myloader") as cred:
+        assert cred is not None and oct(cred.stat().st_mode & 0o777) == "0o600"
+        assert b"s3cret" in cred.read_bytes()
+        argv = mariadb_command(9, client) + myloader_command(tmp_path, client, cred)
+        assert not any("s3cret" in a for a in argv)
+        assert "--host=db.example" in argv and "--port=3307" in argv
+    assert not cred.exists() and not cred.parent.exists()
+
+
+def test_progress_line_reports_rate_and_eta() -> None:
+    from maintenance_ops.restore import Progress
+
+    progress = Progress(total=200_000_000, read=100_000_000, started=time.monotonic() - 10)
+    line = progress.line()
+    assert "100.0/200.0 MB read (50%)" in line and "10.0 MB/s" in line and "ETA 10s" in line
