@@ -12,7 +12,7 @@ from __future__ import annotations
 from airflow.sdk import dag
 
 from maintenance_ops.dag_parts import dag_kwargs, report, select_databases
-from maintenance_ops.operators import DatabaseOperator
+from maintenance_ops.operators import BackupTestingOperator
 
 CADENCE = "backup_testing"
 
@@ -20,7 +20,7 @@ CADENCE = "backup_testing"
 @dag(**dag_kwargs(CADENCE, doc_md=__doc__))
 def mysql_backup_testing() -> None:
     databases = select_databases()
-    done = DatabaseOperator.for_each(databases, cadence=CADENCE)
+    done = BackupTestingOperator.for_each(databases, cadence=CADENCE)
     report(databases, done.output)
 
 

@@ -42,6 +42,7 @@ def demo_config() -> dict[str, Any]:
                 "name": "demo",
                 "conn_id": DEMO_CONN_ID,
                 "schemas": [DEMO_SCHEMA],
+                "backup": {"enabled": True, "location": (DEMO_DIR / "backups").as_uri()},
                 "cleanup_rules": [
                     {
                         "name": "django_session",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from maintenance_ops.operators.backup import BackupTestingOperator
 from maintenance_ops.operators.base import DatabaseOperator
 from maintenance_ops.operators.daily import DailyMaintenanceOperator
 from maintenance_ops.operators.deep import (
@@ -15,6 +16,7 @@ OPERATORS: dict[str, type[DatabaseOperator]] = {
     "daily_maintenance": DailyMaintenanceOperator,
     "weekly_optimization": WeeklyOptimizationOperator,
     "monthly_deep_maintenance": MonthlyDeepMaintenanceOperator,
+    "backup_testing": BackupTestingOperator,
     "health_check": HealthCheckOperator,
 }
 
@@ -26,6 +28,7 @@ def operator_for(cadence: str) -> type[DatabaseOperator]:
 
 __all__ = [
     "OPERATORS",
+    "BackupTestingOperator",
     "DailyMaintenanceOperator",
     "DatabaseOperator",
     "HealthCheckOperator",

@@ -76,6 +76,7 @@ class DailyMaintenanceOperator(DatabaseOperator):
         indexes = self._indexes(session, db, config, audit, preflight, end)
         stats = self._statistics(session, db, config, audit, preflight, end)
         cleanup = self._cleanup(session, db, config, audit, preflight, end, targets)
+        backup = self._backup(session, db, audit, preflight, end)
         warnings = [w for r in cleanup for w in r["warnings"]] + stats.get("notes", [])
         rows = sum(r["rows_deleted"] for r in cleanup)
         would = sum(r.get("dry_run_rows") or 0 for r in cleanup)
@@ -91,12 +92,50 @@ class DailyMaintenanceOperator(DatabaseOperator):
             )
             + f" in {len(cleanup)} rule run(s)"
         )
+        if backup:
+            summary += f"; backup {backup['path'].rsplit('/', 1)[-1]} ({backup['bytes']} bytes)"
         return {
             "summary": summary,
+            "backup": backup,
             "index_analysis": indexes,
             "statistics": stats,
             "cleanup": cleanup,
             "warnings": warnings,
+        }
+
+    def _backup(
+        self,
+        session: MaintenanceSession,
+        db: Database,
+        audit: AuditLog,
+        preflight: PreflightResult,
+        end: datetime,
+    ) -> dict[str, Any] | None:
+        """Take the day's backup and apply retention, when backups are enabled."""
+        from maintenance_ops.backup import apply_retention, take_backup
+
+        if not db.backup.enabled or preflight.dry_run:
+            return None
+        result = take_backup(
+            session,
+            conn_id=db.conn_id,
+            database_name=db.name,
+            schemas=preflight.schemas,
+            history_schema=db.history_schema,
+            settings=db.backup,
+            audit=audit,
+        )
+        removed = apply_retention(
+            db.backup.location,
+            db.name,
+            retention_days=db.backup.retention_days,
+            keep_count=db.backup.keep_count,
+            now=end,
+        )
+        return {
+            "path": str(result.path),
+            "bytes": result.bytes,
+            "removed": [str(r) for r in removed],
         }
 
     def _rule_targets(
