@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from maintenance_ops.identifiers import qualified, quote_identifier, validate_identifier
+from maintenance_ops.results import BudgetedRun
 from maintenance_ops.sqlfiles import load_sql
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class TablePlan:
 
 
 @dataclass
-class HistogramResult:
+class HistogramResult(BudgetedRun):
     """The outcome of one histogram refresh over some schemas of one database."""
 
     database: str
@@ -81,29 +82,6 @@ class HistogramResult:
     failed: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     duration_s: float = 0.0
-
-    @property
-    def budget_exhausted(self) -> bool:
-        """Return whether the time budget stopped the run before every planned table."""
-        return bool(self.left)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict (for XCom and reports)."""
-        return {
-            "database": self.database,
-            "schemas": list(self.schemas),
-            "dry_run": self.dry_run,
-            "time_budget_s": self.time_budget_s,
-            "planned": [p.to_dict() for p in self.planned],
-            "refreshed": list(self.refreshed),
-            "histograms": dict(self.histograms),
-            "left": list(self.left),
-            "skipped": list(self.skipped),
-            "failed": list(self.failed),
-            "budget_exhausted": self.budget_exhausted,
-            "notes": list(self.notes),
-            "duration_s": round(self.duration_s, 3),
-        }
 
 
 # --------------------------------------------------------------------------------------------

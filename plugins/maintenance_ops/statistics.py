@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from maintenance_ops.exceptions import PreflightError
 from maintenance_ops.identifiers import qualified, validate_identifier
 from maintenance_ops.index_analysis import decode_table_name, naive_utc
+from maintenance_ops.results import BudgetedRun
 from maintenance_ops.sqlfiles import load_sql
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class StaleTable:
 
 
 @dataclass
-class StatisticsResult:
+class StatisticsResult(BudgetedRun):
     """The outcome of one statistics refresh over some schemas of one database."""
 
     database: str
@@ -101,30 +102,6 @@ class StatisticsResult:
     failed: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     duration_s: float = 0.0
-
-    @property
-    def budget_exhausted(self) -> bool:
-        """Return whether the time budget stopped the run before every selected table."""
-        return bool(self.left)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict (for XCom and reports)."""
-        return {
-            "database": self.database,
-            "schemas": list(self.schemas),
-            "dry_run": self.dry_run,
-            "ratio": self.ratio,
-            "time_budget_s": self.time_budget_s,
-            "examined": self.examined,
-            "selected": [s.to_dict() for s in self.selected],
-            "analysed": list(self.analysed),
-            "left": list(self.left),
-            "skipped": list(self.skipped),
-            "failed": list(self.failed),
-            "budget_exhausted": self.budget_exhausted,
-            "notes": list(self.notes),
-            "duration_s": round(self.duration_s, 3),
-        }
 
 
 # --------------------------------------------------------------------------------------------

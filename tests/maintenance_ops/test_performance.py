@@ -22,7 +22,6 @@ from maintenance_ops.performance import (
     window_average,
 )
 from maintenance_ops.session import MaintenanceSession
-from tests.conftest import Target
 
 NOW = datetime(2026, 11, 8, 3, 0)
 DAY = timedelta(days=1)
@@ -155,16 +154,18 @@ def test_regression_detected_between_weekly_snapshots(
     assert regression["calls"] == 12 and not regression["counters_reset"]
 
 
-def test_performance_schema_off_says_how_to_enable(target: Target) -> None:
-    with MaintenanceSession(target.conn_id, MaintenanceSettings()) as session:
-        if session.query_one("SELECT @@performance_schema AS p")["p"]:
-            pytest.skip("the shared server runs with performance_schema on")
-        result = analyze_performance(
-            session,
-            history_session_or_store=session,
-            database_name="primary",
-            history_schema=target.history_schema,
-            now=NOW,
-        )
+def test_performance_schema_off_says_how_to_enable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A private server with performance_schema off, whatever the shared server runs with.
+    with MySQLInstance(InstanceSpec(extra_args=("--performance-schema=OFF",))) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_NOPS", server.airflow_conn_uri())
+        with MaintenanceSession("mmc_nops", MaintenanceSettings()) as session:
+            assert not session.query_one("SELECT @@performance_schema AS p")["p"]
+            result = analyze_performance(
+                session,
+                history_session_or_store=session,
+                database_name="primary",
+                history_schema="mmc_hist",
+                now=NOW,
+            )
     assert result.source == "unavailable" and result.notes == [ENABLE_HINT]
     assert "performance_schema=ON" in ENABLE_HINT

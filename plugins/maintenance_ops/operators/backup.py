@@ -6,13 +6,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from maintenance_ops.exceptions import VerificationError
-from maintenance_ops.operators.base import DatabaseOperator
+from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
-    from maintenance_ops.audit import AuditLog
-    from maintenance_ops.config import Config, Database
-    from maintenance_ops.preflight import PreflightResult
-    from maintenance_ops.session import MaintenanceSession
+    pass
 
 
 class BackupTestingOperator(DatabaseOperator):
@@ -26,15 +23,8 @@ class BackupTestingOperator(DatabaseOperator):
     :param cadence: the schedule key (``backup_testing`` for the built-in DAG).
     """
 
-    def work(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        config: Config,
-        audit: AuditLog,
-        preflight: PreflightResult,
-        context: Any,
-    ) -> dict[str, Any]:
+    def work(self, run: Run) -> dict[str, Any]:
+        session, db, config, audit, preflight, context = run.parts()
         from maintenance_ops.backup import latest_backup, take_backup
         from maintenance_ops.restore import cleanup_restore_leftovers, restore_test
 

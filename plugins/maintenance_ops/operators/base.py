@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,32 @@ if TYPE_CHECKING:
     from maintenance_ops.config import Config, Database
     from maintenance_ops.preflight import PreflightResult
     from maintenance_ops.session import MaintenanceSession
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything one database's work in one DAG run needs, handed to :meth:`work` at once."""
+
+    session: MaintenanceSession
+    db: Database
+    config: Config
+    audit: AuditLog
+    preflight: PreflightResult
+    context: Any
+
+    @property
+    def dry_run(self) -> bool:
+        return self.preflight.dry_run
+
+    @property
+    def now(self) -> datetime:
+        """The run's ``data_interval_end`` as naive UTC: every time-based decision uses it."""
+        moment = self.context.get("data_interval_end") or datetime.now(UTC)
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+    def parts(self) -> tuple[MaintenanceSession, Database, Config, AuditLog, PreflightResult, Any]:
+        return self.session, self.db, self.config, self.audit, self.preflight, self.context
+
 
 # Errors that a retry cannot fix: fail at once, without burning the retries.
 FINAL_ERRORS = (ConfigError, PreflightError, SafetyAbort, VerificationError)
@@ -80,7 +107,8 @@ class DatabaseOperator(BaseOperator):
                         self.log.warning("%s: %s; nothing done", db.name, skip)
                         result["skipped"] = skip
                     else:
-                        result.update(self.work(session, db, config, audit, preflight, context))
+                        run = Run(session, db, config, audit, preflight, context)
+                        result.update(self.work(run))
             finally:
                 audit.close()
         except FINAL_ERRORS as exc:
@@ -151,14 +179,6 @@ class DatabaseOperator(BaseOperator):
             return HealthHistory(store, db.history_schema)
         return HealthHistory(session, db.history_schema)
 
-    def work(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        config: Config,
-        audit: AuditLog,
-        preflight: PreflightResult,
-        context: Any,
-    ) -> dict[str, Any]:
+    def work(self, run: Run) -> dict[str, Any]:
         """Do the cadence's work on an open, preflighted session; return a JSON-able result."""
         return {"actions": []}

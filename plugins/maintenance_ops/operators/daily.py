@@ -7,12 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from maintenance_ops.exceptions import ConfigError
-from maintenance_ops.operators.base import DatabaseOperator
+from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
-    from maintenance_ops.audit import AuditLog
-    from maintenance_ops.config import CleanupRule, Config, Database
-    from maintenance_ops.preflight import PreflightResult
+    from maintenance_ops.config import CleanupRule, Database
     from maintenance_ops.session import MaintenanceSession
 
 
@@ -62,21 +60,12 @@ class DailyMaintenanceOperator(DatabaseOperator):
     def on_kill(self) -> None:
         self._cancel.set()  # the cleanup stops between chunks, never inside one
 
-    def work(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        config: Config,
-        audit: AuditLog,
-        preflight: PreflightResult,
-        context: Any,
-    ) -> dict[str, Any]:
-        end = _naive_utc(context.get("data_interval_end") or datetime.now(UTC))
-        targets = self._rule_targets(session, db, preflight.schemas)
-        indexes = self._indexes(session, db, config, audit, preflight, end)
-        stats = self._statistics(session, db, config, audit, preflight, end)
-        cleanup = self._cleanup(session, db, config, audit, preflight, end, targets)
-        backup = self._backup(session, db, audit, preflight, end)
+    def work(self, run: Run) -> dict[str, Any]:
+        targets = self._rule_targets(run.session, run.db, run.preflight.schemas)
+        indexes = self._indexes(run)
+        stats = self._statistics(run)
+        cleanup = self._cleanup(run, targets)
+        backup = self._backup(run)
         warnings = [w for r in cleanup for w in r["warnings"]] + stats.get("notes", [])
         rows = sum(r["rows_deleted"] for r in cleanup)
         would = sum(r.get("dry_run_rows") or 0 for r in cleanup)
@@ -87,7 +76,7 @@ class DailyMaintenanceOperator(DatabaseOperator):
             f"statistics refreshed on {len(stats['analysed'])} table(s); "
             + (
                 f"cleanup would remove {would} row(s)"
-                if preflight.dry_run
+                if run.dry_run
                 else f"cleanup removed {rows} row(s)"
             )
             + f" in {len(cleanup)} rule run(s)"
@@ -103,15 +92,11 @@ class DailyMaintenanceOperator(DatabaseOperator):
             "warnings": warnings,
         }
 
-    def _backup(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        audit: AuditLog,
-        preflight: PreflightResult,
-        end: datetime,
-    ) -> dict[str, Any] | None:
+    def _backup(self, run: Run) -> dict[str, Any] | None:
         """Take the day's backup and apply retention, when backups are enabled."""
+        session, db, config, audit, preflight, _ = run.parts()
+        end = run.now
+
         from maintenance_ops.backup import apply_retention, take_backup
 
         if not db.backup.enabled or preflight.dry_run:
@@ -160,15 +145,9 @@ class DailyMaintenanceOperator(DatabaseOperator):
             raise ConfigError("; ".join(errors))
         return targets
 
-    def _indexes(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        config: Config,
-        audit: AuditLog,
-        preflight: PreflightResult,
-        end: datetime,
-    ) -> dict[str, Any]:
+    def _indexes(self, run: Run) -> dict[str, Any]:
+        session, db, config, audit, preflight, _ = run.parts()
+        end = run.now
         from maintenance_ops.index_analysis import analyze_indexes, render_findings
 
         with audit.action(db.name, "index analysis", dry_run=preflight.dry_run) as entry:
@@ -187,15 +166,9 @@ class DailyMaintenanceOperator(DatabaseOperator):
             self.log.info("%s", line)
         return analysis.to_dict()
 
-    def _statistics(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        config: Config,
-        audit: AuditLog,
-        preflight: PreflightResult,
-        end: datetime,
-    ) -> dict[str, Any]:
+    def _statistics(self, run: Run) -> dict[str, Any]:
+        session, db, config, audit, preflight, _ = run.parts()
+        end = run.now
         from maintenance_ops.statistics import refresh_statistics
 
         result = refresh_statistics(
@@ -210,16 +183,9 @@ class DailyMaintenanceOperator(DatabaseOperator):
         )
         return result.to_dict()
 
-    def _cleanup(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        config: Config,
-        audit: AuditLog,
-        preflight: PreflightResult,
-        end: datetime,
-        targets: dict[str, list[str]],
-    ) -> list[dict[str, Any]]:
+    def _cleanup(self, run: Run, targets: dict[str, list[str]]) -> list[dict[str, Any]]:
+        session, db, config, audit, preflight, _ = run.parts()
+        end = run.now
         from maintenance_ops.cleanup import run_cleanup_rule
         from maintenance_ops.preflight import window_is_open
         from maintenance_ops.throttle import Throttle
@@ -253,7 +219,3 @@ class DailyMaintenanceOperator(DatabaseOperator):
         finally:
             throttle.close()
         return results
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

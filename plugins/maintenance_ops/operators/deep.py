@@ -7,14 +7,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from maintenance_ops.exceptions import VerificationError
-from maintenance_ops.operators.base import DatabaseOperator
+from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
-    from maintenance_ops.audit import AuditLog
-    from maintenance_ops.config import Config, Database
     from maintenance_ops.fragmentation import FragEstimate
-    from maintenance_ops.preflight import PreflightResult
-    from maintenance_ops.session import MaintenanceSession
 
 MIB = 1024 * 1024
 
@@ -47,20 +43,14 @@ class _OptimizingOperator(DatabaseOperator):
     def on_kill(self) -> None:
         self._cancel.set()  # a rebuild in progress finishes; no new one starts
 
-    def _rebuilds(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        config: Config,
-        audit: AuditLog,
-        preflight: PreflightResult,
-        now: datetime,
-    ) -> dict[str, Any]:
+    def _rebuilds(self, run: Run) -> dict[str, Any]:
         from maintenance_ops import fragmentation as frag
         from maintenance_ops import rebuild as rb
         from maintenance_ops.preflight import window_is_open
         from maintenance_ops.throttle import Throttle
 
+        session, db, config, audit, preflight, _ = run.parts()
+        now = run.now
         opt = config.optimization
         thresholds = frag.FragThresholds(
             min_size_bytes=int(opt.min_table_size_mb * MIB),
@@ -120,19 +110,12 @@ class WeeklyOptimizationOperator(_OptimizingOperator):
     :param cadence: the schedule key (``weekly_optimization`` for the built-in DAG).
     """
 
-    def work(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        config: Config,
-        audit: AuditLog,
-        preflight: PreflightResult,
-        context: Any,
-    ) -> dict[str, Any]:
+    def work(self, run: Run) -> dict[str, Any]:
+        session, db, config, audit, preflight, context = run.parts()
         from maintenance_ops.performance import analyze_performance
 
-        now = _now(context)
-        rebuilds = self._rebuilds(session, db, config, audit, preflight, now)
+        now = run.now
+        rebuilds = self._rebuilds(run)
         perf = analyze_performance(
             session,
             history_session_or_store=self.open_history(session, db, config),
@@ -168,22 +151,15 @@ class MonthlyDeepMaintenanceOperator(_OptimizingOperator):
     rebuild_levels = ("low", "high")
     rebuild_stale_tables = True
 
-    def work(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        config: Config,
-        audit: AuditLog,
-        preflight: PreflightResult,
-        context: Any,
-    ) -> dict[str, Any]:
+    def work(self, run: Run) -> dict[str, Any]:
+        session, db, config, audit, preflight, context = run.parts()
         from maintenance_ops.capacity import plan_capacity
         from maintenance_ops.histograms import refresh_histograms
         from maintenance_ops.integrity import check_tables
 
         opt = config.optimization
-        now = _now(context)
-        rebuilds = self._rebuilds(session, db, config, audit, preflight, now)
+        now = run.now
+        rebuilds = self._rebuilds(run)
         integrity = check_tables(
             session,
             preflight.schemas,
@@ -231,8 +207,3 @@ class MonthlyDeepMaintenanceOperator(_OptimizingOperator):
                 f"{len(capacity.get('autoinc') or [])} auto-increment(s) near exhaustion"
             ),
         }
-
-
-def _now(context: Any) -> datetime:
-    moment = context.get("data_interval_end") or datetime.now(UTC)
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

@@ -7,15 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from maintenance_ops.operators.base import DatabaseOperator
+from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
-    from maintenance_ops.audit import AuditLog
     from maintenance_ops.config import Config, Database
     from maintenance_ops.health import Breach
     from maintenance_ops.history import AlertPlan
-    from maintenance_ops.preflight import PreflightResult
-    from maintenance_ops.session import MaintenanceSession
 
 
 class HealthCritical(AirflowFailException):
@@ -37,15 +34,8 @@ class HealthCheckOperator(DatabaseOperator):
     :param cadence: the schedule key (``health_check`` for the built-in DAG).
     """
 
-    def work(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        config: Config,
-        audit: AuditLog,
-        preflight: PreflightResult,
-        context: Any,
-    ) -> dict[str, Any]:
+    def work(self, run: Run) -> dict[str, Any]:
+        session, db, config, audit, preflight, context = run.parts()
         from maintenance_ops.health import collect, evaluate, score, since_last
         from maintenance_ops.history import plan_alerts
         from maintenance_ops.metrics import emit
@@ -66,8 +56,7 @@ class HealthCheckOperator(DatabaseOperator):
         with audit.action(db.name, "health sample", dry_run=preflight.dry_run) as entry:
             history.store(sample, health, breaches, now, context["ti"].run_id)
             entry.details = {"score": health.score, "status": health.status}
-        end = context.get("data_interval_end") or now
-        cutoff = end.replace(tzinfo=None) - timedelta(days=config.health.history_retention_days)
+        cutoff = run.now - timedelta(days=config.health.history_retention_days)
         history.enforce_retention(cutoff)
         trends = history.trends(db.name, now)
         emitted = emit(sample, health, config.health.metric_prefix)
