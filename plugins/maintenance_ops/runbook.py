@@ -89,7 +89,8 @@ def _from_uri(value: str) -> Server:
         raise ConfigError(
             f"server URI has a bad port: {parts.netloc.rsplit('@', 1)[-1]!r}"
         ) from None
-    socket = (parse_qs(parts.query).get("unix_socket") or [None])[0]
+    sockets = parse_qs(parts.query).get("unix_socket") or []
+    socket = sockets[0] if sockets else None
     host = parts.hostname or "localhost"
     client = ClientEndpoint(
         host=host,
