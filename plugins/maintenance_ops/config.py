@@ -253,7 +253,7 @@ class MaintenanceSettings(_Model):
 
     pool: Identifier = "mysql_maintenance"
     max_concurrent: PositiveInt = 2
-    queue: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    queue: Annotated[str, Field(min_length=1, max_length=64)] | None = "maintenance"
     window: Window | None = None
     enforce_window: bool = False
     lock_wait_timeout_s: PositiveInt = 5
