@@ -535,6 +535,25 @@ class MySQLInstance:
             self._remove_files()
         self.timings["stop_s"] = time.monotonic() - started
 
+    def discard(self) -> None:
+        """Kill the server and remove its folder: for throwaway copies whose data nobody keeps.
+
+        A clean SHUTDOWN flushes the buffer pool to files that are deleted a moment later;
+        SIGKILL skips that work (about a second for a restored gigabyte).
+        """
+        started = time.monotonic()
+        with _LIVE_LOCK:
+            _LIVE.pop(id(self), None)
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            self._write_marker(state="stopping")
+            proc.kill()
+            proc.wait(timeout=30)
+        self._version = None
+        if self.dir:
+            self._remove_files()
+        self.timings["stop_s"] = time.monotonic() - started
+
     # ---- connections -------------------------------------------------------------------
 
     def connect(self, database: str | None = None, *, tcp: bool = False, **kw: Any) -> Any:

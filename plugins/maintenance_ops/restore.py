@@ -24,6 +24,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,9 +32,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from maintenance_ops.backup import verify_files
 from maintenance_ops.config import BackupSettings, RestoreTarget
@@ -66,7 +68,9 @@ MARKER_TABLE = "restored_schemas"
 # Approximate counts (information_schema estimates) drift; 10% catches a lost table's rows.
 APPROX_COUNT_TOLERANCE = 0.10
 PROGRESS_INTERVAL_S = 10.0
-CHUNK = 1 << 20
+TICK_INTERVAL_S = 0.5
+# Tables checked at once after a restore: the machines we target have two cores or more.
+VERIFY_WORKERS = 2
 CREDENTIALS_PREFIX = "mmc-restore-cred-"
 _CHECK_OK = ("OK", "Table is already up to date")
 
@@ -345,6 +349,10 @@ class TargetHandle:
         """Return a DB-API connection (autocommit) to the target."""
         raise NotImplementedError
 
+    def new_connection(self) -> Any:
+        """Return a connection of the caller's own (autocommit), for it to close."""
+        return self.connect()
+
     def prepare(self, schemas: Sequence[str]) -> None:
         """Get ready to restore ``schemas`` (record them, drop leftovers)."""
 
@@ -369,8 +377,8 @@ class EphemeralTarget(TargetHandle):
         return conn
 
     def teardown(self) -> None:
-        """Stop the server and remove its folder."""
-        self.instance.stop()
+        """Kill the server and remove its folder (nothing on it is kept)."""
+        self.instance.discard()
 
 
 class ScratchTarget(TargetHandle):
@@ -391,6 +399,12 @@ class ScratchTarget(TargetHandle):
         if self._conn is None:
             self._conn = connect(self.conn_id)
         return self._conn
+
+    def new_connection(self) -> Any:
+        """Open another session on the scratch connection, for the caller to close."""
+        from maintenance_ops.session import connect
+
+        return connect(self.conn_id)
 
     def _run(self, name: str, args: Any = None, **identifiers: str) -> list[tuple[Any, ...]]:
         ids = {"marker_schema": MARKER_SCHEMA, "marker_table": MARKER_TABLE, **identifiers}
@@ -581,19 +595,6 @@ def myloader_command(
     ]
 
 
-def _pump(src: IO[bytes], dst: IO[bytes], count: Callable[[int], None]) -> None:
-    """Copy ``src`` to ``dst`` in chunks, counting; close ``dst`` so the reader sees EOF."""
-    try:
-        for chunk in iter(lambda: src.read(CHUNK), b""):
-            dst.write(chunk)
-            count(len(chunk))
-    except (BrokenPipeError, ValueError, OSError):
-        pass  # The consumer died; its exit code and stderr tell why.
-    finally:
-        with contextlib.suppress(OSError):
-            dst.close()
-
-
 @contextlib.contextmanager
 def _option_pipe(data: bytes) -> Iterator[int]:
     """Yield a pipe fd whose content is ``data``: credentials that never touch disk or argv."""
@@ -631,75 +632,124 @@ def _credentials_file(client: ClientEndpoint, section: str) -> Iterator[Path | N
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _wait_logging(procs: Sequence[subprocess.Popen[bytes]], progress: Progress | None) -> None:
-    last = time.monotonic()
+def proc_io(pid: int) -> dict[str, int]:
+    """Return a process's ``/proc/<pid>/io`` counters (``rchar``, ``wchar``...); {} once gone."""
+    try:
+        text = Path(f"/proc/{pid}/io").read_text()
+    except OSError:
+        return {}
+    counters = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if value.strip().isdigit():
+            counters[key] = int(value)
+    return counters
+
+
+_ZSTD_BYTES = re.compile(rb":\s*(\d+) bytes\s*$", re.MULTILINE)
+
+
+def decompressed_bytes(stderr: bytes) -> int | None:
+    """Return the byte count that ``zstd -v -dc`` prints when it finishes, if it did."""
+    found = _ZSTD_BYTES.findall(stderr)
+    return int(found[-1]) if found else None
+
+
+def _watch(
+    procs: Sequence[subprocess.Popen[bytes]],
+    reader: subprocess.Popen[bytes],
+    progress: Progress,
+    decompressor: subprocess.Popen[bytes] | None,
+    on_tick: Callable[[], None] | None,
+) -> None:
+    """Wait for ``procs``, sampling the bytes read from the dump and logging progress."""
+    last_log = last_tick = time.monotonic()
     while any(p.poll() is None for p in procs):
         time.sleep(0.1)
-        if progress is not None and time.monotonic() - last >= PROGRESS_INTERVAL_S:
-            last = time.monotonic()
+        if on_tick is not None and time.monotonic() - last_tick >= TICK_INTERVAL_S:
+            last_tick = time.monotonic()
+            on_tick = _tick(on_tick)
+        counters = proc_io(reader.pid)
+        if counters:
+            progress.read = min(counters.get("rchar", 0), progress.total)
+        if decompressor is not None:
+            progress.uncompressed = max(
+                progress.uncompressed, proc_io(decompressor.pid).get("wchar", 0)
+            )
+        if time.monotonic() - last_log >= PROGRESS_INTERVAL_S:
+            last_log = time.monotonic()
             log.info("restore progress: %s", progress.line())
+    progress.read = progress.total
 
 
-def restore_dump(dump: Path, client: ClientEndpoint) -> int:
-    """Stream a (compressed) dump into ``mariadb``; return the uncompressed bytes restored."""
+def _tick(on_tick: Callable[[], None]) -> Callable[[], None] | None:
+    """Call ``on_tick``; a failing one is logged and dropped, never failing the restore."""
+    try:
+        on_tick()
+    except Exception:  # noqa: BLE001 - a helper of the restore, not the restore
+        log.warning(
+            "restore follower failed; tables will be checked after the restore", exc_info=True
+        )
+        return None
+    return on_tick
+
+
+def restore_dump(
+    dump: Path, client: ClientEndpoint, *, on_tick: Callable[[], None] | None = None
+) -> int:
+    """Stream a (compressed) dump into ``mariadb``; return the uncompressed bytes restored.
+
+    The decompressor reads the file itself and writes straight into the client's stdin: no
+    byte passes through Python. Progress comes from the kernel's per-process I/O counters.
+
+    :param on_tick: called about twice a second while the restore runs.
+    """
     progress = Progress(total=dump.stat().st_size)
     decompress = decompress_command(dump)
     with _option_pipe(client.option_file()) as fd, open(dump, "rb") as src:
+        unzip = None
+        if decompress is not None:
+            unzip = subprocess.Popen(
+                [*decompress, "-v", "--", str(dump)]
+                if decompress[0] == "zstd"
+                else [*decompress, "--", str(dump)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
         mysql = subprocess.Popen(
             mariadb_command(fd, client),
-            stdin=subprocess.PIPE,
+            stdin=unzip.stdout if unzip is not None else src,
             stderr=subprocess.PIPE,
             pass_fds=(fd,),
         )
-        procs = [mysql]
-        threads = []
-        assert mysql.stdin is not None
-        if decompress is None:
-            threads.append(_thread(src, mysql.stdin, progress, both=True))
-        else:
-            unzip = subprocess.Popen(
-                decompress, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-            procs.insert(0, unzip)
-            assert unzip.stdin is not None and unzip.stdout is not None
-            threads.append(_thread(src, unzip.stdin, progress, both=False))
-            threads.append(_thread(unzip.stdout, mysql.stdin, progress, uncompressed=True))
-        _wait_logging(procs, progress)
-        for t in threads:
-            t.join()
-    _raise_on_failure(procs, dump)
+        procs = [mysql] if unzip is None else [unzip, mysql]
+        if unzip is not None and unzip.stdout is not None:
+            unzip.stdout.close()  # the client holds the pipe now; it sees EOF when unzip exits
+        _watch(procs, unzip or mysql, progress, unzip, on_tick)
+    unzip_err = _raise_on_failure(procs, dump)
+    if unzip is None:
+        progress.uncompressed = progress.total
+    else:
+        progress.uncompressed = decompressed_bytes(unzip_err) or progress.uncompressed
     log.info("restored %s: %s", dump.name, progress.line())
     return progress.uncompressed
 
 
-def _thread(
-    src: IO[bytes],
-    dst: IO[bytes],
-    progress: Progress,
-    *,
-    both: bool = False,
-    uncompressed: bool = False,
-) -> threading.Thread:
-    def count(n: int) -> None:
-        if uncompressed or both:
-            progress.uncompressed += n
-        if not uncompressed:
-            progress.read += n
-
-    thread = threading.Thread(target=_pump, args=(src, dst, count), daemon=True)
-    thread.start()
-    return thread
-
-
-def _raise_on_failure(procs: Sequence[subprocess.Popen[bytes]], what: Path) -> None:
-    for proc in procs:
-        err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+def _raise_on_failure(procs: Sequence[subprocess.Popen[bytes]], what: Path) -> bytes:
+    """Raise VerificationError naming the first process that failed; return the first's stderr."""
+    first = b""
+    for number, proc in enumerate(procs):
+        raw = proc.stderr.read() if proc.stderr else b""
+        first = raw if number == 0 else first
         if proc.returncode != 0:
+            err = raw.decode(errors="replace").strip()
             cmd = str(proc.args[0]) if isinstance(proc.args, list) else str(proc.args)
             raise VerificationError(
                 f"restore of {what} failed: {cmd} exited with {proc.returncode}: "
                 f"{err[-500:] or '(no output)'}"
             )
+    return first
 
 
 def restore_mydumper(directory: Path, client: ClientEndpoint, threads: int = 2) -> int:
@@ -810,35 +860,139 @@ def _objects_check(conn: Any, manifest: dict[str, Any], report: VerifyReport) ->
         report.checks.append(Check("objects", "pass", f"all {total} manifest objects restored"))
 
 
-def _check_tables(conn: Any, tables: Sequence[str], report: VerifyReport) -> None:
-    present = set(report.objects.get("tables", []))
-    bad: list[str] = []
-    for table in tables:
-        if table not in present:
-            continue  # reported by the objects check
+@dataclass
+class TableResult:
+    """``CHECK TABLE`` and the exact row count of one restored table."""
+
+    table: str
+    ok: bool
+    messages: str = ""
+    rows: int | None = None
+
+
+class TableChecker:
+    """Check restored tables on worker threads, each with a connection of its own.
+
+    Tables can be submitted while a restore is still loading others (see :class:`LoadFollower`),
+    so checking overlaps the restore instead of following it.
+
+    :param connect: returns a new autocommit connection to the target.
+    :param workers: checks run at once; one when ``connect`` returns a shared connection.
+    """
+
+    def __init__(
+        self, connect: Callable[[], Any], workers: int = 2, *, close_connections: bool = True
+    ) -> None:
+        self._connect = connect
+        self._close_connections = close_connections
+        self._local = threading.local()
+        self._opened: list[Any] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify")
+        self._futures: dict[str, Future[TableResult]] = {}
+
+    def submit(self, table: str) -> None:
+        """Queue ``table`` ("schema.name") for checking, once."""
+        if table not in self._futures:
+            log.info("checking %s", table)
+            self._futures[table] = self._pool.submit(self._check, table)
+
+    def results(self, tables: Sequence[str]) -> dict[str, TableResult]:
+        """Check every table not yet submitted and return all results, waiting for them."""
+        for table in tables:
+            self.submit(table)
+        return {table: self._futures[table].result() for table in tables}
+
+    def close(self) -> None:
+        """Stop the workers and close the connections they opened."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for conn in self._opened if self._close_connections else ():
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    def _check(self, table: str) -> TableResult:
         schema, name = split_object(table)
-        rows = _query(conn, load_sql("restore_check_table", schema=schema, table=name))
-        if not check_table_ok(rows):
-            bad.append(f"{table} ({'; '.join(str(r[3]) for r in rows)})")
+        try:
+            conn = self._conn()
+            rows = _query(conn, load_sql("restore_check_table", schema=schema, table=name))
+            count = _query(conn, load_sql("restore_count_rows", schema=schema, table=name))
+        except Exception as exc:  # noqa: BLE001 - a table that cannot be read is a finding
+            return TableResult(table, False, f"{type(exc).__name__}: {exc}")
+        return TableResult(
+            table, check_table_ok(rows), "; ".join(str(r[3]) for r in rows), int(count[0][0])
+        )
+
+
+_INSERT_TABLE = re.compile(r"^INSERT INTO `((?:[^`]|``)+)`")
+
+
+def loading_table(db: str | None, head: str | None) -> str | None:
+    """Return "schema.table" of an ``INSERT INTO `t` ...`` statement head, or None."""
+    found = _INSERT_TABLE.match(head or "")
+    if not db or not found:
+        return None
+    return f"{db}.{found[1].replace('``', '`')}"
+
+
+class LoadFollower:
+    """Submit each table for checking once a single-stream restore has moved past it.
+
+    A dump holds each table's rows in one run of INSERTs, so when the loading connection's
+    INSERTs name another table, the previous one is complete. Only for targets where the
+    restore is the only writer (an ephemeral server).
+    """
+
+    def __init__(self, conn: Any, checker: TableChecker, tables: Sequence[str]) -> None:
+        self._conn = conn
+        self._checker = checker
+        self._tables = set(tables)
+        self._current: str | None = None
+
+    def __call__(self) -> None:
+        """Look at what is being loaded now and submit the table it left behind."""
+        rows = _query(self._conn, load_sql("restore_loader_statement"))
+        if len(rows) != 1:
+            return  # between statements, or somebody else is writing: do not guess
+        table = loading_table(rows[0][0], rows[0][1])
+        if table is None or table == self._current:
+            return
+        if self._current in self._tables:
+            self._checker.submit(self._current)
+        self._current = table
+
+
+def _check_tables(present: set[str], results: dict[str, TableResult], report: VerifyReport) -> None:
+    bad = [f"{r.table} ({r.messages})" for r in results.values() if not r.ok]
     status: Status = "fail" if bad else "pass"
     detail = f"CHECK TABLE failed: {', '.join(bad)}" if bad else f"{len(present)} tables OK"
     report.checks.append(Check("check_table", status, detail))
 
 
-def _row_counts(conn: Any, manifest: dict[str, Any], report: VerifyReport) -> None:
+def _row_counts(
+    manifest: dict[str, Any], results: dict[str, TableResult], report: VerifyReport
+) -> None:
     counts: dict[str, int] = manifest.get("row_counts") or {}
     if not counts:
         report.checks.append(Check("row_counts", "skipped", "manifest has no row counts"))
         return
     exact = bool(manifest.get("row_counts_exact", True))
-    present = set(report.objects.get("tables", []))
     problems: list[str] = []
     for table, expected in sorted(counts.items()):
-        if table not in present:
+        result = results.get(table)
+        if result is None:
+            continue  # missing: reported by the objects check
+        if result.rows is None:
+            problems.append(f"{table}: not counted ({result.messages})")
             continue
-        schema, name = split_object(table)
-        actual = int(_query(conn, load_sql("restore_count_rows", schema=schema, table=name))[0][0])
-        problem = count_mismatch(table, int(expected), actual, exact)
+        problem = count_mismatch(table, int(expected), result.rows, exact)
         if problem:
             problems.append(problem)
     if problems:
@@ -868,10 +1022,17 @@ def _heartbeat(conn: Any, manifest: dict[str, Any], report: VerifyReport) -> Non
         )
 
 
-def verify_restore(conn: Any, manifest: dict[str, Any] | None) -> VerifyReport:
+def verify_restore(
+    conn: Any, manifest: dict[str, Any] | None, *, checker: TableChecker | None = None
+) -> VerifyReport:
     """Check a restored copy against its manifest: objects, CHECK TABLE, row counts, heartbeat.
 
     Without a manifest every check is reported as skipped (an external backup).
+
+    :param conn: a connection to the restored copy.
+    :param manifest: the backup's manifest, or None.
+    :param checker: checks tables in parallel (and may hold results from during the restore);
+        without one, tables are checked one by one on ``conn``.
     """
     report = VerifyReport()
     if manifest is None:
@@ -879,9 +1040,17 @@ def verify_restore(conn: Any, manifest: dict[str, Any] | None) -> VerifyReport:
             report.checks.append(Check(name, "skipped", "backup has no manifest"))
         return report
     _objects_check(conn, manifest, report)
-    tables = (manifest.get("objects") or {}).get("tables") or []
-    _check_tables(conn, tables, report)
-    _row_counts(conn, manifest, report)
+    present = set(report.objects.get("tables", []))
+    tables = [t for t in (manifest.get("objects") or {}).get("tables") or [] if t in present]
+    own = checker is None
+    checker = checker or TableChecker(lambda: conn, workers=1, close_connections=False)
+    try:
+        results = checker.results(tables)
+    finally:
+        if own:
+            checker.close()
+    _check_tables(present, results, report)
+    _row_counts(manifest, results, report)
     _heartbeat(conn, manifest, report)
     return report
 
@@ -891,13 +1060,18 @@ def verify_restore(conn: Any, manifest: dict[str, Any] | None) -> VerifyReport:
 # --------------------------------------------------------------------------------------------
 
 
-def _restore(tool: Tool, backup_path: Path, handle: TargetHandle) -> int:
+def _restore(
+    tool: Tool,
+    backup_path: Path,
+    handle: TargetHandle,
+    on_tick: Callable[[], None] | None = None,
+) -> int:
     """Restore with ``tool`` into an open target; return the uncompressed bytes restored."""
     if tool in ("mariadb-dump", "mysqldump"):
         dump = find_dump_file(backup_path)
         if dump is None:
             raise VerificationError(f"no dump file ({', '.join(DUMP_NAMES)}) in {backup_path}")
-        return restore_dump(dump, handle.client)
+        return restore_dump(dump, handle.client, on_tick=on_tick)
     if tool == "mydumper":
         return restore_mydumper(backup_path / "mydumper", handle.client)
     # mariabackup restores by starting a server on the prepared copy (open_target did it).
@@ -949,18 +1123,46 @@ def _restore_and_verify(
     tool: Tool, backup_path: Path, manifest: dict[str, Any] | None, handle: TargetHandle, run: _Run
 ) -> None:
     handle.prepare((manifest or {}).get("schemas") or [])
+    checker = TableChecker(handle.new_connection, workers=VERIFY_WORKERS)
+    try:
+        _restore_then_check(tool, backup_path, manifest, handle, run, checker)
+    finally:
+        checker.close()
+
+
+def _restore_then_check(
+    tool: Tool,
+    backup_path: Path,
+    manifest: dict[str, Any] | None,
+    handle: TargetHandle,
+    run: _Run,
+    checker: TableChecker,
+) -> None:
+    # On an ephemeral server the restore is the only writer: tables it has finished loading
+    # are checked while it loads the next ones.
+    follow = isinstance(handle, EphemeralTarget) and manifest is not None
+    monitor = handle.new_connection() if follow else None
+    tables = ((manifest or {}).get("objects") or {}).get("tables") or []
     started = time.monotonic()
     try:
-        run.restored_bytes = _restore(tool, backup_path, handle)
+        on_tick = LoadFollower(monitor, checker, tables) if monitor is not None else None
+        run.restored_bytes = _restore(tool, backup_path, handle, on_tick)
     except (VerificationError, OSError) as exc:
         run.checks.append(Check("restore", "fail", str(exc)))
         return
+    finally:
+        if monitor is not None:
+            monitor.close()
     run.restore_s = time.monotonic() - started
     if tool == "mariabackup":
         run.restore_s += run.target_s  # copy, --prepare and server start happened in open
     run.checks.append(Check("restore", "pass", f"{tool} restore in {run.restore_s:.1f}s"))
     started = time.monotonic()
-    report = verify_restore(handle.connect(), manifest)
+    conn = handle.new_connection()
+    try:
+        report = verify_restore(conn, manifest, checker=checker)
+    finally:
+        conn.close()
     run.verify_s = time.monotonic() - started
     run.checks += report.checks
     run.objects = report.objects

@@ -523,3 +523,99 @@ def test_progress_line_reports_rate_and_eta() -> None:
     progress = Progress(total=200_000_000, read=100_000_000, started=time.monotonic() - 10)
     line = progress.line()
     assert "100.0/200.0 MB read (50%)" in line and "10.0 MB/s" in line and "ETA 10s" in line
+
+
+@pytest.mark.parametrize(
+    ("db", "head", "expected"),
+    [
+        pytest.param("shop", "INSERT INTO `orders` VALUES (1,2)", "shop.orders", id="plain"),
+        pytest.param("shop", "INSERT INTO `a``b` VALUES (1)", "shop.a`b", id="doubled-backtick"),
+        pytest.param("shop", "INSERT INTO `Überweisung` VALUES", "shop.Überweisung", id="unicode"),
+        pytest.param(None, "INSERT INTO `orders` VALUES", None, id="no-schema"),
+        pytest.param("shop", "CHECK TABLE `orders`", None, id="not-an-insert"),
+        pytest.param("shop", None, None, id="idle"),
+    ],
+)
+def test_loading_table_reads_the_insert_head(
+    db: str | None, head: str | None, expected: str | None
+) -> None:
+    from maintenance_ops.restore import loading_table
+
+    assert loading_table(db, head) == expected
+
+
+def test_decompressed_bytes_from_zstd_verbose_line(tmp_path: Path) -> None:
+    from maintenance_ops.restore import decompressed_bytes
+
+    src = tmp_path / "x.sql"
+    src.write_bytes(b"x" * 123_457)
+    subprocess.run(["zstd", "-q", str(src)], check=True)
+    done = subprocess.run(
+        ["zstd", "-v", "-dc", "--", f"{src}.zst"], capture_output=True, check=True
+    )
+    assert decompressed_bytes(done.stderr) == 123_457
+    assert decompressed_bytes(b"") is None
+
+
+def test_proc_io_counts_a_live_process_and_nothing_for_a_gone_one() -> None:
+    from maintenance_ops.restore import proc_io
+
+    assert proc_io(os.getpid())["rchar"] > 0
+    assert proc_io(2**22 + 12345) == {}  # above pid_max: never a live process
+
+
+def test_load_follower_submits_a_table_once_the_load_moved_on() -> None:
+    """A table is checked during the restore only after INSERTs moved to another table."""
+    import threading
+
+    from maintenance_ops.restore import LoadFollower
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.submitted: list[str] = []
+
+        def submit(self, table: str) -> None:
+            self.submitted.append(table)
+
+    with MySQLInstance() as server:
+        server.execute("CREATE DATABASE shop")
+        server.execute("CREATE TABLE shop.a (v INT)")
+        server.execute("CREATE TABLE shop.b (v INT)")
+        recorder = Recorder()
+        monitor = server.connect()
+        follower = LoadFollower(monitor, recorder, ["shop.a", "shop.b"])  # type: ignore[arg-type]
+
+        def slow_insert(table: str) -> threading.Thread:
+            def run() -> None:
+                conn = server.connect("shop")
+                conn.cursor().execute(f"INSERT INTO `{table}` SELECT SLEEP(1.5)")
+                conn.commit()
+                conn.close()
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            return thread
+
+        def poll_until_loading() -> None:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                rows = monitor.cursor()
+                rows.execute(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                    "WHERE INFO LIKE 'INSERT INTO %'"
+                )
+                if rows.fetchone()[0]:
+                    follower()
+                    return
+                time.sleep(0.05)
+            raise AssertionError("the INSERT never showed up in the process list")
+
+        first = slow_insert("a")
+        poll_until_loading()
+        assert recorder.submitted == []  # still loading a: not complete
+        first.join()
+        second = slow_insert("b")
+        poll_until_loading()
+        second.join()
+        assert recorder.submitted == ["shop.a"]
+        monitor.close()
