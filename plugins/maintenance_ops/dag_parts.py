@@ -250,6 +250,10 @@ def detail_lines(result: dict[str, Any], most: int = 8) -> list[str]:
     for reason in (result.get("score") or {}).get("reasons", []):
         if reason.startswith("security: "):
             lines.append(reason)
+    if result.get("rto_trend"):
+        lines.append(result["rto_trend"])
+    for check in result.get("failed_checks") or []:
+        lines.append(f"FAILED {check['name']}: {check['detail']}")
     lines.extend(f"warning: {w}" for w in (result.get("warnings") or [])[:most])
     return lines
 

@@ -34,7 +34,11 @@ def test_daily_backup_is_restore_tested_and_an_empty_location_alerts(
                         backup={"location": (tmp_path / "empty").as_uri()},
                     ),
                 ],
-                "notifications": {"slack_conn_id": "slack_alerts", "send_reports": False},
+                "notifications": {
+                    "slack_conn_id": "slack_alerts",
+                    "send_reports": False,
+                    "report_dir": str(tmp_path / "reports"),
+                },
             }
         )
         daily = run_dag("mysql_daily_maintenance", {"databases": ["primary"]})
@@ -52,3 +56,12 @@ def test_daily_backup_is_restore_tested_and_an_empty_location_alerts(
     assert "Database: nobackups" in alert and "the location is empty" in alert
     # The source was never the restore target: its data is exactly as before.
     assert target.sql("SELECT COUNT(*) FROM accounts") == [(3,)]
+    # The test's RTO and RPO are kept for trends, and the weekly report shows them.
+    (row,) = target.sql(
+        f"SELECT database_name, kind, ok, rto_s, tool FROM `{target.history_schema}`.recovery_tests"
+    )
+    assert row[:3] == ("primary", "restore_test", 1) and row[3] > 0 and row[4] == "mariadb-dump"
+    weekly = run_dag("mysql_weekly_optimization", {"databases": ["primary"], "dry_run": True})
+    assert str(weekly.state) == "success", task_states(weekly)
+    (report,) = (tmp_path / "reports" / "mysql_weekly_optimization").glob("*.md")
+    assert "RTO trend (1 restore test): " in report.read_text()

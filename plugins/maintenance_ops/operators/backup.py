@@ -9,7 +9,7 @@ from maintenance_ops.exceptions import VerificationError
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
-    pass
+    from maintenance_ops.restore import RestoreTestResult
 
 
 class BackupTestingOperator(DatabaseOperator):
@@ -61,6 +61,7 @@ class BackupTestingOperator(DatabaseOperator):
             audit=audit,
             database_name=db.name,
         )
+        self._record(run, result)
         if result.critical:
             raise VerificationError("restore test failed: " + "; ".join(result.critical))
         return {
@@ -72,3 +73,22 @@ class BackupTestingOperator(DatabaseOperator):
                 f"{sum(len(v) for v in result.objects.values())} objects"
             ),
         }
+
+    def _record(self, run: Run, result: RestoreTestResult) -> None:
+        """Keep the test's RTO and RPO in the history store for the weekly trend."""
+        from maintenance_ops.recovery_history import RESTORE_TEST
+
+        history = self.open_recovery_history(run.session, run.db, run.config)
+        details = result.to_dict()
+        details.pop("objects", None)  # the manifest has them; the history keeps the numbers
+        history.record(
+            run.db.name,
+            RESTORE_TEST,
+            run.now,
+            ok=result.ok,
+            rto_s=result.rto_s,
+            rpo_s=result.rpo_s,
+            tool=result.tool,
+            run_id=run.context.get("run_id"),
+            details=details,
+        )

@@ -168,16 +168,29 @@ class DatabaseOperator(BaseOperator):
             return None
         return f"outside the maintenance window {window.start}-{window.end} {window.timezone}"
 
-    def open_history(self, session: MaintenanceSession, db: Database, config: Config) -> Any:
-        """Return the database's health history, on the target or its central history store."""
-        from maintenance_ops.history import HealthHistory
+    def history_session(self, session: MaintenanceSession, db: Database, config: Config) -> Any:
+        """Return the session on the database's history store: the target or a central one."""
         from maintenance_ops.session import MaintenanceSession as Session
 
         if db.history_conn_id and db.history_conn_id != db.conn_id:
             store = Session(db.history_conn_id, config.maintenance, database_name=db.name)
             store.open()
-            return HealthHistory(store, db.history_schema)
-        return HealthHistory(session, db.history_schema)
+            return store
+        return session
+
+    def open_history(self, session: MaintenanceSession, db: Database, config: Config) -> Any:
+        """Return the database's health history, on the target or its central history store."""
+        from maintenance_ops.history import HealthHistory
+
+        return HealthHistory(self.history_session(session, db, config), db.history_schema)
+
+    def open_recovery_history(
+        self, session: MaintenanceSession, db: Database, config: Config
+    ) -> Any:
+        """Return the database's restore-test and drill history."""
+        from maintenance_ops.recovery_history import RecoveryHistory
+
+        return RecoveryHistory(self.history_session(session, db, config), db.history_schema)
 
     def work(self, run: Run) -> dict[str, Any]:
         """Do the cadence's work on an open, preflighted session; return a JSON-able result."""

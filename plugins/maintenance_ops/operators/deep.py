@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from maintenance_ops.exceptions import VerificationError
@@ -103,6 +103,9 @@ class _OptimizingOperator(DatabaseOperator):
         }
 
 
+RTO_TREND_DAYS = 90
+
+
 class WeeklyOptimizationOperator(_OptimizingOperator):
     """Rebuild tables over the high fragmentation level online; analyse statement performance.
 
@@ -130,6 +133,7 @@ class WeeklyOptimizationOperator(_OptimizingOperator):
         return {
             **rebuilds,
             "performance": perf,
+            "rto_trend": self._rto_trend(run),
             "summary": (
                 f"{len(rebuilt)} table(s) rebuilt{' (dry run)' if preflight.dry_run else ''}, "
                 f"{rebuilds['reclaimed_bytes'] / MIB:.1f} MiB reclaimed; "
@@ -137,6 +141,14 @@ class WeeklyOptimizationOperator(_OptimizingOperator):
                 f"[{perf.get('source')}]"
             ),
         }
+
+    def _rto_trend(self, run: Run) -> str:
+        """Return the line on restore-test RTO over the last 90 days for the weekly report."""
+        from maintenance_ops.recovery_history import RESTORE_TEST, rto_trend_line
+
+        history = self.open_recovery_history(run.session, run.db, run.config)
+        points = history.series(run.db.name, RESTORE_TEST, run.now - timedelta(days=RTO_TREND_DAYS))
+        return rto_trend_line(points, run.db.backup.rto_minutes * 60)
 
 
 class MonthlyDeepMaintenanceOperator(_OptimizingOperator):
