@@ -142,3 +142,22 @@ class Dialect:
         if privilege == "REPLICATION CLIENT" and self.is_mariadb and self.version.at_least(10, 5):
             return frozenset({"REPLICATION CLIENT", "BINLOG MONITOR", "SLAVE MONITOR"})
         return frozenset({privilege})
+
+    def read_only_variables(self) -> tuple[str, ...]:
+        """Return the global variables that make up the server's read-only state.
+
+        MySQL 5.7.8+ adds ``super_read_only``, which also stops accounts with SUPER; MariaDB
+        has only ``read_only`` (accounts with READ_ONLY ADMIN may still write).
+        """
+        if not self.is_mariadb and self.version.at_least(5, 7, 8):
+            return ("read_only", "super_read_only")
+        return ("read_only",)
+
+    def set_read_only_sql(self, on: bool) -> list[tuple[str, tuple[object, ...]]]:
+        """Return the statements that turn read-only on or off, in the order to run them.
+
+        On MySQL ``super_read_only`` is set after ``read_only`` when turning on and cleared
+        before it when turning off, so the server is never in a half state the other way.
+        """
+        names = self.read_only_variables() if on else self.read_only_variables()[::-1]
+        return [(f"SET GLOBAL {name} = %s", (1 if on else 0,)) for name in names]

@@ -85,3 +85,33 @@ def test_privilege_aliases() -> None:
     assert "BINLOG MONITOR" in MARIADB.privilege_names("REPLICATION CLIENT")
     assert MYSQL8.privilege_names("REPLICATION CLIENT") == frozenset({"REPLICATION CLIENT"})
     assert MARIADB_OLD.privilege_names("REPLICATION CLIENT") == frozenset({"REPLICATION CLIENT"})
+
+
+@pytest.mark.parametrize(
+    ("dialect", "on", "expected"),
+    [
+        pytest.param(MARIADB, True, [("SET GLOBAL read_only = %s", (1,))], id="mariadb-on"),
+        pytest.param(MARIADB, False, [("SET GLOBAL read_only = %s", (0,))], id="mariadb-off"),
+        pytest.param(
+            MYSQL8,
+            True,
+            [("SET GLOBAL read_only = %s", (1,)), ("SET GLOBAL super_read_only = %s", (1,))],
+            id="mysql-8-on",
+        ),
+        pytest.param(
+            MYSQL8,
+            False,
+            [("SET GLOBAL super_read_only = %s", (0,)), ("SET GLOBAL read_only = %s", (0,))],
+            id="mysql-8-off",
+        ),
+        pytest.param(
+            Dialect(parse_version("5.7.5")),
+            True,
+            [("SET GLOBAL read_only = %s", (1,))],
+            id="mysql-5.7.5-no-super-read-only",
+        ),
+    ],
+)
+def test_set_read_only(dialect: Dialect, on: bool, expected: list[tuple[str, tuple[int]]]) -> None:
+    assert dialect.set_read_only_sql(on) == expected
+    assert set(dialect.read_only_variables()) == {sql.split()[2] for sql, _ in expected}

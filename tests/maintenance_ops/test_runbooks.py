@@ -1,0 +1,216 @@
+"""The drill's runbook currency check: pure date decisions, fake runbooks, the real folder."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from maintenance_ops.restore import Check
+from maintenance_ops.runbooks import (
+    DEFAULT_RECOVERY_DIR,
+    check_runbooks,
+    default_recovery_dir,
+    parse_last_reviewed,
+    review_check,
+)
+
+TODAY = date(2026, 11, 29)
+
+PASSING = """\
+import argparse
+parser = argparse.ArgumentParser(description="a runbook that works")
+parser.add_argument("--dry-run", action="store_true")
+parser.add_argument("--explode", action="store_true")
+args = parser.parse_args()
+if args.explode:
+    print("step 1: connect to mysql://root:s3cret@db1:3306")
+    raise SystemExit("refused: the target already holds data; pass --force")
+print("dry run complete")
+"""
+BROKEN = "import maintenance_ops_that_does_not_exist\n"
+SLOW = "import time\ntime.sleep(30)\n"
+
+
+def by_name(checks: list[Check]) -> dict[str, Check]:
+    names = [c.name for c in checks]
+    assert len(names) == len(set(names)), names
+    return {c.name: c for c in checks}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Two of the three scripts (one passing, one broken), none of emergency_maintenance.py."""
+    (tmp_path / "restore_from_backup.py").write_text(PASSING)
+    (tmp_path / "failover_to_replica.py").write_text(BROKEN)
+    (tmp_path / "disaster_recovery.md").write_text("Last reviewed: 2026-11-01\n\n# On call\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("Last reviewed: 2026-11-29\n# Doc", date(2026, 11, 29), id="first-line"),
+        pytest.param("# Doc\n\n  Last reviewed:2025-01-02  \n", date(2025, 1, 2), id="later-line"),
+        pytest.param("# Doc\nReviewed recently\n", None, id="missing"),
+        pytest.param("Text. Last reviewed: 2026-11-29 by me\n", None, id="not-a-line-of-its-own"),
+    ],
+)
+def test_parse_last_reviewed(text: str, expected: date | None) -> None:
+    assert parse_last_reviewed(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "detail"),
+    [
+        pytest.param(
+            "Last reviewed: 2026-11-29\n",
+            "pass",
+            "last reviewed 2026-11-29, 0 days ago",
+            id="today",
+        ),
+        pytest.param(
+            "Last reviewed: 2026-08-31\n", "pass", "2026-08-31, 90 days ago", id="at-the-limit"
+        ),
+        pytest.param(
+            "Last reviewed: 2026-08-30\n",
+            "fail",
+            "last reviewed 2026-08-30, 91 days ago (limit 90)",
+            id="one-day-too-old",
+        ),
+        pytest.param("Last reviewed: 2025-01-15\n", "fail", "2025-01-15, 683 days ago", id="old"),
+        pytest.param("# no date\n", "fail", "no 'Last reviewed: YYYY-MM-DD' line", id="no-line"),
+        pytest.param("Last reviewed: 2026-02-30\n", "fail", "invalid date", id="impossible-date"),
+        pytest.param("Last reviewed: 2026-12-25\n", "fail", "26 days in the future", id="future"),
+    ],
+)
+def test_review_check(text: str, status: str, detail: str) -> None:
+    check = review_check(text, max_review_age_days=90, today=TODAY)
+    assert check.name == "reviewed: disaster_recovery.md"
+    assert check.status == status and detail in check.detail
+
+
+def test_check_runbooks_names_missing_broken_and_passing(folder: Path) -> None:
+    checks = by_name(check_runbooks(folder, max_review_age_days=90, today=TODAY))
+    assert {n: c.status for n, c in checks.items()} == {
+        "exists: restore_from_backup.py": "pass",
+        "exists: failover_to_replica.py": "pass",
+        "exists: emergency_maintenance.py": "fail",
+        "exists: disaster_recovery.md": "pass",
+        "help: restore_from_backup.py": "pass",
+        "help: failover_to_replica.py": "fail",
+        "reviewed: disaster_recovery.md": "pass",
+    }
+    assert (
+        "emergency_maintenance.py is missing from"
+        in checks["exists: emergency_maintenance.py"].detail
+    )
+    assert checks["help: failover_to_replica.py"].detail == (
+        "--help exited 1: ModuleNotFoundError: No module named "
+        "'maintenance_ops_that_does_not_exist'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("doc", "status", "detail"),
+    [
+        pytest.param("Last reviewed: 2026-11-20\n", "pass", "9 days ago", id="fresh"),
+        pytest.param(
+            "Last reviewed: 2026-05-01\n", "fail", "2026-05-01, 212 days ago (limit 90)", id="old"
+        ),
+        pytest.param("# On call, no date\n", "fail", "no 'Last reviewed", id="no-date"),
+    ],
+)
+def test_check_runbooks_judges_the_document(
+    folder: Path, doc: str, status: str, detail: str
+) -> None:
+    (folder / "disaster_recovery.md").write_text(doc)
+    check = by_name(check_runbooks(folder, max_review_age_days=90, today=TODAY))[
+        "reviewed: disaster_recovery.md"
+    ]
+    assert check.status == status and detail in check.detail
+
+
+def test_missing_document_is_only_an_existence_failure(folder: Path) -> None:
+    (folder / "disaster_recovery.md").unlink()
+    checks = by_name(check_runbooks(folder, max_review_age_days=90, today=TODAY))
+    assert checks["exists: disaster_recovery.md"].status == "fail"
+    assert "reviewed: disaster_recovery.md" not in checks
+
+
+def test_dry_runs(folder: Path) -> None:
+    checks = by_name(
+        check_runbooks(
+            folder,
+            max_review_age_days=90,
+            today=TODAY,
+            dry_runs={
+                "restore_from_backup.py": ["--dry-run"],
+                "failover_to_replica.py": ["--replica", "r1"],  # no --dry-run: never run
+                "emergency_maintenance.py": ["--dry-run"],  # missing
+                "../restore_from_backup.py": ["--dry-run"],
+            },
+        )
+    )
+    assert checks["dry run: restore_from_backup.py"].status == "pass"
+    assert checks["dry run: failover_to_replica.py"].status == "fail"
+    assert "lack --dry-run" in checks["dry run: failover_to_replica.py"].detail
+    assert checks["dry run: emergency_maintenance.py"].status == "fail"
+    assert "not found" in checks["dry run: emergency_maintenance.py"].detail
+    assert checks["dry run: ../restore_from_backup.py"].status == "fail"
+
+
+def test_a_failing_dry_run_shows_its_output_tail_without_passwords(folder: Path) -> None:
+    (check,) = [
+        c
+        for c in check_runbooks(
+            folder,
+            max_review_age_days=90,
+            today=TODAY,
+            dry_runs={"restore_from_backup.py": ["--explode", "--dry-run"]},
+        )
+        if c.name.startswith("dry run")
+    ]
+    assert check.status == "fail"
+    assert check.detail.startswith("the dry run exited 1: step 1: connect to mysql://root:")
+    assert "refused: the target already holds data; pass --force" in check.detail
+    assert "s3cret" not in check.detail
+
+
+def test_a_hanging_runbook_times_out(folder: Path) -> None:
+    (folder / "emergency_maintenance.py").write_text(SLOW)
+    checks = by_name(check_runbooks(folder, max_review_age_days=90, today=TODAY, timeout_s=1))
+    assert checks["help: emergency_maintenance.py"].status == "fail"
+    assert checks["help: emergency_maintenance.py"].detail == "--help did not finish within 1 s"
+
+
+def test_default_recovery_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("MAINTENANCE_RECOVERY_DIR", raising=False)
+    assert default_recovery_dir() == DEFAULT_RECOVERY_DIR
+    assert (DEFAULT_RECOVERY_DIR.parent / "maintenance.yaml").is_file()  # include/ next to plugins/
+    monkeypatch.setenv("MAINTENANCE_RECOVERY_DIR", str(tmp_path))
+    assert default_recovery_dir() == tmp_path
+
+
+def test_the_real_emergency_runbook_passes(mysql_server: str) -> None:
+    """The packaged emergency_maintenance.py answers --help and dry-runs against the real server."""
+    checks = by_name(
+        check_runbooks(
+            default_recovery_dir(),
+            max_review_age_days=90,
+            today=TODAY,
+            dry_runs={
+                # Lists only hour-long queries and kills nothing: safe on the shared server.
+                "emergency_maintenance.py": [
+                    "runaway", "--server", mysql_server, "--max-seconds", "3600", "--kill", "--dry-run",
+                ],
+            },
+        )
+    )  # fmt: skip
+    assert checks["exists: emergency_maintenance.py"].status == "pass"
+    assert checks["help: emergency_maintenance.py"] == Check(
+        "help: emergency_maintenance.py", "pass", "--help exits 0"
+    )
+    assert checks["dry run: emergency_maintenance.py"].status == "pass"
+    assert checks["reviewed: disaster_recovery.md"].status == "pass"

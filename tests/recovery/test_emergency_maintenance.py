@@ -1,0 +1,264 @@
+"""emergency_maintenance.py against a private server: real long queries, real kills, real read-only."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from maintenance_ops.instance import InstanceSpec, MySQLInstance, free_port
+from tests.support.receivers import wait_until
+
+SCRIPT = Path(__file__).resolve().parents[2] / "include" / "recovery" / "emergency_maintenance.py"
+USER, PASSWORD = "mmc_runaway", "runaway-pw"
+
+
+def _load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("emergency_maintenance", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+em = _load_script()
+
+
+def run_script(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MySQLInstance]:
+    """A private server (read_only is global: never toggle it on the shared one)."""
+    with MySQLInstance(InstanceSpec(binlog=True)) as instance:
+        instance.execute("CREATE USER %s@%s IDENTIFIED BY %s", (USER, "%", PASSWORD))
+        yield instance
+
+
+class Sleeper:
+    """A thread running ``SELECT SLEEP(60)`` as one account; records how the query ended."""
+
+    def __init__(self, server: MySQLInstance, user: str, password: str = "") -> None:
+        import MySQLdb
+
+        self.server = server
+        self.conn = MySQLdb.connect(
+            host="127.0.0.1", port=server.port, user=user, passwd=password, connect_timeout=5
+        )
+        self.thread_id = int(self.conn.thread_id())
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            cur = self.conn.cursor()
+            cur.execute("SELECT SLEEP(60)")
+            self.result = cur.fetchall()
+        except Exception as exc:  # noqa: BLE001 - the test asserts on it
+            self.error = exc
+
+    def start(self) -> Sleeper:
+        self.thread.start()
+        # Listed only once the server counts a whole second.
+        wait_until(lambda: self.seconds() >= 1, timeout=15)
+        return self
+
+    def seconds(self) -> int:
+        rows = self.server.execute(
+            "SELECT TIME FROM information_schema.PROCESSLIST WHERE ID = %s AND INFO LIKE %s",
+            (self.thread_id, "SELECT SLEEP%"),
+        )
+        return int(rows[0][0]) if rows else -1
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.execute("KILL %s", (self.thread_id,))
+        self.thread.join(timeout=10)
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - already closed by a KILL CONNECTION
+            pass
+
+
+@pytest.fixture
+def sleepers(server: MySQLInstance) -> Iterator[list[Sleeper]]:
+    started: list[Sleeper] = []
+    yield started
+    for sleeper in started:
+        sleeper.stop()
+
+
+def test_help_lists_subcommands() -> None:
+    done = run_script("--help")
+    assert done.returncode == 0, done.stderr
+    for word in ("runaway", "read-only", "status", "Exit codes"):
+        assert word in done.stdout
+
+
+def test_runaway_sql_binds_every_value() -> None:
+    sql, args = em.runaway_sql(30, "app")
+    assert sql == (
+        "SELECT ID, USER, HOST, DB, TIME, LEFT(INFO, %s) FROM information_schema.PROCESSLIST"
+        " WHERE COMMAND = 'Query' AND ID <> CONNECTION_ID() AND TIME >= %s"
+        " AND USER NOT IN (%s, %s, %s) AND USER = %s ORDER BY TIME DESC, ID"
+    )
+    assert args == (100, 30, "system user", "event_scheduler", "unauthenticated user", "app")
+    assert em.kill_sql(12, connection=False) == ("KILL QUERY %s", (12,))
+    assert em.kill_sql(12, connection=True) == ("KILL CONNECTION %s", (12,))
+    query = em.RunningQuery(
+        7, "app", "10.0.0.5:4242", None, 61, "ALTER USER x\n IDENTIFIED BY 'pw1'"
+    )
+    assert query.describe() == "#7 app@10.0.0.5:4242 db=- 61 s: ALTER USER x IDENTIFIED BY ***"
+    assert em.format_uptime(2 * 86400 + 3 * 3600 + 4 * 60 + 5) == "2d 03:04:05"
+
+
+def test_runaway_lists_dry_run_spares_kill_kills(
+    server: MySQLInstance, sleepers: list[Sleeper]
+) -> None:
+    victim = Sleeper(server, USER, PASSWORD)
+    bystander = Sleeper(server, "root")
+    sleepers += [victim, bystander]
+    victim.start()
+    bystander.start()
+    url = server.url()
+
+    listed = run_script("runaway", "--server", url, "--max-seconds", "1", "--user", USER)
+    assert listed.returncode == 0, listed.stderr
+    assert f"#{victim.thread_id} {USER}@127.0.0.1" in listed.stdout
+    assert "SELECT SLEEP(60)" in listed.stdout
+    assert f"#{bystander.thread_id} " not in listed.stdout  # --user filters
+
+    too_young = run_script("runaway", "--server", url, "--max-seconds", "3600", "--kill")
+    assert too_young.returncode == 0, too_young.stderr
+    assert "0 queries running for at least 3600 s" in too_young.stdout
+
+    args = ("runaway", "--server", url, "--max-seconds", "1", "--user", USER, "--kill")
+    dry = run_script(*args, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "DRY RUN" in dry.stdout and f"KILL QUERY {victim.thread_id}" in dry.stdout
+    time.sleep(0.5)
+    assert victim.thread.is_alive() and victim.seconds() >= 1
+
+    killed = run_script(*args)
+    assert killed.returncode == 0, killed.stderr
+    assert f"killed: #{victim.thread_id}" in killed.stdout
+    victim.thread.join(timeout=10)
+    assert not victim.thread.is_alive()
+    assert victim.error is not None and victim.error.args[0] == 1317  # interrupted
+    assert bystander.thread.is_alive() and bystander.seconds() >= 1
+
+
+def test_kill_connection_ends_the_session(server: MySQLInstance, sleepers: list[Sleeper]) -> None:
+    victim = Sleeper(server, USER, PASSWORD).start()
+    sleepers.append(victim)
+    done = run_script(
+        "runaway", "--server", server.url(), "--max-seconds", "1", "--user", USER,
+        "--kill", "--connection",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"KILL CONNECTION {victim.thread_id}" in done.stdout
+    victim.thread.join(timeout=10)
+    assert victim.error is not None
+    rows = server.execute(
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE ID = %s", (victim.thread_id,)
+    )
+    assert rows == []
+
+
+def _read_only(server: MySQLInstance) -> int:
+    return int(server.execute("SELECT @@global.read_only")[0][0])
+
+
+def test_read_only_on_off_and_dry_run(server: MySQLInstance) -> None:
+    url = server.url()
+    try:
+        dry = run_script("read-only", "on", "--server", url, "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "before: read_only=OFF" in dry.stdout and "SET GLOBAL read_only = ON" in dry.stdout
+        assert _read_only(server) == 0
+
+        on = run_script("read-only", "on", "--server", url)
+        assert on.returncode == 0, on.stderr
+        assert "after: read_only=ON" in on.stdout
+        assert _read_only(server) == 1
+
+        again = run_script("read-only", "on", "--server", url)
+        assert "already read-only ON; nothing to do" in again.stdout
+
+        off = run_script("read-only", "off", "--server", url)
+        assert off.returncode == 0, off.stderr
+        assert "before: read_only=ON" in off.stdout and "after: read_only=OFF" in off.stdout
+        assert _read_only(server) == 0
+    finally:
+        server.execute("SET GLOBAL read_only = 0")
+
+
+def test_status_prints_summary(server: MySQLInstance, sleepers: list[Sleeper]) -> None:
+    victim = Sleeper(server, USER, PASSWORD).start()
+    sleepers.append(victim)
+    done = run_script("status", "--server", server.url())
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert f"version:       {server.version}" in out
+    assert "uptime:        0d 00:" in out
+    assert "threads:       connected " in out
+    assert f"longest query: #{victim.thread_id} {USER}@127.0.0.1" in out
+    assert "read-only:     read_only=OFF" in out
+    assert "replication:   not a replica" in out
+
+
+def test_status_and_runaway_on_a_replica(server: MySQLInstance) -> None:
+    with MySQLInstance(InstanceSpec(server_id=2, read_only=True)) as replica:
+        replica.execute(
+            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='root', "
+            "MASTER_USE_GTID=slave_pos",
+            (server.port,),
+        )
+        replica.execute("START SLAVE")
+        server.execute("CREATE DATABASE IF NOT EXISTS replicated")
+        wait_until(lambda: replica.execute("SHOW DATABASES LIKE 'replicated'"), timeout=30)
+        time.sleep(1.5)  # replication threads are older than --max-seconds 1 from now on
+
+        status = run_script("status", "--server", replica.url())
+        assert status.returncode == 0, status.stderr
+        assert "read-only:     read_only=ON" in status.stdout
+        assert "replication:   replica of 127.0.0.1: IO Yes, SQL Yes, lag 0 s" in status.stdout
+
+        runaway = run_script("runaway", "--server", replica.url(), "--max-seconds", "1")
+        assert runaway.returncode == 0, runaway.stderr
+        assert "0 queries running for at least 1 s" in runaway.stdout  # no replication thread
+
+
+def test_unreachable_server_exits_2() -> None:
+    port = free_port()
+    done = run_script(
+        "status", "--connect-timeout", "3", "--server", f"mysql://root@127.0.0.1:{port}"
+    )
+    assert done.returncode == 2
+    assert f"error: 127.0.0.1:{port}" in done.stderr and "cannot connect" in done.stderr
+
+
+def test_bad_arguments_exit_2() -> None:
+    assert (
+        run_script("runaway", "--server", "mysql://root@127.0.0.1", "--max-seconds", "0").returncode
+        == 2
+    )
+    bad = run_script("status", "--server", "postgres://x@y")
+    assert bad.returncode == 2 and "scheme 'postgres' is not supported" in bad.stderr
