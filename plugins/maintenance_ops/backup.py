@@ -53,6 +53,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from maintenance_ops.encryption import backup_secret, encrypt_tree, encryption_info
 from maintenance_ops.exceptions import ConfigError, MaintenanceError
 from maintenance_ops.identifiers import quote_identifier
 from maintenance_ops.session import Endpoint, endpoint
@@ -895,12 +896,8 @@ def _take_backup(
     settings: BackupSettings,
     now: datetime | None,
 ) -> BackupResult:
-    if settings.encryption_conn_id:
-        # Writing plain files when encryption was asked for would be a silent downgrade.
-        raise ConfigError(
-            f"database {database_name!r}: backup.encryption_conn_id is set but encryption at "
-            "rest is not implemented yet; remove it or disable backup.enabled"
-        )
+    # Read the key first: a backup that cannot be encrypted must not be written in the clear.
+    secret = backup_secret(settings.encryption_conn_id) if settings.encryption_conn_id else None
     started = (now or datetime.now(UTC)).astimezone(UTC)
     final = (
         _storage_path(settings.location)
@@ -926,6 +923,8 @@ def _take_backup(
         heartbeat = write_heartbeat(session, history_schema, database_name)
         objects, tables = catalog_objects(session, job.schemas)
         snap, tool_binlog, counter_after = _run_and_count(job, tables)
+        if secret is not None:
+            encrypt_tree(job.staging, secret)
         files = _file_table(job.staging)
         manifest = _build_manifest(
             job,
@@ -942,6 +941,9 @@ def _take_backup(
             if job.tool == "mariabackup"
             else None,
         )
+        if secret is not None:
+            manifest["encrypted"] = True
+            manifest["encryption"] = encryption_info(files, secret)
         _publish(job.staging, final, manifest)
     finally:
         shutil.rmtree(job.staging, ignore_errors=True)

@@ -39,6 +39,12 @@ from typing import Any, Literal
 
 from maintenance_ops.backup import verify_files
 from maintenance_ops.config import BackupSettings, RestoreTarget
+from maintenance_ops.encryption import (
+    DECRYPTED_PREFIX,
+    backup_secret,
+    decrypted_copy,
+    signature_ok,
+)
 from maintenance_ops.exceptions import (
     InstanceError,
     SafetyAbort,
@@ -1205,13 +1211,55 @@ def restore_test(
     manifest = manifest if manifest is not None else load_manifest(path)
     tool = detect_tool(path, manifest)
     run = _Run(checks=[_file_checks(path, manifest), rpo_check(manifest, now, settings.rpo_hours)])
-    if run.checks[0].status == "fail":
+    secret, problem = _secret_for(manifest, settings)
+    if problem is not None:
+        run.checks.append(problem)
+    if run.checks[0].status == "fail" or (problem is not None and problem.status == "fail"):
         run.checks.append(Check("restore", "skipped", "files failed verification"))
     else:
         ctx = audit.action(database_name, f"restore test {tool}", str(path)) if audit else None
-        with ctx or contextlib.nullcontext():
-            _run_on_target(tool, path, manifest, target, source_endpoint, base_dir, run)
+        with ctx or contextlib.nullcontext(), _plain(path, secret, base_dir) as plain:
+            _run_on_target(tool, plain, manifest, target, source_endpoint, base_dir, run)
     return _result(run, settings, manifest, now, tool, path)
+
+
+def _secret_for(
+    manifest: dict[str, Any] | None, settings: BackupSettings
+) -> tuple[str | None, Check | None]:
+    """Return the decryption secret of an encrypted backup and the check of its signature."""
+    if not (manifest or {}).get("encrypted"):
+        return None, None
+    assert manifest is not None
+    if not settings.encryption_conn_id:
+        return None, Check(
+            "encryption",
+            "fail",
+            "the backup is encrypted but backup.encryption_conn_id is not set; name the "
+            "connection holding its key",
+        )
+    secret = backup_secret(settings.encryption_conn_id)
+    if not signature_ok(manifest, secret):
+        return None, Check(
+            "encryption",
+            "fail",
+            f"the file checksums are not signed with the key of {settings.encryption_conn_id!r}: "
+            "wrong key, or the manifest was altered",
+        )
+    return secret, Check("encryption", "pass", "file table signature matches the key")
+
+
+@contextlib.contextmanager
+def _plain(
+    path: Path, secret: str | None, base_dir: str | os.PathLike[str] | None
+) -> Iterator[Path]:
+    """Yield the backup folder itself, or a decrypted private copy of an encrypted one."""
+    if secret is None:
+        yield path
+        return
+    started = time.monotonic()
+    with decrypted_copy(path, secret, Path(base_dir) if base_dir else None) as copy:
+        log.info("decrypted %s in %.1fs", path.name, time.monotonic() - started)
+        yield copy
 
 
 def _run_on_target(
@@ -1314,12 +1362,16 @@ def _fmt(value: float | None) -> str:
 def cleanup_restore_leftovers(base: str | os.PathLike[str] | None = None) -> list[str]:
     """Stop ephemeral servers and remove folders that killed restore tests left behind."""
     removed = cleanup_stale(base)
-    # Credential folders live in the temp folder whatever ``base`` is.
-    for folder in Path(tempfile.gettempdir()).glob(f"{CREDENTIALS_PREFIX}*"):
-        pid = folder.name[len(CREDENTIALS_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(str(folder))
+    # Credential folders live in the temp folder whatever ``base`` is; decrypted copies
+    # live in ``base`` when given.
+    folders = [(Path(tempfile.gettempdir()), CREDENTIALS_PREFIX)]
+    folders.append((Path(base) if base else Path(tempfile.gettempdir()), DECRYPTED_PREFIX))
+    for parent, prefix in folders:
+        for folder in parent.glob(f"{prefix}*"):
+            pid = folder.name[len(prefix) :].split("-", 1)[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(str(folder))
     for path in removed:
         log.warning("removed leftover restore target %s", path)
     return removed

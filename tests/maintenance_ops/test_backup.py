@@ -182,7 +182,9 @@ def test_truncated_and_missing_files_are_reported(target: Target, tmp_path: Path
     result = _backup(target, _settings(tmp_path, compression="gzip"))
     dump = Path(result.path.path) / "dump.sql.gz"
     dump.write_bytes(dump.read_bytes()[:10])
-    assert verify_files(result.path, result.manifest)[0].startswith("dump.sql.gz is truncated: 10 bytes")
+    assert verify_files(result.path, result.manifest)[0].startswith(
+        "dump.sql.gz is truncated: 10 bytes"
+    )
     dump.unlink()
     assert verify_files(result.path, result.manifest) == ["dump.sql.gz is missing"]
 
@@ -568,12 +570,59 @@ def test_counts_exact_without_binlog_on_a_quiet_server(
     assert result.manifest["binlog"]["file"] is None
 
 
-def test_encryption_is_refused_until_implemented(target: Target, tmp_path: Path) -> None:
+def test_encryption_without_its_connection_is_refused_before_any_write(
+    target: Target, tmp_path: Path
+) -> None:
     from maintenance_ops.exceptions import ConfigError
 
-    with pytest.raises(ConfigError, match="encryption_conn_id"):
+    with pytest.raises(ConfigError, match="'backup_key' is not defined"):
         _backup(target, _settings(tmp_path, encryption_conn_id="backup_key"))
     assert not (tmp_path / "backups").exists()
+
+
+@pytest.mark.parametrize("tool", ["mariadb-dump", "mydumper", "mariabackup"])
+def test_encrypted_backup_round_trip_and_wrong_key(
+    tool: str, target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Encrypted at rest: no plain file on disk, no key in the manifest; restores with the key."""
+    from maintenance_ops.config import RestoreTarget
+    from maintenance_ops.restore import restore_test
+
+    secret = "correct horse battery staple 0123456789"
+    monkeypatch.setenv("AIRFLOW_CONN_BACKUP_KEY", f"generic://:{secret.replace(' ', '%20')}@")
+    target.sql("CREATE TABLE t (id INT PRIMARY KEY, secret_text VARCHAR(40))")
+    target.sql("INSERT INTO t VALUES (1, 'plaintext-canary-4711'), (2, 'b')")
+    settings = _settings(tmp_path, tool=tool, encryption_conn_id="backup_key")
+    result = _backup(target, settings)
+    folder = Path(str(result.path).removeprefix("file://"))
+    files = [p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json"]
+    assert files and all(p.name.endswith(".enc") for p in files)
+    blob = b"".join(p.read_bytes() for p in files) + (folder / "manifest.json").read_bytes()
+    assert b"plaintext-canary-4711" not in blob and secret.encode() not in blob
+    assert result.manifest["encrypted"] is True
+    assert set(result.manifest["encryption"]) >= {"cipher", "files_hmac"}
+
+    def test_with(conn_id: str | None) -> Any:
+        return restore_test(
+            folder,
+            None,
+            target=RestoreTarget(),
+            source_endpoint=Endpoint("source", "192.0.2.10", 3306),
+            settings=_settings(tmp_path, tool=tool, encryption_conn_id=conn_id),
+            now=datetime.now(UTC),
+            database_name="primary",
+            base_dir=tmp_path / "restore",
+        )
+
+    good = test_with("backup_key")
+    assert good.ok, good.critical
+    assert f"{target.schema}.t" in good.objects["tables"]
+    monkeypatch.setenv("AIRFLOW_CONN_OTHER_KEY", "generic://:not-the-key@")
+    wrong = test_with("other_key")
+    assert not wrong.ok and any("not signed with the key" in c for c in wrong.critical)
+    unset = test_with(None)
+    assert any("encryption_conn_id is not set" in c for c in unset.critical)
+    assert not list((tmp_path / "restore").glob("mmc-decrypted-*"))
 
 
 def test_retention_removes_abandoned_staging(tmp_path: Path) -> None:
