@@ -61,6 +61,13 @@ class ReplicaFields:
     seconds_behind: str
     last_error: str
     source_host: str
+    source_port: str = "Master_Port"
+    # Where the I/O thread has read the source's binary log up to, and where the SQL thread
+    # has applied it up to: equal once the replica has applied all it received.
+    read_file: str = "Master_Log_File"
+    read_pos: str = "Read_Master_Log_Pos"
+    exec_file: str = "Relay_Master_Log_File"
+    exec_pos: str = "Exec_Master_Log_Pos"
 
 
 _SLAVE_FIELDS = ReplicaFields(
@@ -72,6 +79,11 @@ _REPLICA_FIELDS = ReplicaFields(
     "Seconds_Behind_Source",
     "Last_Error",
     "Source_Host",
+    "Source_Port",
+    "Source_Log_File",
+    "Read_Source_Log_Pos",
+    "Relay_Source_Log_File",
+    "Exec_Source_Log_Pos",
 )
 
 
@@ -161,3 +173,113 @@ class Dialect:
         """
         names = self.read_only_variables() if on else self.read_only_variables()[::-1]
         return [(f"SET GLOBAL {name} = %s", (1 if on else 0,)) for name in names]
+
+    # ---- replication control and GTID positions --------------------------------------------
+
+    @property
+    def _replica_keyword(self) -> str:
+        # Both flavors accept REPLICA where they renamed SHOW SLAVE STATUS (see above).
+        return "REPLICA" if self.replica_status_sql() == "SHOW REPLICA STATUS" else "SLAVE"
+
+    def stop_replica_sql(self) -> str:
+        """Return the statement that stops both replication threads."""
+        return f"STOP {self._replica_keyword}"
+
+    def start_replica_sql(self) -> str:
+        """Return the statement that starts both replication threads."""
+        return f"START {self._replica_keyword}"
+
+    def reset_replica_all_sql(self) -> str:
+        """Return the statement that forgets the source entirely, so replication cannot resume."""
+        return f"RESET {self._replica_keyword} ALL"
+
+    def gtid_position_sql(self, role: Literal["primary", "replica"]) -> str:
+        """Return the SELECT that reads a server's GTID position as one string.
+
+        A primary's position is what its binary log holds; a replica's is what its replication
+        applier has executed. MariaDB keeps the two apart (``gtid_binlog_pos`` and
+        ``gtid_slave_pos``); MySQL has one set for both, ``gtid_executed`` (empty unless
+        ``gtid_mode=ON``).
+        """
+        if not self.is_mariadb:
+            return "SELECT @@GLOBAL.gtid_executed"
+        if role == "primary":
+            return "SELECT @@GLOBAL.gtid_binlog_pos"
+        return "SELECT @@GLOBAL.gtid_slave_pos"
+
+    def gtid_wait_sql(self, position: str, timeout_s: float) -> tuple[str, tuple[object, ...]]:
+        """Return the SELECT that blocks until a replica has applied ``position``.
+
+        Both functions return 0 once the position is applied (MariaDB's ``MASTER_GTID_WAIT``
+        returns -1 on timeout, MySQL's ``WAIT_FOR_EXECUTED_GTID_SET`` 1); see
+        :meth:`gtid_wait_reached`.
+        """
+        function = "MASTER_GTID_WAIT" if self.is_mariadb else "WAIT_FOR_EXECUTED_GTID_SET"
+        return f"SELECT {function}(%s, %s)", (position, float(timeout_s))
+
+    @staticmethod
+    def gtid_wait_reached(result: object) -> bool:
+        """Return whether a :meth:`gtid_wait_sql` result means the position was reached."""
+        return result is not None and int(str(result)) == 0
+
+    def gtid_missing(self, source: str, replica: str) -> int:
+        """Return how many transactions of GTID position ``source`` ``replica`` lacks.
+
+        MariaDB positions hold the last ``domain-server-sequence`` per domain, and sequence
+        numbers count transactions within a domain. MySQL positions are sets of
+        ``uuid:interval`` ranges; a transaction is missing when its number is in no range.
+        """
+        if self.is_mariadb:
+            mine = _mariadb_sequences(replica)
+            return sum(
+                max(0, seq - mine.get(dom, 0)) for dom, seq in _mariadb_sequences(source).items()
+            )
+        theirs, mine_sets = _mysql_gtid_set(source), _mysql_gtid_set(replica)
+        return sum(
+            _interval_count(ranges) - _overlap(ranges, mine_sets.get(key, []))
+            for key, ranges in theirs.items()
+        )
+
+
+_MARIADB_GTID = re.compile(r"^(\d+)-(\d+)-(\d+)$")
+_MYSQL_INTERVAL = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def _mariadb_sequences(position: str) -> dict[int, int]:
+    """Return the highest sequence number per domain of a MariaDB GTID position."""
+    sequences: dict[int, int] = {}
+    for item in filter(None, (part.strip() for part in position.split(","))):
+        match = _MARIADB_GTID.match(item)
+        if not match:
+            raise PreflightError(f"cannot read MariaDB GTID {item!r} in position {position!r}")
+        domain, seq = int(match.group(1)), int(match.group(3))
+        sequences[domain] = max(seq, sequences.get(domain, 0))
+    return sequences
+
+
+def _mysql_gtid_set(gtid_set: str) -> dict[str, list[tuple[int, int]]]:
+    """Return a MySQL GTID set as inclusive ranges per ``uuid`` (``uuid:tag`` for tagged ones)."""
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for item in filter(None, (part.strip() for part in gtid_set.replace("\n", "").split(","))):
+        uuid, *parts = (p.strip() for p in item.split(":"))
+        key = uuid.lower()
+        for part in parts:
+            match = _MYSQL_INTERVAL.match(part)
+            if match is None:  # a tag (MySQL 8.3+): the intervals after it belong to uuid:tag
+                key = f"{uuid.lower()}:{part}"
+                continue
+            start = int(match.group(1))
+            ranges.setdefault(key, []).append((start, int(match.group(2) or start)))
+    return ranges
+
+
+def _interval_count(ranges: list[tuple[int, int]]) -> int:
+    return sum(end - start + 1 for start, end in ranges)
+
+
+def _overlap(ranges: list[tuple[int, int]], others: list[tuple[int, int]]) -> int:
+    return sum(
+        max(0, min(end, o_end) - max(start, o_start) + 1)
+        for start, end in ranges
+        for o_start, o_end in others
+    )

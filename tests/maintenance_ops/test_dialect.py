@@ -115,3 +115,107 @@ def test_privilege_aliases() -> None:
 def test_set_read_only(dialect: Dialect, on: bool, expected: list[tuple[str, tuple[int]]]) -> None:
     assert dialect.set_read_only_sql(on) == expected
     assert set(dialect.read_only_variables()) == {sql.split()[2] for sql, _ in expected}
+
+
+MYSQL_UUID = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+MYSQL_UUID2 = "a9c2f5d0-1b2c-11ef-8f00-0242ac120002"
+
+
+@pytest.mark.parametrize(
+    ("dialect", "stop", "start", "reset"),
+    [
+        pytest.param(MARIADB, "STOP REPLICA", "START REPLICA", "RESET REPLICA ALL", id="mariadb"),
+        pytest.param(
+            MARIADB_OLD, "STOP SLAVE", "START SLAVE", "RESET SLAVE ALL", id="mariadb-10.4"
+        ),
+        pytest.param(MYSQL8, "STOP REPLICA", "START REPLICA", "RESET REPLICA ALL", id="mysql-8"),
+        pytest.param(
+            Dialect(parse_version("8.0.21")),
+            "STOP SLAVE",
+            "START SLAVE",
+            "RESET SLAVE ALL",
+            id="mysql-8.0.21",
+        ),
+    ],
+)
+def test_replica_control(dialect: Dialect, stop: str, start: str, reset: str) -> None:
+    assert (dialect.stop_replica_sql(), dialect.start_replica_sql()) == (stop, start)
+    assert dialect.reset_replica_all_sql() == reset
+
+
+def test_gtid_statements() -> None:
+    assert MARIADB.gtid_position_sql("primary") == "SELECT @@GLOBAL.gtid_binlog_pos"
+    assert MARIADB.gtid_position_sql("replica") == "SELECT @@GLOBAL.gtid_slave_pos"
+    assert MYSQL8.gtid_position_sql("primary") == "SELECT @@GLOBAL.gtid_executed"
+    assert MYSQL8.gtid_position_sql("replica") == "SELECT @@GLOBAL.gtid_executed"
+    assert MARIADB.gtid_wait_sql("0-1-5", 2) == ("SELECT MASTER_GTID_WAIT(%s, %s)", ("0-1-5", 2.0))
+    assert MYSQL8.gtid_wait_sql(f"{MYSQL_UUID}:1-5", 1.5) == (
+        "SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %s)",
+        (f"{MYSQL_UUID}:1-5", 1.5),
+    )
+
+
+@pytest.mark.parametrize(
+    ("result", "reached"),
+    [
+        pytest.param(0, True, id="reached"),
+        pytest.param(-1, False, id="mariadb-timeout"),
+        pytest.param(1, False, id="mysql-timeout"),
+        pytest.param(None, False, id="null-not-a-replica"),
+    ],
+)
+def test_gtid_wait_reached(result: object, reached: bool) -> None:
+    assert Dialect.gtid_wait_reached(result) is reached
+
+
+@pytest.mark.parametrize(
+    ("dialect", "source", "replica", "missing"),
+    [
+        pytest.param(MARIADB, "0-1-10", "0-1-10", 0, id="mariadb-equal"),
+        pytest.param(MARIADB, "0-1-10", "0-1-7", 3, id="mariadb-behind"),
+        pytest.param(MARIADB, "0-1-10,1-3-5", "0-1-10", 5, id="mariadb-domain-missing"),
+        pytest.param(MARIADB, "0-2-10", "0-1-12", 0, id="mariadb-ahead-other-server"),
+        pytest.param(MARIADB, "", "0-1-3", 0, id="mariadb-empty-source"),
+        pytest.param(MYSQL8, f"{MYSQL_UUID}:1-10", f"{MYSQL_UUID}:1-10", 0, id="mysql-equal"),
+        pytest.param(MYSQL8, f"{MYSQL_UUID}:1-10", f"{MYSQL_UUID}:1-7", 3, id="mysql-behind"),
+        pytest.param(MYSQL8, f"{MYSQL_UUID}:1-10", f"{MYSQL_UUID}:1-3:5-10", 1, id="mysql-hole"),
+        pytest.param(
+            MYSQL8,
+            f"{MYSQL_UUID}:1-10,\n{MYSQL_UUID2}:1-4:6",
+            f"{MYSQL_UUID.upper()}:1-10",
+            5,
+            id="mysql-second-server-and-newline",
+        ),
+        pytest.param(
+            MYSQL8,
+            f"{MYSQL_UUID}:1-5:etl:1-2",
+            f"{MYSQL_UUID}:1-5",
+            2,
+            id="mysql-8.3-tagged",
+        ),
+        pytest.param(MYSQL8, "", "", 0, id="mysql-gtid-off"),
+    ],
+)
+def test_gtid_missing(dialect: Dialect, source: str, replica: str, missing: int) -> None:
+    assert dialect.gtid_missing(source, replica) == missing
+
+
+def test_gtid_missing_rejects_garbage() -> None:
+    with pytest.raises(PreflightError, match="cannot read MariaDB GTID 'banana'"):
+        MARIADB.gtid_missing("banana", "0-1-1")
+
+
+def test_replica_log_position_fields() -> None:
+    mysql = MYSQL8.replica_fields()
+    assert (mysql.source_port, mysql.read_file, mysql.read_pos) == (
+        "Source_Port",
+        "Source_Log_File",
+        "Read_Source_Log_Pos",
+    )
+    assert (mysql.exec_file, mysql.exec_pos) == ("Relay_Source_Log_File", "Exec_Source_Log_Pos")
+    mariadb = MARIADB.replica_fields()
+    assert (mariadb.source_port, mariadb.exec_file, mariadb.exec_pos) == (
+        "Master_Port",
+        "Relay_Master_Log_File",
+        "Exec_Master_Log_Pos",
+    )
