@@ -27,7 +27,7 @@ from pydantic import (
 
 from maintenance_ops.cadences import BY_KEY, CADENCES, TASK_TYPES
 from maintenance_ops.exceptions import ConfigError, IdentifierError
-from maintenance_ops.identifiers import validate_identifier
+from maintenance_ops.identifiers import SAFE_IDENTIFIER, validate_identifier
 
 CONFIG_ENV = "MAINTENANCE_CONFIG"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "include" / "maintenance.yaml"
@@ -107,6 +107,20 @@ class Replica(_Model):
 
     name: Identifier
     conn_id: ConnId
+    sample_tables: list[str] = Field(default_factory=list)
+    """``schema.table`` names compared by checksum in the drill; empty: the smallest tables."""
+
+    @field_validator("sample_tables")
+    @classmethod
+    def _qualified_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            schema, dot, table = name.partition(".")
+            if not dot or not SAFE_IDENTIFIER.match(schema) or not SAFE_IDENTIFIER.match(table):
+                raise ValueError(
+                    f"sample table {name!r} must be schema.table, each part letters, digits, "
+                    "_ or $ (at most 64 characters)"
+                )
+        return value
 
 
 class BackupSettings(_Model):
@@ -334,6 +348,19 @@ class OptimizationSettings(_Model):
         return self
 
 
+class DisasterRecoverySettings(_Model):
+    """Knobs of the monthly disaster-recovery drill."""
+
+    pitr_drill: bool = True
+    pitr_marker_gap_s: Annotated[float, Field(ge=1, le=60)] = 1.5
+    replica_sample_tables: Annotated[int, Field(ge=0, le=100)] = 5
+    replica_wait_timeout_s: Seconds = 60.0
+    runbook_review_days: PositiveInt = 180
+    notification_test: bool = True
+    ready_score: Annotated[int, Field(ge=0, le=100)] = 80
+    evidence_dir: str | None = None
+
+
 class Config(_Model):
     """The whole configuration file."""
 
@@ -347,6 +374,7 @@ class Config(_Model):
     optimization: OptimizationSettings = OptimizationSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     notifications: Notifications = Notifications()
+    disaster_recovery: DisasterRecoverySettings = DisasterRecoverySettings()
 
     @field_validator("schedules", mode="before")
     @classmethod

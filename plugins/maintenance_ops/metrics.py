@@ -31,13 +31,19 @@ def metric_names(sample: HealthSample, health: HealthScore, prefix: str) -> dict
 
 def emit(sample: HealthSample, health: HealthScore, prefix: str) -> int:
     """Send every metric of the sample as a gauge tagged with the database; return the count."""
+    values = metric_names(sample, health, prefix)
+    emit_gauges(values, sample.database)
+    log.info("Emitted %d health metrics for %s", len(values), sample.database)
+    return len(values)
+
+
+def emit_gauges(values: dict[str, float], database: str) -> int:
+    """Send ``{name: value}`` as gauges tagged with the database; return the count."""
     from airflow.sdk.observability.stats import Stats
 
     _ensure_backend()
-    values = metric_names(sample, health, prefix)
     for name, value in values.items():
-        Stats.gauge(name, value, tags={"database": sample.database})
-    log.info("Emitted %d health metrics for %s", len(values), sample.database)
+        Stats.gauge(name, value, tags={"database": database})
     return len(values)
 
 

@@ -42,7 +42,8 @@ class Server:
         return Endpoint(self.label, self.client.host, self.client.port, self.client.socket)
 
     def __str__(self) -> str:
-        return f"{self.label} ({self.endpoint})"
+        where = str(self.endpoint)
+        return where if self.label == where else f"{self.label} ({where})"
 
     def connect(self, *, connect_timeout: int = 10) -> Any:
         """Open an autocommit MySQLdb connection, or raise ConnectionFailed naming the server."""
