@@ -1,0 +1,733 @@
+"""Recover to a point in time: restore the newest full backup, then replay binary logs.
+
+The replay streams ``mariadb-binlog --read-from-remote-server`` straight into the target's
+``mariadb`` client through OS pipes; Python never copies the stream. A ``tee`` hands a copy
+to ``grep``, which passes only the event header lines (``#YYMMDD HH:MM:SS server id ...``)
+back to Python, to report the last event applied and to log progress::
+
+    mariadb-binlog | tee >(grep headers -> Python) | [grep -v GTID lines] | mariadb
+
+Safety:
+
+* the binlog source is only read (``mariadb-binlog`` sends no statement to it) and a target
+  that resolves to the source is refused before anything runs;
+* credentials reach both tools through option files read from pipes; host, port and user
+  are explicit on argv so a tool can never fall back to a default local server;
+* ``--stop-datetime`` and the event headers are read in UTC (the tool uses its local time
+  zone), and the stop time is truncated to whole seconds, the binary log's resolution, so
+  nothing committed after ``stop_at`` is applied.
+
+GTIDs: ``mariadb-binlog`` 10.11 keeps each transaction's source GTID (``SET
+@@session.gtid_domain_id/server_id/gtid_seq_no`` lines) and, unlike MySQL's ``mysqlbinlog``,
+has no ``--skip-gtids``. Kept GTIDs are harmless on a target without a binary log and keep a
+logging target's GTIDs in step with the source's. But on a target that logs with
+``gtid_strict_mode`` whose own sequence in the domain is already ahead (the restore itself
+wrote GTIDs there), ``SET gtid_seq_no`` fails with error 1950, even under ``sql_log_bin=0``
+(tested). :func:`gtid_conflict` finds that before the replay; ``keep_gtids=False`` then drops
+those three lines with a ``grep -v`` stage, so the target numbers the replayed transactions as
+its own (what ``--skip-gtids`` does for MySQL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from maintenance_ops.backup import verify_files
+from maintenance_ops.exceptions import ConfigError, SafetyAbort, VerificationError
+from maintenance_ops.identifiers import quote_identifier, validate_identifier
+from maintenance_ops.instance import MySQLInstance
+from maintenance_ops.restore import (
+    ClientEndpoint,
+    detect_tool,
+    ensure_not_source,
+    find_dump_file,
+    load_manifest,
+    restore_dump,
+    restore_mydumper,
+)
+from maintenance_ops.session import Endpoint
+
+log = logging.getLogger(__name__)
+
+MARKER_TABLE = "dr_markers"
+PROGRESS_INTERVAL_S = 10.0
+STOP_FORMAT = "%Y-%m-%d %H:%M:%S"
+# "#261129  0:51:46 server id 1  end_log_pos 1048 CRC32 0xb709e1a9 \tXid = 65"
+_HEADER = re.compile(
+    r"^#(?P<date>\d{6})\s+(?P<time>\d{1,2}:\d{2}:\d{2})\s+server id\s+(?P<server>\d+)"
+    r"\s+end_log_pos\s+(?P<pos>\d+)(?:\s+CRC32\s+\S+)?\s+(?P<event>.*)$"
+)
+_GREP_HEADERS = r"^#[0-9]{6} +[0-9]{1,2}:[0-9]{2}:[0-9]{2} server id "
+_GTID_SET_LINE = (
+    r"/\*M!100001 SET @@session\.(gtid_domain_id|server_id|gtid_seq_no)=[0-9]+\*//\*!\*/;"
+)
+# MariaDB: "GTID 0-1-5 trans"; MySQL: "GTID\tlast_committed=..." or "Anonymous_GTID".
+_GTID_EVENT = re.compile(r"^(?:Anonymous_)?GTID\b\s*(?P<gtid>\d+-\d+-\d+)?")
+_ROTATE_EVENT = re.compile(r"^Rotate to (?P<file>\S+)")
+_GTID = re.compile(r"^(?P<domain>\d+)-(?P<server>\d+)-(?P<seq>\d+)$")
+_STAGES = ("mariadb-binlog", "tee", "headers", "filter", "client")
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReplayResult:
+    """What a binary log replay applied: how many transactions, up to which event and when."""
+
+    start_file: str
+    start_position: int
+    stop_at: str
+    transactions: int = 0
+    last_event_at: str | None = None
+    last_gtid: str | None = None
+    end_file: str | None = None
+    end_position: int | None = None
+    duration_s: float = 0.0
+    keep_gtids: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass
+class PitrResult:
+    """A point-in-time recovery: the backup restored, the replay, the point reached, timings."""
+
+    backup_path: str
+    tool: str
+    target: str
+    stop_at: str
+    backup_binlog: dict[str, Any]
+    recovery_point: str | None
+    restore_s: float
+    replay_s: float
+    total_s: float
+    restored_bytes: int = 0
+    replay: ReplayResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (for XCom and the drill's report)."""
+        data = asdict(self)
+        data["replay"] = self.replay.to_dict() if self.replay else None
+        return data
+
+
+# --------------------------------------------------------------------------------------------
+# Pure parts: times, commands, header parsing, GTID conflicts
+# --------------------------------------------------------------------------------------------
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """Return ``value`` as aware UTC; a naive datetime is taken to be UTC already."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def stop_datetime_arg(stop_at: dt.datetime) -> str:
+    """Return ``--stop-datetime``'s value: UTC, truncated to the binary log's whole seconds."""
+    return to_utc(stop_at).strftime(STOP_FORMAT)
+
+
+def binlog_command(
+    option_fd: int,
+    source: ClientEndpoint,
+    start_file: str,
+    start_position: int,
+    stop_at: dt.datetime,
+    tool: str = "mariadb-binlog",
+) -> list[str]:
+    """Return the command that prints the source's binary logs from a position until a time.
+
+    Run it with ``TZ=UTC`` in its environment: ``--stop-datetime`` is read in local time.
+    """
+    return [
+        tool,
+        f"--defaults-file=/dev/fd/{option_fd}",  # must come first; keeps /etc/mysql out
+        "--read-from-remote-server",
+        *source.address_args(tcp=not source.socket),
+        f"--start-position={int(start_position)}",
+        f"--stop-datetime={stop_datetime_arg(stop_at)}",
+        "--to-last-log",
+        start_file,
+    ]
+
+
+def client_command(option_fd: int, target: ClientEndpoint, tool: str = "mariadb") -> list[str]:
+    """Return the client command applying the replay (credentials from the pipe ``option_fd``)."""
+    return [
+        tool,
+        f"--defaults-file=/dev/fd/{option_fd}",
+        *target.address_args(),
+        "--binary-mode",  # BINLOG statements and binary strings pass through untouched
+        "--batch",
+    ]
+
+
+def gtid_filter_command() -> list[str]:
+    """Return the filter that drops the source's GTID assignments from mariadb-binlog output.
+
+    It removes only whole lines exactly like ``/*M!100001 SET @@session.gtid_seq_no=12*//*!*/;``
+    (and the ``gtid_domain_id`` and ``server_id`` ones printed with them).
+    """
+    return ["grep", "-a", "-v", "-x", "-E", _GTID_SET_LINE]
+
+
+@dataclass
+class HeaderScan:
+    """Running state read from the replay's event headers (updated by the reader thread)."""
+
+    file: str
+    transactions: int = 0
+    last_event_at: dt.datetime | None = None
+    last_gtid: str | None = None
+    position: int | None = None
+    _gtid: str | None = None
+    _open: bool = False
+
+    def feed(self, line: str) -> None:
+        """Take one header line; a transaction counts once its Xid or final query is seen."""
+        match = _HEADER.match(line.rstrip("\n"))
+        if not match:
+            return
+        event = match["event"].strip()
+        rotate = _ROTATE_EVENT.match(event)
+        if rotate:
+            self.file = rotate["file"]
+            return
+        gtid = _GTID_EVENT.match(event)
+        if gtid:
+            self._open = True
+            self._gtid = gtid["gtid"]
+            return
+        if event.startswith(("Xid", "Query")):
+            if self._open:  # one transaction per GTID group, however many statements
+                self.transactions += 1
+                self.last_gtid = self._gtid or self.last_gtid
+                self._open = False
+            self.last_event_at = header_time(match["date"], match["time"])
+            self.position = int(match["pos"])
+
+    def line(self) -> str:
+        """Return a progress line."""
+        at = self.last_event_at.isoformat() if self.last_event_at else "-"
+        return f"{self.transactions} transactions applied, last event at {at} ({self.file})"
+
+
+def header_time(date: str, clock: str) -> dt.datetime:
+    """Parse an event header's ``YYMMDD`` and ``H:MM:SS`` (printed in UTC) into aware UTC."""
+    return dt.datetime.strptime(f"{date} {clock}", "%y%m%d %H:%M:%S").replace(tzinfo=dt.UTC)
+
+
+def parse_gtid_list(value: str | None) -> dict[int, int]:
+    """Return ``{domain: seq_no}`` of a GTID list like ``0-1-42,1-2-7`` (highest per domain)."""
+    found: dict[int, int] = {}
+    for part in (value or "").replace(" ", "").split(","):
+        match = _GTID.match(part)
+        if match:
+            domain, seq = int(match["domain"]), int(match["seq"])
+            found[domain] = max(seq, found.get(domain, 0))
+    return found
+
+
+def gtid_conflict(
+    backup_gtid: str | None, target_binlog_pos: str | None, *, log_bin: bool, strict: bool
+) -> str | None:
+    """Return why replaying the source's GTIDs would fail on the target, or None if it will not.
+
+    Only a target that writes a binary log in ``gtid_strict_mode`` refuses an out-of-order
+    GTID: its own sequence number in a domain must stay below the first replayed one.
+    """
+    if not (log_bin and strict):
+        return None
+    ours = parse_gtid_list(target_binlog_pos)
+    theirs = parse_gtid_list(backup_gtid)
+    clashes = [
+        f"domain {domain}: target at {ours[domain]}, replay starts at {seq + 1}"
+        for domain, seq in sorted(theirs.items())
+        if ours.get(domain, 0) >= seq + 1
+    ]
+    if not clashes and ours and not theirs:
+        clashes = [f"target's own GTIDs {target_binlog_pos} may be ahead of the source's"]
+    if not clashes:
+        return None
+    return (
+        "the target logs binary logs with gtid_strict_mode=ON and its GTIDs are ahead of the "
+        f"source's ({'; '.join(clashes)}): replaying the source's GTIDs would fail with error "
+        "1950; replay with keep_gtids=False (the target numbers the transactions itself), or "
+        "turn gtid_strict_mode off on the target"
+    )
+
+
+def check_stop_after_backup(manifest: Mapping[str, Any], stop_at: dt.datetime) -> None:
+    """Refuse a recovery point before the backup began: the backup already holds later data."""
+    started = manifest.get("started_at")
+    if not started:
+        return
+    began = to_utc(dt.datetime.fromisoformat(str(started).replace("Z", "+00:00")))
+    if to_utc(stop_at) < began:
+        raise ConfigError(
+            f"the point in time {to_utc(stop_at).isoformat()} is before this backup was taken "
+            f"({began.isoformat()}); choose an older backup"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Running the replay
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _option_pipe(data: bytes) -> Iterator[int]:
+    """Yield a pipe fd holding ``data`` (an option file): never on disk, never on argv."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, data)  # a few hundred bytes, far below the pipe buffer
+        os.close(write_fd)
+        write_fd = -1
+        yield read_fd
+    finally:
+        for fd in (read_fd, write_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+def _read_headers(stream: IO[bytes], scan: HeaderScan, lock: threading.Lock) -> None:
+    for raw in stream:
+        with lock:
+            scan.feed(raw.decode("utf-8", errors="replace"))
+
+
+def _stderr_tail(path: Path) -> str:
+    text = path.read_text(errors="replace").strip() if path.exists() else ""
+    return text[-800:] or "(no output)"
+
+
+@dataclass
+class _Pipeline:
+    """The replay's processes, in stream order, and where each writes its errors."""
+
+    procs: list[subprocess.Popen[bytes]]
+    names: list[str]
+    errors: list[Path]
+
+    def wait(self, scan: HeaderScan, lock: threading.Lock) -> None:
+        last = time.monotonic()
+        while any(p.poll() is None for p in self.procs):
+            time.sleep(0.1)
+            if time.monotonic() - last >= PROGRESS_INTERVAL_S:
+                last = time.monotonic()
+                with lock:
+                    log.info("binlog replay progress: %s", scan.line())
+
+    def raise_on_failure(self, what: str) -> None:
+        # The client's error explains a tee/binlog SIGPIPE, so report it first. grep exits
+        # 1 when it selects no line (no headers, or nothing to keep): not a failure.
+        failed = [
+            f"{name} exited with {proc.returncode}: {_stderr_tail(err)}"
+            for proc, name, err in zip(self.procs, self.names, self.errors, strict=True)
+            if proc.returncode not in (0, None)
+            and not (name in ("headers", "filter") and proc.returncode == 1)
+        ]
+        if failed:
+            raise VerificationError(f"binlog replay {what} failed: " + "; ".join(reversed(failed)))
+
+
+def replay_binlogs(
+    source: ClientEndpoint,
+    target: ClientEndpoint,
+    start_file: str,
+    start_position: int,
+    stop_datetime: dt.datetime,
+    *,
+    keep_gtids: bool = True,
+    binlog_tool: str = "mariadb-binlog",
+    client_tool: str = "mariadb",
+) -> ReplayResult:
+    """Replay the source's binary logs from a position until a time into the target.
+
+    :param source: the server whose binary logs are read (never written to).
+    :param target: the server the events are applied to.
+    :param start_file: binary log to start in (the backup's ``binlog.file``).
+    :param start_position: position in it (the backup's ``binlog.position``).
+    :param stop_datetime: apply only events before this time (naive means UTC).
+    :param keep_gtids: apply the source's GTIDs; False lets the target assign its own.
+    :param binlog_tool: ``mariadb-binlog`` or ``mysqlbinlog`` (see ``Dialect.binlog_tool``).
+    :param client_tool: ``mariadb`` or ``mysql`` (see ``Dialect.client_tool``).
+    """
+    src = Endpoint("binlog source", source.host, source.port, source.socket)
+    dst = Endpoint("replay target", target.host, target.port, target.socket)
+    ensure_not_source(dst, src)
+    result = ReplayResult(
+        start_file,
+        int(start_position),
+        to_utc(stop_datetime).isoformat(),
+        keep_gtids=keep_gtids,
+    )
+    scan = HeaderScan(start_file)
+    lock = threading.Lock()
+    started = time.monotonic()
+    log.info(
+        "replaying binlogs of %s from %s:%s until %s UTC into %s",
+        src,
+        start_file,
+        start_position,
+        stop_datetime_arg(stop_datetime),
+        dst,
+    )
+    with tempfile.TemporaryDirectory(prefix="mmc-pitr-") as work:
+        errors = [Path(work) / f"{name}.err" for name in _STAGES]
+        with (
+            _option_pipe(source.option_file()) as src_fd,
+            _option_pipe(target.option_file()) as dst_fd,
+        ):
+            pipeline = _start(
+                binlog_command(
+                    src_fd, source, start_file, start_position, stop_datetime, binlog_tool
+                ),
+                client_command(dst_fd, target, client_tool),
+                (src_fd, dst_fd),
+                errors,
+                None if keep_gtids else gtid_filter_command(),
+            )
+            grep = pipeline.procs[_STAGES.index("headers")]
+            assert grep.stdout is not None
+            reader = threading.Thread(
+                target=_read_headers, args=(grep.stdout, scan, lock), daemon=True
+            )
+            reader.start()
+            pipeline.wait(scan, lock)
+            reader.join()
+        pipeline.raise_on_failure(f"from {start_file}:{start_position}")
+    result.duration_s = time.monotonic() - started
+    result.transactions = scan.transactions
+    result.last_event_at = scan.last_event_at.isoformat() if scan.last_event_at else None
+    result.last_gtid = scan.last_gtid
+    result.end_file = scan.file
+    result.end_position = scan.position
+    log.info("binlog replay done in %.1f s: %s", result.duration_s, scan.line())
+    return result
+
+
+def _start(
+    binlog_cmd: list[str],
+    client_cmd: list[str],
+    fds: tuple[int, int],
+    errors: list[Path],
+    filter_cmd: list[str] | None,
+) -> _Pipeline:
+    """Start ``binlog | tee >(grep headers) | [filter] | client``; every hand-off is an OS pipe.
+
+    The processes come back in :data:`_STAGES` order; without a filter its slot runs ``cat``
+    so the shape stays the same (the cost is one more pipe copy in the kernel).
+    """
+    src_fd, dst_fd = fds
+    err = [path.open("wb") for path in errors]
+    header_r, header_w = os.pipe()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        binlog = subprocess.Popen(
+            binlog_cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err[0],
+            pass_fds=(src_fd,),
+            env={**os.environ, "TZ": "UTC"},  # --stop-datetime and headers in UTC
+        )
+        procs.append(binlog)
+        tee = subprocess.Popen(
+            ["tee", f"/dev/fd/{header_w}"],
+            stdin=binlog.stdout,
+            stdout=subprocess.PIPE,
+            stderr=err[1],
+            pass_fds=(header_w,),
+        )
+        procs.append(tee)
+        procs.append(
+            subprocess.Popen(
+                ["grep", "-a", "-E", _GREP_HEADERS],
+                stdin=header_r,
+                stdout=subprocess.PIPE,
+                stderr=err[2],
+            )
+        )
+        filt = subprocess.Popen(
+            filter_cmd or ["cat"], stdin=tee.stdout, stdout=subprocess.PIPE, stderr=err[3]
+        )
+        procs.append(filt)
+        procs.append(
+            subprocess.Popen(
+                client_cmd,
+                stdin=filt.stdout,
+                stdout=subprocess.DEVNULL,
+                stderr=err[4],
+                pass_fds=(dst_fd,),
+            )
+        )
+    except BaseException:
+        for proc in procs:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        raise
+    finally:
+        # Each pipe end now lives in the process that uses it; ours would hold EOF back.
+        for fd in (header_r, header_w):
+            os.close(fd)
+        for index in (0, 1, 3):  # binlog, tee and filter stdout belong to the next stage
+            stream = procs[index].stdout if index < len(procs) else None
+            if stream is not None:
+                stream.close()
+        for handle in err:
+            handle.close()
+    return _Pipeline(procs, list(_STAGES), errors)
+
+
+# --------------------------------------------------------------------------------------------
+# Restore, then replay
+# --------------------------------------------------------------------------------------------
+
+
+def client_for(target: MySQLInstance | ClientEndpoint) -> ClientEndpoint:
+    """Return how the client tools reach ``target`` (a running private server or an endpoint)."""
+    if isinstance(target, ClientEndpoint):
+        return target
+    if not target.running:
+        raise ConfigError(f"{target!r} is not running; start it before restoring into it")
+    return ClientEndpoint(host=target.host, port=target.port, socket=target.socket or None)
+
+
+def connect_client(client: ClientEndpoint, *, connect_timeout: int = 10) -> Any:
+    """Open an autocommit MySQLdb connection to a :class:`ClientEndpoint`."""
+    import MySQLdb
+
+    params: dict[str, Any] = {
+        "user": client.user,
+        "passwd": client.password,
+        "charset": "utf8mb4",
+        "connect_timeout": connect_timeout,
+    }
+    if client.socket:
+        params["unix_socket"] = client.socket
+    else:
+        params.update(host=client.host, port=client.port)
+    conn = MySQLdb.connect(**params)
+    conn.autocommit(True)
+    return conn
+
+
+def target_gtid_state(conn: Any) -> tuple[bool, bool, str]:
+    """Return the target's ``(log_bin, gtid_strict_mode, gtid_binlog_pos)``."""
+    cur = conn.cursor()
+    cur.execute(
+        "SHOW GLOBAL VARIABLES WHERE Variable_name IN "
+        "('log_bin', 'gtid_strict_mode', 'gtid_binlog_pos')"
+    )
+    values = {str(k).lower(): str(v) for k, v in cur.fetchall()}
+    on = ("ON", "1")
+    return (
+        values.get("log_bin", "OFF").upper() in on,
+        values.get("gtid_strict_mode", "OFF").upper() in on,
+        values.get("gtid_binlog_pos", ""),
+    )
+
+
+def restore_full(tool: str, path: Path, client: ClientEndpoint) -> int:
+    """Restore a logical backup folder onto ``client`` with its tool; return the bytes restored.
+
+    A mariabackup backup is refused with the way to recover from it by hand.
+    """
+    if tool in ("mariadb-dump", "mysqldump"):
+        dump = find_dump_file(path)
+        if dump is None:
+            raise VerificationError(f"no dump file in {path}")
+        return restore_dump(dump, client)
+    if tool == "mydumper":
+        return restore_mydumper(path / "mydumper", client)
+    raise ConfigError(
+        f"point-in-time recovery from a {tool} backup is not supported yet: start a server on "
+        "the prepared copy (see restore.PreparedInstance), then call replay_binlogs with the "
+        "coordinates in mariabackup/xtrabackup_binlog_info"
+    )
+
+
+def _decide_gtids(
+    client: ClientEndpoint, coordinates: Mapping[str, Any], keep_gtids: bool | None
+) -> tuple[bool, str | None]:
+    """Return whether to apply the source's GTIDs, and a note when that was decided here."""
+    conn = connect_client(client)
+    try:
+        log_bin, strict, position = target_gtid_state(conn)
+    finally:
+        conn.close()
+    conflict = gtid_conflict(coordinates.get("gtid"), position, log_bin=log_bin, strict=strict)
+    if conflict is None:
+        return (True if keep_gtids is None else keep_gtids), None
+    if keep_gtids:
+        raise SafetyAbort(conflict)
+    return False, "source GTIDs dropped, the target numbered the replay: " + conflict.split(":", 1)[
+        0
+    ]
+
+
+def restore_to_point(
+    backup_path: str | os.PathLike[str],
+    *,
+    target: MySQLInstance | ClientEndpoint,
+    binlog_source: ClientEndpoint,
+    stop_at: dt.datetime,
+    verify: bool = True,
+    keep_gtids: bool | None = None,
+) -> PitrResult:
+    """Restore a full backup onto ``target``, then replay binary logs up to ``stop_at``.
+
+    :param backup_path: the backup folder (``<location>/<database>/<stamp>-<tool>``).
+    :param target: a running private server or the endpoint of the server to restore onto.
+    :param binlog_source: the backed-up server, whose binary logs are read (never written).
+    :param stop_at: the point to recover to (naive means UTC); events before it are applied.
+    :param verify: check the files against the manifest's checksums first.
+    :param keep_gtids: apply the source's GTIDs; None keeps them unless the target's GTID
+        state would refuse them, then lets the target number them (see the module docs).
+    """
+    clock = time.monotonic()
+    path = Path(backup_path)
+    manifest = load_manifest(path)
+    if manifest is None:
+        raise VerificationError(
+            f"{path} has no manifest.json: its binary log coordinates are unknown, so it "
+            "cannot be rolled forward"
+        )
+    coordinates = manifest.get("binlog") or {}
+    if not coordinates.get("file") or not coordinates.get("position"):
+        raise VerificationError(
+            f"backup {path.name} records no binary log coordinates (taken with log_bin off): "
+            "it can be restored but not rolled forward"
+        )
+    check_stop_after_backup(manifest, stop_at)
+    tool = detect_tool(path, manifest)
+    client = client_for(target)
+    ensure_not_source(
+        Endpoint("target", client.host, client.port, client.socket),
+        Endpoint("binlog source", binlog_source.host, binlog_source.port, binlog_source.socket),
+    )
+    if tool == "mariabackup":
+        restore_full(tool, path, client)  # raises: not supported
+    if verify and (problems := verify_files(path, manifest)):
+        raise VerificationError(f"backup {path} fails verification: {'; '.join(problems)}")
+    where = Endpoint("target", client.host, client.port, client.socket)
+    log.info("PITR: restoring %s (%s) onto %s", path.name, tool, where)
+    started = time.monotonic()
+    restored = restore_full(tool, path, client)
+    restore_s = time.monotonic() - started
+    log.info("PITR: full restore done in %.1f s; replaying binary logs", restore_s)
+    keep, note = _decide_gtids(client, coordinates, keep_gtids)
+    replay = replay_binlogs(
+        binlog_source,
+        client,
+        str(coordinates["file"]),
+        int(coordinates["position"]),
+        stop_at,
+        keep_gtids=keep,
+    )
+    result = PitrResult(
+        backup_path=str(path),
+        tool=tool,
+        target=str(where),
+        stop_at=to_utc(stop_at).isoformat(),
+        backup_binlog=dict(coordinates),
+        recovery_point=replay.last_event_at,
+        restore_s=restore_s,
+        replay_s=replay.duration_s,
+        total_s=time.monotonic() - clock,
+        restored_bytes=restored,
+        replay=replay,
+        notes=[note] if note else [],
+    )
+    log.info(
+        "PITR of %s to %s: recovery point %s, %s transactions replayed, restore %.1f s, "
+        "replay %.1f s, total %.1f s",
+        path.name,
+        result.stop_at,
+        result.recovery_point or "the backup itself (no later transaction)",
+        replay.transactions,
+        restore_s,
+        replay.duration_s,
+        result.total_s,
+    )
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Drill markers
+# --------------------------------------------------------------------------------------------
+
+
+def _marker_table(schema: str) -> str:
+    return f"{quote_identifier(validate_identifier(schema, 'marker schema'))}.{MARKER_TABLE}"
+
+
+def write_marker(conn: Any, schema: str, label: str) -> tuple[int, dt.datetime]:
+    """Insert a drill marker row into ``<schema>.dr_markers`` (created if missing).
+
+    Return the row's id and its server time (UTC). A marker written before and one written
+    after a chosen point in time tell whether a recovery stopped where it should.
+    """
+    table = _marker_table(schema)
+    cur = conn.cursor()
+    cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(schema)}")
+    cur.execute(
+        f"CREATE TABLE IF NOT EXISTS {table} ("
+        "id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+        "label VARCHAR(191) NOT NULL, "
+        "at DATETIME(6) NOT NULL, "
+        "KEY label (label)) ENGINE=InnoDB"
+    )
+    sql = f"INSERT INTO {table} (label, at) VALUES (%s, UTC_TIMESTAMP(6))"  # noqa: S608
+    cur.execute(sql, (label,))
+    conn.commit()
+    cur.execute(f"SELECT id, at FROM {table} WHERE id = LAST_INSERT_ID()")  # noqa: S608
+    marker_id, at = cur.fetchone()
+    return int(marker_id), at.replace(tzinfo=dt.UTC)
+
+
+def marker_present(conn: Any, schema: str, label: str) -> bool:
+    """Return whether ``<schema>.dr_markers`` holds a marker ``label`` (False without the table)."""
+    cur = conn.cursor()
+    cur.execute(
+        "SELECT COUNT(*) FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+        (schema, MARKER_TABLE),
+    )
+    if not cur.fetchone()[0]:
+        return False
+    cur.execute(f"SELECT COUNT(*) FROM {_marker_table(schema)} WHERE label = %s", (label,))  # noqa: S608
+    return bool(cur.fetchone()[0])
+
+
+def recovery_summary(result: PitrResult) -> Sequence[str]:
+    """Return the lines a runbook prints at the end: the point reached and the time taken."""
+    replay = result.replay
+    point = result.recovery_point or "the backup's snapshot (no transaction after it)"
+    return [
+        f"requested point: {result.stop_at}",
+        f"achieved recovery point: {point}",
+        f"transactions replayed: {replay.transactions if replay else 0}"
+        + (f" (last GTID {replay.last_gtid})" if replay and replay.last_gtid else ""),
+        f"time taken: restore {result.restore_s:.1f} s, replay {result.replay_s:.1f} s, "
+        f"total {result.total_s:.1f} s",
+    ]

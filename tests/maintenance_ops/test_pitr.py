@@ -1,0 +1,297 @@
+"""Point-in-time recovery: pure decisions, and a real restore-then-replay between two markers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maintenance_ops.exceptions import ConfigError, SafetyAbort, VerificationError
+from maintenance_ops.instance import InstanceSpec, MySQLInstance
+from maintenance_ops.pitr import (
+    HeaderScan,
+    binlog_command,
+    check_stop_after_backup,
+    client_command,
+    gtid_conflict,
+    marker_present,
+    parse_gtid_list,
+    replay_binlogs,
+    restore_to_point,
+    stop_datetime_arg,
+    write_marker,
+)
+from maintenance_ops.restore import ClientEndpoint
+
+UTC = dt.UTC
+SECRET = "S3cret-pitr-pw"
+
+# ------------------------------------------------------------------------------------------
+# Pure
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stop", "expected"),
+    [
+        pytest.param(
+            dt.datetime(2026, 5, 1, 12, 0, 0, 999999), "2026-05-01 12:00:00", id="truncated"
+        ),
+        pytest.param(
+            dt.datetime(2026, 5, 1, 14, 30, 5, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            "2026-05-01 12:30:05",
+            id="aware-to-utc",
+        ),
+    ],
+)
+def test_stop_datetime_is_utc_whole_seconds(stop: dt.datetime, expected: str) -> None:
+    assert stop_datetime_arg(stop) == expected
+
+
+def test_commands_carry_address_but_never_the_password() -> None:
+    source = ClientEndpoint(host="10.0.0.5", port=3307, user="repl", password=SECRET)
+    command = binlog_command(7, source, "bin.000003", 1234, dt.datetime(2026, 1, 1, 3, 4, 5))
+    assert command[:2] == ["mariadb-binlog", "--defaults-file=/dev/fd/7"]
+    assert {"--host=10.0.0.5", "--port=3307", "--user=repl", "--read-from-remote-server"} <= set(
+        command
+    )
+    assert "--start-position=1234" in command and command[-1] == "bin.000003"
+    assert "--stop-datetime=2026-01-01 03:04:05" in command
+    target = ClientEndpoint(host="10.0.0.9", port=3306, user="root", password=SECRET)
+    client = client_command(8, target)
+    assert client[:2] == ["mariadb", "--defaults-file=/dev/fd/8"] and "--binary-mode" in client
+    assert {"--host=10.0.0.9", "--port=3306", "--user=root"} <= set(client)
+    assert all(SECRET not in arg for arg in [*command, *client])
+    assert SECRET.encode() in source.option_file()
+
+
+HEADERS = """\
+#261129  0:51:45 server id 1  end_log_pos 256 CRC32 0xaaa6005f \tStart: binlog v 4
+#261129  0:51:46 server id 1  end_log_pos 876 CRC32 0xf438deb7 \tGTID 0-1-4 trans
+#261129  0:51:46 server id 1  end_log_pos 977 CRC32 0x193a6aa8 \tTable_map: `app`.`t` mapped to number 18
+#261129  0:51:46 server id 1  end_log_pos 1048 CRC32 0xb709e1a9 \tXid = 65
+#261129  0:51:46 server id 1  end_log_pos 1092 CRC32 0xe86e266b \tRotate to binlog.000002  pos: 4
+#700101  0:00:00 server id 1  end_log_pos 0 CRC32 0xf7c38353 \tRotate to binlog.000002  pos: 4
+#261129  0:51:47 server id 1  end_log_pos 421 CRC32 0x65663b13 \tGTID 0-1-5 ddl
+#261129  0:51:48 server id 1  end_log_pos 500 CRC32 0x00a6917d \tQuery\tthread_id=6\texec_time=0
+"""
+
+
+def test_header_scan_counts_transactions_and_follows_rotations() -> None:
+    scan = HeaderScan("binlog.000001")
+    for line in HEADERS.splitlines():
+        scan.feed(line)
+    assert scan.transactions == 2
+    assert scan.last_gtid == "0-1-5"
+    assert scan.last_event_at == dt.datetime(2026, 11, 29, 0, 51, 48, tzinfo=UTC)
+    assert (scan.file, scan.position) == ("binlog.000002", 500)
+
+
+@pytest.mark.parametrize(
+    ("backup_gtid", "target_pos", "log_bin", "strict", "conflict"),
+    [
+        pytest.param("0-1-5", "0-2-11", True, True, True, id="strict-target-ahead"),
+        pytest.param("0-1-50", "0-2-11", True, True, False, id="strict-target-behind"),
+        pytest.param("0-1-5", "0-2-11", True, False, False, id="not-strict"),
+        pytest.param("0-1-5", "0-2-11", False, True, False, id="no-binlog-on-target"),
+        pytest.param("0-1-5", "", True, True, False, id="empty-target-binlog"),
+        pytest.param("0-1-5", "1-2-99", True, True, False, id="other-domain"),
+    ],
+)
+def test_gtid_conflict(
+    backup_gtid: str, target_pos: str, log_bin: bool, strict: bool, conflict: bool
+) -> None:
+    reason = gtid_conflict(backup_gtid, target_pos, log_bin=log_bin, strict=strict)
+    assert (reason is not None) is conflict
+    if conflict:
+        assert "keep_gtids=False" in str(reason) and "1950" in str(reason)
+
+
+def test_parse_gtid_list_keeps_highest_per_domain() -> None:
+    assert parse_gtid_list("0-1-42, 1-2-7,0-3-40") == {0: 42, 1: 7}
+    assert parse_gtid_list(None) == {}
+
+
+def test_stop_before_backup_is_refused() -> None:
+    manifest = {"started_at": "2026-05-01T02:00:00+00:00"}
+    with pytest.raises(ConfigError, match="older backup"):
+        check_stop_after_backup(manifest, dt.datetime(2026, 5, 1, 1, 59, 59))
+    check_stop_after_backup(manifest, dt.datetime(2026, 5, 1, 2, 0, 0))
+
+
+# ------------------------------------------------------------------------------------------
+# Real: a binlog source, a backup, markers around a point in time
+# ------------------------------------------------------------------------------------------
+
+SOURCE_CONN_ID = "mmc_test_pitr_source"
+
+
+@dataclass
+class Drill:
+    """A backup of the source and the markers written after it, around ``point``."""
+
+    source: MySQLInstance
+    backup: Path
+    manifest: dict[str, Any]
+    before_at: dt.datetime
+    point: dt.datetime
+    after_at: dt.datetime
+
+    @property
+    def source_client(self) -> ClientEndpoint:
+        return ClientEndpoint(host="127.0.0.1", port=self.source.port, user="pitr", password=SECRET)
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
+    from maintenance_ops.backup import take_backup
+    from maintenance_ops.config import BackupSettings, MaintenanceSettings
+    from maintenance_ops.session import MaintenanceSession
+
+    base = tmp_path_factory.mktemp("pitr")
+    with MySQLInstance(InstanceSpec(binlog=True), base_dir=base / "srv") as source:
+        for host in ("127.0.0.1", "localhost"):
+            source.execute(f"CREATE USER 'pitr'@'{host}' IDENTIFIED BY '{SECRET}'")
+            source.execute(f"GRANT ALL ON *.* TO 'pitr'@'{host}'")
+        source.execute("CREATE DATABASE app")
+        source.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB")
+        source.execute("INSERT INTO app.t VALUES (1, 'x'), (2, 'y')")
+        settings = BackupSettings(enabled=True, location=(base / "backups").as_uri())
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", source.airflow_conn_uri())
+            with MaintenanceSession(SOURCE_CONN_ID, MaintenanceSettings()) as session:
+                result = take_backup(
+                    session,
+                    conn_id=SOURCE_CONN_ID,
+                    database_name="pitr",
+                    schemas=["app"],
+                    history_schema="_maintenance",
+                    settings=settings,
+                )
+        conn = source.connect()
+        conn.autocommit(True)
+        try:
+            source.execute("INSERT INTO app.t VALUES (3, 'z')")
+            _, before_at = write_marker(conn, "app", "before")
+            time.sleep(1.2)
+            point = dt.datetime.now(UTC)
+            time.sleep(1.2)
+            source.execute("DELETE FROM app.t WHERE id = 1")
+            _, after_at = write_marker(conn, "app", "after")
+        finally:
+            conn.close()
+        yield Drill(source, Path(result.path.path), result.manifest, before_at, point, after_at)
+
+
+def _rows(inst: MySQLInstance, sql: str) -> list[tuple[Any, ...]]:
+    return inst.execute(sql)
+
+
+def test_markers_on_the_source(drill: Drill) -> None:
+    conn = drill.source.connect()
+    try:
+        assert marker_present(conn, "app", "before") and marker_present(conn, "app", "after")
+        assert not marker_present(conn, "app", "never-written")
+        assert not marker_present(conn, "_maintenance", "before")  # no dr_markers table there
+    finally:
+        conn.close()
+    assert drill.before_at < drill.point < drill.after_at
+
+
+def test_restore_to_point_stops_between_the_markers(drill: Drill, tmp_path: Path) -> None:
+    assert drill.manifest["binlog"]["file"] and drill.manifest["binlog"]["gtid"]
+    with MySQLInstance(base_dir=tmp_path / "target") as target:
+        result = restore_to_point(
+            drill.backup, target=target, binlog_source=drill.source_client, stop_at=drill.point
+        )
+        conn = target.connect()
+        try:
+            assert marker_present(conn, "app", "before")
+            assert not marker_present(conn, "app", "after")
+        finally:
+            conn.close()
+        # Row 3 came from the binlog, row 1's delete came after the point.
+        assert _rows(target, "SELECT id FROM app.t ORDER BY id") == [(1,), (2,), (3,)]
+    assert result.recovery_point is not None
+    achieved = dt.datetime.fromisoformat(result.recovery_point)
+    assert drill.before_at.replace(microsecond=0) <= achieved <= drill.point
+    assert result.replay is not None and result.replay.transactions >= 3  # insert, DDL, marker
+    assert result.replay.keep_gtids is True and result.notes == []
+    assert 0 < result.restore_s < result.total_s and result.replay_s > 0
+    assert result.tool == "mariadb-dump"
+    json.dumps(result.to_dict())
+
+
+def test_strict_gtid_target_gets_its_own_gtids(drill: Drill, tmp_path: Path) -> None:
+    """The restore's own GTIDs put a strict target ahead of the source (error 1950 if kept)."""
+    spec = InstanceSpec(binlog=True, gtid_strict=True, server_id=2)
+    with MySQLInstance(spec, base_dir=tmp_path / "strict") as target:
+        for n in range(20):  # make sure the target's sequence is ahead of the source's
+            target.execute(f"CREATE DATABASE scratch_{n}")
+        with pytest.raises(SafetyAbort, match="gtid_strict_mode"):
+            restore_to_point(
+                drill.backup,
+                target=target,
+                binlog_source=drill.source_client,
+                stop_at=drill.point,
+                keep_gtids=True,
+            )
+        result = restore_to_point(
+            drill.backup, target=target, binlog_source=drill.source_client, stop_at=drill.point
+        )
+        conn = target.connect()
+        try:
+            assert marker_present(conn, "app", "before")
+            assert not marker_present(conn, "app", "after")
+        finally:
+            conn.close()
+        # The replay went into the target's binary log under the target's own numbering.
+        assert str(target.execute("SELECT @@gtid_binlog_pos")[0][0]).startswith("0-2-")
+        logged = target.execute("SHOW BINLOG EVENTS")
+        assert any("dr_markers" in str(row[-1]) for row in logged)
+    assert result.replay is not None and result.replay.keep_gtids is False
+    assert result.notes and "GTIDs dropped" in result.notes[0]
+
+
+def test_replay_onto_the_source_is_refused(drill: Drill) -> None:
+    coords = drill.manifest["binlog"]
+    with pytest.raises(SafetyAbort, match="never write to the source"):
+        replay_binlogs(
+            drill.source_client,
+            ClientEndpoint(host="localhost", port=drill.source.port),
+            coords["file"],
+            coords["position"],
+            drill.point,
+        )
+
+
+def test_replay_from_a_missing_binlog_fails_with_the_tool_error(
+    drill: Drill, tmp_path: Path
+) -> None:
+    with MySQLInstance(base_dir=tmp_path / "target") as target:
+        client = ClientEndpoint(socket=target.socket, port=target.port)
+        with pytest.raises(
+            VerificationError,
+            match=r"binlog\.999999:4 failed: mariadb-binlog exited.*Could not find first log",
+        ):
+            replay_binlogs(drill.source_client, client, "binlog.999999", 4, drill.point)
+
+
+def test_mariabackup_backup_is_refused_clearly(drill: Drill, tmp_path: Path) -> None:
+    backup = tmp_path / "20260101T000000Z-mariabackup"
+    (backup / "mariabackup").mkdir(parents=True)
+    manifest = {**drill.manifest, "tool": "mariabackup"}
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="not supported"):
+        restore_to_point(
+            backup,
+            target=ClientEndpoint(host="127.0.0.1", port=1),
+            binlog_source=drill.source_client,
+            stop_at=drill.point,
+        )

@@ -1,0 +1,269 @@
+"""The restore runbook, run as an operator would: a subprocess against real private servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maintenance_ops.instance import InstanceSpec, MySQLInstance
+from maintenance_ops.pitr import marker_present, write_marker
+
+SCRIPT = Path(__file__).resolve().parents[2] / "include" / "recovery" / "restore_from_backup.py"
+SOURCE_CONN_ID = "mmc_test_runbook_restore_source"
+SECRET = "Rb-restore-pw-9"
+
+
+def runbook(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the runbook with the project's interpreter and return what it did."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@dataclass
+class Drill:
+    """A binlog source, its backup, and markers written before and after ``point``."""
+
+    source: MySQLInstance
+    location: str
+    backup: Path
+    point: dt.datetime
+
+    @property
+    def source_uri(self) -> str:
+        return f"mysql://pitr:{SECRET}@127.0.0.1:{self.source.port}"
+
+    @property
+    def until(self) -> str:
+        return self.point.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
+    from maintenance_ops.backup import take_backup
+    from maintenance_ops.config import BackupSettings, MaintenanceSettings
+    from maintenance_ops.session import MaintenanceSession
+
+    base = tmp_path_factory.mktemp("runbook-restore")
+    with MySQLInstance(InstanceSpec(binlog=True), base_dir=base / "srv") as source:
+        for host in ("127.0.0.1", "localhost"):
+            source.execute(f"CREATE USER 'pitr'@'{host}' IDENTIFIED BY '{SECRET}'")
+            source.execute(f"GRANT ALL ON *.* TO 'pitr'@'{host}'")
+        source.execute("CREATE DATABASE app")
+        source.execute("CREATE TABLE app.t (id INT PRIMARY KEY) ENGINE=InnoDB")
+        source.execute("INSERT INTO app.t VALUES (1), (2)")
+        location = (base / "backups").as_uri()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", source.airflow_conn_uri())
+            with MaintenanceSession(SOURCE_CONN_ID, MaintenanceSettings()) as session:
+                result = take_backup(
+                    session,
+                    conn_id=SOURCE_CONN_ID,
+                    database_name="primary",
+                    schemas=["app"],
+                    history_schema="_maintenance",
+                    settings=BackupSettings(enabled=True, location=location),
+                )
+        conn = source.connect()
+        conn.autocommit(True)
+        try:
+            write_marker(conn, "app", "before")
+            time.sleep(1.2)
+            point = dt.datetime.now(dt.UTC)
+            time.sleep(1.2)
+            write_marker(conn, "app", "after")
+        finally:
+            conn.close()
+        yield Drill(source, location, Path(result.path.path), point)
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Iterator[MySQLInstance]:
+    with MySQLInstance(base_dir=tmp_path / "target") as inst:
+        yield inst
+
+
+def _markers(inst: MySQLInstance) -> tuple[bool, bool]:
+    conn = inst.connect()
+    try:
+        return marker_present(conn, "app", "before"), marker_present(conn, "app", "after")
+    finally:
+        conn.close()
+
+
+def _schemas(inst: MySQLInstance) -> set[str]:
+    return {str(r[0]) for r in inst.execute("SHOW DATABASES")}
+
+
+def _pitr_args(drill: Drill, target: Any, *extra: str) -> list[str]:
+    return [
+        "--backup",
+        str(drill.backup),
+        "--target",
+        target.url(),
+        "--until",
+        drill.until,
+        "--binlog-source",
+        drill.source_uri,
+        *extra,
+    ]
+
+
+def test_help() -> None:
+    done = runbook("--help")
+    assert done.returncode == 0
+    for option in ("--backup", "--location", "--ephemeral", "--keep", "--until", "--dry-run"):
+        assert option in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--ephemeral"], "--backup PATH or --location", id="no-backup"),
+        pytest.param(["--backup", "/x"], "--target URI|CONN_ID or --ephemeral", id="no-target"),
+        pytest.param(
+            ["--backup", "/x", "--ephemeral", "--until", "2026-01-01 00:00:00"],
+            "--until needs --binlog-source",
+            id="until-without-source",
+        ),
+        pytest.param(
+            ["--backup", "/x", "--ephemeral", "--until", "yesterday"],
+            "is not a time",
+            id="bad-time",
+        ),
+    ],
+)
+def test_bad_arguments_exit_2(args: list[str], message: str) -> None:
+    done = runbook(*args)
+    assert done.returncode == 2 and message in done.stderr
+
+
+def test_until_restores_between_the_markers(drill: Drill, target: MySQLInstance) -> None:
+    done = runbook(*_pitr_args(drill, target))
+    assert done.returncode == 0, done.stderr
+    assert _markers(target) == (True, False)
+    assert "achieved recovery point: " in done.stdout and "time taken: restore" in done.stdout
+    achieved = done.stdout.split("achieved recovery point: ", 1)[1].split()[0]
+    assert dt.datetime.fromisoformat(achieved) <= drill.point
+    assert SECRET not in done.stdout + done.stderr
+
+
+def test_non_empty_target_is_refused_then_forced(drill: Drill, target: MySQLInstance) -> None:
+    target.execute("CREATE DATABASE keepme")
+    refused = runbook(*_pitr_args(drill, target))
+    assert refused.returncode == 1
+    assert "keepme" in refused.stderr and "--force" in refused.stderr
+    assert "app" not in _schemas(target)
+    forced = runbook(*_pitr_args(drill, target, "--force"))
+    assert forced.returncode == 0, forced.stderr
+    assert _markers(target) == (True, False) and "keepme" in _schemas(target)
+
+
+def test_dry_run_writes_nothing(drill: Drill, target: MySQLInstance) -> None:
+    done = runbook(*_pitr_args(drill, target, "--dry-run"))
+    assert done.returncode == 0, done.stderr
+    assert "DRY RUN" in done.stdout and "replay binary logs" in done.stdout
+    assert "dry run complete" in done.stdout
+    assert "app" not in _schemas(target)
+
+
+def test_dry_run_ephemeral_from_location_starts_nothing(drill: Drill) -> None:
+    done = runbook(
+        "--location", drill.location, "--database", "primary", "--ephemeral", "--dry-run"
+    )
+    assert done.returncode == 0, done.stderr
+    assert drill.backup.name in done.stdout and "start a private server" in done.stdout
+    assert "private server: mysql://" not in done.stdout
+
+
+def test_target_equal_to_binlog_source_is_refused(drill: Drill) -> None:
+    done = runbook(*_pitr_args(drill, drill.source, "--force"))
+    assert done.returncode == 1
+    assert "same server as the binlog source" in done.stderr
+
+
+def test_corrupted_backup_is_refused_before_any_write(
+    drill: Drill, target: MySQLInstance, tmp_path: Path
+) -> None:
+    copy = tmp_path / drill.backup.name
+    shutil.copytree(drill.backup, copy)
+    dump = next(copy.glob("dump.sql*"))
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    done = runbook("--backup", str(copy), "--target", target.url())
+    assert done.returncode == 1
+    assert "fails its checksum" in done.stderr and "nothing was written" in done.stderr
+    assert "app" not in _schemas(target)
+
+
+def test_ephemeral_restore_is_stopped_at_the_end(drill: Drill) -> None:
+    done = runbook(
+        "--backup",
+        str(drill.backup),
+        "--ephemeral",
+        "--until",
+        drill.until,
+        "--binlog-source",
+        drill.source_uri,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "private server: mysql://root@127.0.0.1:" in done.stdout
+    assert "stop the private server" in done.stdout
+    assert "achieved recovery point: 20" in done.stdout
+    port = int(done.stdout.split("private server: mysql://root@127.0.0.1:", 1)[1].split()[0])
+    import MySQLdb
+
+    with pytest.raises(MySQLdb.OperationalError):
+        MySQLdb.connect(host="127.0.0.1", port=port, user="root", connect_timeout=2)
+
+
+def test_keep_leaves_the_server_running_until_ctrl_c(drill: Drill) -> None:
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--backup", str(drill.backup), "--ephemeral", "--keep"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "press Ctrl-C" in line:
+                break
+        kept = "".join(lines)
+        assert "private server kept at mysql://root@127.0.0.1:" in kept, kept
+        port = int(kept.split("kept at mysql://root@127.0.0.1:", 1)[1].split()[0])
+        import MySQLdb
+
+        conn = MySQLdb.connect(host="127.0.0.1", port=port, user="root", connect_timeout=5)
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT COUNT(*) FROM app.t")
+            assert cur.fetchone() == (2,)
+        finally:
+            conn.close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        with pytest.raises(MySQLdb.OperationalError):
+            MySQLdb.connect(host="127.0.0.1", port=port, user="root", connect_timeout=2)
+    finally:
+        if proc.poll() is None:  # SIGTERM also stops the private server; SIGKILL would not
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
