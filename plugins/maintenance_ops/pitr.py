@@ -275,15 +275,20 @@ def gtid_conflict(
 
 
 def check_stop_after_backup(manifest: Mapping[str, Any], stop_at: dt.datetime) -> None:
-    """Refuse a recovery point before the backup began: the backup already holds later data."""
-    started = manifest.get("started_at")
-    if not started:
+    """Refuse a recovery point before the backup ended: the backup may hold later data.
+
+    The snapshot is taken somewhere between ``started_at`` and ``ended_at``; only a point
+    after ``ended_at`` is sure to be after it.
+    """
+    ended = manifest.get("ended_at") or manifest.get("started_at")
+    if not ended:
         return
-    began = to_utc(dt.datetime.fromisoformat(str(started).replace("Z", "+00:00")))
-    if to_utc(stop_at) < began:
+    done = to_utc(dt.datetime.fromisoformat(str(ended).replace("Z", "+00:00")))
+    if to_utc(stop_at) < done:
         raise ConfigError(
-            f"the point in time {to_utc(stop_at).isoformat()} is before this backup was taken "
-            f"({began.isoformat()}); choose an older backup"
+            f"the point in time {to_utc(stop_at).isoformat()} is before this backup finished "
+            f"({done.isoformat()}), so the backup may already hold later changes; choose an "
+            "older backup"
         )
 
 
@@ -328,6 +333,7 @@ class _Pipeline:
     errors: list[Path]
 
     def wait(self, scan: HeaderScan, lock: threading.Lock) -> None:
+        """Wait for every process, logging progress every ``PROGRESS_INTERVAL_S``."""
         last = time.monotonic()
         while any(p.poll() is None for p in self.procs):
             time.sleep(0.1)
@@ -336,7 +342,16 @@ class _Pipeline:
                 with lock:
                     log.info("binlog replay progress: %s", scan.line())
 
+    def kill(self) -> None:
+        """Kill every process of the pipeline still running and reap it."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    proc.kill()
+                proc.wait()
+
     def raise_on_failure(self, what: str) -> None:
+        """Raise VerificationError naming each tool that failed and its error output."""
         # The client's error explains a tee/binlog SIGPIPE, so report it first. grep exits
         # 1 when it selects no line (no headers, or nothing to keep): not a failure.
         failed = [
@@ -406,14 +421,18 @@ def replay_binlogs(
                 errors,
                 None if keep_gtids else gtid_filter_command(),
             )
-            grep = pipeline.procs[_STAGES.index("headers")]
-            assert grep.stdout is not None
-            reader = threading.Thread(
-                target=_read_headers, args=(grep.stdout, scan, lock), daemon=True
-            )
+            headers = pipeline.procs[_STAGES.index("headers")].stdout
+            assert headers is not None
+            reader = threading.Thread(target=_read_headers, args=(headers, scan, lock), daemon=True)
             reader.start()
-            pipeline.wait(scan, lock)
-            reader.join()
+            try:
+                pipeline.wait(scan, lock)
+            except BaseException:
+                pipeline.kill()  # Ctrl-C or a crash: leave no tool writing into the target
+                raise
+            finally:
+                reader.join(timeout=30)
+                headers.close()
         pipeline.raise_on_failure(f"from {start_file}:{start_position}")
     result.duration_s = time.monotonic() - started
     result.transactions = scan.transactions

@@ -30,6 +30,7 @@ from maintenance_ops.pitr import (
 from maintenance_ops.restore import ClientEndpoint
 
 UTC = dt.UTC
+PLUS2 = dt.timezone(dt.timedelta(hours=2))
 SECRET = "S3cret-pitr-pw"
 
 # ------------------------------------------------------------------------------------------
@@ -118,11 +119,23 @@ def test_parse_gtid_list_keeps_highest_per_domain() -> None:
     assert parse_gtid_list(None) == {}
 
 
-def test_stop_before_backup_is_refused() -> None:
-    manifest = {"started_at": "2026-05-01T02:00:00+00:00"}
-    with pytest.raises(ConfigError, match="older backup"):
-        check_stop_after_backup(manifest, dt.datetime(2026, 5, 1, 1, 59, 59))
-    check_stop_after_backup(manifest, dt.datetime(2026, 5, 1, 2, 0, 0))
+@pytest.mark.parametrize(
+    ("stop", "refused"),
+    [
+        pytest.param(dt.datetime(2026, 5, 1, 1, 59, 59), True, id="before-start"),
+        pytest.param(dt.datetime(2026, 5, 1, 2, 0, 30), True, id="during-backup"),
+        pytest.param(dt.datetime(2026, 5, 1, 2, 1, 0), False, id="at-end"),
+        pytest.param(dt.datetime(2026, 5, 1, 4, 1, 0, tzinfo=PLUS2), False, id="aware-at-end"),
+        pytest.param(dt.datetime(2026, 5, 1, 3, 59, 0, tzinfo=PLUS2), True, id="aware-before"),
+    ],
+)
+def test_stop_before_backup_end_is_refused(stop: dt.datetime, refused: bool) -> None:
+    manifest = {"started_at": "2026-05-01T02:00:00+00:00", "ended_at": "2026-05-01T02:01:00+00:00"}
+    if refused:
+        with pytest.raises(ConfigError, match="older backup"):
+            check_stop_after_backup(manifest, stop)
+    else:
+        check_stop_after_backup(manifest, stop)
 
 
 # ------------------------------------------------------------------------------------------
@@ -204,8 +217,12 @@ def test_markers_on_the_source(drill: Drill) -> None:
     assert drill.before_at < drill.point < drill.after_at
 
 
-def test_restore_to_point_stops_between_the_markers(drill: Drill, tmp_path: Path) -> None:
+def test_restore_to_point_stops_between_the_markers(
+    drill: Drill, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert drill.manifest["binlog"]["file"] and drill.manifest["binlog"]["gtid"]
+    # mariadb-binlog reads --stop-datetime in its local zone: the replay must pin it to UTC.
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
     with MySQLInstance(base_dir=tmp_path / "target") as target:
         result = restore_to_point(
             drill.backup, target=target, binlog_source=drill.source_client, stop_at=drill.point
