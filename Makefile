@@ -8,7 +8,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast test-e2e lint bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -16,13 +16,19 @@ setup:
 demo: setup
 	$(PY) -m maintenance_ops.demo
 
+# --dist loadgroup: tests sharing one Airflow stack (xdist_group "celery_stack") stay together.
 test: setup
 	@bash scripts/services.sh
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: setup
 	@bash scripts/services.sh
 	$(PY) -m pytest -n 2 -m "not e2e" $(PYTEST_ARGS)
+
+# The real-stack tests alone (Celery stack, UI, fleet, deadline alerts).
+test-e2e: setup
+	@bash scripts/services.sh
+	$(PY) -m pytest -n 2 --dist loadgroup -m e2e $(PYTEST_ARGS)
 
 lint: setup
 	.venv/bin/ruff check plugins dags tests bench

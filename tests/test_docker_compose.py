@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from maintenance_ops.config import MaintenanceSettings
 from tests.conftest import REPO
 from tests.support.airflow_stack import TEST_OVERRIDES, AirflowStack, shared_airflow_settings
 
@@ -35,7 +36,10 @@ def test_every_component_is_defined() -> None:
     } <= services
     for name, command in AIRFLOW_SERVICES.items():
         assert str(_service(name)["command"]).startswith(command), name
-    assert _service("airflow-worker")["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert shared_airflow_settings()["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    # The worker serves the queue every maintenance task is routed to by default.
+    queues = _service("airflow-worker")["command"].split("--queues")[1].split()[0].split(",")
+    assert MaintenanceSettings().queue in queues
     assert "pools set mysql_maintenance" in "".join(_service("airflow-init")["command"])
 
 
@@ -58,10 +62,16 @@ def test_compose_and_the_native_stack_share_one_settings_file(tmp_path: Any) -> 
         assert _service(name)["env_file"] == ["include/airflow.env"]
     shared = shared_airflow_settings()
     assert shared, "include/airflow.env is empty"
+    # The Celery stack of the end-to-end test (tests/e2e/conftest.py), built the same way.
     stack = AirflowStack(
-        dags_folder=str(REPO / "dags"), plugins_folder=None, work_dir=str(tmp_path)
+        dags_folder=str(REPO / "dags"),
+        plugins_folder=None,
+        work_dir=str(tmp_path),
+        executor="CeleryExecutor",
+        worker_queues=(MaintenanceSettings().queue or "",),
     )
     differing = {k for k, v in shared.items() if stack.env.get(k) != v}
     assert differing <= TEST_OVERRIDES, differing
+    assert stack.components[-1] == "celery-worker"
     # Nothing in compose's own environment contradicts the shared file.
     assert not set(_service("airflow-scheduler")["environment"]) & set(shared)

@@ -5,6 +5,10 @@ There is no Docker engine on the machines this project runs on, so the e2e tests
 subprocesses. Every stack gets its own ``AIRFLOW_HOME``, metadata database, ports, secrets
 and logs, so several stacks can run side by side under pytest-xdist.
 
+With ``executor="CeleryExecutor"`` a ``celery worker`` joins them, with the machine's Redis as
+the broker (every key under a per-stack prefix) and the stack's Postgres database as the result
+backend; the worker serves only ``worker_queues``.
+
 Example::
 
     with AirflowStack(dags_folder=dags, plugins_folder=None, work_dir=tmp) as stack:
@@ -46,7 +50,11 @@ POSTGRES_PORT = 5432
 POSTGRES_USER = "postgres"
 
 DEFAULT_COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
-KNOWN_COMPONENTS = frozenset(DEFAULT_COMPONENTS)
+CELERY_WORKER = "celery-worker"
+KNOWN_COMPONENTS = frozenset({*DEFAULT_COMPONENTS, CELERY_WORKER})
+
+REDIS_HOST = "127.0.0.1"
+REDIS_PORT = 6379
 
 # Env var that marks every process of one stack. Task runners put themselves in their own
 # process group (the task-sdk supervisor calls setpgid), so killpg on the scheduler misses
@@ -226,6 +234,37 @@ def ensure_postgres_running(timeout: float = 60) -> None:
     raise AirflowStackError(f"PostgreSQL did not come up on {POSTGRES_HOST}:5432: {last}")
 
 
+def _redis_ping() -> bool:
+    try:
+        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def ensure_redis_running(timeout: float = 30) -> None:
+    """Start the machine's Redis (the Celery broker) if nothing answers on 127.0.0.1:6379."""
+    if _redis_ping():
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        raise AirflowStackError("Redis is not reachable and redis-server is not installed")
+    # Started the way the Debian service would be, on loopback only; never reconfigured.
+    subprocess.run(
+        [server, "--bind", REDIS_HOST, "--port", str(REDIS_PORT), "--daemonize", "yes"],
+        check=False,
+        capture_output=True,
+        timeout=timeout,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _redis_ping():
+            return
+        time.sleep(0.3)
+    raise AirflowStackError(f"Redis did not come up on {REDIS_HOST}:{REDIS_PORT}")
+
+
 class AirflowStack:
     """Run Airflow components as private subprocesses and drive them through the REST API."""
 
@@ -237,7 +276,8 @@ class AirflowStack:
         work_dir: str,
         extra_env: dict[str, str] | None = None,
         executor: str = "LocalExecutor",
-        components: tuple[str, ...] = DEFAULT_COMPONENTS,
+        components: tuple[str, ...] | None = None,
+        worker_queues: tuple[str, ...] = ("maintenance",),
         metadata: str = "postgres",
         parallelism: int = 4,
         use_db_template: bool = True,
@@ -249,7 +289,14 @@ class AirflowStack:
         the installed Airflow versions) instead of running ``airflow db migrate`` per stack.
         ``serve_logs`` starts the scheduler's and triggerer's log servers; they are only
         needed to read logs of *running* tasks, finished ones are read from local files.
+        ``executor``: the deployment's (``include/airflow.env``) is the CeleryExecutor; tests
+        that only need a task to run choose the lighter LocalExecutor, which needs no worker.
+        ``components`` defaults to the four core components, plus a Celery worker serving
+        ``worker_queues`` under the CeleryExecutor.
         """
+        if components is None:
+            celery = executor == "CeleryExecutor"
+            components = (*DEFAULT_COMPONENTS, CELERY_WORKER) if celery else DEFAULT_COMPONENTS
         unknown = set(components) - KNOWN_COMPONENTS
         if unknown:
             raise ValueError(f"unknown components {sorted(unknown)}; known: {DEFAULT_COMPONENTS}")
@@ -257,12 +304,23 @@ class AirflowStack:
             raise ValueError("metadata must be 'postgres' or 'sqlite'")
         if metadata == "postgres":
             require_postgres_drivers()
+        if CELERY_WORKER in components and (executor != "CeleryExecutor" or metadata != "postgres"):
+            raise ValueError(
+                "a celery-worker needs executor='CeleryExecutor' and metadata='postgres'"
+            )
+        if CELERY_WORKER in components and not worker_queues:
+            raise ValueError("worker_queues is empty: name the Celery queue(s) the worker serves")
 
         self.stack_id = uuid.uuid4().hex[:12]
         self.work_dir = Path(work_dir).resolve()
         self.home = self.work_dir / "home"
         self.log_dir = self.work_dir / "logs"
         self.components = tuple(components)
+        self.worker_queues = tuple(worker_queues)
+        self.executor = executor
+        # Every broker key of this stack lives under this prefix, so stacks sharing the
+        # machine's Redis never see each other's queues, and stop() can delete them all.
+        self.redis_prefix = f"mmc-e2e-{self.stack_id}:"
         self.metadata = metadata
         self.use_db_template = use_db_template
         self.serve_logs = serve_logs
@@ -315,6 +373,8 @@ class AirflowStack:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
             }
         )
+        if executor == "CeleryExecutor":
+            self.env.update(self._celery_env(parallelism))
         self.env.update(extra_env or {})
 
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -325,6 +385,17 @@ class AirflowStack:
         self._started = False
         self._stopped = False
         self.startup_seconds: float | None = None
+
+    def _celery_env(self, parallelism: int) -> dict[str, str]:
+        """Return the settings that wire this stack's scheduler and worker through Celery."""
+        return {
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": self.redis_prefix,
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{_pg_url(self.db_name)}",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(parallelism),
+            # One scheduler-side process polls task states; the default forks cpu_count - 1.
+            "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+        }
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -338,6 +409,8 @@ class AirflowStack:
         atexit.register(self.stop)
         try:
             self._prepare_dirs()
+            if self.executor == "CeleryExecutor":
+                ensure_redis_running()
             self._create_metadata_db(timeout)
             for component in self.components:
                 self._spawn(component)
@@ -365,6 +438,8 @@ class AirflowStack:
         # Task runners live in their own process groups: sweep by marker and by known pid.
         self._kill_leftovers(timeout=10)
         self._drop_metadata_db()
+        if self.executor == "CeleryExecutor":
+            self._drop_broker_keys()
 
     def __enter__(self) -> AirflowStack:
         return self.start()
@@ -379,9 +454,38 @@ class AirflowStack:
         # SimpleAuthManager only adds users missing from the file, so ours keeps its password.
         self.passwords_file.write_text(json.dumps({self.admin_user: self.admin_password}) + "\n")
 
+    def _drop_broker_keys(self) -> None:
+        import redis
+
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=0, socket_timeout=5)
+        try:
+            keys = list(client.scan_iter(match=f"{self.redis_prefix}*", count=500))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+
     def _spawn(self, component: str) -> None:
         args = [*airflow_command(), component]
-        if component == "api-server":
+        if component == CELERY_WORKER:
+            args = [
+                *airflow_command(),
+                "celery",
+                "worker",
+                "--queues",
+                ",".join(self.worker_queues),
+                "--concurrency",
+                self.env["AIRFLOW__CELERY__WORKER_CONCURRENCY"],
+                # Unique per stack: workers of parallel stacks must not answer each other.
+                "--celery-hostname",
+                f"{self.stack_id}@%h",
+                # No other workers to synchronise with: skip the ~1 s mingle round.
+                "--without-mingle",
+                "--without-gossip",
+            ]
+            if not self.serve_logs:
+                args.append("--skip-serve-logs")
+        elif component == "api-server":
             args += ["--host", "127.0.0.1", "--port", str(self.port)]
         elif component in ("scheduler", "triggerer") and not self.serve_logs:
             args.append("--skip-serve-logs")
@@ -412,12 +516,25 @@ class AirflowStack:
             try:
                 resp = self._session.get(f"{self.api_url}/api/v2/monitor/health", timeout=5)
                 last = resp.json() if resp.ok else resp.text
-                if resp.ok and all((last.get(k) or {}).get("status") == "healthy" for k in wanted):
+                if (
+                    resp.ok
+                    and all((last.get(k) or {}).get("status") == "healthy" for k in wanted)
+                    and self._worker_ready()
+                ):
                     return
             except (requests.RequestException, ValueError) as exc:
                 last = repr(exc)
             time.sleep(0.5)
         raise AirflowStackError(f"stack not healthy in time; last health: {last}\n{self._logs()}")
+
+    def _worker_ready(self) -> bool:
+        """Return whether the Celery worker (if any) logged that it consumes its queues."""
+        if CELERY_WORKER not in self.components:
+            return True
+        # The health endpoint knows nothing of Celery workers; Celery logs "<name> ready."
+        # once it has connected to the broker and declared its queues.
+        tail = self.log_tail(CELERY_WORKER, 200)
+        return any(f"{self.stack_id}@" in line and " ready." in line for line in tail.splitlines())
 
     def _check_alive(self) -> None:
         for name, proc in self._procs.items():
