@@ -80,13 +80,18 @@ def read_binlog_state(conn: Any) -> BinlogState:
     """Read ``log_bin``, the expiry settings and ``SHOW BINARY LOGS`` over a DB-API connection."""
     cur = conn.cursor()
     cur.execute(_SETTINGS_SQL)
-    settings = {str(name).lower(): str(value) for name, value in cur.fetchall()}
+    settings = {str(name).lower(): str(value) for name, value, *_ in result_rows(cur)}
     enabled = settings.get("log_bin", "OFF").upper() in ("ON", "1")
     if not enabled:
         return BinlogState(False, (), settings)
     cur.execute("SHOW BINARY LOGS")
-    files = tuple(BinlogFile(str(row[0]), int(row[1])) for row in cur.fetchall())
+    files = tuple(BinlogFile(str(row[0]), int(row[1])) for row in result_rows(cur))
     return BinlogState(True, files, settings)
+
+
+def result_rows(cur: Any) -> list[list[Any]]:
+    """Return the result rows as value lists, from a tuple or a dict cursor alike."""
+    return [list(row.values()) if isinstance(row, dict) else list(row) for row in cur.fetchall()]
 
 
 # --------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from maintenance_ops.backup import verify_files
+from maintenance_ops.binlogs import result_rows
 from maintenance_ops.exceptions import ConfigError, SafetyAbort, VerificationError
 from maintenance_ops.identifiers import quote_identifier, validate_identifier
 from maintenance_ops.instance import MySQLInstance
@@ -557,7 +558,7 @@ def target_gtid_state(conn: Any) -> tuple[bool, bool, str]:
         "SHOW GLOBAL VARIABLES WHERE Variable_name IN "
         "('log_bin', 'gtid_strict_mode', 'gtid_binlog_pos')"
     )
-    values = {str(k).lower(): str(v) for k, v in cur.fetchall()}
+    values = {str(k).lower(): str(v) for k, v, *_ in result_rows(cur)}
     on = ("ON", "1")
     return (
         values.get("log_bin", "OFF").upper() in on,
@@ -720,7 +721,7 @@ def write_marker(conn: Any, schema: str, label: str) -> tuple[int, dt.datetime]:
     cur.execute(sql, (label,))
     conn.commit()
     cur.execute(f"SELECT id, at FROM {table} WHERE id = LAST_INSERT_ID()")  # noqa: S608
-    marker_id, at = cur.fetchone()
+    marker_id, at = result_rows(cur)[0]
     return int(marker_id), at.replace(tzinfo=dt.UTC)
 
 
@@ -732,10 +733,10 @@ def marker_present(conn: Any, schema: str, label: str) -> bool:
         "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
         (schema, MARKER_TABLE),
     )
-    if not cur.fetchone()[0]:
+    if not result_rows(cur)[0][0]:
         return False
     cur.execute(f"SELECT COUNT(*) FROM {_marker_table(schema)} WHERE label = %s", (label,))  # noqa: S608
-    return bool(cur.fetchone()[0])
+    return bool(result_rows(cur)[0][0])
 
 
 def recovery_summary(result: PitrResult) -> Sequence[str]:

@@ -327,3 +327,16 @@ def test_shared_server_without_binlog(mysql_server: str) -> None:
     assert state.enabled is False and state.files == ()
     check = binlog_enabled_check(state, "shared")
     assert check.status == "fail" and "point-in-time recovery is impossible" in check.detail
+
+
+def test_dict_cursor_connection_reads_the_same(binlog_server: MySQLInstance) -> None:
+    import MySQLdb.cursors
+
+    plain = binlog_server.connect()
+    dicts = binlog_server.connect(cursorclass=MySQLdb.cursors.DictCursor)
+    try:
+        assert read_binlog_state(dicts) == read_binlog_state(plain)
+        assert read_binlog_state(dicts).names
+    finally:
+        plain.close()
+        dicts.close()

@@ -207,7 +207,9 @@ def _rows(inst: MySQLInstance, sql: str) -> list[tuple[Any, ...]]:
 
 
 def test_markers_on_the_source(drill: Drill) -> None:
-    conn = drill.source.connect()
+    import MySQLdb.cursors
+
+    conn = drill.source.connect(cursorclass=MySQLdb.cursors.DictCursor)  # as some hooks return
     try:
         assert marker_present(conn, "app", "before") and marker_present(conn, "app", "after")
         assert not marker_present(conn, "app", "never-written")
@@ -312,3 +314,46 @@ def test_mariabackup_backup_is_refused_clearly(drill: Drill, tmp_path: Path) -> 
             binlog_source=drill.source_client,
             stop_at=drill.point,
         )
+
+
+def test_mydumper_backup_rolls_forward_too(drill: Drill, tmp_path: Path) -> None:
+    from maintenance_ops.backup import take_backup
+    from maintenance_ops.config import BackupSettings, MaintenanceSettings
+    from maintenance_ops.session import MaintenanceSession
+
+    settings = BackupSettings(enabled=True, location=(tmp_path / "b").as_uri(), tool="mydumper")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", drill.source.airflow_conn_uri())
+        with MaintenanceSession(SOURCE_CONN_ID, MaintenanceSettings()) as session:
+            backup = take_backup(
+                session,
+                conn_id=SOURCE_CONN_ID,
+                database_name="pitr",
+                schemas=["app"],
+                history_schema="_maintenance",
+                settings=settings,
+            )
+    assert backup.manifest["binlog"]["file"]
+    conn = drill.source.connect()
+    conn.autocommit(True)
+    try:
+        write_marker(conn, "app", "mydumper-before")
+        time.sleep(1.2)
+        point = dt.datetime.now(UTC)
+        time.sleep(1.2)
+        write_marker(conn, "app", "mydumper-after")
+    finally:
+        conn.close()
+    with MySQLInstance(base_dir=tmp_path / "target") as target:
+        result = restore_to_point(
+            Path(backup.path.path), target=target, binlog_source=drill.source_client, stop_at=point
+        )
+        conn = target.connect()
+        try:
+            assert marker_present(conn, "app", "before")  # in the backup itself
+            assert marker_present(conn, "app", "mydumper-before")
+            assert not marker_present(conn, "app", "mydumper-after")
+        finally:
+            conn.close()
+    assert result.tool == "mydumper" and result.replay is not None
+    assert result.replay.transactions >= 1
