@@ -1,10 +1,14 @@
 """
 ### Disaster-recovery drill (default 1st of the month 06:00)
 
-Backup availability, replica readiness, runbooks, notification test, point-in-time recovery.
-
-For every selected database: a preflight written to the audit log, then the drill, then a
-readiness report. Params: `databases`, `dry_run`.
+For every selected database: the newest backup (present, within RPO, checksums), the binlogs
+that roll it forward (no gap, retention), every replica (threads, lag, `read_only`, advancing,
+checksums of sample tables), the runbooks in `include/recovery/` (`--help`, `--dry-run`, review
+date), every alert channel (a marked test message), and a point-in-time recovery of the newest
+backup onto a private server to a time between two markers the drill writes. Ends with a
+readiness report (score, verdict, RTO and RPO against targets) saved as JSON + Markdown
+evidence; any failed check is a critical alert. Params: `databases`, `dry_run` (reads only: no
+markers, no restore, no test messages).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from airflow.sdk import dag
 
 from maintenance_ops.dag_parts import dag_kwargs, report, select_databases
-from maintenance_ops.operators import DatabaseOperator
+from maintenance_ops.operators import DisasterRecoveryOperator
 
 CADENCE = "disaster_recovery_test"
 
@@ -20,7 +24,7 @@ CADENCE = "disaster_recovery_test"
 @dag(**dag_kwargs(CADENCE, doc_md=__doc__))
 def mysql_disaster_recovery_test() -> None:
     databases = select_databases()
-    done = DatabaseOperator.for_each(databases, cadence=CADENCE)
+    done = DisasterRecoveryOperator.for_each(databases, cadence=CADENCE)
     report(databases, done.output)
 
 

@@ -11,7 +11,8 @@
 --   mysql_monthly_deep_maintenance  SELECT, INSERT, ALTER; PROCESS (rebuilds, CHECK, histograms)
 --   mysql_backup_testing            SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES;
 --                                   RELOAD, PROCESS, REPLICATION CLIENT (consistent dumps, binlog position)
---   mysql_disaster_recovery_test    SELECT; PROCESS, REPLICATION CLIENT
+--   mysql_disaster_recovery_test    SELECT; PROCESS, REPLICATION CLIENT, REPLICATION SLAVE
+--                                   (the PITR drill reads binlogs as a replica would)
 --   mysql_health_check              SELECT; PROCESS, REPLICATION CLIENT
 --   every DAG, on the history schema (default _maintenance): SELECT, INSERT, UPDATE, DELETE, CREATE
 --   daily and health check: SELECT on mysql.innodb_table_stats, mysql.innodb_index_stats,
@@ -20,7 +21,7 @@
 
 CREATE USER IF NOT EXISTS 'maintenance'@'%' IDENTIFIED BY 'change-me';
 
-GRANT PROCESS, RELOAD, REPLICATION CLIENT ON *.* TO 'maintenance'@'%';
+GRANT PROCESS, RELOAD, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO 'maintenance'@'%';
 
 GRANT SELECT, INSERT, DELETE, CREATE, ALTER, DROP, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES
    ON `app`.* TO 'maintenance'@'%';

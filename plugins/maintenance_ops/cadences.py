@@ -89,7 +89,8 @@ CADENCES: tuple[Cadence, ...] = (
         task_type="disaster_recovery_test",
         default_cron="0 6 1 * *",
         summary="Backup availability, replica readiness, runbooks, notifications and a PITR drill",
-        privileges=frozenset({"SELECT", "PROCESS", "REPLICATION CLIENT"}),
+        # REPLICATION SLAVE: the PITR drill reads binlogs with mariadb-binlog from the server.
+        privileges=frozenset({"SELECT", "PROCESS", "REPLICATION CLIENT", "REPLICATION SLAVE"}),
         default_deadline_minutes=240,
         writes=False,
         tags=("disaster-recovery",),

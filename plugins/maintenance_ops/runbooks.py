@@ -94,7 +94,7 @@ def _last_line(text: str) -> str:
 
 
 def _run_script(
-    script: Path, argv: Sequence[str], timeout_s: float
+    script: Path, argv: Sequence[str], timeout_s: float, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(script), *argv],
@@ -103,6 +103,7 @@ def _run_script(
         timeout=timeout_s,
         stdin=subprocess.DEVNULL,
         check=False,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -122,8 +123,14 @@ def help_check(script: Path, *, timeout_s: float) -> Check:
     return Check(name, "pass", "--help exits 0")
 
 
-def dry_run_check(script: Path, argv: Sequence[str], *, timeout_s: float) -> Check:
-    """Run ``<script> <argv>`` (which must hold ``--dry-run``); pass if it exits 0."""
+def dry_run_check(
+    script: Path, argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None
+) -> Check:
+    """Run ``<script> <argv>`` (which must hold ``--dry-run``); pass if it exits 0.
+
+    ``env`` adds variables (e.g. ``AIRFLOW_CONN_*`` for connections named in ``argv``): the
+    environment, unlike the command line, is private to the process.
+    """
     name = f"dry run: {script.name}"
     if "--dry-run" not in argv:
         return Check(
@@ -134,7 +141,7 @@ def dry_run_check(script: Path, argv: Sequence[str], *, timeout_s: float) -> Che
     if not script.is_file():
         return Check(name, "fail", f"{script} not found")
     try:
-        done = _run_script(script, argv, timeout_s)
+        done = _run_script(script, argv, timeout_s, env)
     except subprocess.TimeoutExpired:
         return Check(name, "fail", f"the dry run did not finish within {timeout_s:g} s")
     if done.returncode != 0:
@@ -153,6 +160,7 @@ def check_runbooks(
     today: date,
     dry_runs: Mapping[str, Sequence[str]] | None = None,
     timeout_s: float = 60,
+    env: Mapping[str, str] | None = None,
 ) -> list[Check]:
     """Check that every runbook exists, answers ``--help``, dry-runs, and is recently reviewed.
 
@@ -161,6 +169,7 @@ def check_runbooks(
     :param today: the date to judge the review age against (the drill's logical date).
     :param dry_runs: runbook file name → its arguments, holding ``--dry-run``, to run as a check.
     :param timeout_s: how long each script run may take.
+    :param env: variables added to the dry runs' environment (connections they name).
     """
     checks: list[Check] = []
     for name in EXPECTED_RUNBOOKS:
@@ -181,7 +190,7 @@ def check_runbooks(
                 Check(f"dry run: {name}", "fail", "name a file in the runbook folder, not a path")
             )
             continue
-        checks.append(dry_run_check(recovery_dir / name, list(argv), timeout_s=timeout_s))
+        checks.append(dry_run_check(recovery_dir / name, list(argv), timeout_s=timeout_s, env=env))
     doc = recovery_dir / RUNBOOK_DOC
     if doc.is_file():
         checks.append(

@@ -10,13 +10,15 @@ from maintenance_ops.operators.deep import (
     WeeklyOptimizationOperator,
 )
 from maintenance_ops.operators.health import HealthCheckOperator
+from maintenance_ops.operators.recovery import DisasterRecoveryOperator
 
-# The operator that does each cadence's work; cadences not listed run the preflight only.
+# The operator that does each cadence's work.
 OPERATORS: dict[str, type[DatabaseOperator]] = {
     "daily_maintenance": DailyMaintenanceOperator,
     "weekly_optimization": WeeklyOptimizationOperator,
     "monthly_deep_maintenance": MonthlyDeepMaintenanceOperator,
     "backup_testing": BackupTestingOperator,
+    "disaster_recovery_test": DisasterRecoveryOperator,
     "health_check": HealthCheckOperator,
 }
 
@@ -31,6 +33,7 @@ __all__ = [
     "BackupTestingOperator",
     "DailyMaintenanceOperator",
     "DatabaseOperator",
+    "DisasterRecoveryOperator",
     "HealthCheckOperator",
     "MonthlyDeepMaintenanceOperator",
     "WeeklyOptimizationOperator",

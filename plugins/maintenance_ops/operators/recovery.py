@@ -1,0 +1,402 @@
+"""The disaster-recovery drill: can we recover, how fast, to which point, and will we hear of it."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from maintenance_ops.exceptions import MaintenanceError, VerificationError
+from maintenance_ops.operators.base import DatabaseOperator, Run
+from maintenance_ops.restore import Check
+
+if TYPE_CHECKING:
+    from maintenance_ops.backup import BackupInfo
+    from maintenance_ops.config import Database, Replica
+    from maintenance_ops.drill import Readiness
+    from maintenance_ops.instance import MySQLInstance
+    from maintenance_ops.pitr import PitrResult
+
+# The runbooks' dry runs each get this long (they connect, read and print).
+RUNBOOK_TIMEOUT_S = 120.0
+
+
+class DisasterRecoveryOperator(DatabaseOperator):
+    """Drill recovery of one database and write a readiness report an auditor can be handed.
+
+    Checks, each with evidence: the newest backup (present, within RPO, checksums), the binlogs
+    that roll it forward (no gap, retention long enough), every replica (threads, lag,
+    ``read_only``, advancing, checksums of sample tables), the runbooks in ``include/recovery``
+    (``--help``, ``--dry-run`` against the drill's private server, review date), every alert
+    channel (a marked test message), and a point-in-time recovery: the newest backup restored to
+    a private server and rolled forward to a time between two markers written by the drill.
+    Any failed check fails the task (a critical alert) after the evidence file is written.
+
+    :param database: name of the database in the configuration (mapped per database).
+    :param cadence: the schedule key (``disaster_recovery_test`` for the built-in DAG).
+    """
+
+    def work(self, run: Run) -> dict[str, Any]:
+        from maintenance_ops.backup import latest_backup
+        from maintenance_ops.drill import assess, write_evidence
+        from maintenance_ops.instance import MySQLInstance
+        from maintenance_ops.restore import cleanup_restore_leftovers
+
+        db, config = run.db, run.config
+        dr = config.disaster_recovery
+        cleanup_restore_leftovers()
+        drilled_at = datetime.now(UTC).replace(tzinfo=None)
+        info = latest_backup(db.backup.location, db.name)
+        areas: dict[str, list[Check]] = {
+            "backup": self._backup_checks(info, db, run.now),
+            "binlogs": self._binlog_checks(run, info),
+            "replicas": self._replica_checks(run),
+            "notifications": self._notification_checks(run),
+        }
+        pitr: PitrResult | None = None
+        with MySQLInstance() as scratch:
+            self.log.info("Drill server for runbook dry runs and PITR: %s", scratch)
+            areas["runbooks"] = self._runbook_checks(run, info, scratch)
+            areas["pitr"], pitr = self._pitr_drill(run, info, scratch, areas)
+        readiness = assess(
+            db.name,
+            drilled_at,
+            areas,
+            ready_score=dr.ready_score,
+            rto_s=pitr.total_s if pitr else None,
+            rto_target_s=db.backup.rto_minutes * 60,
+            rpo_s=_backup_age_s(info, run.now),
+            rpo_target_s=db.backup.rpo_hours * 3600,
+            recovery_point=pitr.recovery_point if pitr else None,
+            facts={
+                "backup": info.to_dict() if info else None,
+                "pitr": pitr.to_dict() if pitr else None,
+                "dry_run": run.dry_run,
+            },
+        )
+        json_path, md_path = write_evidence(readiness, self._evidence_dir(run))
+        self.log.info(
+            "DR readiness of %s: %s, score %s/100; evidence %s",
+            db.name,
+            readiness.verdict,
+            readiness.score,
+            md_path,
+        )
+        if not run.dry_run:
+            self._remember(run, readiness)
+        if readiness.failed:
+            failed = "; ".join(f"{a}/{c.name}: {c.detail}" for a, c in readiness.failed)
+            raise VerificationError(
+                f"disaster-recovery drill: {readiness.verdict} (score {readiness.score}/100); "
+                f"failed: {failed}; evidence: {md_path}"
+            )
+        return {
+            "readiness": readiness.to_dict(),
+            "evidence": {"json": str(json_path), "markdown": str(md_path)},
+            "summary": (
+                f"DR readiness {readiness.verdict} (score {readiness.score}/100); recovered to "
+                f"{readiness.recovery_point or '-'} in {_fmt_s(readiness.rto_s)} (RTO target "
+                f"{db.backup.rto_minutes:g} min); newest backup {_fmt_s(readiness.rpo_s)} old "
+                f"(RPO target {db.backup.rpo_hours:g} h)"
+            ),
+        }
+
+    # ---- backup and binlogs ----------------------------------------------------------------
+
+    def _backup_checks(self, info: BackupInfo | None, db: Database, now: datetime) -> list[Check]:
+        from maintenance_ops.backup import verify_files
+        from maintenance_ops.restore import rpo_check
+
+        if info is None:
+            return [
+                Check(
+                    "exists",
+                    "fail",
+                    f"no backup of {db.name} at {db.backup.location}; enable backup.enabled or "
+                    "point backup.location at your backups",
+                )
+            ]
+        checks = [Check("exists", "pass", f"newest backup {info.path.name} ({info.tool})")]
+        checks.append(rpo_check(info.manifest, now.replace(tzinfo=UTC), db.backup.rpo_hours))
+        if info.manifest is None:
+            checks.append(Check("checksums", "skipped", "backup has no manifest"))
+            return checks
+        problems = verify_files(Path(info.path.path), info.manifest)
+        files = len(info.manifest.get("files") or {})
+        checks.append(
+            Check("checksums", "fail", "; ".join(problems))
+            if problems
+            else Check("checksums", "pass", f"{files} files match their sha256")
+        )
+        return checks
+
+    def _binlog_checks(self, run: Run, info: BackupInfo | None) -> list[Check]:
+        from maintenance_ops.binlogs import check_binlog_availability
+
+        return check_binlog_availability(
+            run.session.conn,
+            info.manifest if info else None,
+            backup_interval_s=_daily_interval_s(run),
+            rpo_s=run.db.backup.rpo_hours * 3600,
+            server=f"{run.db.name} ({run.session.endpoint})",
+        )
+
+    # ---- replicas -----------------------------------------------------------------------
+
+    def _replica_checks(self, run: Run) -> list[Check]:
+        if not run.db.replicas:
+            return [Check("replicas", "skipped", "no replicas configured for this database")]
+        checks: list[Check] = []
+        for replica in run.db.replicas:
+            checks += self._one_replica(run, replica)
+        return checks
+
+    def _one_replica(self, run: Run, replica: Replica) -> list[Check]:
+        from maintenance_ops.replication import check_replica
+        from maintenance_ops.session import connect
+
+        dr = run.config.disaster_recovery
+        try:
+            conn = connect(replica.conn_id, database_name=f"{run.db.name}/{replica.name}")
+        except MaintenanceError as exc:
+            return [Check(f"{replica.name}/reachable", "fail", str(exc))]
+        try:
+            sample = replica.sample_tables or self._sample_tables(run, dr.replica_sample_tables)
+            result = check_replica(
+                run.session.conn,
+                conn,
+                replica_name=replica.name,
+                lag_threshold_s=run.config.thresholds_for(run.db.name).replication_lag_critical_s,
+                sample_tables=sample,
+                wait_timeout_s=dr.replica_wait_timeout_s,
+                schema=run.db.history_schema,
+            )
+        except MaintenanceError as exc:
+            return [Check(f"{replica.name}/check", "fail", str(exc))]
+        finally:
+            conn.close()
+        return [Check(f"{replica.name}/{c.name}", c.status, c.detail) for c in result.checks]
+
+    def _sample_tables(self, run: Run, count: int) -> list[str]:
+        """Return the ``count`` smallest non-empty tables of the maintained schemas."""
+        from maintenance_ops.sqlfiles import load_sql
+
+        if count == 0 or not run.preflight.schemas:
+            return []
+        rows = run.session.query(
+            load_sql("dr_sample_tables"), {"schemas": tuple(run.preflight.schemas), "n": count}
+        )
+        return [f"{r['table_schema']}.{r['table_name']}" for r in rows]
+
+    # ---- notifications and runbooks -----------------------------------------------------
+
+    def _notification_checks(self, run: Run) -> list[Check]:
+        from maintenance_ops.notify_check import check_channels
+
+        if not run.config.disaster_recovery.notification_test:
+            return [Check("channels", "skipped", "disaster_recovery.notification_test is off")]
+        if run.dry_run:
+            return [Check("channels", "skipped", "dry run: no test message sent")]
+        return check_channels(run.config.notifications, database=run.db.name, context=run.context)
+
+    def _runbook_checks(
+        self, run: Run, info: BackupInfo | None, scratch: MySQLInstance
+    ) -> list[Check]:
+        from maintenance_ops.runbooks import check_runbooks, default_recovery_dir
+
+        db = run.db
+        dry_runs: dict[str, list[str]] = {
+            "emergency_maintenance.py": [
+                "runaway", "--server", scratch.url(), "--max-seconds", "3600", "--kill",
+                "--dry-run",
+            ],
+        }  # fmt: skip
+        extra: list[Check] = []
+        conn_ids = [db.conn_id]
+        if info is not None:
+            dry_runs["restore_from_backup.py"] = [
+                "--backup", str(info.path.path), "--target", scratch.url(), "--dry-run",
+            ]  # fmt: skip
+        else:
+            extra.append(Check("dry run: restore_from_backup.py", "skipped", "no backup"))
+        if db.replicas:
+            replica = db.replicas[0]
+            conn_ids.append(replica.conn_id)
+            lag = run.config.thresholds_for(db.name).replication_lag_critical_s
+            dry_runs["failover_to_replica.py"] = [
+                "--replica", replica.conn_id, "--primary", db.conn_id,
+                "--max-lag-s", f"{lag:g}", "--dry-run",
+            ]  # fmt: skip
+        else:
+            extra.append(Check("dry run: failover_to_replica.py", "skipped", "no replica"))
+        checks = check_runbooks(
+            default_recovery_dir(),
+            max_review_age_days=run.config.disaster_recovery.runbook_review_days,
+            today=run.now.date(),
+            dry_runs=dry_runs,
+            timeout_s=RUNBOOK_TIMEOUT_S,
+            env=_connection_env(conn_ids),
+        )
+        return checks + extra
+
+    # ---- point-in-time recovery ---------------------------------------------------------
+
+    def _pitr_drill(
+        self,
+        run: Run,
+        info: BackupInfo | None,
+        scratch: MySQLInstance,
+        areas: dict[str, list[Check]],
+    ) -> tuple[list[Check], PitrResult | None]:
+        dr = run.config.disaster_recovery
+        if not dr.pitr_drill:
+            return [Check("pitr", "skipped", "disaster_recovery.pitr_drill is off")], None
+        if run.dry_run:
+            return [Check("pitr", "skipped", "dry run: no markers written, nothing restored")], None
+        if info is None:
+            return [Check("pitr", "fail", "no backup to recover from")], None
+        if any(c.status == "fail" for c in areas["binlogs"]):
+            return [
+                Check("pitr", "fail", "the binlogs cannot roll the backup forward (see binlogs)")
+            ], None
+        try:
+            return self._recover(run, info, scratch)
+        except MaintenanceError as exc:
+            return [Check("restore", "fail", str(exc))], None
+
+    def _recover(
+        self, run: Run, info: BackupInfo, scratch: MySQLInstance
+    ) -> tuple[list[Check], PitrResult]:
+        from maintenance_ops.pitr import marker_present, restore_to_point, write_marker
+        from maintenance_ops.runbook import parse_server
+
+        db, gap = run.db, run.config.disaster_recovery.pitr_marker_gap_s
+        label = f"drill-{uuid.uuid4().hex[:12]}"
+        _, before_at = write_marker(run.session.conn, db.history_schema, f"{label}:before")
+        time.sleep(gap)
+        # Binlog event times have whole seconds: a whole second after "before", before "after".
+        stop_at = (before_at + timedelta(seconds=gap)).replace(microsecond=0)
+        time.sleep(max(0.0, (stop_at - datetime.now(UTC)).total_seconds()) + gap)
+        _, after_at = write_marker(run.session.conn, db.history_schema, f"{label}:after")
+        self.log.info(
+            "Markers %s: before %s, after %s; recovering to %s", label, before_at, after_at, stop_at
+        )
+        source = parse_server(db.conn_id).client
+        with _plain_backup(info, db) as path:
+            result = restore_to_point(
+                path, target=scratch, binlog_source=source, stop_at=stop_at.replace(tzinfo=None)
+            )
+        conn = scratch.connect()
+        try:
+            before = marker_present(conn, db.history_schema, f"{label}:before")
+            after = marker_present(conn, db.history_schema, f"{label}:after")
+        finally:
+            conn.close()
+        markers_ok = before and not after
+        checks = [
+            Check(
+                "restore",
+                "pass",
+                f"{info.path.name} restored in {result.restore_s:.1f}s, binlogs replayed in "
+                f"{result.replay_s:.1f}s to {result.recovery_point or 'the backup point'}",
+            ),
+            Check(
+                "markers",
+                "pass" if markers_ok else "fail",
+                f"marker before {before_at:%H:%M:%S.%f} "
+                f"{'present' if before else 'MISSING'}, marker after {after_at:%H:%M:%S.%f} "
+                f"{'absent' if not after else 'PRESENT'} for target {stop_at:%Y-%m-%d %H:%M:%S}",
+            ),
+        ]
+        return checks, result
+
+    # ---- evidence, history, metrics -------------------------------------------------------
+
+    def _evidence_dir(self, run: Run) -> Path:
+        from maintenance_ops.reports import report_dir
+
+        configured = run.config.disaster_recovery.evidence_dir
+        if configured:
+            return Path(configured)
+        return report_dir(run.config) / "mysql_disaster_recovery_test" / "evidence"
+
+    def _remember(self, run: Run, readiness: Readiness) -> None:
+        """Record the drill and emit the readiness score and last-successful-drill metrics."""
+        from maintenance_ops.drill import READY
+        from maintenance_ops.metrics import emit_gauges
+        from maintenance_ops.recovery_history import DR_DRILL
+
+        history = self.open_recovery_history(run.session, run.db, run.config)
+        ok = readiness.verdict == READY and not readiness.failed
+        history.record(
+            run.db.name,
+            DR_DRILL,
+            readiness.drilled_at,
+            ok=ok,
+            rto_s=readiness.rto_s,
+            rpo_s=readiness.rpo_s,
+            run_id=run.context.get("run_id"),
+            details={"verdict": readiness.verdict, "score": readiness.score},
+        )
+        prefix = run.config.health.metric_prefix
+        values = {f"{prefix}.dr.readiness_score": float(readiness.score)}
+        last = history.last_success(run.db.name, DR_DRILL)
+        if last is not None:
+            values[f"{prefix}.dr.last_successful_drill_timestamp"] = last.replace(
+                tzinfo=UTC
+            ).timestamp()
+        emit_gauges(values, run.db.name)
+
+
+@contextlib.contextmanager
+def _plain_backup(info: BackupInfo, db: Database) -> Iterator[Path]:
+    """Yield the backup folder, decrypted into a private copy when it is encrypted."""
+    from maintenance_ops.encryption import backup_secret, decrypted_copy
+
+    path = Path(info.path.path)
+    if not (info.manifest or {}).get("encrypted"):
+        yield path
+        return
+    if not db.backup.encryption_conn_id:
+        raise VerificationError("the backup is encrypted but backup.encryption_conn_id is not set")
+    with decrypted_copy(path, backup_secret(db.backup.encryption_conn_id)) as copy:
+        yield copy
+
+
+def _connection_env(conn_ids: list[str]) -> dict[str, str]:
+    """Return ``AIRFLOW_CONN_*`` variables so runbook subprocesses resolve these connections."""
+    from airflow.sdk import BaseHook
+
+    env = {}
+    for conn_id in conn_ids:
+        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = BaseHook.get_connection(conn_id).get_uri()
+    return env
+
+
+def _daily_interval_s(run: Run) -> float:
+    """Return the seconds between two daily runs (when backups are taken)."""
+    from croniter import croniter
+
+    cron = run.config.schedules["daily_maintenance"].cron
+    it = croniter(cron, datetime(2026, 1, 5))
+    first = it.get_next(datetime)
+    return float((it.get_next(datetime) - first).total_seconds())
+
+
+def _backup_age_s(info: BackupInfo | None, now: datetime) -> float | None:
+    from maintenance_ops.restore import backup_age_s
+
+    if info is None:
+        return None
+    return (
+        backup_age_s(info.manifest, now.replace(tzinfo=UTC))
+        or (now - info.stamp.replace(tzinfo=None)).total_seconds()
+    )
+
+
+def _fmt_s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
