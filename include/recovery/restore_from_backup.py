@@ -282,14 +282,14 @@ def plan_steps(job: Restore, manifest: dict[str, Any], plan: Plan) -> None:
     if args.ephemeral:
         plan.add("start a private server on this machine to restore into", job.start_ephemeral)
     onto = "the private server" if args.ephemeral else str(args.target)
-    plan.add(f"restore {job.backup.name} ({job.tool}) onto {onto}", None)
+    title = f"restore {job.backup.name} ({job.tool}) onto {onto}"
     if args.until is not None:
         binlog = manifest.get("binlog") or {}
-        plan.steps[-1].title += (
+        title += (
             f", then replay binary logs of {args.binlog_source} from "
             f"{binlog.get('file')}:{binlog.get('position')} until {args.until:{UNTIL_FORMAT}} UTC"
         )
-    plan.steps[-1].action = job.restore
+    plan.add(title, job.restore)
     if args.ephemeral and not args.keep:
         plan.add("stop the private server and remove its files", job.stop_ephemeral)
     elif args.ephemeral:
@@ -326,6 +326,12 @@ def run(argv: Any = None) -> int:
     plan.say(f"backup: {backup} ({tool}, taken {taken})")
     check_files(backup, manifest, plan)
     assert manifest is not None
+    if tool == "mariabackup":
+        raise ConfigError(
+            f"{backup.name} is a mariabackup backup: it restores as a whole datadir, not into "
+            "a running server; copy it, run mariabackup --prepare and start a server on it "
+            "(maintenance_ops.restore.PreparedInstance shows how)"
+        )
     if args.until is not None:
         if not (manifest.get("binlog") or {}).get("file"):
             raise Refused(

@@ -580,9 +580,10 @@ def restore_full(tool: str, path: Path, client: ClientEndpoint) -> int:
     if tool == "mydumper":
         return restore_mydumper(path / "mydumper", client)
     raise ConfigError(
-        f"point-in-time recovery from a {tool} backup is not supported yet: start a server on "
-        "the prepared copy (see restore.PreparedInstance), then call replay_binlogs with the "
-        "coordinates in mariabackup/xtrabackup_binlog_info"
+        f"a {tool} backup cannot be restored into a running server and is not supported for "
+        "point-in-time recovery yet: start a server on the prepared copy (see "
+        "restore.PreparedInstance), then call replay_binlogs with the coordinates in "
+        "mariabackup/xtrabackup_binlog_info"
     )
 
 

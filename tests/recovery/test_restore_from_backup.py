@@ -267,3 +267,31 @@ def test_keep_leaves_the_server_running_until_ctrl_c(drill: Drill) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def test_mariabackup_backup_is_refused_before_starting_anything(tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    backup = tmp_path / "20260101T020000Z-mariabackup"
+    raw = backup / "mariabackup" / "xtrabackup_checkpoints"
+    raw.parent.mkdir(parents=True)
+    raw.write_text("backup_type = full-backuped\n")
+    data = raw.read_bytes()
+    manifest = {
+        "format": 1,
+        "tool": "mariabackup",
+        "started_at": "2026-01-01T02:00:00+00:00",
+        "ended_at": "2026-01-01T02:01:00+00:00",
+        "files": {
+            "mariabackup/xtrabackup_checkpoints": {
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        },
+    }
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    done = runbook("--backup", str(backup), "--ephemeral")
+    assert done.returncode == 2
+    assert "mariabackup backup" in done.stderr and "--prepare" in done.stderr
+    assert "private server:" not in done.stdout
