@@ -30,18 +30,21 @@ from maintenance_ops.sqlfiles import split_statements
 REPO = Path(__file__).resolve().parents[2]
 DEMO_DIR = REPO / ".demo"
 DEMO_CONN_ID = "demo_mysql"
+DEMO_REPLICA_CONN_ID = "demo_mysql_replica"
 DEMO_SCHEMA = "demo_shop"
 TARGET_ENV = "MAINTENANCE_DEMO_TARGET"
 
 
-def demo_config() -> dict[str, Any]:
-    """Return the demo's configuration: one database, the spec's rules, no retries."""
+def demo_config(*, replica: bool = False) -> dict[str, Any]:
+    """Return the demo's configuration: one database (and its replica), the spec's rules."""
+    replicas = [{"name": "replica1", "conn_id": DEMO_REPLICA_CONN_ID}] if replica else []
     return {
         "databases": [
             {
                 "name": "demo",
                 "conn_id": DEMO_CONN_ID,
                 "schemas": [DEMO_SCHEMA],
+                "replicas": replicas,
                 "backup": {"enabled": True, "location": (DEMO_DIR / "backups").as_uri()},
                 "cleanup_rules": [
                     {
@@ -64,6 +67,8 @@ def demo_config() -> dict[str, Any]:
         # dag.test() runs tasks in-process: retries would only wait, deadlines never fire.
         "maintenance": {"retries": 0},
         "notifications": {"enable_deadlines": False},
+        # A laptop has no Slack or mail server to send the drill's test message to.
+        "disaster_recovery": {"notification_test": False},
     }
 
 
@@ -185,15 +190,26 @@ def run_all(out: TextIO, log_path: Path) -> int:
     return failures
 
 
-def _embedded_target(out: TextIO) -> tuple[str, Any]:
-    from maintenance_ops.instance import MySQLInstance, cleanup_stale
+def _embedded_target(out: TextIO) -> tuple[str, list[Any]]:
+    """Start a private primary (binary log on, for the PITR drill) and a replica of it."""
+    from maintenance_ops.instance import InstanceSpec, MySQLInstance, cleanup_stale
 
     DEMO_DIR.mkdir(exist_ok=True)
     cleanup_stale(DEMO_DIR)
-    print("No target configured: starting an embedded MariaDB server ...", file=out)
-    instance = MySQLInstance(base_dir=DEMO_DIR).start()
-    print(f"  {instance.version} on 127.0.0.1:{instance.port} (data in {instance.dir})", file=out)
-    return instance.airflow_conn_uri(), instance
+    print("No target configured: starting an embedded MariaDB server and a replica ...", file=out)
+    primary = MySQLInstance(InstanceSpec(server_id=1, binlog=True), base_dir=DEMO_DIR).start()
+    replica = MySQLInstance(
+        InstanceSpec(server_id=2, binlog=True, read_only=True), base_dir=DEMO_DIR
+    ).start()
+    replica.execute(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='root', "
+        "MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
+        (primary.port,),
+    )
+    replica.execute("START SLAVE")
+    print(f"  {primary.version} on 127.0.0.1:{primary.port} (data in {primary.dir})", file=out)
+    print(f"  replica on 127.0.0.1:{replica.port}, replicating from it", file=out)
+    return primary.airflow_conn_uri(), [primary, replica]
 
 
 def _connect(url: str) -> Any:
@@ -217,9 +233,9 @@ def main(out: TextIO = sys.stdout) -> int:
     log_path = DEMO_DIR / "demo.log"
     log_path.write_text("")
     url = os.environ.get(TARGET_ENV)
-    instance = None
+    instances: list[Any] = []
     if not url:
-        url, instance = _embedded_target(out)
+        url, instances = _embedded_target(out)
     else:
         print(f"Using the target in {TARGET_ENV} (only schema {DEMO_SCHEMA} is touched)", file=out)
     try:
@@ -231,16 +247,19 @@ def main(out: TextIO = sys.stdout) -> int:
             file=out,
         )
         config_path = DEMO_DIR / "maintenance.yaml"
-        config_path.write_text(yaml.safe_dump(demo_config(), sort_keys=False))
+        config = demo_config(replica=len(instances) > 1)
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         os.environ["MAINTENANCE_CONFIG"] = str(config_path)
         os.environ[f"AIRFLOW_CONN_{DEMO_CONN_ID.upper()}"] = url
+        if len(instances) > 1:
+            os.environ[f"AIRFLOW_CONN_{DEMO_REPLICA_CONN_ID.upper()}"] = instances[1].url()
         print(
             f"Configuration: {config_path}\nRunning every DAG once (task logs: {log_path})",
             file=out,
         )
         failures = run_all(out, log_path)
     finally:
-        if instance is not None:
+        for instance in reversed(instances):
             instance.stop()
     verdict = "all DAGs succeeded" if not failures else f"{failures} DAG(s) failed"
     print(f"\nDemo finished: {verdict}.", file=out)

@@ -101,7 +101,7 @@ class DisasterRecoveryOperator(DatabaseOperator):
                 f"DR readiness {readiness.verdict} (score {readiness.score}/100); recovered to "
                 f"{readiness.recovery_point or '-'} in {_fmt_s(readiness.rto_s)} (RTO target "
                 f"{db.backup.rto_minutes:g} min); newest backup {_fmt_s(readiness.rpo_s)} old "
-                f"(RPO target {db.backup.rpo_hours:g} h)"
+                f"(RPO target {db.backup.rpo_hours:g} h); evidence {md_path}"
             ),
         }
 
