@@ -132,16 +132,22 @@ def missing_binlogs(backup_file: str, server_files: Sequence[str]) -> list[str]:
     that the server does not list was purged. Files of another base name are ignored.
     """
     base, first = parse_binlog_name(backup_file)
-    numbers = set()
-    for name in server_files:
+    numbers = _numbers(server_files, base)
+    last = max(numbers, default=first)
+    return [binlog_name(base, n) for n in range(first, last + 1) if n not in numbers]
+
+
+def _numbers(names: Sequence[str], base: str) -> set[int]:
+    """Return the sequence numbers of the binary logs named ``<base>.<number>``."""
+    found = set()
+    for name in names:
         try:
             other_base, number = parse_binlog_name(name)
         except ValueError:
             continue
         if other_base == base:
-            numbers.add(number)
-    last = max(numbers, default=first)
-    return [binlog_name(base, n) for n in range(first, last + 1) if n not in numbers]
+            found.add(number)
+    return found
 
 
 def _listing(names: Sequence[str], limit: int = 6) -> str:
@@ -186,7 +192,7 @@ def binlog_gap_check(coordinates: Mapping[str, Any] | None, state: BinlogState) 
         base, number = parse_binlog_name(str(file))
     except ValueError as exc:
         return Check("binlog_chain", "fail", f"backup's binlog coordinates are unusable: {exc}")
-    same_base = [n for n in on_server if n.startswith(f"{base}.")]
+    same_base = _numbers(on_server, base)
     if not same_base:
         return Check(
             "binlog_chain",
@@ -195,7 +201,7 @@ def binlog_gap_check(coordinates: Mapping[str, Any] | None, state: BinlogState) 
             f"(binlogs on server: {_listing(on_server)}); log_bin's basename changed or this "
             "is not the backup's source",
         )
-    newest = max(parse_binlog_name(n)[1] for n in same_base)
+    newest = max(same_base)
     if number > newest:
         return Check(
             "binlog_chain",
@@ -221,7 +227,9 @@ def _chain_verdict(file: str, coordinates: Mapping[str, Any], state: BinlogState
         )
     sizes = {f.name: f.size for f in state.files}
     position = int(coordinates.get("position") or 0)
-    if file != on_server[-1] and position > sizes.get(file, position):
+    # A position past the file's end (the newest file's current size included) means these
+    # binary logs were recreated since the backup, e.g. by RESET MASTER.
+    if position > sizes.get(file, position):
         return Check(
             "binlog_chain",
             "fail",

@@ -35,6 +35,7 @@ import datetime as dt
 import logging
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -390,6 +391,12 @@ def replay_binlogs(
     src = Endpoint("binlog source", source.host, source.port, source.socket)
     dst = Endpoint("replay target", target.host, target.port, target.socket)
     ensure_not_source(dst, src)
+    for tool in (binlog_tool, client_tool, "tee", "grep"):
+        if shutil.which(tool) is None:
+            raise ConfigError(
+                f"{tool} is not installed: install the MariaDB (or MySQL) client tools and "
+                "coreutils on this machine to replay binary logs"
+            )
     result = ReplayResult(
         start_file,
         int(start_position),

@@ -116,6 +116,13 @@ def test_missing_binlogs(backup_file: str, server: list[str], missing: list[str]
             id="position-beyond-end",
         ),
         pytest.param(
+            {"file": "mysql-bin.000002", "position": 5000},
+            _state("mysql-bin.000002", size=300),
+            "fail",
+            ["beyond the file's end"],
+            id="position-beyond-current-file",
+        ),
+        pytest.param(
             {"file": "old-name.000001", "position": 4},
             _state("mysql-bin.000001"),
             "fail",

@@ -357,3 +357,15 @@ def test_mydumper_backup_rolls_forward_too(drill: Drill, tmp_path: Path) -> None
             conn.close()
     assert result.tool == "mydumper" and result.replay is not None
     assert result.replay.transactions >= 1
+
+
+def test_missing_binlog_tool_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="no-such-binlog-tool is not installed"):
+        replay_binlogs(
+            ClientEndpoint(host="192.0.2.1"),
+            ClientEndpoint(host="192.0.2.2"),
+            "binlog.000001",
+            4,
+            dt.datetime(2026, 1, 1),
+            binlog_tool="no-such-binlog-tool",
+        )
