@@ -746,7 +746,10 @@ def _raise_on_failure(procs: Sequence[subprocess.Popen[bytes]], what: Path) -> b
     """Raise VerificationError naming the first process that failed; return the first's stderr."""
     first = b""
     for number, proc in enumerate(procs):
-        raw = proc.stderr.read() if proc.stderr else b""
+        raw = b""
+        if proc.stderr is not None:
+            with proc.stderr:
+                raw = proc.stderr.read()
         first = raw if number == 0 else first
         if proc.returncode != 0:
             err = raw.decode(errors="replace").strip()
