@@ -37,6 +37,7 @@ unreachable server or a step that failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import signal
@@ -52,6 +53,7 @@ except ImportError:  # run from a checkout with another interpreter: use the che
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
 from maintenance_ops.backup import verify_files  # noqa: E402
+from maintenance_ops.encryption import decrypted_copy  # noqa: E402
 from maintenance_ops.exceptions import ConfigError  # noqa: E402
 from maintenance_ops.pitr import (  # noqa: E402
     check_stop_after_backup,
@@ -124,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         parser, "binlog-source", "the backed-up server whose binary logs to read (read only)"
     )
     parser.add_argument(
+        "--key-conn",
+        metavar="CONN_ID",
+        help="for an encrypted backup: the Airflow connection whose password is the key "
+        "(backup.encryption_conn_id)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="restore onto a target that already holds schemas (backup tables are replaced)",
@@ -187,6 +195,27 @@ def check_files(backup: Path, manifest: dict[str, Any] | None, plan: Plan) -> No
             "older backup (--backup PATH)"
         )
     plan.say(f"check: {len(manifest['files'])} backup files match their sha256")
+
+
+def encryption_secret(args: argparse.Namespace, manifest: dict[str, Any], plan: Plan) -> str | None:
+    """Return the key of an encrypted backup after checking the manifest's signature with it."""
+    from maintenance_ops.encryption import backup_secret, signature_ok
+
+    if not manifest.get("encrypted"):
+        return None
+    if not args.key_conn:
+        raise ConfigError(
+            "the backup is encrypted: pass --key-conn CONN_ID, the Airflow connection whose "
+            "password is its key (backup.encryption_conn_id in the configuration)"
+        )
+    secret = backup_secret(args.key_conn)
+    if not signature_ok(manifest, secret):
+        raise Refused(
+            f"the backup's manifest is not signed with the key in {args.key_conn!r}: wrong key, "
+            "or the backup was altered; nothing was written"
+        )
+    plan.say(f"check: the manifest is signed with the key in {args.key_conn!r}")
+    return secret
 
 
 def user_schemas(server: Server) -> list[str]:
@@ -326,6 +355,7 @@ def run(argv: Any = None) -> int:
     plan.say(f"backup: {backup} ({tool}, taken {taken})")
     check_files(backup, manifest, plan)
     assert manifest is not None
+    secret = encryption_secret(args, manifest, plan)
     if tool == "mariabackup":
         raise ConfigError(
             f"{backup.name} is a mariabackup backup: it restores as a whole datadir, not into "
@@ -342,10 +372,15 @@ def run(argv: Any = None) -> int:
     if args.target is not None:
         check_target(args, plan)
     job = Restore(backup, tool, args)
+    if secret is not None:
+        plan.add("decrypt the backup into a private folder (removed at the end)")
     plan_steps(job, manifest, plan)
     started = time.monotonic()
     try:
-        plan.run()
+        with contextlib.ExitStack() as stack:
+            if secret is not None and not args.dry_run:
+                job.backup = stack.enter_context(decrypted_copy(backup, secret))
+            plan.run()
         if not args.dry_run:
             for line in job.lines:
                 plan.say(line)

@@ -54,7 +54,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.encryption import backup_secret, encrypt_tree, encryption_info
+from maintenance_ops.encryption import backup_secret, encrypt_tree, sign_manifest
 from maintenance_ops.exceptions import ConfigError, MaintenanceError
 from maintenance_ops.identifiers import quote_identifier
 from maintenance_ops.session import Endpoint, endpoint
@@ -802,7 +802,8 @@ def _staging_dir(final: ObjectStoragePath) -> Path:
         return Path(tempfile.mkdtemp(prefix="mmc-backup-"))
     local = _local(final)
     staging = local.parent / f"{STAGING_PREFIX}{local.name}"
-    staging.mkdir(parents=True)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    staging.mkdir(mode=0o700)  # plain files live here until encrypted and published
     return staging
 
 
@@ -948,8 +949,7 @@ def _take_backup(
             else None,
         )
         if secret is not None:
-            manifest["encrypted"] = True
-            manifest["encryption"] = encryption_info(files, secret)
+            sign_manifest(manifest, secret)
         _publish(job.staging, final, manifest)
     finally:
         shutil.rmtree(job.staging, ignore_errors=True)

@@ -2,9 +2,10 @@
 
 Every backup file is encrypted by ``openssl enc`` (AES-256-CTR, key derived from the secret by
 PBKDF2) and gets an ``.enc`` suffix; the manifest stays readable (it names tables, not data)
-and carries an HMAC of the file checksums made with the same secret, so swapped or altered
-files are caught even if someone also edits the checksums. The secret is the ``password`` of
-the connection named by ``backup.encryption_conn_id``. It reaches ``openssl`` through a pipe
+and is signed as a whole with an HMAC whose key is derived from the secret by PBKDF2 with its
+own salt, so swapped or altered files, coordinates or counts are caught, and the signature is
+no faster to guess the secret from than the files. The secret is the ``password`` of the
+connection named by ``backup.encryption_conn_id``. It reaches ``openssl`` through a pipe
 (``-pass fd:N``), never the command line, a file or a log.
 """
 
@@ -48,6 +49,12 @@ def backup_secret(conn_id: str) -> str:
         raise ConfigError(
             f"backup encryption connection {conn_id!r} has no password; put the key there "
             "(a long random string, e.g. `openssl rand -base64 32`)"
+        )
+    if "\n" in conn.password or "\r" in conn.password:
+        # openssl reads one line from the pipe: a line break would silently shorten the key.
+        raise ConfigError(
+            f"the key in connection {conn_id!r} contains a line break; use one line "
+            "(e.g. `openssl rand -base64 32`)"
         )
     return str(conn.password)
 
@@ -146,29 +153,64 @@ def decrypted_copy(backup_path: Path, secret: str, base_dir: Path | None = None)
         os.chmod(folder, 0o700)
         copy = folder / backup_path.name
         decrypt_tree(backup_path, copy, secret)
+        manifest_path = copy / MANIFEST_NAME
+        if manifest_path.exists():
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest_path.write_text(
+                json.dumps(plaintext_manifest(manifest, copy), indent=2), encoding="utf-8"
+            )
         yield copy
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def files_signature(files: dict[str, Any], secret: str) -> str:
-    """Return the HMAC-SHA256 of a manifest's file table (names, sizes, checksums)."""
-    canonical = json.dumps(files, sort_keys=True, separators=(",", ":")).encode()
-    return hmac.new(secret.encode(), canonical, hashlib.sha256).hexdigest()
+def _mac_key(secret: str, salt: bytes) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", secret.encode(), salt, PBKDF2_ITERATIONS)
 
 
-def encryption_info(files: dict[str, Any], secret: str) -> dict[str, Any]:
-    """Return the manifest's ``encryption`` entry: how to decrypt, and the files' HMAC."""
-    return {
+def _signed_content(manifest: dict[str, Any]) -> bytes:
+    """Return the canonical bytes of a manifest without its signature."""
+    unsigned = dict(manifest)
+    unsigned["encryption"] = {
+        k: v for k, v in (manifest.get("encryption") or {}).items() if k != "signature"
+    }
+    return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def sign_manifest(manifest: dict[str, Any], secret: str) -> dict[str, Any]:
+    """Mark ``manifest`` encrypted and sign all of it; return it."""
+    salt = os.urandom(16)
+    manifest["encrypted"] = True
+    manifest["encryption"] = {
         "cipher": CIPHER,
         "kdf": "pbkdf2-sha256",
         "iterations": PBKDF2_ITERATIONS,
         "suffix": SUFFIX,
-        "files_hmac": files_signature(files, secret),
+        "mac": "hmac-sha256 over the manifest, key pbkdf2-sha256(secret, mac_salt)",
+        "mac_salt": salt.hex(),
     }
+    mac = hmac.new(_mac_key(secret, salt), _signed_content(manifest), hashlib.sha256)
+    manifest["encryption"]["signature"] = mac.hexdigest()
+    return manifest
 
 
 def signature_ok(manifest: dict[str, Any], secret: str) -> bool:
-    """Whether the manifest's file table was signed with ``secret`` and not changed since."""
-    expected = str((manifest.get("encryption") or {}).get("files_hmac") or "")
-    return hmac.compare_digest(expected, files_signature(manifest.get("files") or {}, secret))
+    """Whether the manifest was signed with ``secret`` and not changed since."""
+    info = manifest.get("encryption") or {}
+    try:
+        salt = bytes.fromhex(str(info.get("mac_salt") or ""))
+    except ValueError:
+        return False
+    if not salt:
+        return False
+    mac = hmac.new(_mac_key(secret, salt), _signed_content(manifest), hashlib.sha256)
+    return hmac.compare_digest(str(info.get("signature") or ""), mac.hexdigest())
+
+
+def plaintext_manifest(manifest: dict[str, Any], copy: Path) -> dict[str, Any]:
+    """Return the manifest of a decrypted copy: its files as they are now, not encrypted."""
+    from maintenance_ops.backup import _file_table
+
+    plain = {k: v for k, v in manifest.items() if k not in ("encryption", "files")}
+    plain.update(encrypted=False, files=_file_table(copy), decrypted_copy=True)
+    return plain

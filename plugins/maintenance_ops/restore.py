@@ -137,6 +137,7 @@ class RestoreTestResult:
     target_s: float | None = None
     teardown_s: float | None = None
     teardown_error: str | None = None
+    decrypt_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (for XCom, history and reports)."""
@@ -675,10 +676,10 @@ def _watch(
         if on_tick is not None and time.monotonic() - last_tick >= TICK_INTERVAL_S:
             last_tick = time.monotonic()
             on_tick = _tick(on_tick)
-        counters = proc_io(reader.pid)
-        if counters:
-            progress.read = min(counters.get("rchar", 0), progress.total)
-        if decompressor is not None:
+        # Only while running: a reaped process's pid may already belong to another one.
+        if reader.returncode is None:
+            progress.read = min(proc_io(reader.pid).get("rchar", 0), progress.total)
+        if decompressor is not None and decompressor.returncode is None:
             progress.uncompressed = max(
                 progress.uncompressed, proc_io(decompressor.pid).get("wchar", 0)
             )
@@ -712,28 +713,36 @@ def restore_dump(
     """
     progress = Progress(total=dump.stat().st_size)
     decompress = decompress_command(dump)
+    procs: list[subprocess.Popen[bytes]] = []
     with _option_pipe(client.option_file()) as fd, open(dump, "rb") as src:
-        unzip = None
-        if decompress is not None:
-            unzip = subprocess.Popen(
-                [*decompress, "-v", "--", str(dump)]
-                if decompress[0] == "zstd"
-                else [*decompress, "--", str(dump)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
+        try:
+            unzip = None
+            if decompress is not None:
+                unzip = subprocess.Popen(
+                    [*decompress, "-v", "--", str(dump)]
+                    if decompress[0] == "zstd"
+                    else [*decompress, "--", str(dump)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+                procs.append(unzip)
+            mysql = subprocess.Popen(
+                mariadb_command(fd, client),
+                stdin=unzip.stdout if unzip is not None else src,
                 stderr=subprocess.PIPE,
+                pass_fds=(fd,),
             )
-        mysql = subprocess.Popen(
-            mariadb_command(fd, client),
-            stdin=unzip.stdout if unzip is not None else src,
-            stderr=subprocess.PIPE,
-            pass_fds=(fd,),
-        )
-        procs = [mysql] if unzip is None else [unzip, mysql]
-        if unzip is not None and unzip.stdout is not None:
-            unzip.stdout.close()  # the client holds the pipe now; it sees EOF when unzip exits
-        _watch(procs, unzip or mysql, progress, unzip, on_tick)
-    unzip_err = _raise_on_failure(procs, dump)
+            procs.append(mysql)
+            if unzip is not None and unzip.stdout is not None:
+                unzip.stdout.close()  # the client holds the pipe; it sees EOF when unzip exits
+            _watch(procs, unzip or mysql, progress, unzip, on_tick)
+        except BaseException:
+            _kill_all(procs)  # a timeout or interrupt must not leave a loader running
+            raise
+    # The client first: when it fails, the decompressor only died of the broken pipe.
+    errors = _raise_on_failure(procs[::-1], dump)
+    unzip_err = errors[-1] if unzip is not None else b""
     if unzip is None:
         progress.uncompressed = progress.total
     else:
@@ -742,15 +751,27 @@ def restore_dump(
     return progress.uncompressed
 
 
-def _raise_on_failure(procs: Sequence[subprocess.Popen[bytes]], what: Path) -> bytes:
-    """Raise VerificationError naming the first process that failed; return the first's stderr."""
-    first = b""
-    for number, proc in enumerate(procs):
+def _kill_all(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _raise_on_failure(procs: Sequence[subprocess.Popen[bytes]], what: Path) -> list[bytes]:
+    """Read every process's stderr, then raise naming the first that failed; return them."""
+    errors = []
+    for proc in procs:
         raw = b""
         if proc.stderr is not None:
             with proc.stderr:
                 raw = proc.stderr.read()
-        first = raw if number == 0 else first
+        errors.append(raw)
+    for proc, raw in zip(procs, errors, strict=True):
         if proc.returncode != 0:
             err = raw.decode(errors="replace").strip()
             cmd = str(proc.args[0]) if isinstance(proc.args, list) else str(proc.args)
@@ -758,7 +779,7 @@ def _raise_on_failure(procs: Sequence[subprocess.Popen[bytes]], what: Path) -> b
                 f"restore of {what} failed: {cmd} exited with {proc.returncode}: "
                 f"{err[-500:] or '(no output)'}"
             )
-    return first
+    return errors
 
 
 def restore_mydumper(directory: Path, client: ClientEndpoint, threads: int = 2) -> int:
@@ -1100,6 +1121,7 @@ class _Run:
     target_s: float = 0.0
     teardown_s: float | None = None
     teardown_error: str | None = None
+    decrypt_s: float = 0.0
 
 
 def _open_for(
@@ -1214,23 +1236,33 @@ def restore_test(
     manifest = manifest if manifest is not None else load_manifest(path)
     tool = detect_tool(path, manifest)
     run = _Run(checks=[_file_checks(path, manifest), rpo_check(manifest, now, settings.rpo_hours)])
-    secret, problem = _secret_for(manifest, settings)
+    secret, problem = decryption_secret(manifest, settings)
     if problem is not None:
         run.checks.append(problem)
     if run.checks[0].status == "fail" or (problem is not None and problem.status == "fail"):
         run.checks.append(Check("restore", "skipped", "files failed verification"))
     else:
         ctx = audit.action(database_name, f"restore test {tool}", str(path)) if audit else None
+        started = time.monotonic()
         with ctx or contextlib.nullcontext(), _plain(path, secret, base_dir) as plain:
+            run.decrypt_s = time.monotonic() - started  # a real recovery decrypts too: RTO
             _run_on_target(tool, plain, manifest, target, source_endpoint, base_dir, run)
     return _result(run, settings, manifest, now, tool, path)
 
 
-def _secret_for(
+def decryption_secret(
     manifest: dict[str, Any] | None, settings: BackupSettings
 ) -> tuple[str | None, Check | None]:
     """Return the decryption secret of an encrypted backup and the check of its signature."""
     if not (manifest or {}).get("encrypted"):
+        if settings.encryption_conn_id:
+            # Backups here are written encrypted: a plain one was not written by this package.
+            return None, Check(
+                "encryption",
+                "fail",
+                "the backup is not encrypted although backup.encryption_conn_id is set: it was "
+                "not written by this package's encrypted backups (replaced or external)",
+            )
         return None, None
     assert manifest is not None
     if not settings.encryption_conn_id:
@@ -1245,10 +1277,10 @@ def _secret_for(
         return None, Check(
             "encryption",
             "fail",
-            f"the file checksums are not signed with the key of {settings.encryption_conn_id!r}: "
-            "wrong key, or the manifest was altered",
+            f"the manifest is not signed with the key of {settings.encryption_conn_id!r}: "
+            "wrong key, or the manifest or its checksums were altered",
         )
-    return secret, Check("encryption", "pass", "file table signature matches the key")
+    return secret, Check("encryption", "pass", "manifest signature matches the key")
 
 
 @contextlib.contextmanager
@@ -1312,7 +1344,7 @@ def _result(
 ) -> RestoreTestResult:
     # RTO counts what recovery would take: the target's start (except for mariabackup, where
     # it is the restore itself and already in restore_s), the restore and the checks.
-    extra = 0.0 if tool == "mariabackup" else run.target_s
+    extra = (0.0 if tool == "mariabackup" else run.target_s) + run.decrypt_s
     rto_s = (
         extra + run.restore_s + run.verify_s
         if run.restore_s is not None and run.verify_s is not None

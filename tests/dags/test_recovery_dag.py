@@ -4,8 +4,8 @@ replica, a real backup, the runbooks, Slack and email receivers, and a point-in-
 from __future__ import annotations
 
 import json
-from email.header import decode_header, make_header
 from collections.abc import Callable
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
@@ -38,7 +38,13 @@ def test_drill_passes_on_a_healthy_setup_and_names_a_purged_binlog(
         monkeypatch.setenv("AIRFLOW_CONN_DR_REPLICA", pair.replica.url())
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.conn_uri)
         monkeypatch.setenv("AIRFLOW_CONN_SMTP_SINK", smtp.conn_uri)
-        backup = {"enabled": True, "location": (tmp_path / "backups").as_uri()}
+        # Encrypted at rest: the drill must decrypt for the PITR and give the runbook the key.
+        monkeypatch.setenv("AIRFLOW_CONN_DR_BACKUP_KEY", "generic://:drill-key-0123456789@")
+        backup = {
+            "enabled": True,
+            "location": (tmp_path / "backups").as_uri(),
+            "encryption_conn_id": "dr_backup_key",
+        }
         write_config(
             {
                 "databases": [
@@ -89,6 +95,7 @@ def test_drill_passes_on_a_healthy_setup_and_names_a_purged_binlog(
             "replica1/consistency",
         }
         assert any(c["name"] == "markers" and c["status"] == "pass" for c in areas["pitr"])
+        assert {"name": "encryption", "status": "pass"}.items() <= areas["backup"][-1].items()
         dry_runs = [c["name"] for c in areas["runbooks"] if c["name"].startswith("dry run")]
         assert len(dry_runs) == 3, areas["runbooks"]
         assert evidence["rto_s"] > 0 and evidence["recovery_point"]

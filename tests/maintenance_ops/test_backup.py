@@ -600,7 +600,7 @@ def test_encrypted_backup_round_trip_and_wrong_key(
     blob = b"".join(p.read_bytes() for p in files) + (folder / "manifest.json").read_bytes()
     assert b"plaintext-canary-4711" not in blob and secret.encode() not in blob
     assert result.manifest["encrypted"] is True
-    assert set(result.manifest["encryption"]) >= {"cipher", "files_hmac"}
+    assert set(result.manifest["encryption"]) >= {"cipher", "mac_salt", "signature"}
 
     def test_with(conn_id: str | None) -> Any:
         return restore_test(
@@ -620,6 +620,22 @@ def test_encrypted_backup_round_trip_and_wrong_key(
     monkeypatch.setenv("AIRFLOW_CONN_OTHER_KEY", "generic://:not-the-key@")
     wrong = test_with("other_key")
     assert not wrong.ok and any("not signed with the key" in c for c in wrong.critical)
+    # Altering the manifest (here: the binlog coordinates a PITR would start from) is caught.
+    manifest_path = folder / "manifest.json"
+    original = manifest_path.read_text()
+    altered = json.loads(original)
+    altered["binlog"] = {"file": "binlog.000009", "position": 4, "gtid": None}
+    manifest_path.write_text(json.dumps(altered))
+    tampered = test_with("backup_key")
+    assert any("not signed with the key" in c for c in tampered.critical), tampered.critical
+    # So is a plain manifest swapped in where encrypted backups are expected (a downgrade).
+    altered = json.loads(original)
+    altered.update(encrypted=False)
+    altered.pop("encryption")
+    manifest_path.write_text(json.dumps(altered))
+    downgraded = test_with("backup_key")
+    assert any("is not encrypted although" in c for c in downgraded.critical)
+    manifest_path.write_text(original)
     unset = test_with(None)
     assert any("encryption_conn_id is not set" in c for c in unset.critical)
     assert not list((tmp_path / "restore").glob("mmc-decrypted-*"))

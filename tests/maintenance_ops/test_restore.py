@@ -619,3 +619,18 @@ def test_load_follower_submits_a_table_once_the_load_moved_on() -> None:
         second.join()
         assert recorder.submitted == ["shop.a"]
         monitor.close()
+
+
+def test_a_failing_client_is_named_not_the_decompressor_it_cut_off(tmp_path: Path) -> None:
+    """The SQL error is what the operator needs, not zstd's broken pipe."""
+    from maintenance_ops.exceptions import VerificationError
+    from maintenance_ops.restore import restore_dump
+
+    dump = tmp_path / "dump.sql"
+    bad = b"CREATE DATABASE d;\nTHIS IS NOT SQL;\n"
+    dump.write_bytes(bad + b"INSERT INTO nowhere VALUES (1);\n" * 200_000)  # > the pipe buffer
+    subprocess.run(["zstd", "-q", "--rm", str(dump)], check=True)
+    with MySQLInstance() as server:
+        client = ClientEndpoint(socket=server.socket, port=server.port)
+        with pytest.raises(VerificationError, match=r"(?s)mariadb exited with 1: .*ERROR 1064"):
+            restore_dump(tmp_path / "dump.sql.zst", client)

@@ -109,7 +109,7 @@ class DisasterRecoveryOperator(DatabaseOperator):
 
     def _backup_checks(self, info: BackupInfo | None, db: Database, now: datetime) -> list[Check]:
         from maintenance_ops.backup import verify_files
-        from maintenance_ops.restore import rpo_check
+        from maintenance_ops.restore import decryption_secret, rpo_check
 
         if info is None:
             return [
@@ -132,6 +132,9 @@ class DisasterRecoveryOperator(DatabaseOperator):
             if problems
             else Check("checksums", "pass", f"{files} files match their sha256")
         )
+        encryption = decryption_secret(info.manifest, db.backup)[1]
+        if encryption is not None:
+            checks.append(encryption)
         return checks
 
     def _binlog_checks(self, run: Run, info: BackupInfo | None) -> list[Check]:
@@ -221,6 +224,10 @@ class DisasterRecoveryOperator(DatabaseOperator):
             dry_runs["restore_from_backup.py"] = [
                 "--backup", str(info.path.path), "--target", scratch.url(), "--dry-run",
             ]  # fmt: skip
+            key = db.backup.encryption_conn_id
+            if key and (info.manifest or {}).get("encrypted"):
+                dry_runs["restore_from_backup.py"] += ["--key-conn", key]
+                conn_ids.append(key)
         else:
             extra.append(Check("dry run: restore_from_backup.py", "skipped", "no backup"))
         if db.replicas:
@@ -265,8 +272,9 @@ class DisasterRecoveryOperator(DatabaseOperator):
             ], None
         try:
             return self._recover(run, info, scratch)
-        except MaintenanceError as exc:
-            return [Check("restore", "fail", str(exc))], None
+        except Exception as exc:  # noqa: BLE001 - any failure of the drill is its finding
+            self.log.exception("PITR drill failed")
+            return [Check("restore", "fail", f"{type(exc).__name__}: {exc}")], None
 
     def _recover(
         self, run: Run, info: BackupInfo, scratch: MySQLInstance
@@ -277,19 +285,24 @@ class DisasterRecoveryOperator(DatabaseOperator):
         db, gap = run.db, run.config.disaster_recovery.pitr_marker_gap_s
         label = f"drill-{uuid.uuid4().hex[:12]}"
         _, before_at = write_marker(run.session.conn, db.history_schema, f"{label}:before")
-        time.sleep(gap)
-        # Binlog event times have whole seconds: a whole second after "before", before "after".
+        # Binlog event times have whole seconds: the target is a whole second after "before",
+        # and "after" is written once the server's own clock is past the target.
         stop_at = (before_at + timedelta(seconds=gap)).replace(microsecond=0)
-        time.sleep(max(0.0, (stop_at - datetime.now(UTC)).total_seconds()) + gap)
+        _wait_for_server_time(run, stop_at + timedelta(seconds=gap))
         _, after_at = write_marker(run.session.conn, db.history_schema, f"{label}:after")
         self.log.info(
             "Markers %s: before %s, after %s; recovering to %s", label, before_at, after_at, stop_at
         )
         source = parse_server(db.conn_id).client
+        started = time.monotonic()
         with _plain_backup(info, db) as path:
+            decrypt_s = time.monotonic() - started
             result = restore_to_point(
                 path, target=scratch, binlog_source=source, stop_at=stop_at.replace(tzinfo=None)
             )
+        # Recovering for real would decrypt too: it belongs to the RTO.
+        result.restore_s += decrypt_s
+        result.total_s += decrypt_s
         conn = scratch.connect()
         try:
             before = marker_present(conn, db.history_schema, f"{label}:before")
@@ -355,16 +368,30 @@ class DisasterRecoveryOperator(DatabaseOperator):
 @contextlib.contextmanager
 def _plain_backup(info: BackupInfo, db: Database) -> Iterator[Path]:
     """Yield the backup folder, decrypted into a private copy when it is encrypted."""
-    from maintenance_ops.encryption import backup_secret, decrypted_copy
+    from maintenance_ops.encryption import decrypted_copy
+    from maintenance_ops.restore import decryption_secret
 
+    secret, problem = decryption_secret(info.manifest, db.backup)
+    if problem is not None and problem.status == "fail":
+        raise VerificationError(problem.detail)
     path = Path(info.path.path)
-    if not (info.manifest or {}).get("encrypted"):
+    if secret is None:
         yield path
         return
-    if not db.backup.encryption_conn_id:
-        raise VerificationError("the backup is encrypted but backup.encryption_conn_id is not set")
-    with decrypted_copy(path, backup_secret(db.backup.encryption_conn_id)) as copy:
+    with decrypted_copy(path, secret) as copy:
         yield copy
+
+
+def _wait_for_server_time(run: Run, moment: datetime, timeout_s: float = 30.0) -> None:
+    """Wait until the source's clock (not the worker's) has passed ``moment`` (UTC)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        now = run.session.query_one("SELECT UTC_TIMESTAMP(6) AS now")["now"].replace(tzinfo=UTC)
+        if now >= moment:
+            return
+        if time.monotonic() > deadline:
+            raise VerificationError(f"the server's clock did not reach {moment} in {timeout_s}s")
+        time.sleep(min(0.2, (moment - now).total_seconds() + 0.01))
 
 
 def _connection_env(conn_ids: list[str]) -> dict[str, str]:
