@@ -28,7 +28,7 @@ from maintenance_ops.cadences import CADENCES
 from maintenance_ops.sqlfiles import split_statements
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_DIR = REPO / ".demo"
+DEMO_DIR = Path(os.environ.get("MAINTENANCE_DEMO_DIR") or REPO / ".demo")
 DEMO_CONN_ID = "demo_mysql"
 DEMO_REPLICA_CONN_ID = "demo_mysql_replica"
 DEMO_SCHEMA = "demo_shop"
