@@ -1,0 +1,58 @@
+"""A fleet of 50 databases: one run of each DAG maps over all, the pool caps heavy work, and one
+broken database fails only its own mapped task and sends only its own alert.
+
+``bench/fleet.py --write`` runs the same scenario and records its numbers in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from .fleet import BROKEN, DAGS, run_fleet
+
+DATABASES = 50
+POOL_SLOTS = 3
+WORKER_CONCURRENCY = 6  # more than the pool: the pool, not the worker, must be the limit
+
+pytestmark = [pytest.mark.e2e]
+
+
+def test_a_fleet_run_maps_over_every_database(mysql_server: str, tmp_path: Path) -> None:
+    result = run_fleet(
+        tmp_path,
+        databases=DATABASES,
+        pool_slots=POOL_SLOTS,
+        worker_concurrency=WORKER_CONCURRENCY,
+    )
+    print(
+        f"fleet: {DATABASES} databases, wall {result.wall_s:.1f} s, runs {result.run_s}, "
+        f"max running {result.max_running_sampled} sampled / {result.max_running_intervals} "
+        f"from task times, pool {POOL_SLOTS}"
+    )
+    for dag_id in DAGS:
+        states = result.states[dag_id]
+        maintain = {k: v for k, v in states.items() if k.startswith("maintain[")}
+        assert len(maintain) == DATABASES, sorted(maintain)
+        # Only the broken database's own mapped task failed; every other one succeeded.
+        assert {k for k, v in maintain.items() if v != "success"} == {f"maintain[{BROKEN}]"}
+        assert maintain[f"maintain[{BROKEN}]"] == "failed"
+        assert states["select_databases[-1]"] == "success"
+        # The report names the failure, so the run is failed (and alerts once as a whole).
+        assert states["report[-1]"] == "failed" and result.run_states[dag_id] == "failed"
+
+    # The pool caps concurrent work even though the worker could run more at once, and it
+    # was actually used (more than one at a time).
+    assert 1 < result.max_running_intervals <= POOL_SLOTS, result.max_running_intervals
+    assert result.max_running_sampled <= POOL_SLOTS
+
+    # Task failure alerts: exactly one per DAG, naming the broken database and no other.
+    task_alerts = [t for t in result.alerts if ".maintain failed" in t]
+    assert len(task_alerts) == len(DAGS), result.alerts
+    for dag_id in DAGS:
+        (alert,) = [t for t in task_alerts if f"{dag_id}.maintain failed" in t]
+        assert f"[{BROKEN}]" in alert and f"Database: {BROKEN}" in alert
+    named = {m for t in result.alerts for m in re.findall(r"Database: (\S+)", t)}
+    assert named == {BROKEN}, named
