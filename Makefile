@@ -31,8 +31,8 @@ test-e2e: setup
 	$(PY) -m pytest -n 2 --dist loadgroup -m e2e $(PYTEST_ARGS)
 
 lint: setup
-	.venv/bin/ruff check plugins dags tests bench
-	.venv/bin/mypy plugins/maintenance_ops
+	.venv/bin/ruff check plugins dags tests bench include/recovery
+	.venv/bin/mypy plugins/maintenance_ops include/recovery
 
 bench: setup
 	$(PY) bench/parse_time.py
