@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from maintenance_ops.exceptions import ConfigError, VerificationError
+from maintenance_ops.pipes import secret_pipe
 
 SUFFIX = ".enc"
 CIPHER = "aes-256-ctr"
@@ -78,25 +79,10 @@ def openssl_command(password_fd: int, *, decrypt: bool, src: Path, dst: Path) ->
     ]
 
 
-@contextlib.contextmanager
-def _secret_pipe(secret: str) -> Iterator[int]:
-    read_fd, write_fd = os.pipe()
-    try:
-        os.write(write_fd, secret.encode() + b"\n")
-        os.close(write_fd)
-        write_fd = -1
-        yield read_fd
-    finally:
-        for fd in (read_fd, write_fd):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-
-
 def _openssl(secret: str, *, decrypt: bool, src: Path, dst: Path) -> None:
     if shutil.which("openssl") is None:
         raise ConfigError("openssl is not installed; install the openssl package to encrypt")
-    with _secret_pipe(secret) as fd:
+    with secret_pipe(secret.encode() + b"\n") as fd:
         done = subprocess.run(
             openssl_command(fd, decrypt=decrypt, src=src, dst=dst),
             pass_fds=(fd,),

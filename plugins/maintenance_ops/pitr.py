@@ -40,7 +40,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -50,6 +50,7 @@ from maintenance_ops.binlogs import result_rows
 from maintenance_ops.exceptions import ConfigError, SafetyAbort, VerificationError
 from maintenance_ops.identifiers import quote_identifier, validate_identifier
 from maintenance_ops.instance import MySQLInstance
+from maintenance_ops.pipes import secret_pipe
 from maintenance_ops.restore import (
     ClientEndpoint,
     detect_tool,
@@ -299,22 +300,6 @@ def check_stop_after_backup(manifest: Mapping[str, Any], stop_at: dt.datetime) -
 # --------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _option_pipe(data: bytes) -> Iterator[int]:
-    """Yield a pipe fd holding ``data`` (an option file): never on disk, never on argv."""
-    read_fd, write_fd = os.pipe()
-    try:
-        os.write(write_fd, data)  # a few hundred bytes, far below the pipe buffer
-        os.close(write_fd)
-        write_fd = -1
-        yield read_fd
-    finally:
-        for fd in (read_fd, write_fd):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-
-
 def _read_headers(stream: IO[bytes], scan: HeaderScan, lock: threading.Lock) -> None:
     for raw in stream:
         with lock:
@@ -417,8 +402,8 @@ def replay_binlogs(
     with tempfile.TemporaryDirectory(prefix="mmc-pitr-") as work:
         errors = [Path(work) / f"{name}.err" for name in _STAGES]
         with (
-            _option_pipe(source.option_file()) as src_fd,
-            _option_pipe(target.option_file()) as dst_fd,
+            secret_pipe(source.option_file()) as src_fd,
+            secret_pipe(target.option_file()) as dst_fd,
         ):
             pipeline = _start(
                 binlog_command(

@@ -56,6 +56,7 @@ from maintenance_ops.instance import (
     MySQLInstance,
     cleanup_stale,
 )
+from maintenance_ops.pipes import secret_pipe
 from maintenance_ops.session import Endpoint
 from maintenance_ops.sqlfiles import load_sql, split_statements
 
@@ -603,22 +604,6 @@ def myloader_command(
 
 
 @contextlib.contextmanager
-def _option_pipe(data: bytes) -> Iterator[int]:
-    """Yield a pipe fd whose content is ``data``: credentials that never touch disk or argv."""
-    read_fd, write_fd = os.pipe()
-    try:
-        os.write(write_fd, data)  # far below the 64 KiB pipe buffer
-        os.close(write_fd)
-        write_fd = -1
-        yield read_fd
-    finally:
-        for fd in (read_fd, write_fd):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-
-
-@contextlib.contextmanager
 def _credentials_file(client: ClientEndpoint, section: str) -> Iterator[Path | None]:
     """Yield a private option file holding the password, removed afterwards; None if no password.
 
@@ -714,7 +699,7 @@ def restore_dump(
     progress = Progress(total=dump.stat().st_size)
     decompress = decompress_command(dump)
     procs: list[subprocess.Popen[bytes]] = []
-    with _option_pipe(client.option_file()) as fd, open(dump, "rb") as src:
+    with secret_pipe(client.option_file()) as fd, open(dump, "rb") as src:
         try:
             unzip = None
             if decompress is not None:
