@@ -665,6 +665,8 @@ class MySQLInstance:
             f"--innodb-log-file-size={INNODB_LOG_FILE_SIZE}",
             "--skip-name-resolve",
             f"--server-id={spec.server_id}",
+            # Restored events must not fire on a copy being verified (MySQL 8 defaults to ON).
+            "--event-scheduler=OFF",
         ]
         cmd += self._flavor_args()
         if spec.read_only:
