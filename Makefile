@@ -16,10 +16,9 @@ setup:
 demo: setup
 	$(PY) -m maintenance_ops.demo
 
-# --dist loadgroup: tests sharing one Airflow stack (xdist_group "celery_stack") stay together.
 test: setup
 	@bash scripts/services.sh
-	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: setup
 	@bash scripts/services.sh
@@ -28,7 +27,7 @@ test-fast: setup
 # The real-stack tests alone (Celery stack, UI, fleet, deadline alerts).
 test-e2e: setup
 	@bash scripts/services.sh
-	$(PY) -m pytest -n 2 --dist loadgroup -m e2e $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -m e2e $(PYTEST_ARGS)
 
 lint: setup
 	.venv/bin/ruff check plugins dags tests bench include/recovery

@@ -1,10 +1,10 @@
 """One real Celery stack (api-server, scheduler, dag-processor, triggerer, Celery worker) per
-test worker, shared by the Celery and the UI end-to-end tests.
+test process, shared by the Celery and the UI end-to-end tests.
 
-Both test modules put their tests in the xdist group ``celery_stack`` (``make test`` runs
-``--dist loadgroup``), so under pytest-xdist they land on one worker and start one stack. The
-fixture's teardown stops the stack and fails when any process of it, its metadata database or
-its broker keys are left behind.
+The stack is session-scoped: the tests of both modules that land on one pytest-xdist worker
+share one stack, and no test relies on another having run first. The fixture's teardown stops
+the stack and fails when any process of it, its metadata database or its broker keys are left
+behind.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 The stack (``celery_stack`` in conftest.py) runs every component natively with the settings of
 ``include/airflow.env`` (the file docker-compose.yaml reads) and one Celery worker that serves
 only the ``maintenance`` queue: a task routed anywhere else would never run, so every
-successful run below also proves the queue routing. Tests run in file order and share the stack.
+successful run below also proves the queue routing. The tests share the stack but not an
+order: each sets up what it needs, so pytest-xdist may spread them over workers (each worker
+then starts its own stack).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ BACKFILL_DAYS = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, 23, 59, 
 PLANTED_FROM = datetime(2026, 1, 1, 12, 0)
 PLANTED = 60
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("celery_stack")]
+pytestmark = pytest.mark.e2e
 
 
 def _runs(stack: AirflowStack, dag_id: str) -> list[dict[str, Any]]:
@@ -62,8 +64,8 @@ def test_the_six_dags_are_listed(celery_stack: CeleryStack) -> None:
     by_id = {d["dag_id"]: d for d in dags}
     assert set(DAG_IDS) <= set(by_id), sorted(by_id)
     for dag_id in DAG_IDS:
-        assert by_id[dag_id]["is_paused"] is True  # new DAGs start paused (airflow.env)
         assert {"mysql", "maintenance"} <= {t["name"] for t in by_id[dag_id]["tags"]}
+        assert by_id[dag_id]["timetable_summary"], dag_id  # every DAG has a schedule
 
 
 def test_health_check_over_rest_reports_on_the_named_database(celery_stack: CeleryStack) -> None:
@@ -128,7 +130,8 @@ def _expired(cutoff: datetime) -> int:
 
 def test_backfill_does_each_dates_own_work(celery_stack: CeleryStack) -> None:
     stack = celery_stack.stack
-    # Unpausing started the latest scheduled run, a real (not dry) one: let it and the manual
+    stack.unpause(DAILY)  # backfill runs, too, only run while the DAG is unpaused
+    # Unpausing starts the latest scheduled run, a real (not dry) one: let it and any manual
     # run finish before planting rows, so the backfill's dry runs are the only ones to see them.
     wait_until(
         lambda: (
@@ -189,10 +192,14 @@ def test_backfill_does_each_dates_own_work(celery_stack: CeleryStack) -> None:
 
 def test_a_paused_dag_is_no_longer_scheduled(celery_stack: CeleryStack) -> None:
     stack = celery_stack.stack
-    # The health check runs every minute in this configuration and has been unpaused since
-    # the REST test: the scheduler has been creating scheduled runs of it.
-    before = _runs(stack, HEALTH)
-    assert any(r["run_type"] == "scheduled" for r in before), before
+    # The health check runs every minute in this configuration: unpaused, the scheduler
+    # creates its scheduled runs (the latest tick's at once).
+    stack.unpause(HEALTH)
+    wait_until(
+        lambda: any(r["run_type"] == "scheduled" for r in _runs(stack, HEALTH)),
+        timeout=90,
+        interval=1,
+    )
     stack.pause(HEALTH)
     paused_at = datetime.now(UTC)
     known = {r["dag_run_id"] for r in _runs(stack, HEALTH)}

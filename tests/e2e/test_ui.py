@@ -24,7 +24,7 @@ ARTIFACTS = Path(os.environ.get("MMC_TEST_ARTIFACTS") or REPO / "test-artifacts"
 WAIT_S = 60
 PARAMS = ("databases", "dry_run")
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("celery_stack")]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
