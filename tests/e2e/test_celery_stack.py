@@ -11,9 +11,11 @@ then starts its own stack).
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -41,15 +43,10 @@ def _runs(stack: AirflowStack, dag_id: str) -> list[dict[str, Any]]:
 
 def _report(stack: AirflowStack, dag_id: str, run_id: str) -> dict[str, Any]:
     """Return the return value (XCom) of the run's ``report`` task."""
-    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/report/xcomEntries/return_value"
-    value = stack.api("GET", path.replace(run_id, _quote(run_id)))["value"]
+    run = quote(run_id, safe="")  # run ids contain ':' and '+'
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/report/xcomEntries/return_value"
+    value = stack.api("GET", path)["value"]
     return value if isinstance(value, dict) else json.loads(value)
-
-
-def _quote(part: str) -> str:
-    from urllib.parse import quote
-
-    return quote(part, safe="")
 
 
 def _assert_success_on_the_queue(stack: AirflowStack, dag_id: str, run: dict[str, Any]) -> None:
@@ -66,6 +63,13 @@ def test_the_six_dags_are_listed(celery_stack: CeleryStack) -> None:
     for dag_id in DAG_IDS:
         assert {"mysql", "maintenance"} <= {t["name"] for t in by_id[dag_id]["tags"]}
         assert by_id[dag_id]["timetable_summary"], dag_id  # every DAG has a schedule
+
+
+def test_the_worker_serves_only_the_maintenance_queue(celery_stack: CeleryStack) -> None:
+    # Celery's start-up banner lists the queues the worker consumes, one per line.
+    banner = celery_stack.stack.log_tail("celery-worker", 400)
+    queues = re.findall(r"^\s*\.> (\S+)\s+exchange=", banner, re.M)
+    assert queues == [QUEUE], banner[-2000:]
 
 
 def test_health_check_over_rest_reports_on_the_named_database(celery_stack: CeleryStack) -> None:
