@@ -48,11 +48,15 @@ def params(config: Config, *, databases: Sequence[str] | None = None) -> dict[st
     items: dict[str, Any] = {"type": "string"}
     if names:
         items["enum"] = names
+    # "examples" makes the trigger form offer the configured names as a multi-select.
+    choices: dict[str, Any] = {"examples": names} if names else {}
     return {
+        # "null" in the type marks a field optional in the trigger form (no red asterisk).
         "databases": Param(
             default=[],
-            type="array",
+            type=["array", "null"],
             items=items,
+            **choices,
             title="Databases",
             description=(
                 "Names of configured databases to run on; leave empty for every enabled database. "
@@ -61,7 +65,7 @@ def params(config: Config, *, databases: Sequence[str] | None = None) -> dict[st
         ),
         "dry_run": Param(
             default=False,
-            type="boolean",
+            type=["boolean", "null"],
             title="Dry run",
             description="Show what would be done, with row counts, without changing anything.",
         ),
