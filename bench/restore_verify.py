@@ -21,7 +21,7 @@ server. A source server (binlog on, 1 GiB buffer pool) gets a generated database
 
 Server start is *included* in the raw time for every tool (for mariabackup the server start is
 the restore), and shown separately. Both restores use the same server configuration (the
-default ``InstanceSpec()`` that ``restore_test``'s ephemeral target uses).
+``restore_spec()`` that ``restore_test``'s ephemeral target uses: 1 GiB buffer pool, 256 MiB redo).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "plugins"))
 from maintenance_ops.backup import take_backup  # noqa: E402
 from maintenance_ops.config import BackupSettings, MaintenanceSettings, RestoreTarget  # noqa: E402
 from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
-from maintenance_ops.restore import PreparedInstance, restore_test  # noqa: E402
+from maintenance_ops.restore import PreparedInstance, restore_spec, restore_test  # noqa: E402
 from maintenance_ops.session import MaintenanceSession  # noqa: E402
 
 SECTION = "## Restore verification (issue 6)"
@@ -153,7 +153,7 @@ def raw_restore(tool: str, backup: Path) -> tuple[float, float, int]:
             return ready, total - ready, count_rows(inst)
         finally:
             inst.stop()
-    inst = MySQLInstance(InstanceSpec())
+    inst = MySQLInstance(restore_spec())
     began = time.monotonic()
     inst.start()
     start_s = time.monotonic() - began
@@ -310,7 +310,20 @@ def verdict(outcomes: list[Outcome]) -> str:
     met = [o.tool for o in outcomes if o.ratio <= GOAL]
     missed = [f"{o.tool} ({o.ratio:.2f}x)" for o in outcomes if o.ratio > GOAL]
     text = f"Goal ≤ {GOAL:.2f}x the raw restore: met by {', '.join(met) or 'none'}"
-    return text + (f"; missed by {', '.join(missed)}." if missed else ".")
+    text += f"; missed by {', '.join(missed)}." if missed else "."
+    physical = next((o for o in outcomes if o.tool == "mariabackup"), None)
+    if physical is not None and physical.ratio > GOAL:
+        checks = physical.ours_s - physical.raw_s
+        text += (
+            f"\n\nWhy mariabackup cannot meet a ratio: its raw restore ({physical.raw_s:.1f} s) "
+            "copies files, applies the redo log and starts a server; it never reads the data. "
+            "The checks the issue requires must read all of it: the sha256 of every file and "
+            f"`CHECK TABLE` plus an exact count of every table ({checks:.1f} s here: that is the "
+            f"{physical.ratio:.2f}x). A goal that fits a physical backup is the raw restore "
+            "plus one read of the data; the logical tools' raw restores re-create the data "
+            "row by row, which is why their checks fit in the 15%."
+        )
+    return text
 
 
 def report(
@@ -350,7 +363,7 @@ and a view, {data_bytes / 1e9:.2f} GB of InnoDB files. Each tool's backup is tak
 run and on the same backup files (just written, so in the page cache for both):
 
 - **Raw restore**: the tool alone into a fresh private server with `restore_test`'s own
-  server configuration (`InstanceSpec()`: 64 MiB buffer pool, binlog off).
+  server configuration (`restore_spec()`: 1 GiB buffer pool, 256 MiB redo log, binlog off).
   mariadb-dump: `zstd -dc dump.sql.zst | mariadb --socket ...`; mydumper: `myloader -d <dir>
   -h 127.0.0.1 -P <port> -u root --threads 2 --overwrite-tables` (reads the .gz files
   itself); mariabackup: copy of the backup + `mariabackup --prepare` + server start on it

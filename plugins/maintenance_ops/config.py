@@ -142,6 +142,8 @@ class RestoreTarget(_Model):
 
     type: Literal["ephemeral", "scratch"] = "ephemeral"
     conn_id: ConnId | None = None
+    buffer_pool_mb: Annotated[int, Field(ge=64, le=1_048_576)] = 1024
+    """InnoDB buffer pool of an ephemeral server: sized like a server you would recover onto."""
 
     @model_validator(mode="after")
     def _scratch_needs_conn(self) -> RestoreTarget:

@@ -469,6 +469,20 @@ class ScratchTarget(TargetHandle):
             self._conn = None
 
 
+# A restore writes gigabytes: a redo log this size keeps InnoDB from checkpointing every few
+# seconds (the private servers' default is small, for fast test servers).
+RESTORE_REDO_LOG = "256M"
+
+
+def restore_spec(target: RestoreTarget | None = None) -> InstanceSpec:
+    """Return how an ephemeral restore server is configured: sized for loading and checking."""
+    pool_mb = (target or RestoreTarget()).buffer_pool_mb
+    return InstanceSpec(
+        innodb_buffer_pool_size=f"{pool_mb}M",
+        extra_args=(f"--innodb-log-file-size={RESTORE_REDO_LOG}",),
+    )
+
+
 def _major(version: str) -> str:
     return ".".join(version.split("-", 1)[0].split(".")[:2])
 
@@ -493,7 +507,7 @@ def open_target(
     """
     if target.type == "scratch":
         return _open_scratch(str(target.conn_id), source_endpoint, backup_schemas)
-    inst = instance or MySQLInstance(InstanceSpec(), base_dir=base_dir)
+    inst = instance or MySQLInstance(restore_spec(target), base_dir=base_dir)
     inst.start()
     handle = EphemeralTarget(inst)
     try:
@@ -802,8 +816,14 @@ GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
 class PreparedInstance(MySQLInstance):
     """A private server whose datadir is a prepared ``mariabackup`` copy, not the template."""
 
-    def __init__(self, backup_dir: Path, *, base_dir: str | os.PathLike[str] | None = None) -> None:
-        super().__init__(InstanceSpec(), base_dir=base_dir)
+    def __init__(
+        self,
+        backup_dir: Path,
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+        spec: InstanceSpec | None = None,
+    ) -> None:
+        super().__init__(spec or restore_spec(), base_dir=base_dir)
         self.backup_dir = backup_dir
 
     def _server_command(self) -> list[str]:
@@ -1123,7 +1143,9 @@ def _open_for(
             raise VerificationError(
                 "a mariabackup backup restores as a whole server: use an ephemeral target"
             )
-        instance = PreparedInstance(backup_path / "mariabackup", base_dir=base_dir)
+        instance = PreparedInstance(
+            backup_path / "mariabackup", base_dir=base_dir, spec=restore_spec(target)
+        )
     server = (manifest or {}).get("server") or {}
     return open_target(
         target,
