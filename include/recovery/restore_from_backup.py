@@ -276,8 +276,9 @@ class Restore:
 
     def start_ephemeral(self) -> None:
         from maintenance_ops.instance import MySQLInstance
+        from maintenance_ops.restore import restore_spec
 
-        self.instance = MySQLInstance().start()
+        self.instance = MySQLInstance(restore_spec()).start()
         print(f"private server: {self.instance.url()} (socket {self.instance.socket})", flush=True)
 
     def restore(self) -> None:

@@ -44,7 +44,7 @@ class DisasterRecoveryOperator(DatabaseOperator):
         from maintenance_ops.backup import latest_backup
         from maintenance_ops.drill import assess, write_evidence
         from maintenance_ops.instance import MySQLInstance
-        from maintenance_ops.restore import cleanup_restore_leftovers
+        from maintenance_ops.restore import cleanup_restore_leftovers, restore_spec
 
         db, config = run.db, run.config
         dr = config.disaster_recovery
@@ -58,7 +58,7 @@ class DisasterRecoveryOperator(DatabaseOperator):
             "notifications": self._notification_checks(run),
         }
         pitr: PitrResult | None = None
-        with MySQLInstance() as scratch:
+        with MySQLInstance(restore_spec(db.restore_target)) as scratch:
             self.log.info("Drill server for runbook dry runs and PITR: %s", scratch)
             areas["runbooks"] = self._runbook_checks(run, info, scratch)
             areas["pitr"], pitr = self._pitr_drill(run, info, scratch, areas)
