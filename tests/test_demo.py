@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +32,10 @@ def test_demo_runs_every_dag_and_reports_what_it_found(tmp_path: Path) -> None:
         "cleanup django_session on demo_shop.django_session: deleted 2402 row(s)",
         "restored and verified in",
         "DR readiness ready (score 100/100)",
-        "health 85/100",
+        "security: account 'root'@'localhost' has an empty password",
     ):
         assert expected in out, out
+    # The score itself depends on the machine's CPU load at that moment (a threshold).
+    assert re.search(r"health \d+/100", out), out
     # Both embedded servers were stopped and their folders removed.
     assert not list((tmp_path / "demo").rglob(MARKER_NAME))
