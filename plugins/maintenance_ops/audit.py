@@ -29,6 +29,11 @@ _SECRETS = (
     re.compile(r"((?:MASTER|SOURCE)_PASSWORD\s*=\s*)('[^']*'|\"[^\"]*\")", re.I),
     re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)"),
     re.compile(r"((?:--password|-p)=?)(\S+)"),
+    # Webhook URLs carry their secret in the path; API keys travel as query parameters.
+    re.compile(r"(https?://hooks\.slack\.com/(?:services|workflows|triggers)/)([^\s'\"]+)"),
+    re.compile(
+        r"([?&](?:token|key|api_key|access_token|routing_key|integration_key)=)([^&\s'\"]+)"
+    ),
 )
 
 

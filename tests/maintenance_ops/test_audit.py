@@ -24,6 +24,16 @@ from tests.conftest import Target
         pytest.param("mysql://u:pa55@h:3306/db", "mysql://u:***@h:3306/db", id="uri"),
         pytest.param("mariadb-dump --password=pw db", "mariadb-dump --password=*** db", id="cli"),
         pytest.param("SET PASSWORD = PASSWORD('x')", "SET PASSWORD = PASSWORD(***)", id="function"),
+        pytest.param(
+            "404 for url: https://hooks.slack.com/services/T0/B0/XyZsecret",
+            "404 for url: https://hooks.slack.com/services/***",
+            id="slack-webhook",
+        ),
+        pytest.param(
+            "POST https://events.example/v2?routing_key=abc123&x=1 failed",
+            "POST https://events.example/v2?routing_key=***&x=1 failed",
+            id="query-key",
+        ),
     ],
 )
 def test_redact(text: str, expected: str) -> None:
