@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(libmariadb-dev pkg-config mariadb-client mariadb-server mariadb-backup mydumper zstd
-          percona-toolkit chromium chromium-driver
+          percona-toolkit chromium chromium-driver openssl
           python3 python3-venv postgresql redis-server build-essential)
 
 missing=()
