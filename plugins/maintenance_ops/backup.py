@@ -815,6 +815,45 @@ def _local(path: Any) -> Path:
     return Path(path.path) if hasattr(path, "path") else Path(path)
 
 
+FETCHED_PREFIX = "mmc-fetched-"
+
+
+def download_tree(source: Any, dest: Path) -> int:
+    """Copy every file under ``source`` (an ``ObjectStoragePath``) into ``dest``; return bytes."""
+    copied = 0
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        target = dest / path.relative_to(source).as_posix()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("rb") as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)
+        copied += target.stat().st_size
+    return copied
+
+
+@contextlib.contextmanager
+def local_copy(path: Any, base_dir: Path | None = None) -> Iterator[Path]:
+    """Yield a local folder with the backup's files: itself on local storage, else a download.
+
+    Restoring needs local files; a backup on object storage is downloaded into a private
+    folder (named with this process's id, so a killed run's copy is found and removed by
+    ``cleanup_restore_leftovers``) and removed afterwards.
+    """
+    if not _is_remote(path):
+        yield _local(path)
+        return
+    if base_dir is not None:
+        base_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{FETCHED_PREFIX}{os.getpid()}-", dir=base_dir))
+    try:
+        started = time.monotonic()
+        copy = folder / path.name
+        size = download_tree(path, copy)
+        log.info("Downloaded %s (%s bytes) in %.1f s", path, size, time.monotonic() - started)
+        yield copy
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _publish(staging: Path, final: ObjectStoragePath, manifest: dict[str, Any]) -> None:
     """Move or upload the staged files, then write ``manifest.json`` last."""
     (staging / MANIFEST_NAME).write_text(

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from maintenance_ops.backup import verify_files
+from maintenance_ops.backup import FETCHED_PREFIX, verify_files
 from maintenance_ops.config import BackupSettings, RestoreTarget
 from maintenance_ops.encryption import (
     DECRYPTED_PREFIX,
@@ -1407,7 +1407,8 @@ def cleanup_restore_leftovers(base: str | os.PathLike[str] | None = None) -> lis
     # Credential folders live in the temp folder whatever ``base`` is; decrypted copies
     # live in ``base`` when given.
     folders = [(Path(tempfile.gettempdir()), CREDENTIALS_PREFIX)]
-    folders.append((Path(base) if base else Path(tempfile.gettempdir()), DECRYPTED_PREFIX))
+    for prefix in (DECRYPTED_PREFIX, FETCHED_PREFIX):
+        folders.append((Path(base) if base else Path(tempfile.gettempdir()), prefix))
     for parent, prefix in folders:
         for folder in parent.glob(f"{prefix}*"):
             pid = folder.name[len(prefix) :].split("-", 1)[0]

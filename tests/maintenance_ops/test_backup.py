@@ -652,3 +652,23 @@ def test_retention_removes_abandoned_staging(tmp_path: Path) -> None:
     )
     assert [Path(p.removeprefix("file://")).name for p in removed] == [stale.name]
     assert fresh.exists() and not stale.exists()
+
+
+def test_local_copy_downloads_an_object_storage_backup_and_removes_it(tmp_path: Path) -> None:
+    """Restores need local files: a remote backup is fetched into a private folder."""
+    from airflow.sdk import ObjectStoragePath
+
+    from maintenance_ops.backup import download_tree, local_copy
+
+    source = tmp_path / "store" / "20260601T020000Z-mydumper"
+    (source / "mydumper").mkdir(parents=True)
+    (source / "mydumper" / "app.t.00000.sql.gz").write_bytes(b"\x1f\x8b" + b"x" * 70_000)
+    (source / "manifest.json").write_text("{}")
+    dest = tmp_path / "copy"
+    copied = download_tree(ObjectStoragePath(source.as_uri()), dest)
+    assert copied == 70_002 + 2
+    assert (dest / "mydumper" / "app.t.00000.sql.gz").read_bytes()[:2] == b"\x1f\x8b"
+    # Local storage is used in place; nothing is copied or removed.
+    with local_copy(ObjectStoragePath(source.as_uri())) as local:
+        assert local == source
+    assert source.exists()

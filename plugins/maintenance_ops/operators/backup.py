@@ -25,7 +25,7 @@ class BackupTestingOperator(DatabaseOperator):
 
     def work(self, run: Run) -> dict[str, Any]:
         session, db, config, audit, preflight, context = run.parts()
-        from maintenance_ops.backup import latest_backup, take_backup
+        from maintenance_ops.backup import latest_backup, local_copy, take_backup
         from maintenance_ops.restore import cleanup_restore_leftovers, restore_test
 
         cleanup_restore_leftovers()  # servers and folders a killed earlier run left behind
@@ -51,16 +51,17 @@ class BackupTestingOperator(DatabaseOperator):
         if preflight.dry_run:
             return {"summary": f"would restore-test {info.path}", "backup": str(info.path)}
         assert session.endpoint is not None
-        result = restore_test(
-            info.path.path,
-            info.manifest,
-            target=db.restore_target,
-            source_endpoint=session.endpoint,
-            settings=db.backup,
-            now=now,
-            audit=audit,
-            database_name=db.name,
-        )
+        with local_copy(info.path) as local:  # a backup on object storage is downloaded
+            result = restore_test(
+                local,
+                info.manifest,
+                target=db.restore_target,
+                source_endpoint=session.endpoint,
+                settings=db.backup,
+                now=now,
+                audit=audit,
+                database_name=db.name,
+            )
         self._record(run, result)
         if result.critical:
             raise VerificationError("restore test failed: " + "; ".join(result.critical))

@@ -125,7 +125,7 @@ class DisasterRecoveryOperator(DatabaseOperator):
         if info.manifest is None:
             checks.append(Check("checksums", "skipped", "backup has no manifest"))
             return checks
-        problems = verify_files(Path(info.path.path), info.manifest)
+        problems = verify_files(info.path, info.manifest)  # local or object storage alike
         files = len(info.manifest.get("files") or {})
         checks.append(
             Check("checksums", "fail", "; ".join(problems))
@@ -220,7 +220,15 @@ class DisasterRecoveryOperator(DatabaseOperator):
         }  # fmt: skip
         extra: list[Check] = []
         conn_ids = [db.conn_id]
-        if info is not None:
+        if info is not None and getattr(info.path, "protocol", "file") not in ("file", "local"):
+            extra.append(
+                Check(
+                    "dry run: restore_from_backup.py",
+                    "skipped",
+                    f"{info.path} is on object storage; the runbook restores a downloaded folder",
+                )
+            )
+        elif info is not None:
             dry_runs["restore_from_backup.py"] = [
                 "--backup", str(info.path.path), "--target", scratch.url(), "--dry-run",
             ]  # fmt: skip
@@ -368,18 +376,19 @@ class DisasterRecoveryOperator(DatabaseOperator):
 @contextlib.contextmanager
 def _plain_backup(info: BackupInfo, db: Database) -> Iterator[Path]:
     """Yield the backup folder, decrypted into a private copy when it is encrypted."""
+    from maintenance_ops.backup import local_copy
     from maintenance_ops.encryption import decrypted_copy
     from maintenance_ops.restore import decryption_secret
 
     secret, problem = decryption_secret(info.manifest, db.backup)
     if problem is not None and problem.status == "fail":
         raise VerificationError(problem.detail)
-    path = Path(info.path.path)
-    if secret is None:
-        yield path
-        return
-    with decrypted_copy(path, secret) as copy:
-        yield copy
+    with local_copy(info.path) as path:  # a backup on object storage is downloaded
+        if secret is None:
+            yield path
+            return
+        with decrypted_copy(path, secret) as copy:
+            yield copy
 
 
 def _wait_for_server_time(run: Run, moment: datetime, timeout_s: float = 30.0) -> None:
