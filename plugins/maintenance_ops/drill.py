@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from maintenance_ops.restore import Check, Status
+from maintenance_ops.checks import Check, Status
 
 # What each area is worth out of 100. Backups and the point-in-time restore are what recovery
 # rests on: a failure there makes the verdict "not ready" whatever the score.

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from maintenance_ops.backup import FETCHED_PREFIX, verify_files
+from maintenance_ops.checks import Check, Status
 from maintenance_ops.config import BackupSettings, RestoreTarget
 from maintenance_ops.encryption import (
     DECRYPTED_PREFIX,
@@ -62,7 +63,6 @@ from maintenance_ops.sqlfiles import load_sql, split_statements
 
 log = logging.getLogger(__name__)
 
-Status = Literal["pass", "fail", "skipped"]
 Tool = Literal["mariadb-dump", "mysqldump", "mydumper", "mariabackup"]
 TOOLS: tuple[Tool, ...] = ("mariadb-dump", "mysqldump", "mydumper", "mariabackup")
 
@@ -85,19 +85,6 @@ _CHECK_OK = ("OK", "Table is already up to date")
 # --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Check:
-    """One verification step and its outcome."""
-
-    name: str
-    status: Status
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
 
 
 @dataclass

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from maintenance_ops.checks import Check
 from maintenance_ops.exceptions import MaintenanceError, VerificationError
 from maintenance_ops.operators.base import DatabaseOperator, Run
-from maintenance_ops.restore import Check
 
 if TYPE_CHECKING:
     from maintenance_ops.backup import BackupInfo
