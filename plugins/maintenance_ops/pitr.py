@@ -57,6 +57,7 @@ from maintenance_ops.restore import (
     ensure_not_source,
     find_dump_file,
     load_manifest,
+    mariadb_command,
     restore_dump,
     restore_mydumper,
 )
@@ -168,17 +169,6 @@ def binlog_command(
         f"--stop-datetime={stop_datetime_arg(stop_at)}",
         "--to-last-log",
         start_file,
-    ]
-
-
-def client_command(option_fd: int, target: ClientEndpoint, tool: str = "mariadb") -> list[str]:
-    """Return the client command applying the replay (credentials from the pipe ``option_fd``)."""
-    return [
-        tool,
-        f"--defaults-file=/dev/fd/{option_fd}",
-        *target.address_args(),
-        "--binary-mode",  # BINLOG statements and binary strings pass through untouched
-        "--batch",
     ]
 
 
@@ -409,7 +399,7 @@ def replay_binlogs(
                 binlog_command(
                     src_fd, source, start_file, start_position, stop_datetime, binlog_tool
                 ),
-                client_command(dst_fd, target, client_tool),
+                mariadb_command(dst_fd, target, client_tool),
                 (src_fd, dst_fd),
                 errors,
                 None if keep_gtids else gtid_filter_command(),
@@ -524,25 +514,6 @@ def client_for(target: MySQLInstance | ClientEndpoint) -> ClientEndpoint:
     return ClientEndpoint(host=target.host, port=target.port, socket=target.socket or None)
 
 
-def connect_client(client: ClientEndpoint, *, connect_timeout: int = 10) -> Any:
-    """Open an autocommit MySQLdb connection to a :class:`ClientEndpoint`."""
-    import MySQLdb
-
-    params: dict[str, Any] = {
-        "user": client.user,
-        "passwd": client.password,
-        "charset": "utf8mb4",
-        "connect_timeout": connect_timeout,
-    }
-    if client.socket:
-        params["unix_socket"] = client.socket
-    else:
-        params.update(host=client.host, port=client.port)
-    conn = MySQLdb.connect(**params)
-    conn.autocommit(True)
-    return conn
-
-
 def target_gtid_state(conn: Any) -> tuple[bool, bool, str]:
     """Return the target's ``(log_bin, gtid_strict_mode, gtid_binlog_pos)``."""
     cur = conn.cursor()
@@ -583,7 +554,7 @@ def _decide_gtids(
     client: ClientEndpoint, coordinates: Mapping[str, Any], keep_gtids: bool | None
 ) -> tuple[bool, str | None]:
     """Return whether to apply the source's GTIDs, and a note when that was decided here."""
-    conn = connect_client(client)
+    conn = client.connect()
     try:
         log_bin, strict, position = target_gtid_state(conn)
     finally:

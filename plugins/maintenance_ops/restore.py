@@ -322,6 +322,24 @@ class ClientEndpoint:
             lines.append(f'password="{escaped}"')
         return ("\n".join(lines) + "\n").encode()
 
+    def connect(self, *, connect_timeout: int = 10) -> Any:
+        """Open an autocommit MySQLdb connection (socket when set, else TCP)."""
+        import MySQLdb
+
+        params: dict[str, Any] = {
+            "user": self.user,
+            "passwd": self.password,
+            "charset": "utf8mb4",
+            "connect_timeout": connect_timeout,
+        }
+        if self.socket:
+            params["unix_socket"] = self.socket
+        else:
+            params.update(host=self.host, port=self.port)
+        conn = MySQLdb.connect(**params)
+        conn.autocommit(True)
+        return conn
+
     def address_args(self, *, tcp: bool = False) -> list[str]:
         """Return where to connect as client arguments (no secrets).
 
@@ -572,11 +590,14 @@ def decompress_command(path: Path) -> list[str] | None:
     return None
 
 
-def mariadb_command(option_fd: int, client: ClientEndpoint) -> list[str]:
-    """Return the client command reading its credentials from the pipe ``option_fd``."""
+def mariadb_command(option_fd: int, client: ClientEndpoint, tool: str = "mariadb") -> list[str]:
+    """Return the client command reading its credentials from the pipe ``option_fd``.
+
+    ``--binary-mode`` passes binary strings and mariadb-binlog's BINLOG statements untouched.
+    """
     # --defaults-file must come first and keeps /etc/mysql's client options out.
     return [
-        "mariadb",
+        tool,
         f"--defaults-file=/dev/fd/{option_fd}",
         *client.address_args(),
         "--default-character-set=utf8mb4",

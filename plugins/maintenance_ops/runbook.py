@@ -49,26 +49,14 @@ class Server:
         """Open an autocommit MySQLdb connection, or raise ConnectionFailed naming the server."""
         import MySQLdb
 
-        params: dict[str, Any] = {
-            "user": self.client.user,
-            "passwd": self.client.password,
-            "charset": "utf8mb4",
-            "connect_timeout": connect_timeout,
-        }
-        if self.client.socket:
-            params["unix_socket"] = self.client.socket
-        else:
-            params.update(host=self.client.host, port=self.client.port)
         try:
-            conn = MySQLdb.connect(**params)
+            return self.client.connect(connect_timeout=connect_timeout)
         except MySQLdb.OperationalError as exc:
             code, message = (exc.args + ("",))[:2]
             raise ConnectionFailed(
                 f"{self}: cannot connect: [{code}] {message}; check that the server is running "
                 "and the address, user and password"
             ) from None
-        conn.autocommit(True)
-        return conn
 
 
 def parse_server(value: str) -> Server:

@@ -18,7 +18,6 @@ from maintenance_ops.pitr import (
     HeaderScan,
     binlog_command,
     check_stop_after_backup,
-    client_command,
     gtid_conflict,
     marker_present,
     parse_gtid_list,
@@ -27,7 +26,7 @@ from maintenance_ops.pitr import (
     stop_datetime_arg,
     write_marker,
 )
-from maintenance_ops.restore import ClientEndpoint
+from maintenance_ops.restore import ClientEndpoint, mariadb_command
 
 UTC = dt.UTC
 PLUS2 = dt.timezone(dt.timedelta(hours=2))
@@ -65,7 +64,7 @@ def test_commands_carry_address_but_never_the_password() -> None:
     assert "--start-position=1234" in command and command[-1] == "bin.000003"
     assert "--stop-datetime=2026-01-01 03:04:05" in command
     target = ClientEndpoint(host="10.0.0.9", port=3306, user="root", password=SECRET)
-    client = client_command(8, target)
+    client = mariadb_command(8, target)
     assert client[:2] == ["mariadb", "--defaults-file=/dev/fd/8"] and "--binary-mode" in client
     assert {"--host=10.0.0.9", "--port=3306", "--user=root"} <= set(client)
     assert all(SECRET not in arg for arg in [*command, *client])
