@@ -322,6 +322,23 @@ class ClientEndpoint:
             lines.append(f'password="{escaped}"')
         return ("\n".join(lines) + "\n").encode()
 
+    @classmethod
+    def from_connection(cls, conn_id: str) -> ClientEndpoint:
+        """Build from an Airflow connection (address via :func:`session.endpoint`, its errors)."""
+        from airflow.sdk import BaseHook
+
+        from maintenance_ops.session import endpoint
+
+        where = endpoint(conn_id)  # raises ConfigError naming the fix when it is not defined
+        conn = BaseHook.get_connection(conn_id)
+        return cls(
+            host=where.host,
+            port=where.port,
+            socket=where.socket,
+            user=conn.login or "root",
+            password=conn.password or "",
+        )
+
     def connect(self, *, connect_timeout: int = 10) -> Any:
         """Open an autocommit MySQLdb connection (socket when set, else TCP)."""
         import MySQLdb
@@ -532,21 +549,11 @@ def open_target(
 
 
 def _open_scratch(conn_id: str, source: Endpoint, backup_schemas: Sequence[str]) -> ScratchTarget:
-    from airflow.sdk import BaseHook
-
     from maintenance_ops.session import endpoint
 
     where = endpoint(conn_id)
     ensure_not_source(where, source)  # before the first connection, let alone a write
-    conn = BaseHook.get_connection(conn_id)
-    client = ClientEndpoint(
-        host=where.host,
-        port=where.port,
-        socket=where.socket,
-        user=conn.login or "root",
-        password=conn.password or "",
-    )
-    handle = ScratchTarget(conn_id, client, where)
+    handle = ScratchTarget(conn_id, ClientEndpoint.from_connection(conn_id), where)
     try:
         handle.ensure_empty_of_foreign(backup_schemas)
     except BaseException:

@@ -93,25 +93,13 @@ def _from_uri(value: str) -> Server:
 
 
 def _from_connection(conn_id: str) -> Server:
-    from airflow.exceptions import AirflowNotFoundException
-    from airflow.sdk import BaseHook
-
     try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
+        return Server(conn_id, ClientEndpoint.from_connection(conn_id))
+    except ConfigError:
         raise ConfigError(
             f"{conn_id!r} is neither a mysql:// URI nor a defined Airflow connection; pass "
             f"mysql://USER:PASSWORD@HOST:3306 or define AIRFLOW_CONN_{conn_id.upper()}"
         ) from None
-    socket = conn.extra_dejson.get("unix_socket") if conn.extra else None
-    client = ClientEndpoint(
-        host=conn.host or "localhost",
-        port=int(conn.port or 3306),
-        socket=socket,
-        user=conn.login or "root",
-        password=conn.password or "",
-    )
-    return Server(conn_id, client)
 
 
 def server_argument(parser: argparse.ArgumentParser, name: str, help_text: str, **kw: Any) -> None:

@@ -288,7 +288,7 @@ class DisasterRecoveryOperator(DatabaseOperator):
         self, run: Run, info: BackupInfo, scratch: MySQLInstance
     ) -> tuple[list[Check], PitrResult]:
         from maintenance_ops.pitr import marker_present, restore_to_point, write_marker
-        from maintenance_ops.runbook import parse_server
+        from maintenance_ops.restore import ClientEndpoint
 
         db, gap = run.db, run.config.disaster_recovery.pitr_marker_gap_s
         label = f"drill-{uuid.uuid4().hex[:12]}"
@@ -301,7 +301,7 @@ class DisasterRecoveryOperator(DatabaseOperator):
         self.log.info(
             "Markers %s: before %s, after %s; recovering to %s", label, before_at, after_at, stop_at
         )
-        source = parse_server(db.conn_id).client
+        source = ClientEndpoint.from_connection(db.conn_id)
         started = time.monotonic()
         with _plain_backup(info, db) as path:
             decrypt_s = time.monotonic() - started
