@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from maintenance_ops.pitr import (
     write_marker,
 )
 from maintenance_ops.restore import ClientEndpoint, mariadb_command
+from tests.support.pitr_source import MarkedSource, marked_source
 
 UTC = dt.UTC
 PLUS2 = dt.timezone(dt.timedelta(hours=2))
@@ -144,68 +144,19 @@ def test_stop_before_backup_end_is_refused(stop: dt.datetime, refused: bool) -> 
 SOURCE_CONN_ID = "mmc_test_pitr_source"
 
 
-@dataclass
-class Drill:
-    """A backup of the source and the markers written after it, around ``point``."""
-
-    source: MySQLInstance
-    backup: Path
-    manifest: dict[str, Any]
-    before_at: dt.datetime
-    point: dt.datetime
-    after_at: dt.datetime
-
-    @property
-    def source_client(self) -> ClientEndpoint:
-        return ClientEndpoint(host="127.0.0.1", port=self.source.port, user="pitr", password=SECRET)
-
-
 @pytest.fixture(scope="module")
-def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
-    from maintenance_ops.backup import take_backup
-    from maintenance_ops.config import BackupSettings, MaintenanceSettings
-    from maintenance_ops.session import MaintenanceSession
-
-    base = tmp_path_factory.mktemp("pitr")
-    with MySQLInstance(InstanceSpec(binlog=True), base_dir=base / "srv") as source:
-        for host in ("127.0.0.1", "localhost"):
-            source.execute(f"CREATE USER 'pitr'@'{host}' IDENTIFIED BY '{SECRET}'")
-            source.execute(f"GRANT ALL ON *.* TO 'pitr'@'{host}'")
-        source.execute("CREATE DATABASE app")
-        source.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB")
-        source.execute("INSERT INTO app.t VALUES (1, 'x'), (2, 'y')")
-        settings = BackupSettings(enabled=True, location=(base / "backups").as_uri())
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", source.airflow_conn_uri())
-            with MaintenanceSession(SOURCE_CONN_ID, MaintenanceSettings()) as session:
-                result = take_backup(
-                    session,
-                    conn_id=SOURCE_CONN_ID,
-                    database_name="pitr",
-                    schemas=["app"],
-                    history_schema="_maintenance",
-                    settings=settings,
-                )
-        conn = source.connect()
-        conn.autocommit(True)
-        try:
-            source.execute("INSERT INTO app.t VALUES (3, 'z')")
-            _, before_at = write_marker(conn, "app", "before")
-            time.sleep(1.2)
-            point = dt.datetime.now(UTC)
-            time.sleep(1.2)
-            source.execute("DELETE FROM app.t WHERE id = 1")
-            _, after_at = write_marker(conn, "app", "after")
-        finally:
-            conn.close()
-        yield Drill(source, Path(result.path.path), result.manifest, before_at, point, after_at)
+def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarkedSource]:
+    with marked_source(
+        tmp_path_factory.mktemp("pitr"), conn_id=SOURCE_CONN_ID, database_name="pitr"
+    ) as source:
+        yield source
 
 
 def _rows(inst: MySQLInstance, sql: str) -> list[tuple[Any, ...]]:
     return inst.execute(sql)
 
 
-def test_markers_on_the_source(drill: Drill) -> None:
+def test_markers_on_the_source(drill: MarkedSource) -> None:
     import MySQLdb.cursors
 
     conn = drill.source.connect(cursorclass=MySQLdb.cursors.DictCursor)  # as some hooks return
@@ -219,14 +170,14 @@ def test_markers_on_the_source(drill: Drill) -> None:
 
 
 def test_restore_to_point_stops_between_the_markers(
-    drill: Drill, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    drill: MarkedSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert drill.manifest["binlog"]["file"] and drill.manifest["binlog"]["gtid"]
     # mariadb-binlog reads --stop-datetime in its local zone: the replay must pin it to UTC.
     monkeypatch.setenv("TZ", "Asia/Kolkata")
     with MySQLInstance(base_dir=tmp_path / "target") as target:
         result = restore_to_point(
-            drill.backup, target=target, binlog_source=drill.source_client, stop_at=drill.point
+            drill.backup, target=target, binlog_source=drill.client, stop_at=drill.point
         )
         conn = target.connect()
         try:
@@ -246,7 +197,7 @@ def test_restore_to_point_stops_between_the_markers(
     json.dumps(result.to_dict())
 
 
-def test_strict_gtid_target_gets_its_own_gtids(drill: Drill, tmp_path: Path) -> None:
+def test_strict_gtid_target_gets_its_own_gtids(drill: MarkedSource, tmp_path: Path) -> None:
     """The restore's own GTIDs put a strict target ahead of the source (error 1950 if kept)."""
     spec = InstanceSpec(binlog=True, gtid_strict=True, server_id=2)
     with MySQLInstance(spec, base_dir=tmp_path / "strict") as target:
@@ -256,12 +207,12 @@ def test_strict_gtid_target_gets_its_own_gtids(drill: Drill, tmp_path: Path) -> 
             restore_to_point(
                 drill.backup,
                 target=target,
-                binlog_source=drill.source_client,
+                binlog_source=drill.client,
                 stop_at=drill.point,
                 keep_gtids=True,
             )
         result = restore_to_point(
-            drill.backup, target=target, binlog_source=drill.source_client, stop_at=drill.point
+            drill.backup, target=target, binlog_source=drill.client, stop_at=drill.point
         )
         conn = target.connect()
         try:
@@ -277,11 +228,11 @@ def test_strict_gtid_target_gets_its_own_gtids(drill: Drill, tmp_path: Path) -> 
     assert result.notes and "GTIDs dropped" in result.notes[0]
 
 
-def test_replay_onto_the_source_is_refused(drill: Drill) -> None:
+def test_replay_onto_the_source_is_refused(drill: MarkedSource) -> None:
     coords = drill.manifest["binlog"]
     with pytest.raises(SafetyAbort, match="never write to the source"):
         replay_binlogs(
-            drill.source_client,
+            drill.client,
             ClientEndpoint(host="localhost", port=drill.source.port),
             coords["file"],
             coords["position"],
@@ -290,7 +241,7 @@ def test_replay_onto_the_source_is_refused(drill: Drill) -> None:
 
 
 def test_replay_from_a_missing_binlog_fails_with_the_tool_error(
-    drill: Drill, tmp_path: Path
+    drill: MarkedSource, tmp_path: Path
 ) -> None:
     with MySQLInstance(base_dir=tmp_path / "target") as target:
         client = ClientEndpoint(socket=target.socket, port=target.port)
@@ -298,10 +249,10 @@ def test_replay_from_a_missing_binlog_fails_with_the_tool_error(
             VerificationError,
             match=r"binlog\.999999:4 failed: mariadb-binlog exited.*Could not find first log",
         ):
-            replay_binlogs(drill.source_client, client, "binlog.999999", 4, drill.point)
+            replay_binlogs(drill.client, client, "binlog.999999", 4, drill.point)
 
 
-def test_mariabackup_backup_is_refused_clearly(drill: Drill, tmp_path: Path) -> None:
+def test_mariabackup_backup_is_refused_clearly(drill: MarkedSource, tmp_path: Path) -> None:
     backup = tmp_path / "20260101T000000Z-mariabackup"
     (backup / "mariabackup").mkdir(parents=True)
     manifest = {**drill.manifest, "tool": "mariabackup"}
@@ -310,12 +261,12 @@ def test_mariabackup_backup_is_refused_clearly(drill: Drill, tmp_path: Path) -> 
         restore_to_point(
             backup,
             target=ClientEndpoint(host="127.0.0.1", port=1),
-            binlog_source=drill.source_client,
+            binlog_source=drill.client,
             stop_at=drill.point,
         )
 
 
-def test_mydumper_backup_rolls_forward_too(drill: Drill, tmp_path: Path) -> None:
+def test_mydumper_backup_rolls_forward_too(drill: MarkedSource, tmp_path: Path) -> None:
     from maintenance_ops.backup import take_backup
     from maintenance_ops.config import BackupSettings, MaintenanceSettings
     from maintenance_ops.session import MaintenanceSession
@@ -345,7 +296,7 @@ def test_mydumper_backup_rolls_forward_too(drill: Drill, tmp_path: Path) -> None
         conn.close()
     with MySQLInstance(base_dir=tmp_path / "target") as target:
         result = restore_to_point(
-            Path(backup.path.path), target=target, binlog_source=drill.source_client, stop_at=point
+            Path(backup.path.path), target=target, binlog_source=drill.client, stop_at=point
         )
         conn = target.connect()
         try:

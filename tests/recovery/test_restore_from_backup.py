@@ -6,20 +6,18 @@ import datetime as dt
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from maintenance_ops.instance import InstanceSpec, MySQLInstance
-from maintenance_ops.pitr import marker_present, write_marker
+from maintenance_ops.instance import MySQLInstance
+from maintenance_ops.pitr import marker_present
+from tests.support.pitr_source import PASSWORD, MarkedSource, marked_source
 
 SCRIPT = Path(__file__).resolve().parents[2] / "include" / "recovery" / "restore_from_backup.py"
 SOURCE_CONN_ID = "mmc_test_runbook_restore_source"
-SECRET = "Rb-restore-pw-9"
 
 
 def runbook(*args: str) -> subprocess.CompletedProcess[str]:
@@ -29,61 +27,12 @@ def runbook(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@dataclass
-class Drill:
-    """A binlog source, its backup, and markers written before and after ``point``."""
-
-    source: MySQLInstance
-    location: str
-    backup: Path
-    point: dt.datetime
-
-    @property
-    def source_uri(self) -> str:
-        return f"mysql://pitr:{SECRET}@127.0.0.1:{self.source.port}"
-
-    @property
-    def until(self) -> str:
-        return self.point.strftime("%Y-%m-%d %H:%M:%S")
-
-
 @pytest.fixture(scope="module")
-def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
-    from maintenance_ops.backup import take_backup
-    from maintenance_ops.config import BackupSettings, MaintenanceSettings
-    from maintenance_ops.session import MaintenanceSession
-
-    base = tmp_path_factory.mktemp("runbook-restore")
-    with MySQLInstance(InstanceSpec(binlog=True), base_dir=base / "srv") as source:
-        for host in ("127.0.0.1", "localhost"):
-            source.execute(f"CREATE USER 'pitr'@'{host}' IDENTIFIED BY '{SECRET}'")
-            source.execute(f"GRANT ALL ON *.* TO 'pitr'@'{host}'")
-        source.execute("CREATE DATABASE app")
-        source.execute("CREATE TABLE app.t (id INT PRIMARY KEY) ENGINE=InnoDB")
-        source.execute("INSERT INTO app.t VALUES (1), (2)")
-        location = (base / "backups").as_uri()
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", source.airflow_conn_uri())
-            with MaintenanceSession(SOURCE_CONN_ID, MaintenanceSettings()) as session:
-                result = take_backup(
-                    session,
-                    conn_id=SOURCE_CONN_ID,
-                    database_name="primary",
-                    schemas=["app"],
-                    history_schema="_maintenance",
-                    settings=BackupSettings(enabled=True, location=location),
-                )
-        conn = source.connect()
-        conn.autocommit(True)
-        try:
-            write_marker(conn, "app", "before")
-            time.sleep(1.2)
-            point = dt.datetime.now(dt.UTC)
-            time.sleep(1.2)
-            write_marker(conn, "app", "after")
-        finally:
-            conn.close()
-        yield Drill(source, location, Path(result.path.path), point)
+def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarkedSource]:
+    with marked_source(
+        tmp_path_factory.mktemp("runbook-restore"), conn_id=SOURCE_CONN_ID, database_name="primary"
+    ) as source:
+        yield source
 
 
 @pytest.fixture
@@ -104,7 +53,7 @@ def _schemas(inst: MySQLInstance) -> set[str]:
     return {str(r[0]) for r in inst.execute("SHOW DATABASES")}
 
 
-def _pitr_args(drill: Drill, target: Any, *extra: str) -> list[str]:
+def _pitr_args(drill: MarkedSource, target: Any, *extra: str) -> list[str]:
     return [
         "--backup",
         str(drill.backup),
@@ -113,7 +62,7 @@ def _pitr_args(drill: Drill, target: Any, *extra: str) -> list[str]:
         "--until",
         drill.until,
         "--binlog-source",
-        drill.source_uri,
+        drill.uri,
         *extra,
     ]
 
@@ -147,17 +96,19 @@ def test_bad_arguments_exit_2(args: list[str], message: str) -> None:
     assert done.returncode == 2 and message in done.stderr
 
 
-def test_until_restores_between_the_markers(drill: Drill, target: MySQLInstance) -> None:
+def test_until_restores_between_the_markers(drill: MarkedSource, target: MySQLInstance) -> None:
     done = runbook(*_pitr_args(drill, target))
     assert done.returncode == 0, done.stderr
     assert _markers(target) == (True, False)
     assert "achieved recovery point: " in done.stdout and "time taken: restore" in done.stdout
     achieved = done.stdout.split("achieved recovery point: ", 1)[1].split()[0]
     assert dt.datetime.fromisoformat(achieved) <= drill.point
-    assert SECRET not in done.stdout + done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
 
 
-def test_non_empty_target_is_refused_then_forced(drill: Drill, target: MySQLInstance) -> None:
+def test_non_empty_target_is_refused_then_forced(
+    drill: MarkedSource, target: MySQLInstance
+) -> None:
     target.execute("CREATE DATABASE keepme")
     refused = runbook(*_pitr_args(drill, target))
     assert refused.returncode == 1
@@ -168,7 +119,7 @@ def test_non_empty_target_is_refused_then_forced(drill: Drill, target: MySQLInst
     assert _markers(target) == (True, False) and "keepme" in _schemas(target)
 
 
-def test_dry_run_writes_nothing(drill: Drill, target: MySQLInstance) -> None:
+def test_dry_run_writes_nothing(drill: MarkedSource, target: MySQLInstance) -> None:
     done = runbook(*_pitr_args(drill, target, "--dry-run"))
     assert done.returncode == 0, done.stderr
     assert "DRY RUN" in done.stdout and "replay binary logs" in done.stdout
@@ -176,7 +127,7 @@ def test_dry_run_writes_nothing(drill: Drill, target: MySQLInstance) -> None:
     assert "app" not in _schemas(target)
 
 
-def test_dry_run_ephemeral_from_location_starts_nothing(drill: Drill) -> None:
+def test_dry_run_ephemeral_from_location_starts_nothing(drill: MarkedSource) -> None:
     done = runbook(
         "--location", drill.location, "--database", "primary", "--ephemeral", "--dry-run"
     )
@@ -185,14 +136,14 @@ def test_dry_run_ephemeral_from_location_starts_nothing(drill: Drill) -> None:
     assert "private server: mysql://" not in done.stdout
 
 
-def test_target_equal_to_binlog_source_is_refused(drill: Drill) -> None:
+def test_target_equal_to_binlog_source_is_refused(drill: MarkedSource) -> None:
     done = runbook(*_pitr_args(drill, drill.source, "--force"))
     assert done.returncode == 1
     assert "same server as the binlog source" in done.stderr
 
 
 def test_corrupted_backup_is_refused_before_any_write(
-    drill: Drill, target: MySQLInstance, tmp_path: Path
+    drill: MarkedSource, target: MySQLInstance, tmp_path: Path
 ) -> None:
     copy = tmp_path / drill.backup.name
     shutil.copytree(drill.backup, copy)
@@ -206,7 +157,7 @@ def test_corrupted_backup_is_refused_before_any_write(
     assert "app" not in _schemas(target)
 
 
-def test_ephemeral_restore_is_stopped_at_the_end(drill: Drill) -> None:
+def test_ephemeral_restore_is_stopped_at_the_end(drill: MarkedSource) -> None:
     done = runbook(
         "--backup",
         str(drill.backup),
@@ -214,7 +165,7 @@ def test_ephemeral_restore_is_stopped_at_the_end(drill: Drill) -> None:
         "--until",
         drill.until,
         "--binlog-source",
-        drill.source_uri,
+        drill.uri,
     )
     assert done.returncode == 0, done.stderr
     assert "private server: mysql://root@127.0.0.1:" in done.stdout
@@ -227,7 +178,7 @@ def test_ephemeral_restore_is_stopped_at_the_end(drill: Drill) -> None:
         MySQLdb.connect(host="127.0.0.1", port=port, user="root", connect_timeout=2)
 
 
-def test_keep_leaves_the_server_running_until_ctrl_c(drill: Drill) -> None:
+def test_keep_leaves_the_server_running_until_ctrl_c(drill: MarkedSource) -> None:
     import signal
 
     proc = subprocess.Popen(
