@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from tests.support.accounts import Account, create_account, drop_account
+
 REPO = Path(__file__).resolve().parents[1]
 MYSQL_URL = os.environ.get("MAINTENANCE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306")
 TARGET_CONN_ID = "mmc_test_target"
@@ -103,11 +105,16 @@ def mysql_server() -> str:
 
 @dataclass
 class Target:
-    """A private schema (and history schema) on the test server behind an Airflow connection."""
+    """A private schema (and history schema) on the test server behind an Airflow connection.
+
+    ``conn_id`` connects as the maintenance account that ``include/sql/grants.sql`` creates
+    (granted on these two schemas only); :meth:`sql` runs as root, to build fixtures.
+    """
 
     conn_id: str
     schema: str
     history_schema: str
+    account: Account | None = None
 
     def sql(self, statement: str, args: Any = None) -> list[tuple[Any, ...]]:
         return run_sql(statement, args, self.schema)
@@ -119,10 +126,12 @@ def target(mysql_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Targe
     schema = f"mmc_{uuid.uuid4().hex[:12]}"
     history = f"{schema}_hist"
     run_sql(f"CREATE DATABASE `{schema}`")
-    monkeypatch.setenv(f"AIRFLOW_CONN_{TARGET_CONN_ID.upper()}", mysql_server)
+    account = create_account(run_sql, [schema], history)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{TARGET_CONN_ID.upper()}", account.conn_json())
     try:
-        yield Target(TARGET_CONN_ID, schema, history)
+        yield Target(TARGET_CONN_ID, schema, history, account)
     finally:
+        drop_account(run_sql, account)
         run_sql(f"DROP DATABASE IF EXISTS `{schema}`")
         run_sql(f"DROP DATABASE IF EXISTS `{history}`")
 

@@ -1,36 +1,71 @@
 -- The maintenance account, with exactly the privileges the DAGs need, and no more.
--- Run as an administrator after replacing the password, the host and `app` (one GRANT per
--- maintained schema; the DAGs refuse to start and name any privilege that is missing):
---     mariadb -u root -p < include/sql/grants.sql
---
--- Who needs what (per maintained schema unless ON *.*):
---   mysql_daily_maintenance         SELECT, INSERT, DELETE, CREATE, ALTER, DROP; PROCESS
---                                   (ANALYZE needs SELECT+INSERT; archive tables need CREATE;
---                                    dropping expired partitions needs ALTER+DROP)
---   mysql_weekly_optimization       SELECT, INSERT, ALTER; PROCESS (online rebuilds, MDL guard)
---   mysql_monthly_deep_maintenance  SELECT, INSERT, ALTER; PROCESS (rebuilds, CHECK, histograms)
---   mysql_backup_testing            SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES;
---                                   RELOAD, PROCESS, REPLICATION CLIENT (consistent dumps, binlog position)
---   mysql_disaster_recovery_test    SELECT; PROCESS, REPLICATION CLIENT, REPLICATION SLAVE
---                                   (the PITR drill reads binlogs as a replica would)
---   mysql_health_check              SELECT; PROCESS, REPLICATION CLIENT
---   every DAG, on the history schema (default _maintenance): SELECT, INSERT, UPDATE, DELETE, CREATE
---   daily and health check: SELECT on mysql.innodb_table_stats, mysql.innodb_index_stats,
---                           mysql.user and performance_schema (below)
--- On MariaDB 10.5+ REPLICATION CLIENT is shown as BINLOG MONITOR / SLAVE MONITOR: same thing.
+-- Run as an administrator after replacing the password, the host, `app` (one set of schema
+-- GRANTs per maintained schema) and `_maintenance` (the history schema):
+--     mariadb -u root -p < include/sql/grants.sql        (or: mysql -u root -p < ...)
+-- One file for every flavor: statements inside /*M!100509 ... */ run only on MariaDB 10.5.9+,
+-- statements inside /*!80020 ... */ only on MySQL 8.0.20+ (MariaDB skips MySQL 5.7+ version
+-- comments, MySQL skips /*M! comments). Every GRANT carries a `-- needs:` line: the cadences
+-- (or the features) that use it and the step that needs it. The preflight reads this file and
+-- checks exactly these grants for the cadence it runs, naming each one missing before any work.
+--   cadences: daily weekly monthly backup drill health
+--   features: backups (any run that takes a backup: backup testing, daily with backup.enabled)
+--             replicas (a database with replicas configured: health check and drill)
+-- The runbooks' on-call account needs more (KILL, read_only, failover): see the README.
 
 CREATE USER IF NOT EXISTS 'maintenance'@'%' IDENTIFIED BY 'change-me';
 
-GRANT PROCESS, RELOAD, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO 'maintenance'@'%';
+-- Global privileges (ON *.* only).
+-- needs: daily weekly monthly backups drill health | the process list and INNODB_TRX: long-transaction and metadata-lock guards, longest query, SHOW ENGINE INNODB STATUS
+GRANT PROCESS ON *.* TO 'maintenance'@'%';
+-- needs: backups | FLUSH TABLES WITH READ LOCK for the dump's consistent binlog coordinates
+GRANT RELOAD ON *.* TO 'maintenance'@'%';
+-- needs: backups drill health | SHOW BINARY LOGS / SHOW MASTER STATUS: binlog position, retention (BINLOG MONITOR on MariaDB 10.5+)
+GRANT REPLICATION CLIENT ON *.* TO 'maintenance'@'%';
+-- needs: drill | the PITR drill reads binary logs from the server as a replica would (mariadb-binlog --read-from-remote-server)
+GRANT REPLICATION SLAVE ON *.* TO 'maintenance'@'%';
+-- needs: replicas | SHOW REPLICA STATUS on MariaDB 10.5.9+ (REPLICATION CLIENT no longer includes it there)
+/*M!100509 GRANT SLAVE MONITOR ON *.* TO 'maintenance'@'%' */;
+-- needs: backups | mysqldump sees routines of every definer on MySQL 8.0.20+
+/*!80020 GRANT SHOW_ROUTINE ON *.* TO 'maintenance'@'%' */;
 
-GRANT SELECT, INSERT, DELETE, CREATE, ALTER, DROP, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES
-   ON `app`.* TO 'maintenance'@'%';
+-- Each maintained schema (repeat for each; `app` is an example).
+-- needs: all | read the tables: CHECK TABLE, exact counts, dumps, cleanup's chunk boundaries
+GRANT SELECT ON `app`.* TO 'maintenance'@'%';
+-- needs: daily weekly monthly | ANALYZE and OPTIMIZE TABLE (they need SELECT and INSERT); cleanup copies rows into archive tables
+GRANT INSERT ON `app`.* TO 'maintenance'@'%';
+-- needs: daily | cleanup deletes expired rows in chunks
+GRANT DELETE ON `app`.* TO 'maintenance'@'%';
+-- needs: daily | cleanup creates its archive tables (CREATE TABLE ... LIKE)
+GRANT CREATE ON `app`.* TO 'maintenance'@'%';
+-- needs: daily weekly monthly | online rebuilds (ALTER TABLE ... FORCE), expired partitions (ALTER TABLE ... DROP PARTITION)
+GRANT ALTER ON `app`.* TO 'maintenance'@'%';
+-- needs: daily | dropping an expired partition also needs DROP
+GRANT DROP ON `app`.* TO 'maintenance'@'%';
+-- needs: backups | dump views (SHOW CREATE VIEW)
+GRANT SHOW VIEW ON `app`.* TO 'maintenance'@'%';
+-- needs: backups | dump triggers
+GRANT TRIGGER ON `app`.* TO 'maintenance'@'%';
+-- needs: backups | dump events
+GRANT EVENT ON `app`.* TO 'maintenance'@'%';
+-- needs: backups | the dump tools lock tables they cannot read in one snapshot (non-InnoDB)
+GRANT LOCK TABLES ON `app`.* TO 'maintenance'@'%';
 
+-- The history schema (audit log, health samples, index usage, restore tests, heartbeats).
+-- needs: all | the audit log and every history table
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON `_maintenance`.* TO 'maintenance'@'%';
+-- needs: backups | the heartbeat table is dumped with the schema's events
+GRANT EVENT ON `_maintenance`.* TO 'maintenance'@'%';
 
--- Catalog reads: persistent statistics (stale-statistics selection, index sizes), index usage
--- and statement digests (performance_schema), and the account list for the security audit.
+-- Catalog reads.
+-- needs: daily monthly | stale-statistics selection (persistent statistics' n_rows and last_update)
 GRANT SELECT ON `mysql`.`innodb_table_stats` TO 'maintenance'@'%';
+-- needs: daily | index sizes of the index findings
 GRANT SELECT ON `mysql`.`innodb_index_stats` TO 'maintenance'@'%';
+-- needs: health | the security audit's account list
 GRANT SELECT ON `mysql`.`user` TO 'maintenance'@'%';
+-- needs: daily weekly health | index usage counters and statement digests
 GRANT SELECT ON `performance_schema`.* TO 'maintenance'@'%';
+-- needs: backups | MariaDB shows other definers' routines (and their bodies) only with this
+/*M!100509 GRANT SELECT ON `mysql`.`proc` TO 'maintenance'@'%' */;
+-- needs: monthly | MariaDB histograms: which columns already have one (engine-independent statistics)
+/*M!100509 GRANT SELECT ON `mysql`.`column_stats` TO 'maintenance'@'%' */;

@@ -16,11 +16,6 @@ class Cadence:
     """The spec's task type; custom schedules name it."""
     default_cron: str
     summary: str
-    privileges: frozenset[str]
-    """Privileges needed on every maintained schema (or globally, for global-only ones).
-
-    The history schema's own privileges are added by the preflight; ``include/sql/grants.sql``
-    grants exactly these."""
     default_deadline_minutes: int
     writes: bool
     """Whether the run changes the target (then the maintenance window applies)."""
@@ -34,7 +29,6 @@ CADENCES: tuple[Cadence, ...] = (
         task_type="daily",
         default_cron="0 2 * * *",
         summary="Index analysis, statistics refresh and retention cleanup",
-        privileges=frozenset({"SELECT", "INSERT", "DELETE", "CREATE", "ALTER", "DROP", "PROCESS"}),
         default_deadline_minutes=120,
         writes=True,
         tags=("daily",),
@@ -45,7 +39,6 @@ CADENCES: tuple[Cadence, ...] = (
         task_type="weekly",
         default_cron="0 3 * * 0",
         summary="Fragmentation analysis, online table rebuilds and performance analysis",
-        privileges=frozenset({"SELECT", "INSERT", "ALTER", "PROCESS"}),
         default_deadline_minutes=240,
         writes=True,
         tags=("weekly",),
@@ -56,7 +49,6 @@ CADENCES: tuple[Cadence, ...] = (
         task_type="monthly",
         default_cron="0 4 1 * *",
         summary="Index rebuilds, integrity checks, full statistics and capacity planning",
-        privileges=frozenset({"SELECT", "INSERT", "ALTER", "PROCESS"}),
         default_deadline_minutes=480,
         writes=True,
         tags=("monthly",),
@@ -67,18 +59,6 @@ CADENCES: tuple[Cadence, ...] = (
         task_type="backup_test",
         default_cron="0 5 * * 6",
         summary="Find or take the newest backup, restore it to a scratch server and verify it",
-        privileges=frozenset(
-            {
-                "SELECT",
-                "SHOW VIEW",
-                "TRIGGER",
-                "EVENT",
-                "LOCK TABLES",
-                "RELOAD",
-                "PROCESS",
-                "REPLICATION CLIENT",
-            }
-        ),
         default_deadline_minutes=240,
         writes=False,
         tags=("backup",),
@@ -89,8 +69,6 @@ CADENCES: tuple[Cadence, ...] = (
         task_type="disaster_recovery_test",
         default_cron="0 6 1 * *",
         summary="Backup availability, replica readiness, runbooks, notifications and a PITR drill",
-        # REPLICATION SLAVE: the PITR drill reads binlogs with mariadb-binlog from the server.
-        privileges=frozenset({"SELECT", "PROCESS", "REPLICATION CLIENT", "REPLICATION SLAVE"}),
         default_deadline_minutes=240,
         writes=False,
         tags=("disaster-recovery",),
@@ -101,7 +79,6 @@ CADENCES: tuple[Cadence, ...] = (
         task_type="health_check",
         default_cron="0 * * * *",
         summary="Metrics, thresholds, health score, history and alerts",
-        privileges=frozenset({"SELECT", "PROCESS", "REPLICATION CLIENT"}),
         default_deadline_minutes=20,
         writes=False,
         tags=("health",),

@@ -279,6 +279,9 @@ class MaintenanceSettings(_Model):
     innodb_lock_wait_timeout_s: PositiveInt = 5
     statement_timeout_s: Annotated[float, Field(ge=0)] = 3600.0
     connect_timeout_s: PositiveInt = 10
+    read_timeout_s: Seconds | None = None
+    """Longest wait for a server's answer; default: the statement time limit plus 60 s."""
+    write_timeout_s: PositiveInt = 60
     chunk_size: Annotated[int, Field(gt=0, le=100_000)] = 1000
     max_replica_lag_s: Seconds = 5.0
     max_threads_running: PositiveInt = 50

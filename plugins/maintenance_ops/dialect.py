@@ -148,11 +148,12 @@ class Dialect:
     def privilege_names(self, privilege: str) -> frozenset[str]:
         """Return the names under which the catalog may list ``privilege`` on this server.
 
-        MariaDB 10.5 split REPLICATION CLIENT into BINLOG MONITOR and SLAVE MONITOR; a grant
-        of the old name shows up under the new ones.
+        MariaDB 10.5 renamed REPLICATION CLIENT to BINLOG MONITOR (a grant of the old name is
+        listed under the new one). SLAVE MONITOR, which SHOW REPLICA STATUS needs from 10.5.9,
+        is a separate privilege: REPLICATION CLIENT does not stand for it.
         """
         if privilege == "REPLICATION CLIENT" and self.is_mariadb and self.version.at_least(10, 5):
-            return frozenset({"REPLICATION CLIENT", "BINLOG MONITOR", "SLAVE MONITOR"})
+            return frozenset({"REPLICATION CLIENT", "BINLOG MONITOR"})
         return frozenset({privilege})
 
     def read_only_variables(self) -> tuple[str, ...]:

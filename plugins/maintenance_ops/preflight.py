@@ -7,13 +7,14 @@ The decisions (which privileges are missing, whether the window is open) are pur
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from maintenance_ops.grants import Requirement, missing, requirements, tags_for
 from maintenance_ops.sqlfiles import load_sql
 
 if TYPE_CHECKING:
@@ -22,48 +23,36 @@ if TYPE_CHECKING:
     from maintenance_ops.dialect import Dialect
     from maintenance_ops.session import MaintenanceSession
 
-# Privileges that exist only at the global level (ON *.*).
-GLOBAL_ONLY = frozenset(
-    {"PROCESS", "RELOAD", "REPLICATION CLIENT", "SUPER", "REPLICATION SLAVE", "SHUTDOWN"}
-)
-HISTORY_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE"})
-
-
 def missing_privileges(
     granted: Iterable[tuple[str, str]],
-    required: Iterable[str],
-    schemas: Iterable[str],
+    cadence_key: str,
+    schemas: Sequence[str],
     dialect: Dialect,
-    history_schema: str,
-) -> list[str]:
-    """Return each required privilege the account lacks, as ``PRIV ON scope`` (sorted).
+    history_schema: str | None,
+    *,
+    backups: bool = False,
+    replicas: bool = False,
+) -> list[Requirement]:
+    """Return each grant of grants.sql that this run needs and the account lacks.
 
-    :param granted: ``(scope, privilege)`` pairs; scope ``*`` means global (``ON *.*``).
-    :param required: privileges the DAG needs on every maintained schema (or globally).
+    :param granted: ``(scope, privilege)`` pairs: scope ``*.*``, ``schema.*`` or ``schema.table``.
+    :param cadence_key: the cadence that runs (its ``needs`` tag in grants.sql).
     :param schemas: the maintained schemas.
+    :param history_schema: the history schema on this server, or None when history lives on a
+        central connection (checked there, not here).
+    :param backups: this run takes a backup. :param replicas: this run reads replicas.
     """
-    by_scope: dict[str, set[str]] = {}
-    for scope, privilege in granted:
-        by_scope.setdefault(scope, set()).add(privilege.upper())
-    global_grants = by_scope.get("*", set())
-    if "ALL PRIVILEGES" in global_grants:
-        return []
+    tags = tags_for(cadence_key, backups=backups, replicas=replicas)
+    needed = requirements(tags, dialect.version, schemas, history_schema or "")
+    if history_schema is None:
+        needed = [r for r in needed if r.scope.split(".", 1)[0] != ""]
+    found = missing(granted, needed, dialect)
+    return sorted(dict.fromkeys(found), key=str)
 
-    def has(privilege: str, scope: str) -> bool:
-        names = dialect.privilege_names(privilege)
-        return bool(names & global_grants) or bool(names & by_scope.get(scope, set()))
 
-    missing: set[str] = set()
-    for privilege in required:
-        if privilege in GLOBAL_ONLY:
-            if not has(privilege, "*"):
-                missing.add(f"{privilege} ON *.*")
-            continue
-        missing.update(f"{privilege} ON `{s}`.*" for s in schemas if not has(privilege, s))
-    missing.update(
-        f"{p} ON `{history_schema}`.*" for p in HISTORY_PRIVILEGES if not has(p, history_schema)
-    )
-    return sorted(missing)
+# The cadences that take a backup when ``backup.enabled``, and those that read replicas.
+BACKUP_CADENCES = frozenset({"daily_maintenance", "backup_testing"})
+REPLICA_CADENCES = frozenset({"health_check", "disaster_recovery_test"})
 
 
 def window_is_open(now: datetime, window: Window | None) -> bool:
@@ -87,6 +76,9 @@ class PreflightResult:
     version: str
     schemas: list[str]
     missing_privileges: list[str] = field(default_factory=list)
+    """Each missing grant as ``PRIV ON scope``."""
+    missing_reasons: list[str] = field(default_factory=list)
+    """Why each missing grant is needed (same order), from grants.sql's ``needs`` lines."""
     window_open: bool = True
     dry_run: bool = False
     duration_s: float = 0.0
@@ -131,6 +123,16 @@ def run_preflight(
         for r in session.query(load_sql("current_privileges"), {"grantee": _grantee(current)})
     ]
     schemas = maintained_schemas(session, db)
+    history = None if db.history_conn_id and db.history_conn_id != db.conn_id else db.history_schema
+    lacking = missing_privileges(
+        granted,
+        cadence.key,
+        schemas,
+        session.dialect,
+        history,
+        backups=db.backup.enabled and cadence.key in BACKUP_CADENCES,
+        replicas=bool(db.replicas) and cadence.key in REPLICA_CADENCES,
+    )
     return PreflightResult(
         database=db.name,
         dag_id=cadence.dag_id,
@@ -138,9 +140,8 @@ def run_preflight(
         flavor=session.dialect.version.flavor,
         version=session.dialect.version.raw,
         schemas=schemas,
-        missing_privileges=missing_privileges(
-            granted, cadence.privileges, schemas, session.dialect, db.history_schema
-        ),
+        missing_privileges=[str(r) for r in lacking],
+        missing_reasons=[r.reason for r in lacking],
         window_open=window_is_open(now, window),
         dry_run=dry_run,
         duration_s=round(time.monotonic() - started, 3),

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from maintenance_ops.dialect import Dialect, parse_version
 from maintenance_ops.exceptions import ConfigError, ConnectionFailed, MaintenanceError
+from maintenance_ops.sqlexec import CONNECTION_ERRORS, connection_options, dicts, execute
 
 if TYPE_CHECKING:
     from maintenance_ops.config import MaintenanceSettings
 
 log = logging.getLogger(__name__)
 
-# MySQL client error codes that mean "the server is not there (any more)": retryable.
-CONNECTION_ERRORS = frozenset({2002, 2003, 2005, 2006, 2013, 2055})
+__all__ = ["CONNECTION_ERRORS", "Endpoint", "MaintenanceSession", "connect", "endpoint"]
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,30 @@ def endpoint(conn_id: str) -> Endpoint:
     return Endpoint(conn_id, conn.host or "localhost", int(conn.port or 3306), socket)
 
 
-def connect(conn_id: str, *, connect_timeout: int = 10, database_name: str | None = None) -> Any:
-    """Open a MySQLdb connection through ``MySqlHook`` with a connect timeout, autocommit on."""
+def connect(
+    conn_id: str,
+    *,
+    connect_timeout: float = 10,
+    read_timeout: float = 3660,
+    write_timeout: float = 60,
+    database_name: str | None = None,
+) -> Any:
+    """Open a MySQLdb connection through ``MySqlHook``, every wait bounded, autocommit on.
+
+    :param read_timeout: longest wait for an answer (outlast the statement time limit).
+    """
     import MySQLdb
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-    class _TimeoutHook(MySqlHook):  # the provider has no connect_timeout knob
+    options = connection_options(
+        connect_timeout=connect_timeout, read_timeout=read_timeout, write_timeout=write_timeout
+    )
+
+    class _TimeoutHook(MySqlHook):  # the provider has no timeout knobs
         def _get_conn_config_mysql_client(self, conn: Any) -> dict[str, Any]:
             config = super()._get_conn_config_mysql_client(conn)
-            config.setdefault("connect_timeout", connect_timeout)
-            config.setdefault("charset", "utf8mb4")
+            for key, value in options.items():
+                config.setdefault(key, value)
             return config
 
     where = endpoint(conn_id)
@@ -83,6 +97,13 @@ def connect(conn_id: str, *, connect_timeout: int = 10, database_name: str | Non
     return conn
 
 
+def read_timeout(settings: MaintenanceSettings) -> float:
+    """The longest wait for a server's answer: configured, or the statement limit plus 60 s."""
+    if settings.read_timeout_s:
+        return settings.read_timeout_s
+    return (settings.statement_timeout_s or 3600.0) + 60.0
+
+
 class MaintenanceSession:
     """A guarded connection to one target; use as a context manager.
 
@@ -92,9 +113,15 @@ class MaintenanceSession:
     """
 
     def __init__(
-        self, conn_id: str, settings: MaintenanceSettings, *, database_name: str | None = None
+        self,
+        conn_id: str,
+        settings: MaintenanceSettings,
+        *,
+        database_name: str | None = None,
+        read_timeout_s: float | None = None,
     ) -> None:
         self.conn_id = conn_id
+        self.read_timeout_s = read_timeout_s or read_timeout(settings)
         self.settings = settings
         self.database_name = database_name or conn_id
         self.conn: Any = None
@@ -114,6 +141,8 @@ class MaintenanceSession:
         self.conn = connect(
             self.conn_id,
             connect_timeout=self.settings.connect_timeout_s,
+            read_timeout=self.read_timeout_s,
+            write_timeout=self.settings.write_timeout_s,
             database_name=self.database_name,
         )
         row = self.query_one("SELECT VERSION() AS version, @@version_comment AS comment")
@@ -144,18 +173,10 @@ class MaintenanceSession:
     def query(self, sql: str, args: Any = ()) -> list[dict[str, Any]]:
         """Run a statement and return its rows as dicts (bound ``args``, never formatted).
 
-        ``args`` defaults to ``()`` so that every statement goes through the driver's
-        parameter step: a literal ``%`` in SQL is always written ``%%``.
+        Goes through the one execution layer (:mod:`maintenance_ops.sqlexec`): a literal ``%``
+        that we write in SQL is ``%%``; ``%`` in quoted catalog names needs nothing.
         """
-        cursor = self.conn.cursor()
-        try:
-            cursor.execute(sql, args)
-            if cursor.description is None:
-                return []
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        finally:
-            cursor.close()
+        return dicts(self.conn, sql, args)
 
     def query_one(self, sql: str, args: Any = ()) -> dict[str, Any]:
         """Run a statement that returns exactly one row."""
@@ -166,12 +187,7 @@ class MaintenanceSession:
 
     def execute(self, sql: str, args: Any = ()) -> int:
         """Run a statement and return its affected row count."""
-        cursor = self.conn.cursor()
-        try:
-            cursor.execute(sql, args)
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+        return execute(self.conn, sql, args)
 
     def variable(self, name: str) -> Any:
         """Return a session variable's value (name checked, not bound: SHOW takes no args)."""

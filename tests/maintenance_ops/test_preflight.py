@@ -10,37 +10,72 @@ from maintenance_ops.dialect import Dialect, parse_version
 from maintenance_ops.preflight import missing_privileges, window_is_open
 
 MARIADB = Dialect(parse_version("10.11.19-MariaDB"))
+MARIADB_10_4 = Dialect(parse_version("10.4.30-MariaDB"))
 MYSQL = Dialect(parse_version("8.0.36"))
-HISTORY = [("_maintenance", p) for p in ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE")]
+HISTORY = [("_maintenance.*", p) for p in ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE")]
+
+
+def _missing(granted, cadence, dialect=MARIADB, schemas=("shop",), **features) -> list[str]:
+    found = missing_privileges(granted, cadence, list(schemas), dialect, "_maintenance", **features)
+    return [str(r) for r in found]
 
 
 def test_all_privileges_globally_is_enough() -> None:
-    assert missing_privileges([("*", "ALL PRIVILEGES")], ["PROCESS"], ["shop"], MARIADB, "_m") == []
+    assert _missing([("*.*", "ALL PRIVILEGES")], "daily_maintenance", backups=True) == []
 
 
 def test_schema_grants_and_global_only_privileges() -> None:
-    granted = [("shop", "SELECT"), ("shop", "INSERT"), *HISTORY]
-    missing = missing_privileges(
-        granted, BY_KEY["health_check"].privileges, ["shop", "crm"], MARIADB, "_maintenance"
-    )
-    assert missing == [
+    granted = [("shop.*", "SELECT"), ("shop.*", "INSERT"), *HISTORY]
+    assert _missing(granted, "health_check", schemas=("shop", "crm")) == [
         "PROCESS ON *.*",
         "REPLICATION CLIENT ON *.*",
         "SELECT ON `crm`.*",
+        "SELECT ON `mysql`.`user`",
+        "SELECT ON `performance_schema`.*",
     ]
+
+
+def test_table_grants_and_schema_grants_both_count() -> None:
+    granted = [("*.*", "SELECT"), ("*.*", "PROCESS"), ("*.*", "BINLOG MONITOR"), *HISTORY]
+    assert _missing(granted, "health_check") == []
+    table_only = [("shop.*", "SELECT"), ("*.*", "PROCESS"), ("*.*", "BINLOG MONITOR"), *HISTORY]
+    table_only += [("mysql.user", "SELECT"), ("performance_schema.*", "SELECT")]
+    assert _missing(table_only, "health_check") == []
 
 
 def test_mariadb_lists_replication_client_as_binlog_monitor() -> None:
-    granted = [("*", "SELECT"), ("*", "PROCESS"), ("*", "BINLOG MONITOR"), *HISTORY]
-    required = BY_KEY["health_check"].privileges
-    assert missing_privileges(granted, required, ["shop"], MARIADB, "_maintenance") == []
-    assert missing_privileges(granted, required, ["shop"], MYSQL, "_maintenance") == [
-        "REPLICATION CLIENT ON *.*"
-    ]
+    granted = [("*.*", "SELECT"), ("*.*", "PROCESS"), ("*.*", "BINLOG MONITOR"), *HISTORY]
+    assert _missing(granted, "health_check") == []
+    assert _missing(granted, "health_check", MYSQL) == ["REPLICATION CLIENT ON *.*"]
+
+
+def test_replicas_need_slave_monitor_on_mariadb_10_5_9_and_not_binlog_monitor() -> None:
+    granted = [("*.*", "SELECT"), ("*.*", "PROCESS"), ("*.*", "BINLOG MONITOR"), *HISTORY]
+    assert _missing(granted, "health_check", replicas=True) == ["SLAVE MONITOR ON *.*"]
+    older = [("*.*", "SELECT"), ("*.*", "PROCESS"), ("*.*", "REPLICATION CLIENT"), *HISTORY]
+    assert _missing(older, "health_check", MARIADB_10_4, replicas=True) == []
+
+
+@pytest.mark.parametrize(
+    ("dialect", "expected"),
+    [
+        pytest.param(MARIADB, "SELECT ON `mysql`.`proc`", id="mariadb-mysql-proc"),
+        pytest.param(MYSQL, "SHOW_ROUTINE ON *.*", id="mysql-8-show-routine"),
+    ],
+)
+def test_backups_need_to_see_every_routine(dialect: Dialect, expected: str) -> None:
+    granted = [("shop.*", "SELECT")]
+    assert expected in _missing(granted, "backup_testing", dialect, backups=True)
+    assert expected not in _missing(granted, "backup_testing", dialect, backups=False)
+
+
+def test_monthly_needs_the_histogram_catalog_on_mariadb_only() -> None:
+    assert "SELECT ON `mysql`.`column_stats`" in _missing([], "monthly_deep_maintenance")
+    assert "SELECT ON `mysql`.`column_stats`" not in _missing([], "monthly_deep_maintenance", MYSQL)
 
 
 def test_history_schema_privileges_are_required() -> None:
-    missing = missing_privileges([("*", "SELECT")], ["SELECT"], ["shop"], MYSQL, "_maintenance")
+    missing = _missing([("*.*", "SELECT")], "health_check", MYSQL)
     assert "CREATE ON `_maintenance`.*" in missing
     assert "INSERT ON `_maintenance`.*" in missing
 

@@ -94,7 +94,10 @@ class DatabaseOperator(BaseOperator):
             )
             try:
                 with MaintenanceSession(
-                    db.conn_id, config.maintenance, database_name=db.name
+                    db.conn_id,
+                    config.maintenance,
+                    database_name=db.name,
+                    read_timeout_s=self._read_timeout(config),
                 ) as session:
                     preflight = self._preflight(session, db, config, audit, dry_run)
                     result = {
@@ -152,11 +155,30 @@ class DatabaseOperator(BaseOperator):
             preflight.duration_s,
         )
         if not preflight.ok:
+            lacking = "; ".join(
+                f"{grant} ({why})"
+                for grant, why in zip(
+                    preflight.missing_privileges, preflight.missing_reasons, strict=True
+                )
+            )
             raise PreflightError(
-                f"the maintenance account lacks {', '.join(preflight.missing_privileges)} for "
-                f"{cadence.dag_id}; grant them (see include/sql/grants.sql)"
+                f"the maintenance account lacks {lacking} for {cadence.dag_id}; nothing was "
+                "done: grant them (include/sql/grants.sql lists every grant and why)"
             )
         return preflight
+
+    def _read_timeout(self, config: Config) -> float:
+        """Bound each wait on the server by the task's own execution timeout, too.
+
+        A task blocked in the driver's read cannot be interrupted by Airflow's timeout
+        signal, so the read timeout is what makes ``execution_timeout`` hold on a frozen server.
+        """
+        from maintenance_ops.session import read_timeout
+
+        limit = read_timeout(config.maintenance)
+        if self.execution_timeout is not None:
+            limit = min(limit, max(1.0, self.execution_timeout.total_seconds()))
+        return limit
 
     def _outside_window(self, config: Config, preflight: PreflightResult) -> str | None:
         """Return why the work must wait for the window, or None when it may run now."""
