@@ -37,6 +37,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from maintenance_ops.cleanup_fk import (
+    ChildGroup,
+    ForeignKey,
+    ForeignKeyPlan,
+    Table,
+    blocking_constraint,
+    build_child_copy,
+    build_group_count,
+    foreign_keys_from_rows,
+    plan_foreign_keys,
+    table_name,
+)
 from maintenance_ops.exceptions import VerificationError
 from maintenance_ops.identifiers import qualified, quote_identifier
 from maintenance_ops.sqlfiles import load_sql
@@ -48,13 +60,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["ok", "partial", "skipped_locked", "refused"]
+Status = Literal["ok", "partial", "skipped_locked", "refused", "failed"]
 T = TypeVar("T")
 
 # 1205: lock wait timeout (rows, and metadata locks for DDL); 1213: deadlock. Both roll back
 # the statement (and, in autocommit, the transaction): safe to retry the chunk.
 LOCK_ERRORS = frozenset({1205, 1213})
 DUPLICATE_KEY = 1062
+# 1451: a RESTRICT / NO ACTION child still references the row (1217: the same, older form).
+ROW_IS_REFERENCED = frozenset({1451, 1217})
 PARTITION_FUNCTIONS = ("TO_DAYS", "TO_SECONDS", "UNIX_TIMESTAMP", "YEAR")
 STAGING_PREFIX = "_mmc_xchg_"
 
@@ -62,6 +76,18 @@ STAGING_PREFIX = "_mmc_xchg_"
 # --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChildRows:
+    """Rows of one child table that the rule's deletes touch through one ON DELETE action."""
+
+    table: str
+    action: str
+    constraints: list[str]
+    handling: str  # archived, deleted, set null, set default, blocks
+    rows: int = 0
+    archive_table: str | None = None
 
 
 @dataclass
@@ -84,6 +110,7 @@ class CleanupResult:
     partitions_planned: list[str] = field(default_factory=list)
     walk_key: list[str] = field(default_factory=list)
     archive_table: str | None = None
+    child_rows: list[ChildRows] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -348,6 +375,27 @@ class _Stopped(Exception):
     """The throttle said stop (budget, window, cancellation, abort limit)."""
 
 
+class _Blocked(Exception):
+    """A chunk's delete was refused by a RESTRICT / NO ACTION foreign key (ERROR 1451)."""
+
+
+@dataclass
+class _Children:
+    """The foreign keys around a rule's table, and what each chunk does about them."""
+
+    plan: ForeignKeyPlan
+    columns: dict[Table, list[str]] = field(default_factory=dict)  # archived child -> columns
+
+    @functools.cached_property
+    def groups(self) -> list[ChildGroup]:
+        return self.plan.groups()
+
+    @property
+    def tracked(self) -> list[ChildGroup]:
+        """Groups whose rows a chunk deletes or rewrites: locked and counted per chunk."""
+        return [g for g in self.groups if g.tracked]
+
+
 @dataclass
 class _TablePlan:
     columns: list[str]
@@ -355,6 +403,7 @@ class _TablePlan:
     key: WalkKey | None
     partitions: list[dict[str, Any]]
     refusal: str = ""
+    children: _Children | None = None
 
 
 class _Run:
@@ -487,6 +536,9 @@ def run_cleanup_rule(
     plan = _inspect(session, rule, schema)
     if plan.key is not None:
         result.walk_key = list(plan.key.columns)
+    if plan.children is not None:
+        result.warnings += plan.children.plan.warnings
+        result.child_rows = [_child_rows(g, plan.children.plan) for g in plan.children.groups]
     command = f"cleanup {rule.cleanup_type} rule {rule.name} cutoff {result.cutoff}"
     with _audit_action(audit, database_name, command, result.table, dry_run) as entry:
         if plan.refusal:
@@ -510,7 +562,7 @@ def run_cleanup_rule(
         _finish_entry(entry, result)
     log.info(
         "cleanup %s %s (%s): status=%s deleted=%s archived=%s chunks=%s partitions=%s "
-        "%.2fs %.0f rows/s dry_run=%s%s",
+        "%.2fs %.0f rows/s dry_run=%s%s%s",
         rule.name,
         result.table,
         result.mode,
@@ -523,8 +575,27 @@ def run_cleanup_rule(
         result.rate,
         dry_run,
         f" would remove {result.dry_run_rows}" if dry_run else "",
+        children_summary(result.child_rows),
     )
     return result
+
+
+def children_summary(rows: Sequence[ChildRows]) -> str:
+    """Return ``; child rows: shop.items CASCADE 120 archived, ...`` for a summary line."""
+    if not rows:
+        return ""
+    return "; child rows: " + ", ".join(f"{c.table} {c.action} {c.rows} {c.handling}" for c in rows)
+
+
+def _child_rows(group: ChildGroup, plan: ForeignKeyPlan) -> ChildRows:
+    archive = plan.archives.get(group.table)
+    return ChildRows(
+        table_name(group.table),
+        group.action,
+        group.constraints,
+        group.handling,
+        archive_table=table_name(archive) if archive else None,
+    )
 
 
 @contextmanager
@@ -575,15 +646,47 @@ def _inspect(session: Any, rule: CleanupRule, schema: str) -> _TablePlan:
         )
         return plan
     plan.partitions = session.query(load_sql("cleanup_table_partitions"), (schema, rule.table))
-    # Generated columns are computed, never inserted.
-    generated = {
+    plan.columns = copyable_columns(columns)
+    fk_plan = plan_foreign_keys(
+        rule, (schema, rule.table), read_foreign_keys(session, schema, rule.table)
+    )
+    plan.refusal = fk_plan.refusal
+    plan.children = _Children(fk_plan)
+    for child in fk_plan.archives:
+        plan.children.columns[child] = copyable_columns(
+            session.query(load_sql("cleanup_table_columns"), child)
+        )
+    return plan
+
+
+def copyable_columns(columns: Sequence[dict[str, Any]]) -> list[str]:
+    """Return the columns an archive copy inserts: all but generated ones (computed, never set)."""
+    return [
         str(c["column_name"])
         for c in columns
-        if "GENERATED" in str(c["extra"] or "").upper()
-        and "DEFAULT_GENERATED" not in str(c["extra"] or "").upper()
-    }
-    plan.columns = [n for n in names if n not in generated]
-    return plan
+        if "GENERATED" not in str(c["extra"] or "").upper()
+        or "DEFAULT_GENERATED" in str(c["extra"] or "").upper()
+    ]
+
+
+def read_foreign_keys(session: Any, schema: str, table: str) -> list[ForeignKey]:
+    """Read the foreign keys referencing a table and, through CASCADE keys, its descendants.
+
+    One catalog read per table of the cascade chain; a table reached twice is read once.
+    """
+    edges: list[ForeignKey] = []
+    queue: list[Table] = [(schema, table)]
+    seen = set(queue)
+    while queue:
+        found = foreign_keys_from_rows(
+            session.query(load_sql("cleanup_foreign_keys"), queue.pop(0))
+        )
+        edges += found
+        for key in found:
+            if key.on_delete == "CASCADE" and key.child not in seen:
+                seen.add(key.child)
+                queue.append(key.child)
+    return edges
 
 
 def _execute(
@@ -602,8 +705,12 @@ def _execute(
     if dry_run:
         run.result.dry_run_rows = _count(run.session, spec)
         run.result.partitions_planned = [p.name for p in parts]
+        _count_children(run, spec, plan.children)
         return
     archive = _prepare_archive(run, rule, schema, plan) if rule.cleanup_type == "archive" else None
+    if plan.children is not None:
+        for child, columns in plan.children.columns.items():
+            _ensure_archive(run, child, plan.children.plan.archives[child], columns, False)
     try:
         if archive is not None:
             _drain_staging(run, spec, plan, archive)  # a killed run's exchanged rows first
@@ -611,9 +718,14 @@ def _execute(
             _clean_partition(run, spec, plan, part, archive, audit, database_name)
         left = _estimate(run.session, spec)
         run.estimate = None if left is None else run.result.rows_deleted + left
-        _walk(run, spec, plan.columns, archive)
+        _walk(run, spec, plan.columns, archive, plan.children)
         if archive is not None:
             _drop_staging(run, spec)
+    except _Blocked as blocked:
+        # Every later chunk is as likely to be referenced: stop, keep what is done, say why.
+        run.result.status = "failed"
+        run.result.warnings.append(str(blocked))
+        run.log.error("cleanup %s: %s", rule.name, blocked)
     except _Stopped as stop:
         run.result.status = "partial"
         run.result.warnings.append(f"stopped early, the next run continues: {stop}")
@@ -627,6 +739,15 @@ def _execute(
 def _count(session: Any, spec: ChunkSpec) -> int:
     sql, args = build_count(spec)
     return int(session.query_one(sql, args)["n"])
+
+
+def _count_children(run: _Run, spec: ChunkSpec, children: _Children | None) -> None:
+    """Fill the dry run's child rows: what deleting every matching row would touch."""
+    if children is None:
+        return
+    for group, counted in zip(children.groups, run.result.child_rows, strict=True):
+        sql, args = build_group_count(children.plan, group, spec.predicate())
+        counted.rows = int(run.session.query_one(sql, args)["n"])
 
 
 def _estimate(session: Any, spec: ChunkSpec) -> int | None:
@@ -655,39 +776,57 @@ def archive_name(rule: CleanupRule, schema: str) -> tuple[str, str]:
 
 
 def _prepare_archive(run: _Run, rule: CleanupRule, schema: str, plan: _TablePlan) -> _Archive:
-    """Create the archive ``LIKE`` the source on first use; check it can take every column.
-
-    ``CREATE TABLE ... LIKE`` (never ``CREATE ... SELECT``, which breaks GTID replication)
-    keeps the primary key, so a row can never be archived twice. Partitioning is removed
-    from a new archive: it only grows, and must accept rows whatever partitions the source
-    has later.
-    """
+    """Create the rule's archive on first use; check it can take every column."""
     archive = _Archive(*archive_name(rule, schema))
     run.result.archive_table = f"{archive.schema}.{archive.table}"
-    existing = run.session.query(load_sql("cleanup_table_columns"), (archive.schema, archive.table))
+    source = (schema, rule.table)
+    _ensure_archive(
+        run, source, (archive.schema, archive.table), plan.columns, bool(plan.partitions)
+    )
+    return archive
+
+
+def _ensure_archive(
+    run: _Run, source: Table, archive: Table, columns: list[str], partitioned: bool
+) -> None:
+    """Create an archive ``LIKE`` its source on first use; check it can take every column.
+
+    ``CREATE TABLE ... LIKE`` (never ``CREATE ... SELECT``, which breaks GTID replication)
+    keeps the primary key, so a row can never be archived twice, and no foreign keys, so
+    archived children never depend on archived parents. Partitioning is removed from a new
+    archive: it only grows, and must accept rows whatever partitions the source has later.
+    """
+    archive_sql = qualified(*archive)
+    existing = run.session.query(load_sql("cleanup_table_columns"), archive)
     if not existing:
-        source = qualified(schema, rule.table)
-        run.session.execute(f"CREATE TABLE IF NOT EXISTS {archive.sql} LIKE {source}")
-        if plan.partitions:
-            run.session.execute(f"ALTER TABLE {archive.sql} REMOVE PARTITIONING")
-        run.log.info("created archive table %s LIKE %s", run.result.archive_table, source)
-        return archive
+        run.session.execute(f"CREATE TABLE IF NOT EXISTS {archive_sql} LIKE {qualified(*source)}")
+        if partitioned:
+            run.session.execute(f"ALTER TABLE {archive_sql} REMOVE PARTITIONING")
+        run.log.info("created archive table %s LIKE %s", table_name(archive), table_name(source))
+        return
     have = {str(c["column_name"]) for c in existing}
-    missing = [c for c in plan.columns if c not in have]
+    missing = [c for c in columns if c not in have]
     if missing:
         raise VerificationError(
-            f"archive table {run.result.archive_table} lacks columns {missing} of "
-            f"{schema}.{rule.table}; add them (ALTER TABLE ... ADD COLUMN) or point the rule's "
-            "archive_table at a new table"
+            f"archive table {table_name(archive)} lacks columns {missing} of "
+            f"{table_name(source)}; add them (ALTER TABLE ... ADD COLUMN) or point the rule's "
+            "archive_table (archive_children, for a child) at a new table"
         )
-    return archive
 
 
 # ---- the chunk walk --------------------------------------------------------------------
 
 
-def _walk(run: _Run, spec: ChunkSpec, columns: list[str], archive: _Archive | None) -> None:
+def _walk(
+    run: _Run,
+    spec: ChunkSpec,
+    columns: list[str],
+    archive: _Archive | None,
+    children: _Children | None = None,
+) -> None:
     """Remove every matching row chunk by chunk along the walk key."""
+    import MySQLdb
+
     last: tuple[Any, ...] | None = None
     while True:
         sql, args = build_boundary(spec, last, run.chunk_size)
@@ -696,9 +835,14 @@ def _walk(run: _Run, spec: ChunkSpec, columns: list[str], archive: _Archive | No
             return
         upper = tuple(rows[0][c] for c in spec.key.columns)
         where = f"chunk of {spec.schema}.{spec.table} up to {spec.key.columns}={upper}"
-        removed = run.with_lock_retry(
-            where, functools.partial(_chunk, run, spec, columns, archive, last, upper)
-        )
+        chunk = functools.partial(_chunk, run, spec, columns, archive, last, upper, children)
+        try:
+            removed = run.with_lock_retry(where, chunk)
+        except MySQLdb.MySQLError as exc:
+            if children is None or not exc.args or exc.args[0] not in ROW_IS_REFERENCED:
+                raise
+            message = str(exc.args[1]) if len(exc.args) > 1 else ""
+            raise _Blocked(_blocked_message(run, children.plan, where, message)) from None
         run.result.rows_deleted += removed
         if archive is not None:
             run.result.rows_archived += removed
@@ -715,29 +859,93 @@ def _chunk(
     archive: _Archive | None,
     last: Sequence[Any] | None,
     upper: Sequence[Any],
+    children: _Children | None = None,
 ) -> int:
-    """Remove one chunk in one transaction; return the rows removed."""
+    """Remove one chunk in one transaction; return the rows removed.
+
+    With children that the delete cascades to or rewrites, the chunk's parents and then those
+    children are locked and counted first (parents before children, so no session can add a
+    child to a parent being removed), archived children are copied, then the parents, then
+    the parents are deleted: the server's cascade removes exactly the copied children.
+    """
     delete_sql, delete_args = build_delete(spec, last, upper)
-    if archive is None:
+    tracked = children.tracked if children is not None else []
+    if archive is None and not tracked:
         return run.session.execute(delete_sql, delete_args)  # autocommit: its own transaction
-    copy_sql, copy_args = build_copy(spec, archive.sql, columns, last, upper)
     session = run.session
     session.execute("START TRANSACTION")
     try:
-        copied = session.execute(copy_sql, copy_args)
+        counts = (
+            _lock_children(session, spec, children, last, upper) if children and tracked else {}
+        )
+        expected = counts.get(None)
+        if archive is not None:
+            copy_sql, copy_args = build_copy(spec, archive.sql, columns, last, upper)
+            expected = session.execute(copy_sql, copy_args)
         deleted = session.execute(delete_sql, delete_args)
-        if copied != deleted:
+        if expected != deleted:
             # Only possible if rows changed between the two statements: never commit that.
             raise VerificationError(
-                f"{spec.schema}.{spec.table}: chunk copied {copied} rows but deleted {deleted}; "
-                "rolled back"
+                f"{spec.schema}.{spec.table}: chunk copied or locked {expected} rows but "
+                f"deleted {deleted}; rolled back"
             )
         session.execute("COMMIT")
     except BaseException as exc:
         session.conn.rollback()
-        _explain_duplicate(exc, spec, archive)
+        if archive is not None:
+            _explain_duplicate(exc, spec, archive)
         raise
+    for group, counted in zip(tracked, _tracked_rows(run.result), strict=True):
+        counted.rows += counts[group]
     return deleted
+
+
+def _lock_children(
+    session: Any,
+    spec: ChunkSpec,
+    children: _Children,
+    last: Sequence[Any] | None,
+    upper: Sequence[Any],
+) -> dict[ChildGroup | None, int]:
+    """Lock and count the chunk's parents (key None) and tracked children; copy archived ones."""
+    root = _range_predicate(spec, last, upper)
+    counts: dict[ChildGroup | None, int] = {}
+    for group in [None, *children.tracked]:
+        sql, args = build_group_count(children.plan, group, root, lock=True)
+        counts[group] = int(session.query_one(sql, args)["n"])
+    for group in children.tracked:
+        if group.table not in children.columns:
+            continue
+        sql, args = build_child_copy(
+            children.plan, group.table, children.columns[group.table], root
+        )
+        copied = session.execute(sql, args)
+        if copied != counts[group]:
+            raise VerificationError(
+                f"{table_name(group.table)}: chunk copied {copied} child rows but locked "
+                f"{counts[group]}; rolled back"
+            )
+    return counts
+
+
+def _tracked_rows(result: CleanupResult) -> list[ChildRows]:
+    return [c for c in result.child_rows if c.handling != "blocks"]
+
+
+def _blocked_message(run: _Run, plan: ForeignKeyPlan, where: str, error: str) -> str:
+    """Name the RESTRICT / NO ACTION keys that refused a chunk, what was done, and the fix."""
+    keys = blocking_constraint(error, plan)
+    named = "; ".join(f"{table_name(k.child)} ({k.describe()})" for k in keys) or "another table"
+    children = "[" + ", ".join(sorted({k.child[1] for k in keys})) + "]"
+    done = run.result
+    return (
+        f"{where}: rows still referenced by {named} ([1451] {error}); "
+        f"the chunk was rolled back and the rule stopped after {done.rows_deleted} rows in "
+        f"{done.chunks} chunks. Fix: clean the child table {children} first (its own rule, "
+        "listed before this one), or keep referenced rows with the rule's where filter "
+        "(rows of the child that point at it: NOT EXISTS (...)), or make the constraint "
+        "ON DELETE CASCADE and list the child in archive_children"
+    )
 
 
 def _explain_duplicate(exc: BaseException, spec: ChunkSpec, archive: _Archive) -> None:

@@ -94,6 +94,14 @@ class CleanupRule(_Model):
     archive_schema: Identifier | None = None
     allow_no_primary_key: bool = False
     partitions: Literal["auto", "off"] = "auto"
+    archive_children: dict[str, Identifier | None] = Field(default_factory=dict)
+    """ON DELETE CASCADE children archived with the parent, in the same transaction per chunk:
+    a list of child tables, or a mapping child table -> archive table (None: ``<child>_archive``,
+    in ``archive_schema`` or the child's schema)."""
+    allow_cascade_delete: bool | list[str] = False
+    """CASCADE children whose rows may be deleted with the parent without a copy (true: all)."""
+    allow_set_null: bool | list[str] = False
+    """ON DELETE SET NULL children whose references may be rewritten to NULL (true: all)."""
 
     @field_validator("where")
     @classmethod
@@ -103,6 +111,40 @@ class CleanupRule(_Model):
                 f"{value!r} may not contain ';', comments or '#': give one boolean condition"
             )
         return value
+
+    @field_validator("archive_children", mode="before")
+    @classmethod
+    def _children_as_mapping(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            names = [str(v) for v in value]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"child tables listed twice: {repeated}")
+            return dict.fromkeys(names)
+        return value
+
+    @field_validator("archive_children", "allow_cascade_delete", "allow_set_null")
+    @classmethod
+    def _child_table_names(cls, value: Any) -> Any:
+        # Child tables are matched against the foreign keys the server reports, then quoted:
+        # they may hold any character a catalog name can (they are never spliced unchecked).
+        for name in value if isinstance(value, dict | list) else ():
+            if not name or len(name) > 64 or "\x00" in name or name.endswith(" "):
+                raise ValueError(
+                    f"child table {name!r} must be a table name of 1-64 characters, as the "
+                    "server's catalog spells it"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _children_need_archive_mode(self) -> CleanupRule:
+        if self.archive_children and self.cleanup_type != "archive":
+            raise ValueError(
+                f"archive_children {sorted(self.archive_children)} needs cleanup_type: archive "
+                "(a delete rule keeps no copy); to delete those children with their parents "
+                "without a copy, set allow_cascade_delete instead"
+            )
+        return self
 
 
 class Replica(_Model):

@@ -526,17 +526,22 @@ def test_row_locks_make_chunks_retry_and_never_block_the_application(
     assert target.sql("SELECT payload FROM events_archive WHERE id = 10") == [("app",)]
 
 
-def _conn_args(target: Target) -> dict[str, Any]:
+def _conn_args(target: Target, *, maintenance: bool = False) -> dict[str, Any]:
+    """Root's connection arguments (an application session), or the maintenance account's."""
     from urllib.parse import urlparse
 
     url = urlparse(MYSQL_URL)
-    return {
+    args = {
         "host": url.hostname or "127.0.0.1",
         "port": url.port or 3306,
         "user": url.username or "root",
         "passwd": url.password or "",
         "db": target.schema,
     }
+    account = getattr(target, "account", None)
+    if maintenance and account is not None:
+        args.update(user=account.user, passwd=account.password)
+    return args
 
 
 # Runs one archive cleanup in a child interpreter with a direct connection (no Airflow
@@ -546,7 +551,7 @@ CHILD = textwrap.dedent(
     import sys, time, json, MySQLdb
     from datetime import datetime
     from maintenance_ops.cleanup import run_cleanup_rule
-    from maintenance_ops.config import CleanupRule
+    from maintenance_ops.config import CleanupRule, MaintenanceSettings
     from maintenance_ops.dialect import Dialect, parse_version
     from maintenance_ops.session import MaintenanceSession
     from maintenance_ops.throttle import Throttle
@@ -566,7 +571,7 @@ CHILD = textwrap.dedent(
 
     rule = CleanupRule(name="events", table="events", date_column="created",
                        retention_days=1, cleanup_type="archive")
-    with DirectSession("direct", None) as session:
+    with DirectSession("direct", MaintenanceSettings()) as session:
         run_cleanup_rule(session, rule, schema=args["conn"]["db"],
                          cutoff=datetime.fromisoformat(args["cutoff"]), database_name="primary",
                          throttle=Throttle(None, window=tick), chunk_size=37)
@@ -585,7 +590,9 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(
     rng = random.Random(4)
     import json
 
-    payload = json.dumps({"conn": _conn_args(target), "cutoff": cutoff.isoformat()})
+    payload = json.dumps(
+        {"conn": _conn_args(target, maintenance=True), "cutoff": cutoff.isoformat()}
+    )
     kills = 0
     # About 54 chunks in all: the four runs together stop well before the end.
     for chunks_before_kill in (3, 7, 11, 15):
