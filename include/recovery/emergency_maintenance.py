@@ -36,6 +36,7 @@ try:
 except ImportError:  # run from a checkout with another interpreter: use the checkout's plugins/
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
+from maintenance_ops import sqlexec  # noqa: E402
 from maintenance_ops.audit import redact  # noqa: E402
 from maintenance_ops.dialect import Dialect, parse_version  # noqa: E402
 from maintenance_ops.exceptions import MaintenanceError, VerificationError  # noqa: E402
@@ -136,12 +137,7 @@ def format_flags(state: dict[str, bool]) -> str:
 
 
 def _rows(conn: Any, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-    cur = conn.cursor()
-    try:
-        cur.execute(sql, tuple(args) or None)
-        return list(cur.fetchall() or ())
-    finally:
-        cur.close()
+    return sqlexec.rows(conn, sql, tuple(args))
 
 
 def server_dialect(conn: Any) -> Dialect:
@@ -188,14 +184,8 @@ def read_only_state(conn: Any, dialect: Dialect) -> dict[str, bool]:
 
 def replica_summary(conn: Any, dialect: Dialect) -> str:
     """Return one line on replication health, or say the server is not a replica."""
-    import MySQLdb.cursors
-
-    cur = conn.cursor(MySQLdb.cursors.DictCursor)
-    try:
-        cur.execute(dialect.replica_status_sql())
-        row = cur.fetchone()
-    finally:
-        cur.close()
+    found = sqlexec.dicts(conn, dialect.replica_status_sql())
+    row = found[0] if found else None
     if not row:
         return "not a replica"
     f = dialect.replica_fields()

@@ -41,6 +41,7 @@ try:
 except ImportError:  # run from a checkout with another interpreter: use the checkout's plugins/
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
+from maintenance_ops import sqlexec  # noqa: E402
 from maintenance_ops.dialect import Dialect  # noqa: E402
 from maintenance_ops.exceptions import (  # noqa: E402
     ConnectionFailed,
@@ -161,17 +162,14 @@ def check_caught_up(
 def _execute(conn: Any, sql: str, args: Sequence[object] | None = None) -> None:
     import MySQLdb
 
-    cur = conn.cursor()
     try:
-        cur.execute(sql, args)
+        sqlexec.execute(conn, sql, () if args is None else args)
     except MySQLdb.Error as exc:
         shown = sql % tuple(args) if args else sql
         raise MaintenanceError(
             f"{shown} failed: {exc.args[-1]}; fix the cause and rerun (the steps before it "
             "are done, and rerunning them is harmless)"
         ) from None
-    finally:
-        cur.close()
 
 
 def _statements(conn: Any, statements: list[tuple[str, tuple[object, ...]]]) -> Callable[[], None]:

@@ -52,6 +52,7 @@ try:
 except ImportError:  # run from a checkout with another interpreter: use the checkout's plugins/
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
+from maintenance_ops import sqlexec  # noqa: E402
 from maintenance_ops.backup import verify_files  # noqa: E402
 from maintenance_ops.encryption import decrypted_copy  # noqa: E402
 from maintenance_ops.exceptions import ConfigError  # noqa: E402
@@ -222,9 +223,10 @@ def user_schemas(server: Server) -> list[str]:
     """Return the target's non-system schemas."""
     conn = server.connect()
     try:
-        cur = conn.cursor()
-        cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
-        return [str(row[0]) for row in cur.fetchall() if str(row[0]) not in SYSTEM_SCHEMAS]
+        found = sqlexec.rows(
+            conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME"
+        )
+        return [str(row[0]) for row in found if str(row[0]) not in SYSTEM_SCHEMAS]
     finally:
         conn.close()
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from maintenance_ops import sqlexec
 from maintenance_ops.restore import Check
 
 # Both flavors name their expiry setting differently across versions; whichever the server
@@ -78,14 +79,12 @@ class BinlogState:
 
 def read_binlog_state(conn: Any) -> BinlogState:
     """Read ``log_bin``, the expiry settings and ``SHOW BINARY LOGS`` over a DB-API connection."""
-    cur = conn.cursor()
-    cur.execute(_SETTINGS_SQL)
-    settings = {str(name).lower(): str(value) for name, value, *_ in result_rows(cur)}
+    found = sqlexec.rows(conn, _SETTINGS_SQL)
+    settings = {str(name).lower(): str(value) for name, value, *_ in found}
     enabled = settings.get("log_bin", "OFF").upper() in ("ON", "1")
     if not enabled:
         return BinlogState(False, (), settings)
-    cur.execute("SHOW BINARY LOGS")
-    files = tuple(BinlogFile(str(row[0]), int(row[1])) for row in result_rows(cur))
+    files = tuple(BinlogFile(str(r[0]), int(r[1])) for r in sqlexec.rows(conn, "SHOW BINARY LOGS"))
     return BinlogState(True, files, settings)
 
 

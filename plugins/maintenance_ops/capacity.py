@@ -328,15 +328,11 @@ class CapacitySamples:
         self, database: str, when: datetime, rows: Sequence[tuple[str, str, int, Any]]
     ) -> None:
         """Write ``(schema, table, bytes, auto_increment)`` rows; table '' is a whole schema."""
-        cursor = self.session.conn.cursor()
-        try:
-            cursor.executemany(
-                f"INSERT INTO {self.table} (database_name, sampled_at, schema_name, table_name, "  # noqa: S608
-                "bytes, auto_increment) VALUES (%s, %s, %s, %s, %s, %s)",
-                [(database, when, *row) for row in rows],
-            )
-        finally:
-            cursor.close()
+        self.session.execute_many(
+            f"INSERT INTO {self.table} (database_name, sampled_at, schema_name, table_name, "  # noqa: S608
+            "bytes, auto_increment) VALUES (%s, %s, %s, %s, %s, %s)",
+            [(database, when, *row) for row in rows],
+        )
 
     def series(self, database: str, since: datetime) -> dict[tuple[str, str], list[Any]]:
         """Return ``(sampled_at, bytes, auto_increment)`` per (schema, table), oldest first."""

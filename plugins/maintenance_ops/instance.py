@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from maintenance_ops import sqlexec
 from maintenance_ops.dialect import Flavor
 from maintenance_ops.exceptions import InstanceError
 
@@ -564,7 +565,10 @@ class MySQLInstance:
         """
         import MySQLdb
 
-        params: dict[str, Any] = {"user": self.user, "charset": "utf8mb4"}
+        params: dict[str, Any] = {
+            "user": self.user,
+            **sqlexec.connection_options(connect_timeout=10, read_timeout=3660, write_timeout=60),
+        }
         if tcp or kw.get("host", "localhost") != "localhost":
             params.update(host=self.host, port=self.port)
         else:
@@ -579,9 +583,7 @@ class MySQLInstance:
         conn = self.connect()
         try:
             conn.autocommit(True)
-            cur = conn.cursor()
-            cur.execute(sql, args)
-            return list(cur.fetchall() or ())
+            return sqlexec.rows(conn, sql, args)
         finally:
             conn.close()
 

@@ -266,16 +266,12 @@ class DigestSnapshots:
             (database, taken_at, d["digest"], d["schema_name"], d["text"], d["calls"], d["total_s"])
             for d in digests
         ]
-        cursor = self.session.conn.cursor()
-        try:
-            for start in range(0, len(values), 500):
-                cursor.executemany(
-                    f"INSERT INTO {self.table} (database_name, taken_at, digest, schema_name, "  # noqa: S608
-                    "digest_text, calls, total_s) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    values[start : start + 500],
-                )
-        finally:
-            cursor.close()
+        for start in range(0, len(values), 500):
+            self.session.execute_many(
+                f"INSERT INTO {self.table} (database_name, taken_at, digest, schema_name, "  # noqa: S608
+                "digest_text, calls, total_s) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                values[start : start + 500],
+            )
         return len(values)
 
 

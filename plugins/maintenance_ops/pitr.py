@@ -45,8 +45,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from maintenance_ops import sqlexec
 from maintenance_ops.backup import verify_files
-from maintenance_ops.binlogs import result_rows
 from maintenance_ops.exceptions import ConfigError, SafetyAbort, VerificationError
 from maintenance_ops.identifiers import quote_identifier, validate_identifier
 from maintenance_ops.instance import MySQLInstance
@@ -516,12 +516,12 @@ def client_for(target: MySQLInstance | ClientEndpoint) -> ClientEndpoint:
 
 def target_gtid_state(conn: Any) -> tuple[bool, bool, str]:
     """Return the target's ``(log_bin, gtid_strict_mode, gtid_binlog_pos)``."""
-    cur = conn.cursor()
-    cur.execute(
+    found = sqlexec.rows(
+        conn,
         "SHOW GLOBAL VARIABLES WHERE Variable_name IN "
-        "('log_bin', 'gtid_strict_mode', 'gtid_binlog_pos')"
+        "('log_bin', 'gtid_strict_mode', 'gtid_binlog_pos')",
     )
-    values = {str(k).lower(): str(v) for k, v, *_ in result_rows(cur)}
+    values = {str(k).lower(): str(v) for k, v, *_ in found}
     on = ("ON", "1")
     return (
         values.get("log_bin", "OFF").upper() in on,
@@ -672,35 +672,35 @@ def write_marker(conn: Any, schema: str, label: str) -> tuple[int, dt.datetime]:
     after a chosen point in time tell whether a recovery stopped where it should.
     """
     table = _marker_table(schema)
-    cur = conn.cursor()
-    cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(schema)}")
-    cur.execute(
+    sqlexec.execute(conn, f"CREATE DATABASE IF NOT EXISTS {quote_identifier(schema)}")
+    sqlexec.execute(
+        conn,
         f"CREATE TABLE IF NOT EXISTS {table} ("
         "id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
         "label VARCHAR(191) NOT NULL, "
         "at DATETIME(6) NOT NULL, "
-        "KEY label (label)) ENGINE=InnoDB"
+        "KEY label (label)) ENGINE=InnoDB",
     )
     sql = f"INSERT INTO {table} (label, at) VALUES (%s, UTC_TIMESTAMP(6))"  # noqa: S608
-    cur.execute(sql, (label,))
+    sqlexec.execute(conn, sql, (label,))
     conn.commit()
-    cur.execute(f"SELECT id, at FROM {table} WHERE id = LAST_INSERT_ID()")  # noqa: S608
-    marker_id, at = result_rows(cur)[0]
+    select = f"SELECT id, at FROM {table} WHERE id = LAST_INSERT_ID()"  # noqa: S608
+    marker_id, at = sqlexec.rows(conn, select)[0]
     return int(marker_id), at.replace(tzinfo=dt.UTC)
 
 
 def marker_present(conn: Any, schema: str, label: str) -> bool:
     """Return whether ``<schema>.dr_markers`` holds a marker ``label`` (False without the table)."""
-    cur = conn.cursor()
-    cur.execute(
+    found = sqlexec.rows(
+        conn,
         "SELECT COUNT(*) FROM information_schema.TABLES "
         "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
         (schema, MARKER_TABLE),
     )
-    if not result_rows(cur)[0][0]:
+    if not found[0][0]:
         return False
-    cur.execute(f"SELECT COUNT(*) FROM {_marker_table(schema)} WHERE label = %s", (label,))  # noqa: S608
-    return bool(result_rows(cur)[0][0])
+    count = f"SELECT COUNT(*) FROM {_marker_table(schema)} WHERE label = %s"  # noqa: S608
+    return bool(sqlexec.rows(conn, count, (label,))[0][0])
 
 
 def recovery_summary(result: PitrResult) -> Sequence[str]:

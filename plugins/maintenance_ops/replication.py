@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from maintenance_ops import sqlexec
 from maintenance_ops.dialect import Dialect, parse_version
 from maintenance_ops.exceptions import ConfigError
 from maintenance_ops.identifiers import qualified, quote_identifier, validate_identifier
@@ -356,26 +357,13 @@ def replica_caught_up(
 # --------------------------------------------------------------------------------------------
 
 
-def _rows(conn: Any, sql: str, args: Sequence[object] | None = None) -> list[dict[str, Any]]:
-    cur = conn.cursor()
-    try:
-        cur.execute(sql, args)
-        if not cur.description:
-            return []
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    finally:
-        cur.close()
+def _rows(conn: Any, sql: str, args: Sequence[object] = ()) -> list[dict[str, Any]]:
+    return sqlexec.dicts(conn, sql, args)
 
 
-def _scalar(conn: Any, sql: str, args: Sequence[object] | None = None) -> Any:
-    cur = conn.cursor()
-    try:
-        cur.execute(sql, args)
-        row = cur.fetchone()
-        return row[0] if row else None
-    finally:
-        cur.close()
+def _scalar(conn: Any, sql: str, args: Sequence[object] = ()) -> Any:
+    found = sqlexec.rows(conn, sql, args)
+    return found[0][0] if found else None
 
 
 def _text(value: object) -> str:

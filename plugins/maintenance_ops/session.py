@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from maintenance_ops.dialect import Dialect, parse_version
 from maintenance_ops.exceptions import ConfigError, ConnectionFailed, MaintenanceError
-from maintenance_ops.sqlexec import CONNECTION_ERRORS, connection_options, dicts, execute
+from maintenance_ops.sqlexec import (
+    CONNECTION_ERRORS,
+    connection_options,
+    dicts,
+    execute,
+    execute_many,
+)
 
 if TYPE_CHECKING:
     from maintenance_ops.config import MaintenanceSettings
@@ -188,6 +194,10 @@ class MaintenanceSession:
     def execute(self, sql: str, args: Any = ()) -> int:
         """Run a statement and return its affected row count."""
         return execute(self.conn, sql, args)
+
+    def execute_many(self, sql: str, seq: Any) -> int:
+        """Run one statement for each parameter tuple of ``seq``; return affected rows."""
+        return execute_many(self.conn, sql, seq)
 
     def variable(self, name: str) -> Any:
         """Return a session variable's value (name checked, not bound: SHOW takes no args)."""

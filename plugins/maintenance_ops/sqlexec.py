@@ -87,12 +87,16 @@ def _string_end(sql: str, start: int) -> int:
 def run(conn: Any, sql: str, args: Any = ()) -> tuple[list[str], list[tuple[Any, ...]], int]:
     """Run one statement on a MySQLdb connection: ``(column names, rows, affected rows)``.
 
-    ``args`` defaults to ``()`` so the driver's parameter step always runs (see the module
-    docstring); identifiers are protected first.
+    ``args`` defaults to ``()`` so the driver's parameter step runs (see the module docstring)
+    and identifiers are protected for it. ``args=None`` sends the text exactly as written, with
+    no parameter step: for administrators' scripts (``'user'@'%'``), never for built SQL.
     """
     cursor = conn.cursor()
     try:
-        cursor.execute(protect_identifiers(sql), () if args is None else args)
+        if args is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(protect_identifiers(sql), args)
         if cursor.description is None:
             return [], [], int(cursor.rowcount)
         names = [d[0] for d in cursor.description]
@@ -115,6 +119,16 @@ def dicts(conn: Any, sql: str, args: Any = ()) -> list[dict[str, Any]]:
 def execute(conn: Any, sql: str, args: Any = ()) -> int:
     """Run a statement and return its affected row count."""
     return run(conn, sql, args)[2]
+
+
+def execute_many(conn: Any, sql: str, seq: Any) -> int:
+    """Run one statement for each parameter tuple of ``seq`` (multi-row INSERT by the driver)."""
+    cursor = conn.cursor()
+    try:
+        cursor.executemany(protect_identifiers(sql), seq)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
 
 
 def connection_options(

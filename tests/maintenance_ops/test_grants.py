@@ -183,10 +183,9 @@ def test_a_dag_run_stops_at_the_preflight_naming_the_privilege(
     target, monkeypatch: pytest.MonkeyPatch, write_config
 ) -> None:
     from maintenance_ops.audit import AuditLog
+    from tests.conftest import target_database
     from tests.dags.conftest import run_dag
     from tests.support.receivers import SlackReceiver
-
-    from tests.conftest import target_database
 
     target.sql(f"CREATE TABLE `{target.schema}`.t (id INT PRIMARY KEY)")
     run_sql(f"REVOKE PROCESS ON *.* FROM '{target.account.user}'@'%'")
