@@ -86,7 +86,7 @@ class ChildRows:
     action: str
     constraints: list[str]
     handling: str  # archived, deleted, set null, set default, blocks
-    rows: int = 0
+    rows: int | None = 0  # None: not counted (rows that block a delete, outside a dry run)
     archive_table: str | None = None
 
 
@@ -538,7 +538,9 @@ def run_cleanup_rule(
         result.walk_key = list(plan.key.columns)
     if plan.children is not None:
         result.warnings += plan.children.plan.warnings
-        result.child_rows = [_child_rows(g, plan.children.plan) for g in plan.children.groups]
+        result.child_rows = [
+            _child_rows(g, plan.children.plan, dry_run) for g in plan.children.groups
+        ]
     command = f"cleanup {rule.cleanup_type} rule {rule.name} cutoff {result.cutoff}"
     with _audit_action(audit, database_name, command, result.table, dry_run) as entry:
         if plan.refusal:
@@ -582,18 +584,22 @@ def run_cleanup_rule(
 
 def children_summary(rows: Sequence[ChildRows]) -> str:
     """Return ``; child rows: shop.items CASCADE 120 archived, ...`` for a summary line."""
-    if not rows:
+    counted = [c for c in rows if c.rows is not None]
+    if not counted:
         return ""
-    return "; child rows: " + ", ".join(f"{c.table} {c.action} {c.rows} {c.handling}" for c in rows)
+    return "; child rows: " + ", ".join(
+        f"{c.table} {c.action} {c.rows} {c.handling}" for c in counted
+    )
 
 
-def _child_rows(group: ChildGroup, plan: ForeignKeyPlan) -> ChildRows:
+def _child_rows(group: ChildGroup, plan: ForeignKeyPlan, dry_run: bool) -> ChildRows:
     archive = plan.archives.get(group.table)
     return ChildRows(
         table_name(group.table),
         group.action,
         group.constraints,
         group.handling,
+        rows=0 if dry_run or group.tracked else None,
         archive_table=table_name(archive) if archive else None,
     )
 
@@ -896,7 +902,7 @@ def _chunk(
             _explain_duplicate(exc, spec, archive)
         raise
     for group, counted in zip(tracked, _tracked_rows(run.result), strict=True):
-        counted.rows += counts[group]
+        counted.rows = (counted.rows or 0) + counts[group]
     return deleted
 
 
@@ -939,7 +945,7 @@ def _blocked_message(run: _Run, plan: ForeignKeyPlan, where: str, error: str) ->
     children = "[" + ", ".join(sorted({k.child[1] for k in keys})) + "]"
     done = run.result
     return (
-        f"{where}: rows still referenced by {named} ([1451] {error}); "
+        f"rule {done.rule!r}: {where}: rows still referenced by {named} ([1451] {error}); "
         f"the chunk was rolled back and the rule stopped after {done.rows_deleted} rows in "
         f"{done.chunks} chunks. Fix: clean the child table {children} first (its own rule, "
         "listed before this one), or keep referenced rows with the rule's where filter "

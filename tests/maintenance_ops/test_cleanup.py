@@ -11,7 +11,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -544,8 +544,8 @@ def _conn_args(target: Target, *, maintenance: bool = False) -> dict[str, Any]:
     return args
 
 
-# Runs one archive cleanup in a child interpreter with a direct connection (no Airflow
-# import, so a child starts in well under a second); prints a line at every checkpoint.
+# Runs one cleanup rule in a child interpreter with a direct connection (no Airflow import,
+# so a child starts in well under a second); prints a line at every checkpoint.
 CHILD = textwrap.dedent(
     """
     import sys, time, json, MySQLdb
@@ -569,8 +569,7 @@ CHILD = textwrap.dedent(
         time.sleep(0.005)  # keep the child from running far ahead of the parent's reads
         return True
 
-    rule = CleanupRule(name="events", table="events", date_column="created",
-                       retention_days=1, cleanup_type="archive")
+    rule = CleanupRule(**args["rule"])
     with DirectSession("direct", MaintenanceSettings()) as session:
         run_cleanup_rule(session, rule, schema=args["conn"]["db"],
                          cutoff=datetime.fromisoformat(args["cutoff"]), database_name="primary",
@@ -580,22 +579,23 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(
-    session: MaintenanceSession, target: Target
+def kill_mid_runs(
+    target: Target,
+    rule: dict[str, Any],
+    cutoff: datetime,
+    check: Callable[[], None],
+    after_chunks: Sequence[int] = (3, 7, 11, 15),
 ) -> None:
-    _make_events(target, 3000)
-    cutoff = BASE + timedelta(minutes=2000)
-    before = _rows(target, "events")
-    expired = [r for r in before if r[1] < cutoff]
-    rng = random.Random(4)
+    """Run ``rule`` in a child as the maintenance account and SIGKILL it at a random instant
+    after each count of chunks (cumulative rows stay well before the end); ``check`` after each.
+    """
     import json
 
+    rng = random.Random(4)
     payload = json.dumps(
-        {"conn": _conn_args(target, maintenance=True), "cutoff": cutoff.isoformat()}
+        {"conn": _conn_args(target, maintenance=True), "cutoff": cutoff.isoformat(), "rule": rule}
     )
-    kills = 0
-    # About 54 chunks in all: the four runs together stop well before the end.
-    for chunks_before_kill in (3, 7, 11, 15):
+    for chunks_before_kill in after_chunks:
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, payload],
             stdout=subprocess.PIPE,
@@ -611,11 +611,25 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(
         time.sleep(rng.uniform(0, 0.01))  # land anywhere, inside a chunk's transaction too
         child.send_signal(signal.SIGKILL)
         child.wait()
-        kills += 1
+        check()
+
+
+def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(
+    session: MaintenanceSession, target: Target
+) -> None:
+    _make_events(target, 3000)
+    cutoff = BASE + timedelta(minutes=2000)
+    before = _rows(target, "events")
+    expired = [r for r in before if r[1] < cutoff]
+
+    def nothing_lost() -> None:
         source, archive = _rows(target, "events"), _rows(target, "events_archive")
         assert len(before) == len(source) + len(archive)
         assert sorted(source + archive) == before
-    assert kills == 4
+
+    # About 54 chunks in all: the four runs together stop well before the end.
+    rule = {"name": "events", "table": "events", "date_column": "created", "retention_days": 1}
+    kill_mid_runs(target, {**rule, "cleanup_type": "archive"}, cutoff, nothing_lost)
     result = _run(session, target, _rule(cleanup_type="archive"), cutoff=cutoff)
     assert result.status == "ok"
     source, archive = _rows(target, "events"), _rows(target, "events_archive")
