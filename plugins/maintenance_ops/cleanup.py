@@ -279,10 +279,22 @@ class ChunkSpec:
             parts.append(f"{quote_identifier(self.date_column)} < %s")
             args.append(self.cutoff)
         if self.where:
-            # The filter is SQL text validated by config (no ';', no comments); its '%' must
-            # survive the driver's pyformat pass, which would read 'tmp%' as a placeholder.
-            parts.append(f"({self.where.replace('%', '%%')})")
+            parts.append(f"({filter_sql(self.where)})")
         return (" AND ".join(parts) or "1 = 1"), args
+
+
+_QUOTED_NAME = re.compile(r"(`(?:[^`]|``)*`)")
+
+
+def filter_sql(where: str) -> str:
+    """Return a rule's filter ready for the execution layer: ``%`` doubled outside names.
+
+    The filter is SQL text validated by config (no ';', no comments). A ``%`` in it must
+    survive the driver's parameter step ('tmp%' is not a placeholder), except inside a
+    backtick-quoted name, which the execution layer protects itself.
+    """
+    parts = _QUOTED_NAME.split(where)
+    return "".join(p if i % 2 else p.replace("%", "%%") for i, p in enumerate(parts))
 
 
 def build_count(spec: ChunkSpec) -> tuple[str, list[Any]]:

@@ -31,6 +31,7 @@ from maintenance_ops.cleanup import (
     choose_walk_key,
     eta_s,
     expired_partitions,
+    filter_sql,
     normalize_cutoff,
     partition_function,
     run_cleanup_rule,
@@ -185,6 +186,18 @@ def test_build_delete_and_copy_repeat_the_predicate() -> None:
         "(`tenant` < %s OR (`tenant` = %s AND `seq` <= %s))"
     )
     assert args == [CUTOFF, "b", "b", 3]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        pytest.param("kind LIKE 'tmp%'", "kind LIKE 'tmp%%'", id="literal"),
+        pytest.param("`a%b` LIKE '%x'", "`a%b` LIKE '%%x'", id="name-left-to-the-layer"),
+        pytest.param("`a``%` = 1 OR c = '%'", "`a``%` = 1 OR c = '%%'", id="doubled-backtick"),
+    ],
+)
+def test_filter_sql_doubles_percent_outside_names(where: str, expected: str) -> None:
+    assert filter_sql(where) == expected
 
 
 def test_build_count_without_date_predicate_for_staging() -> None:

@@ -496,6 +496,7 @@ def test_hostile_child_names(session: MaintenanceSession, target: Target) -> Non
         cleanup_type="archive",
         archive_children={"it%ems": "items_old", "no`tes": None},
         allow_set_null=["標籤"],
+        where="`i%d` % 2 = 1 OR `i%d` % 2 = 0",  # % in a name and as an operator
     )
     dry = _run(session, target, rule, dry_run=True)
     assert _children(dry) == [
