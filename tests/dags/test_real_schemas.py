@@ -17,19 +17,18 @@ index; retention cleanup removes exactly the expired rows of the tables it was g
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 
 from maintenance_ops.identifiers import qualified
 from tests.conftest import MYSQL_URL, mysql_connect, run_sql
 from tests.dags.conftest import run_dag, task_states
+from tests.support.accounts import Account, create_account, drop_account
 from tests.support.catalogs import CHINOOK, HOSTILE, Catalog, drop, unique_schema
 
 CATALOGS = [pytest.param(CHINOOK, id="chinook"), pytest.param(HOSTILE, id="hostile")]
@@ -44,7 +43,7 @@ class Loaded:
     catalog: Catalog
     schema: str
     history: str
-    conn_uri: str
+    account: Account
 
     def name(self, table: str) -> str:
         """``schema.table`` as results and manifests name a table."""
@@ -55,26 +54,6 @@ class Loaded:
         return int(run_sql(f"SELECT COUNT(*) FROM {qualified(self.schema, table)} {where}")[0][0])
 
 
-def _create_account(schemas: list[str], history: str, server: str = MYSQL_URL) -> tuple[str, str]:
-    """Create an account exactly as grants.sql says, for ``schemas`` and ``history``.
-
-    :returns: the user name and the account's ``mysql://`` URI on ``server``.
-    """
-    from maintenance_ops.grants import account_statements
-
-    user = f"mmc_rs_{uuid.uuid4().hex[:8]}"
-    password = f"Rs-{uuid.uuid4().hex}"
-    conn = mysql_connect(url=server)
-    try:
-        cur = conn.cursor()
-        for statement in account_statements(user, "%", password, schemas, history):
-            cur.execute(statement)  # no arguments: the driver leaves every % alone
-    finally:
-        conn.close()
-    port = urlparse(server).port or 3306
-    return user, f"mysql://{user}:{password}@127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="module", params=CATALOGS)
 def loaded(request: pytest.FixtureRequest, mysql_server: str) -> Iterator[Loaded]:
     """Load one catalog into a fresh schema (shared by this module's tests on this worker)."""
@@ -82,13 +61,13 @@ def loaded(request: pytest.FixtureRequest, mysql_server: str) -> Iterator[Loaded
     schema = unique_schema(f"mmc_{catalog.name}")
     history = f"{schema}_hist"
     catalog.load(schema)
-    user = None
+    account = None
     try:
-        user, uri = _create_account([schema], history)
-        yield Loaded(catalog, schema, history, uri)
+        account = create_account(run_sql, [schema], history)
+        yield Loaded(catalog, schema, history, account)
     finally:
-        if user:
-            run_sql(f"DROP USER IF EXISTS '{user}'@'%'")
+        if account:
+            drop_account(run_sql, account)
         drop(schema)
         drop(history)
 
@@ -104,7 +83,7 @@ def configure(
 
     ``configure(extra={...}, **database)``: top-level sections, and keys of the database entry.
     """
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", loaded.conn_uri)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", loaded.account.conn_json())
 
     def write(*, extra: dict[str, Any] | None = None, **database: Any) -> None:
         write_config(
@@ -520,8 +499,8 @@ def test_disaster_recovery_drill(
             catalog.load(schema, server.url())
             loaded[schema] = catalog
         history = "mmc_dr_history"
-        _, uri = _create_account(list(loaded), history, server.url())
-        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", uri)
+        account = create_account(server.execute, list(loaded), history, port=server.port)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", account.conn_json())
         backup = {"enabled": True, "location": (tmp_path / "backups").as_uri()}
         write_config(
             {
@@ -561,6 +540,6 @@ def test_disaster_recovery_drill(
     # The backup the drill recovered from holds every object of both catalogs.
     listed = _object_names((load_manifest(taken.path.path) or {})["objects"])
     for schema, catalog in loaded.items():
-        expected = _expected_objects(Loaded(catalog, schema, history, uri))
+        expected = _expected_objects(Loaded(catalog, schema, history, account))
         for kind in ("tables", *KINDS):
             assert expected[kind] <= listed[kind], (kind, sorted(expected[kind] - listed[kind]))
