@@ -559,6 +559,8 @@ def run_cleanup_rule(
             result.status = "refused"
             result.warnings.append(plan.refusal)
             log.warning("cleanup %s refused: %s", rule.name, plan.refusal)
+            if dry_run:
+                _count_refused(session, rule, schema, cut, plan, result)
         else:
             size = rule.batch_size or chunk_size or 1000
             run = _Run(
@@ -723,7 +725,7 @@ def _execute(
     if dry_run:
         run.result.dry_run_rows = _count(run.session, spec)
         run.result.partitions_planned = [p.name for p in parts]
-        _count_children(run, spec, plan.children)
+        _count_children(run.session, run.result, spec, plan.children)
         return
     archive = _prepare_archive(run, rule, schema, plan) if rule.cleanup_type == "archive" else None
     if plan.children is not None:
@@ -759,13 +761,31 @@ def _count(session: Any, spec: ChunkSpec) -> int:
     return int(session.query_one(sql, args)["n"])
 
 
-def _count_children(run: _Run, spec: ChunkSpec, children: _Children | None) -> None:
+def _count_children(
+    session: Any, result: CleanupResult, spec: ChunkSpec, children: _Children | None
+) -> None:
     """Fill the dry run's child rows: what deleting every matching row would touch."""
-    if children is None:
+    if children is None or children.plan.cyclic:
         return
-    for group, counted in zip(children.groups, run.result.child_rows, strict=True):
+    for group, counted in zip(children.groups, result.child_rows, strict=True):
         sql, args = build_group_count(children.plan, group, spec.predicate())
-        counted.rows = int(run.session.query_one(sql, args)["n"])
+        counted.rows = int(session.query_one(sql, args)["n"])
+
+
+def _count_refused(
+    session: Any,
+    rule: CleanupRule,
+    schema: str,
+    cutoff: datetime,
+    plan: _TablePlan,
+    result: CleanupResult,
+) -> None:
+    """In a dry run, count what a rule refused for its foreign keys would have touched."""
+    if plan.key is None or plan.children is None or not plan.children.plan.refusal:
+        return
+    spec = ChunkSpec(schema, rule.table, plan.key, rule.date_column, rule.where, cutoff)
+    result.dry_run_rows = _count(session, spec)
+    _count_children(session, result, spec, plan.children)
 
 
 def _estimate(session: Any, spec: ChunkSpec) -> int | None:

@@ -118,6 +118,7 @@ class ForeignKeyPlan:
     archives: dict[Table, Table] = field(default_factory=dict)
     refusal: str = ""
     warnings: list[str] = field(default_factory=list)
+    cyclic: bool = False  # conditions cannot be built (they would nest forever)
 
     @property
     def affected(self) -> set[Table]:
@@ -285,6 +286,7 @@ def plan_foreign_keys(
     plan = ForeignKeyPlan(root, list(edges), cascade)
     subject = f"rule {rule.name!r}: deleting rows of {table_name(root)}"
     if cycles:
+        plan.cyclic = True
         plan.refusal = (
             f"{subject} would cascade back into rows being cleaned, whatever their age "
             f"({'; '.join(cycles)}); clean this table by hand, or make that constraint "

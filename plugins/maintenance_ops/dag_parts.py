@@ -226,9 +226,15 @@ def detail_lines(result: dict[str, Any], most: int = 8) -> list[str]:
     for rule in result.get("cleanup") or []:
         rows = rule.get("dry_run_rows") if result.get("dry_run") else rule.get("rows_deleted")
         verb = "would remove" if result.get("dry_run") else rule.get("mode", "delete") + "d"
+        children = ", ".join(
+            f"{c['table']} {c['action']} {c['rows']} {c['handling']}"
+            for c in rule.get("child_rows") or []
+            if c.get("rows") is not None
+        )
         lines.append(
             f"cleanup {rule['rule']} on {rule['table']}: {verb} {rows} row(s) older than "
             f"{rule['cutoff']} [{rule['status']}]"
+            + (f"; child rows: {children}" if children else "")
         )
     for rebuild in result.get("rebuilds") or []:
         reclaimed = rebuild.get("reclaimed_bytes")

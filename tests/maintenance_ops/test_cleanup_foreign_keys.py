@@ -22,6 +22,7 @@ from maintenance_ops.cleanup_fk import (
     plan_foreign_keys,
 )
 from maintenance_ops.config import CleanupRule, MaintenanceSettings
+from maintenance_ops.dag_parts import detail_lines
 from maintenance_ops.session import MaintenanceSession
 from tests.conftest import Target
 from tests.maintenance_ops.test_cleanup import kill_mid_runs
@@ -460,6 +461,15 @@ def test_dry_run_counts_child_rows_per_table_and_action(
     assert "would remove 50; child rows: " in summary
     assert f"{target.schema}.order_items CASCADE 150 archived" in summary
     assert f"{target.schema}.shipments RESTRICT 1 blocks" in summary
+    report = detail_lines({"dry_run": True, "cleanup": [result.to_dict()]})[0]
+    assert report.startswith(f"cleanup orders on {target.schema}.orders: would remove 50 row(s)")
+    assert f"[ok]; child rows: {target.schema}.order_items CASCADE 150 archived, " in report
+    refused = _run(session, target, _rule(), dry_run=True)  # the counts show what is at stake
+    assert (refused.status, refused.dry_run_rows) == ("refused", 50)
+    assert _children(refused)[:2] == [
+        ("order_items", "CASCADE", 150, "deleted"),
+        ("item_notes", "CASCADE", 150, "deleted"),
+    ]
 
 
 # Hostile names on the child side: `%` (the driver's format character), a backtick, unicode,
