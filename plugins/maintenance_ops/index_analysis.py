@@ -1,14 +1,22 @@
 """Index analysis: duplicate, redundant, unused and low-selectivity indexes, missing primary keys.
 
-Report only: nothing here drops an index. Each finding carries the exact ``ALTER TABLE ...
-DROP INDEX`` a DBA could run after review.
+Report only: nothing here drops an index. A finding is either ``drop``, with the exact ``ALTER
+TABLE ... DROP INDEX`` a DBA can run blindly (all of an analysis' statements together, in
+order), or ``review``, with no statement: the evidence does not justify a drop (low
+selectivity; an unused index whose counters do not cover the observation window; an index a
+foreign key or the AUTO_INCREMENT column needs and nothing else serves). The DROPs of a table
+are decided together (:func:`plan_table`): an index kept as the original of a duplicate or the
+cover of a redundant prefix is never also dropped, and no DROP leaves a foreign key (on either
+side) without an index; an index only foreign keys read is not "unused", because
+performance_schema does not count InnoDB's foreign-key checks.
 
 The catalog is read in a handful of queries for the whole run (one pass over
-``information_schema.STATISTICS`` per schema, one for tables, one for sizes, one for usage)
-and compared in Python: measured on MariaDB 10.11 with 5,000 tables, that is an order of
-magnitude faster than a self-join of ``STATISTICS``, ``sys.schema_redundant_indexes`` or one
-``SHOW CREATE TABLE`` per table (see docs/benchmarks.md). The detection itself is a set of pure
-functions over :class:`IndexDef` values.
+``information_schema.STATISTICS`` per schema, one for tables, one for AUTO_INCREMENT columns,
+one for foreign keys, one for sizes, one for usage) and compared in Python: measured on
+MariaDB 10.11 with 5,000 tables, that is an order of magnitude faster than a self-join of
+``STATISTICS``, ``sys.schema_redundant_indexes`` or one ``SHOW CREATE TABLE`` per table (see
+docs/benchmarks.md). The detection itself is a set of pure functions over :class:`IndexDef`
+values.
 """
 
 from __future__ import annotations
@@ -17,11 +25,12 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from maintenance_ops.cleanup_fk import ForeignKey, foreign_keys_from_rows
 from maintenance_ops.identifiers import qualified, quote_identifier, validate_identifier
 from maintenance_ops.sqlfiles import load_sql, split_statements
 
@@ -31,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FindingKind = Literal["duplicate", "redundant", "unused", "no_primary_key", "low_selectivity"]
+Action = Literal["drop", "review"]
 ORDERED_TYPES = frozenset({"BTREE"})
 PERFORMANCE_SCHEMA_OFF = (
     "performance_schema is off; enable with performance_schema=ON in my.cnf (restart) to "
@@ -80,6 +90,7 @@ class IndexDef:
     visible: bool = True  # False for MySQL INVISIBLE and MariaDB IGNORED indexes
     size_bytes: int | None = None
     cardinality: int | None = None
+    position: int = 0  # where the catalog lists it among its table's indexes (older first)
     # The comparable key parts, computed once: comparisons run millions of times on big servers.
     keys: tuple[tuple[str, int | None, bool], ...] = field(init=False, repr=False, compare=False)
 
@@ -98,6 +109,15 @@ class IndexDef:
 
 
 @dataclass(frozen=True)
+class Rules:
+    """The thresholds of the rules that need one."""
+
+    max_selectivity: float = DEFAULT_MAX_SELECTIVITY
+    min_rows: int = DEFAULT_MIN_ROWS
+    unused_days: float = DEFAULT_UNUSED_DAYS
+
+
+@dataclass(frozen=True)
 class TableInfo:
     """A base table: engine and estimated rows (for missing keys and selectivity)."""
 
@@ -109,7 +129,13 @@ class TableInfo:
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing a DBA should look at, with the statement that would fix it."""
+    """One thing a DBA should look at; ``drop_sql`` only when running it as is is safe.
+
+    A finding with a statement has action ``drop``: it can be run blindly, in the order given,
+    together with every other ``drop`` of the same analysis. A finding without one has action
+    ``review``: the evidence is not enough to drop anything (low selectivity, an unused index
+    whose counters do not cover the whole observation window, an index a foreign key needs).
+    """
 
     kind: FindingKind
     schema: str
@@ -120,9 +146,14 @@ class Finding:
     drop_sql: str | None = None
     covered_by: str | None = None
 
+    @property
+    def action(self) -> Action:
+        """Return ``drop`` when the finding carries a statement to run, else ``review``."""
+        return "drop" if self.drop_sql else "review"
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (for XCom and reports)."""
-        return asdict(self)
+        return {**asdict(self), "action": self.action}
 
 
 @dataclass
@@ -147,9 +178,20 @@ class IndexAnalysis:
             result[finding.kind] += 1
         return result
 
+    def actions(self) -> dict[str, int]:
+        """Return the number of findings to drop and to review."""
+        result = dict.fromkeys(("drop", "review"), 0)
+        for finding in self.findings:
+            result[finding.action] += 1
+        return result
+
     def reclaimable_bytes(self) -> int:
-        """Return the size of the indexes flagged as duplicate or redundant."""
-        return sum(f.size_bytes or 0 for f in self.findings if f.kind in ("duplicate", "redundant"))
+        """Return the size of the duplicate and redundant indexes suggested for dropping."""
+        return sum(
+            f.size_bytes or 0
+            for f in self.findings
+            if f.kind in ("duplicate", "redundant") and f.action == "drop"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (for XCom and reports)."""
@@ -158,6 +200,7 @@ class IndexAnalysis:
             "tables": self.tables,
             "indexes": self.indexes,
             "counts": self.counts(),
+            "actions": self.actions(),
             "reclaimable_bytes": self.reclaimable_bytes(),
             "performance_schema": self.performance_schema,
             "notes": list(self.notes),
@@ -170,6 +213,117 @@ class IndexAnalysis:
 def drop_index_sql(schema: str, table: str, index: str) -> str:
     """Return ``ALTER TABLE `s`.`t` DROP INDEX `i``` with every name quoted by the guard."""
     return f"ALTER TABLE {qualified(schema, table)} DROP INDEX {quote_identifier(index)}"
+
+
+# --------------------------------------------------------------------------------------------
+# What the server needs an index for: foreign keys (both sides) and AUTO_INCREMENT columns
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeyNeed:
+    """Columns that some index of a table must start with, and what needs them.
+
+    InnoDB keeps, for each foreign key, an index of the child table that starts with the
+    foreign key's columns and one of the parent table that starts with the referenced columns
+    (in that order); dropping the last one fails with ERROR 1553. A table's AUTO_INCREMENT
+    column must start some index (ERROR 1075).
+    """
+
+    schema: str
+    table: str
+    columns: tuple[str, ...]  # lower case: MySQL column names are case-insensitive
+    what: str  # for reasons, e.g. "foreign key FK_TrackAlbumId (AlbumId)"
+    constraint: str | None = None  # the foreign key's name, on its child table
+    anywhere: bool = False  # MyISAM/Aria accept the AUTO_INCREMENT column anywhere in a key
+
+
+def key_needs(
+    foreign_keys: Iterable[ForeignKey], auto_increment: Iterable[tuple[str, str, str]] = ()
+) -> dict[tuple[str, str], list[KeyNeed]]:
+    """Return what each table (``(schema, table)``) needs an index for."""
+    needs: dict[tuple[str, str], list[KeyNeed]] = defaultdict(list)
+    for fk in foreign_keys:
+        cols = ", ".join(fk.child_columns)
+        needs[fk.child].append(
+            KeyNeed(
+                *fk.child,
+                tuple(c.lower() for c in fk.child_columns),
+                f"foreign key {fk.constraint} ({cols})",
+                constraint=fk.constraint,
+            )
+        )
+        needs[fk.parent].append(
+            KeyNeed(
+                *fk.parent,
+                tuple(c.lower() for c in fk.parent_columns),
+                f"foreign key {fk.constraint} of {fk.child[1]} ({cols}) referencing "
+                f"{fk.parent[1]} ({', '.join(fk.parent_columns)})",
+            )
+        )
+    for schema, table, column in auto_increment:
+        needs[(schema, table)].append(
+            KeyNeed(
+                schema, table, (column.lower(),), f"AUTO_INCREMENT column {column}", anywhere=True
+            )
+        )
+    return dict(needs)
+
+
+def serves(index: IndexDef, need: KeyNeed) -> bool:
+    """Return whether ``index`` surely serves ``need``: the strict test.
+
+    Its declared key parts start with the needed columns, in order, whole (a prefix such as
+    ``a(10)`` never serves a foreign key) and ascending. The server may accept more (InnoDB
+    also counts the primary key columns it appends); being stricter only keeps more indexes.
+    """
+    if _family(index) not in ORDERED_TYPES or len(index.columns) < len(need.columns):
+        return False
+    return all(
+        part.sub_part is None and not part.descending and part.name.lower() == column
+        for part, column in zip(index.columns, need.columns, strict=False)
+    )
+
+
+def may_serve(index: IndexDef, need: KeyNeed, primary: IndexDef | None) -> bool:
+    """Return whether the server might use ``index`` for ``need``: the liberal test.
+
+    Column names only (prefix lengths and directions ignored), with the primary key columns
+    InnoDB appends to a secondary index; for an AUTO_INCREMENT column, anywhere in the key.
+    """
+    if _family(index) not in ORDERED_TYPES:
+        return False
+    names = [key[0] for key in _effective_columns(index, primary)]
+    if need.anywhere:
+        return need.columns[0] in names
+    return tuple(names[: len(need.columns)]) == need.columns
+
+
+def keeper_rank(needs: Sequence[KeyNeed] = ()) -> Callable[[IndexDef], tuple[Any, ...]]:
+    """Return the sort key choosing which index of a group to keep (smallest first).
+
+    Keep the primary key, then a unique key (dropping either drops a constraint), then a
+    visible index (keeping only an ignored one would change plans), then an index named after
+    a foreign key of the table (the one the foreign key was declared with), then one that a
+    foreign key or the AUTO_INCREMENT column needs, then the original: the one that comes
+    first in the catalog's order. Neither STATISTICS nor SHOW INDEX has a creation time, but
+    both list a table's keys in the order the server stores them: primary, unique, then plain
+    keys in the order they were created (``ALTER TABLE ... ADD INDEX`` appends), so the first
+    one listed is the older one. Names never decide.
+    """
+    named = {n.constraint.lower() for n in needs if n.constraint}
+
+    def rank(index: IndexDef) -> tuple[Any, ...]:
+        return (
+            not index.primary,
+            not index.unique,
+            not index.visible,
+            index.name.lower() not in named,
+            not any(serves(index, n) for n in needs),
+            index.position,
+        )
+
+    return rank
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,37 +357,22 @@ def _duplicate_key(index: IndexDef, primary: IndexDef | None) -> tuple[Any, ...]
     return (family, _effective_columns(index, primary))
 
 
-def _keep_order(index: IndexDef) -> tuple[bool, bool, bool, int, str]:
-    """Sort key choosing which of a set of duplicates to keep.
-
-    Keep the primary key, then a unique key (dropping it would drop a constraint), then a
-    visible index (dropping the visible one would leave only an ignored one and change plans),
-    then the shortest definition, then the first by name.
-    """
-    return (
-        not index.primary,
-        not index.unique,
-        not index.visible,
-        len(index.columns),
-        index.name.lower(),
-    )
-
-
 def _primary_of(indexes: Sequence[IndexDef]) -> IndexDef | None:
     return next((i for i in indexes if i.primary), None)
 
 
 def find_duplicates(
-    indexes: Sequence[IndexDef], *, clustered: bool = True
+    indexes: Sequence[IndexDef], *, clustered: bool = True, needs: Sequence[KeyNeed] = ()
 ) -> tuple[list[Finding], set[str]]:
     """Return exact-duplicate findings of one table and the names of the flagged indexes.
 
     Duplicates have the same type and the same key parts (prefix lengths, order, direction);
     with ``clustered`` (InnoDB) the primary key columns a secondary index stores anyway count.
     A primary key is never flagged; a unique key only when it duplicates the primary key or
-    another unique key.
+    another unique key. The one kept is chosen by :func:`keeper_rank`.
     """
     primary = _primary_of(indexes) if clustered else None
+    rank = keeper_rank(needs)
     groups: dict[tuple[Any, ...], list[IndexDef]] = defaultdict(list)
     for index in indexes:
         groups[_duplicate_key(index, primary)].append(index)
@@ -242,8 +381,8 @@ def find_duplicates(
     for group in groups.values():
         if len(group) < 2:
             continue
-        keeper, *others = sorted(group, key=_keep_order)
-        for other in sorted(others, key=lambda i: i.name.lower()):
+        keeper, *others = sorted(group, key=rank)
+        for other in others:
             if other.primary or (other.unique and not keeper.unique):
                 continue  # dropping it would drop a stronger constraint than the keeper's
             if keeper.primary and not _same_declared(other, keeper):
@@ -317,25 +456,27 @@ def _can_cover(cover: IndexDef, index: IndexDef) -> bool:
     return not _same_declared(cover, index) and is_left_prefix(index, cover)
 
 
-def find_redundant(indexes: Sequence[IndexDef], skip: Iterable[str] = ()) -> list[Finding]:
+def find_redundant(
+    indexes: Sequence[IndexDef], skip: Iterable[str] = (), needs: Sequence[KeyNeed] = ()
+) -> list[Finding]:
     """Return redundant left-prefix findings of one table.
 
     A non-unique BTREE index is redundant when another BTREE index (the primary key and unique
     keys included) starts with the same key parts. Indexes in ``skip`` (already flagged as
     duplicates) neither get flagged nor serve as covers. The cover named in the reason is one
-    that is not redundant itself, so dropping every flagged index keeps every cover.
+    that is not redundant itself (the first by :func:`keeper_rank`), so dropping every flagged
+    index keeps every cover.
     """
     skipped = set(skip)
+    rank = keeper_rank(needs)
     pool = [i for i in indexes if i.name not in skipped]
     redundant = {i.name for i in pool if _can_be_redundant(i) and _covers(pool, i)}
     survivors = [i for i in pool if i.name not in redundant]
-    findings = []
-    for index in sorted(pool, key=lambda i: i.name.lower()):
-        if index.name not in redundant:
-            continue
-        cover = min(_covers(survivors, index), key=_keep_order)
-        findings.append(_redundant_finding(index, cover))
-    return findings
+    return [
+        _redundant_finding(index, min(_covers(survivors, index), key=rank))
+        for index in pool
+        if index.name in redundant
+    ]
 
 
 def _covers(pool: Sequence[IndexDef], index: IndexDef) -> list[IndexDef]:
@@ -359,10 +500,38 @@ def _redundant_finding(index: IndexDef, cover: IndexDef) -> Finding:
     )
 
 
-def find_table_findings(indexes: Sequence[IndexDef], *, clustered: bool = True) -> list[Finding]:
-    """Return the duplicate and redundant findings of one table's indexes."""
-    duplicates, flagged = find_duplicates(indexes, clustered=clustered)
-    return duplicates + find_redundant(indexes, flagged)
+def find_table_findings(
+    indexes: Sequence[IndexDef], *, clustered: bool = True, needs: Sequence[KeyNeed] = ()
+) -> list[Finding]:
+    """Return the duplicate and redundant findings of one table's indexes, consistent together.
+
+    When the original kept from a set of duplicates is itself a left prefix of a wider index,
+    "drop B, a duplicate of A" and "drop A, a prefix of C" would both go: then every copy is
+    reported as a prefix of C if each one is, else A stays (not redundant) so its copies'
+    findings stay true.
+    """
+    duplicates, flagged = find_duplicates(indexes, clustered=clustered, needs=needs)
+    redundant = {f.index: f for f in find_redundant(indexes, flagged, needs)}
+    by_name = {i.name: i for i in indexes}
+    copies: dict[str, list[Finding]] = defaultdict(list)
+    for finding in duplicates:
+        copies[finding.covered_by or ""].append(finding)
+    result: list[Finding] = []
+    for keeper, found in copies.items():
+        cover = redundant.get(keeper)
+        if cover is None:
+            result += found
+        elif all(
+            _can_cover(by_name[cover.covered_by or ""], by_name[f.index or ""]) for f in found
+        ):
+            result += [
+                _redundant_finding(by_name[f.index or ""], by_name[cover.covered_by or ""])
+                for f in found
+            ]
+        else:
+            del redundant[keeper]
+            result += found
+    return result + list(redundant.values())
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,7 +578,8 @@ def find_low_selectivity(
 
     Selectivity is the index's cardinality (distinct keys, from statistics) divided by the
     table's rows; only tables with at least ``min_rows`` rows count, because on small tables
-    the estimate means little and the index costs little.
+    the estimate means little and the index costs little. Always ``review``: an index on few
+    distinct values still serves a query for a rare value, a sort, or a foreign key.
     """
     skipped = set(skip)
     findings = []
@@ -423,6 +593,7 @@ def find_low_selectivity(
             reason = (
                 f"{index.name} ({index.column_list()}) has {index.cardinality} distinct values "
                 f"in about {table.rows} rows (selectivity {selectivity:.6f} < {max_selectivity})"
+                "; review the queries on a rare value before dropping it"
             )
             findings.append(
                 Finding(
@@ -432,7 +603,6 @@ def find_low_selectivity(
                     index.name,
                     reason,
                     index.size_bytes,
-                    drop_index_sql(index.schema, index.table, index.name),
                 )
             )
     return findings
@@ -513,6 +683,22 @@ def unused_reason(record: UsageRecord, now: datetime, observation_days: float) -
     )
 
 
+def evidence_gap(record: UsageRecord, now: datetime, observation_days: float) -> str | None:
+    """Return why the counters do not cover the whole observation window, or None if they do.
+
+    performance_schema counts reads since the server started; the readings are folded in
+    once a run. Reads between the last reading before a restart and the restart are lost, so
+    "no reads" is evidence only when the server has been up since the window began.
+    """
+    start = now - timedelta(days=observation_days)
+    if record.server_boot <= start + BOOT_TOLERANCE:
+        return None
+    return (
+        f"the server restarted at {record.server_boot:%Y-%m-%d %H:%M} UTC, inside the "
+        f"{observation_days:g}-day window, so reads before the restart may be missing"
+    )
+
+
 def find_unused(
     indexes: Iterable[IndexDef],
     usage: Mapping[tuple[str, str, str], UsageRecord],
@@ -520,7 +706,10 @@ def find_unused(
     observation_days: float,
     skip: Iterable[tuple[str, str, str]] = (),
 ) -> list[Finding]:
-    """Return unused-index findings; primary, unique and FULLTEXT/SPATIAL keys are never flagged."""
+    """Return unused-index findings; primary, unique and FULLTEXT/SPATIAL keys are never flagged.
+
+    ``drop`` when the counters cover the whole window, else ``review`` (see :func:`evidence_gap`).
+    """
     skipped = set(skip)
     findings = []
     for index in indexes:
@@ -529,24 +718,127 @@ def find_unused(
         if record is None or key in skipped or not _can_be_redundant(index):
             continue
         reason = unused_reason(record, now, observation_days)
-        if reason:
-            findings.append(
-                Finding(
-                    "unused",
-                    index.schema,
-                    index.table,
-                    index.name,
-                    f"{index.name} ({index.column_list()}): {reason}",
-                    index.size_bytes,
-                    drop_index_sql(index.schema, index.table, index.name),
-                )
+        if not reason:
+            continue
+        gap = evidence_gap(record, now, observation_days)
+        statement = None if gap else drop_index_sql(index.schema, index.table, index.name)
+        findings.append(
+            Finding(
+                "unused",
+                index.schema,
+                index.table,
+                index.name,
+                f"{index.name} ({index.column_list()}): {reason}"
+                + (f"; review: {gap}" if gap else ""),
+                index.size_bytes,
+                statement,
             )
+        )
     return findings
 
 
 # --------------------------------------------------------------------------------------------
-# Pure: all rules over a whole catalog
+# Pure: the joint decision for one table, then all rules over a whole catalog
 # --------------------------------------------------------------------------------------------
+
+
+def guard_needs(
+    findings: Sequence[Finding], indexes: Sequence[IndexDef], needs: Sequence[KeyNeed]
+) -> list[Finding]:
+    """Return ``findings`` (of one table) with no DROP that leaves a need without an index.
+
+    Every index a finding could drop (``drop`` findings and ``unused`` ones under review, which
+    a DBA may drop after looking) counts as gone. For each need that no remaining index serves
+    (strict test), the best index that serves it stays: its finding becomes ``review`` with the
+    need named, or disappears if it said "unused" (InnoDB's foreign-key checks read the index
+    without performance_schema counting them). When no index about to go surely serves it,
+    every one that might stays. Keepers only grow, so one pass settles every need.
+    """
+    primary = _primary_of(indexes)
+    rank = keeper_rank(needs)
+    going = {f.index: f for f in findings if f.index and (f.drop_sql or f.kind == "unused")}
+    kept: dict[str, KeyNeed] = {}
+    for need in needs:
+        remaining = [i for i in indexes if i.name not in going]
+        if any(serves(i, need) for i in remaining):
+            continue
+        candidates = [i for i in indexes if i.name in going]
+        sure = [i for i in candidates if serves(i, need)]
+        stay = (
+            [min(sure, key=rank)]
+            if sure
+            else [i for i in candidates if may_serve(i, need, primary)]
+        )
+        for index in stay:
+            kept[index.name] = need
+            del going[index.name]
+    result = []
+    for finding in findings:
+        needed = kept.get(finding.index or "")
+        if needed is None:
+            result.append(finding)
+        elif finding.kind != "unused":
+            result.append(
+                replace(
+                    finding,
+                    drop_sql=None,
+                    reason=f"{finding.reason}; keep it: {needed.what} needs it and no other "
+                    "remaining index serves it",
+                )
+            )
+    return result
+
+
+def _need_notes(finding: Finding, indexes: Sequence[IndexDef], needs: Sequence[KeyNeed]) -> Finding:
+    """Return a review finding with the needs its index may serve named in its reason."""
+    primary = _primary_of(indexes)
+    index = next((i for i in indexes if i.name == finding.index), None)
+    users = [n.what for n in needs if index is not None and may_serve(index, n, primary)]
+    if not users:
+        return finding
+    return replace(finding, reason=f"{finding.reason}; {' and '.join(users)} may use it")
+
+
+def plan_table(
+    indexes: Sequence[IndexDef],
+    needs: Sequence[KeyNeed] = (),
+    *,
+    table: TableInfo | None = None,
+    rules: Rules | None = None,
+    usage: Mapping[tuple[str, str, str], UsageRecord] | None = None,
+    now: datetime | None = None,
+) -> list[Finding]:
+    """Return the findings of one table, decided together so the DROPs are consistent.
+
+    1. duplicates, then redundant left prefixes among what is left: the kept index of each is
+       protected (never also dropped as unused: "drop A as a duplicate of B" and "drop B as
+       unused" together would lose both);
+    2. unused indexes among the rest (``review`` when the counters do not cover the window);
+    3. :func:`guard_needs`: no DROP leaves a foreign key (either side) or the AUTO_INCREMENT
+       column without an index;
+    4. low selectivity (always ``review``) for indexes not already in a finding.
+    """
+    rules = rules or Rules()
+    clustered = table is None or (table.engine or "").lower() == "innodb"
+    findings = find_table_findings(indexes, clustered=clustered, needs=needs)
+    keys = {(f.schema, f.table, f.index or "") for f in findings}
+    protected = {(f.schema, f.table, f.covered_by or "") for f in findings}
+    if usage is not None and now is not None:
+        findings += find_unused(indexes, usage, now, rules.unused_days, keys | protected)
+    findings = guard_needs(findings, indexes, needs)
+    keys = {(f.schema, f.table, f.index or "") for f in findings}
+    tables = {(table.schema, table.table): table} if table else {}
+    findings += [
+        _need_notes(f, indexes, needs)
+        for f in find_low_selectivity(
+            indexes,
+            tables,
+            max_selectivity=rules.max_selectivity,
+            min_rows=rules.min_rows,
+            skip=keys,
+        )
+    ]
+    return findings
 
 
 def detect(
@@ -558,28 +850,27 @@ def detect(
     usage: Mapping[tuple[str, str, str], UsageRecord] | None = None,
     now: datetime | None = None,
     unused_days: float = DEFAULT_UNUSED_DAYS,
+    needs: Mapping[tuple[str, str], Sequence[KeyNeed]] | None = None,
 ) -> list[Finding]:
     """Return every finding over a catalog, sorted by schema, table, kind and index.
 
-    An index already flagged as duplicate or redundant is not flagged again as unused or
-    low-selectivity: one reason to drop it is enough.
+    Each table is decided by :func:`plan_table`; an index is in at most one finding.
     """
+    rules = Rules(max_selectivity=max_selectivity, min_rows=min_rows, unused_days=unused_days)
     table_map = {(t.schema, t.table): t for t in tables}
     by_table: dict[tuple[str, str], list[IndexDef]] = defaultdict(list)
     for index in indexes:
         by_table[(index.schema, index.table)].append(index)
     findings: list[Finding] = []
     for key, own in by_table.items():
-        info = table_map.get(key)
-        clustered = info is None or (info.engine or "").lower() == "innodb"
-        findings += find_table_findings(own, clustered=clustered)
-    flagged = {(f.schema, f.table, f.index or "") for f in findings}
-    if usage is not None and now is not None:
-        findings += find_unused(indexes, usage, now, unused_days, flagged)
-        flagged |= {(f.schema, f.table, f.index or "") for f in findings}
-    findings += find_low_selectivity(
-        indexes, table_map, max_selectivity=max_selectivity, min_rows=min_rows, skip=flagged
-    )
+        findings += plan_table(
+            own,
+            (needs or {}).get(key, ()),
+            table=table_map.get(key),
+            rules=rules,
+            usage=usage,
+            now=now,
+        )
     findings += find_missing_primary_keys(tables, indexes)
     return sorted(findings, key=lambda f: (f.schema, f.table, f.kind, f.index or ""))
 
@@ -592,20 +883,25 @@ def naive_utc(moment: datetime) -> datetime:
 
 
 def render_findings(analysis: IndexAnalysis) -> str:
-    """Return the analysis as readable text: a summary line, then one line per finding."""
+    """Return the analysis as readable text: a summary line, then one line per finding.
+
+    A ``drop`` finding is followed by its statement; a ``review`` finding has none.
+    """
     counts = ", ".join(f"{n} {kind}" for kind, n in analysis.counts().items())
+    actions = analysis.actions()
     lines = [
         f"Index analysis of {', '.join(analysis.schemas)}: {analysis.tables} tables, "
-        f"{analysis.indexes} indexes, {counts}; {analysis.reclaimable_bytes() / 1048576:.1f} MiB "
+        f"{analysis.indexes} indexes, {counts} ({actions['drop']} to drop, "
+        f"{actions['review']} to review); {analysis.reclaimable_bytes() / 1048576:.1f} MiB "
         f"in duplicate or redundant indexes ({analysis.duration_s:.2f}s)"
     ]
     lines += [f"note: {note}" for note in analysis.notes]
     for f in analysis.findings:
         size = f" [{f.size_bytes / 1048576:.1f} MiB]" if f.size_bytes else ""
         where = f"{f.schema}.{f.table}" + (f".{f.index}" if f.index else "")
-        lines.append(f"{f.kind:<15} {where}: {f.reason}{size}")
+        lines.append(f"{f.kind:<15} {f.action:<6} {where}: {f.reason}{size}")
         if f.drop_sql:
-            lines.append(f"{'':<15} {f.drop_sql};")
+            lines.append(f"{'':<22} {f.drop_sql};")
     return "\n".join(lines)
 
 
@@ -638,13 +934,20 @@ def _visible(row: Mapping[str, Any]) -> bool:
 def indexes_from_statistics(
     rows: Iterable[Mapping[str, Any]], sizes: Mapping[tuple[str, str, str], int] | None = None
 ) -> list[IndexDef]:
-    """Build :class:`IndexDef` values from ``information_schema.STATISTICS`` rows and sizes."""
+    """Build :class:`IndexDef` values from ``information_schema.STATISTICS`` rows and sizes.
+
+    Each index's ``position`` is the order in which the rows list it among its table's
+    indexes: the server's key order, the proxy for age (see :func:`keeper_rank`).
+    """
     sizes = sizes or {}
     parts: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
         parts[(row["TABLE_SCHEMA"], row["TABLE_NAME"], row["INDEX_NAME"])].append(row)
     indexes = []
+    positions: dict[tuple[str, str], int] = defaultdict(int)
     for (schema, table, name), own in parts.items():
+        position = positions[(schema, table)]
+        positions[(schema, table)] += 1
         own = sorted(own, key=lambda r: int(r["SEQ_IN_INDEX"]))
         columns = tuple(
             IndexColumn(
@@ -668,26 +971,43 @@ def indexes_from_statistics(
                 visible=all(_visible(r) for r in own),
                 size_bytes=sizes.get((schema, table, name)),
                 cardinality=int(last["CARDINALITY"]) if last["CARDINALITY"] is not None else None,
+                position=position,
             )
         )
     return indexes
 
 
-def read_catalog(
-    session: MaintenanceSession, schemas: Sequence[str]
-) -> tuple[list[dict[str, Any]], list[TableInfo]]:
-    """Read the index columns and base tables of ``schemas``: two queries per schema."""
+@dataclass
+class Catalog:
+    """What the analysis reads from the server's catalog, before any decision."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)  # STATISTICS rows
+    tables: list[TableInfo] = field(default_factory=list)
+    auto_increment: list[tuple[str, str, str]] = field(default_factory=list)
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+
+
+def read_catalog(session: MaintenanceSession, schemas: Sequence[str]) -> Catalog:
+    """Read index columns, base tables and AUTO_INCREMENT columns (three queries per schema)
+    and the foreign keys touching ``schemas`` (one query)."""
     stats_sql = load_sql("index_definitions")
     tables_sql = load_sql("index_tables")
-    rows: list[dict[str, Any]] = []
-    tables: list[TableInfo] = []
+    auto_sql = load_sql("index_auto_increment")
+    catalog = Catalog()
     for schema in schemas:
-        rows += session.query(stats_sql, (schema,))
-        tables += [
+        catalog.rows += session.query(stats_sql, (schema,))
+        catalog.tables += [
             TableInfo(r["schema_name"], r["table_name"], r["engine"], _int_or_none(r["table_rows"]))
             for r in session.query(tables_sql, (schema,))
         ]
-    return rows, tables
+        catalog.auto_increment += [
+            (r["schema_name"], r["table_name"], r["column_name"])
+            for r in session.query(auto_sql, (schema,))
+        ]
+    catalog.foreign_keys = foreign_keys_from_rows(
+        session.query(load_sql("index_foreign_keys"), {"schemas": tuple(schemas)})
+    )
+    return catalog
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -836,12 +1156,13 @@ def analyze_indexes(
     if not names:
         result.notes.append("no schemas to analyse")
         return result
-    rows, tables = read_catalog(session, names)
+    catalog = read_catalog(session, names)
+    tables = catalog.tables
     result.timings["catalog_s"] = time.monotonic() - started
     sizes = read_sizes(session, names, result.notes)
     result.timings["sizes_s"] = time.monotonic() - started - result.timings["catalog_s"]
     compare_started = time.monotonic()
-    indexes = indexes_from_statistics(rows, sizes)
+    indexes = indexes_from_statistics(catalog.rows, sizes)
     usage = _usage_or_note(session, result, history_schema, names, indexes, now)
     result.findings = detect(
         indexes,
@@ -851,6 +1172,7 @@ def analyze_indexes(
         usage=usage,
         now=now,
         unused_days=unused_days,
+        needs=key_needs(catalog.foreign_keys, catalog.auto_increment),
     )
     result.timings["compare_s"] = time.monotonic() - compare_started
     result.tables, result.indexes = len(tables), len(indexes)

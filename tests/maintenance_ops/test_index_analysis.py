@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from maintenance_ops.cleanup_fk import ForeignKey
 from maintenance_ops.config import MaintenanceSettings
 from maintenance_ops.index_analysis import (
     PERFORMANCE_SCHEMA_OFF,
@@ -13,6 +15,7 @@ from maintenance_ops.index_analysis import (
     IndexAnalysis,
     IndexColumn,
     IndexDef,
+    KeyNeed,
     TableInfo,
     UsageRecord,
     accumulate_usage,
@@ -24,7 +27,11 @@ from maintenance_ops.index_analysis import (
     find_missing_primary_keys,
     find_table_findings,
     indexes_from_statistics,
+    key_needs,
+    may_serve,
+    plan_table,
     render_findings,
+    serves,
     unused_reason,
 )
 from maintenance_ops.instance import InstanceSpec, MySQLInstance
@@ -61,13 +68,23 @@ def idx(name: str, *cols: str, kind: str = "", visible: bool = True) -> IndexDef
 PK = idx("PRIMARY", "id", kind="primary")
 
 
+def in_catalog_order(indexes: list[IndexDef]) -> list[IndexDef]:
+    """Give each index its position in the list, as the catalog's order would."""
+    return [replace(index, position=n) for n, index in enumerate(indexes)]
+
+
 @pytest.mark.parametrize(
     ("indexes", "expected"),
     [
         pytest.param(
             [PK, idx("k1", "a"), idx("k2", "a")],
             {("duplicate", "k2", "k1")},
-            id="exact-duplicate-keeps-first-by-name",
+            id="exact-duplicate-keeps-the-original",
+        ),
+        pytest.param(
+            [PK, idx("z_original", "a"), idx("a_copy", "a")],
+            {("duplicate", "a_copy", "z_original")},
+            id="original-kept-whatever-its-name",
         ),
         pytest.param(
             [PK, idx("k1", "a"), idx("k2", "a"), idx("k3", "a"), idx("kb", "b"), idx("kb2", "b")],
@@ -121,8 +138,8 @@ PK = idx("PRIMARY", "id", kind="primary")
         ),
         pytest.param(
             [PK, idx("da", "a DESC"), idx("dab", "a DESC", "b"), idx("da2", "a DESC")],
-            {("duplicate", "da2", "da"), ("redundant", "da", "dab")},
-            id="same-descending-direction",
+            {("redundant", "da2", "dab"), ("redundant", "da", "dab")},
+            id="same-descending-direction-both-copies-prefixes",
         ),
         pytest.param(
             [PK, idx("a_then_b_desc", "a", "b DESC"), idx("a_then_b", "a", "b")],
@@ -239,8 +256,9 @@ PK = idx("PRIMARY", "id", kind="primary")
 def test_duplicate_and_redundant_rules(
     indexes: list[IndexDef], expected: set[tuple[str, str, str]]
 ) -> None:
-    findings = find_table_findings(indexes)
+    findings = find_table_findings(in_catalog_order(indexes))
     assert {(f.kind, f.index, f.covered_by) for f in findings} == expected
+    assert_runnable(findings, indexes, [])
     for f in findings:
         assert f.drop_sql == drop_index_sql("s", "t", f.index or "")
         assert f.index in f.reason and (f.covered_by or "") in f.reason.replace(
@@ -296,7 +314,7 @@ def test_low_selectivity_threshold_and_minimum_rows() -> None:
     big = {("s", "t"): TableInfo("s", "t", rows=1_000_000)}
     indexes = [card("flag", 2), card("country", 2000), card("uk", 2, "unique")]
     found = find_low_selectivity(indexes, big, max_selectivity=0.001, min_rows=10_000)
-    assert [f.index for f in found] == ["flag"]
+    assert [(f.index, f.action, f.drop_sql) for f in found] == [("flag", "review", None)]
     assert "2 distinct values in about 1000000 rows" in found[0].reason
     small = {("s", "t"): TableInfo("s", "t", rows=5_000)}
     assert find_low_selectivity(indexes, small, min_rows=10_000) == []
@@ -382,11 +400,247 @@ def test_a_restart_does_not_make_a_used_index_look_unused() -> None:
 
 
 def test_detect_flags_an_index_once_and_never_constraints_as_unused() -> None:
-    indexes = [PK, idx("ka", "a"), idx("kab", "a", "b"), idx("uk", "u", kind="unique")]
+    """kab is the cover of the redundant ka: it is kept, not also dropped as unused."""
+    indexes = in_catalog_order(
+        [PK, idx("ka", "a"), idx("kab", "a", "b"), idx("uk", "u", kind="unique"), idx("kc", "c")]
+    )
     never = UsageRecord(T0, T0, T0, 0, 0, None)
     usage = {("s", "t", i.name): never for i in indexes}
     findings = detect(indexes, [TableInfo("s", "t")], usage=usage, now=T0 + timedelta(days=8))
-    assert [(f.kind, f.index) for f in findings] == [("redundant", "ka"), ("unused", "kab")]
+    assert [(f.kind, f.index, f.action) for f in findings] == [
+        ("redundant", "ka", "drop"),
+        ("unused", "kc", "drop"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Foreign keys, AUTO_INCREMENT and the joint decision of a table's DROPs
+# --------------------------------------------------------------------------------------------
+
+LATER = T0 + timedelta(days=8)
+NEVER = UsageRecord(T0, T0, T0, 0, 0, None)  # watched 8 days, never read, server up throughout
+RESTARTED = UsageRecord(T0, T0, T0 + timedelta(days=5), 0, 0, None)  # restart inside the window
+
+
+def fk(
+    name: str, columns: tuple[str, ...], *, table: str = "t", parent: str = "p", ref: str = "id"
+) -> ForeignKey:
+    """A foreign key of ``s.table`` referencing ``s.parent``."""
+    return ForeignKey(name, ("s", table), columns, ("s", parent), (ref,) * len(columns), "CASCADE")
+
+
+def assert_runnable(findings: list[Finding], indexes: list[IndexDef], needs: list[KeyNeed]) -> None:
+    """Every DROP together (and every unused index under review) leaves each need an index."""
+    named = [f.index for f in findings if f.index]
+    assert len(named) == len(set(named)), "an index is in two findings"
+    gone = {f.index for f in findings if f.action == "drop" or f.kind == "unused"}
+    assert not {f.covered_by for f in findings} & gone, "a kept index is also dropped"
+    primary = next((i for i in indexes if i.primary), None)
+    left = [i for i in indexes if i.name not in gone]
+    for need in needs:
+        if any(serves(i, need) for i in indexes):
+            assert any(serves(i, need) for i in left), need.what
+        else:
+            assert not any(may_serve(i, need, primary) for i in indexes if i.name in gone)
+
+
+@pytest.mark.parametrize(
+    ("indexes", "fks", "auto", "record", "expected"),
+    [
+        pytest.param(
+            [PK, idx("fk_a", "a"), idx("kb", "b")],
+            [fk("fk_a", ("a",))],
+            [],
+            NEVER,
+            {("unused", "kb", "drop", None)},
+            id="an-index-only-a-foreign-key-reads-is-not-unused",
+        ),
+        pytest.param(
+            [PK, idx("k_a_c", "a", "c"), idx("k_a_b", "a", "b")],
+            [fk("fk_a", ("a",))],
+            [],
+            NEVER,
+            {("unused", "k_a_b", "drop", None)},
+            id="one-of-two-unused-foreign-key-indexes-stays-the-original",
+        ),
+        pytest.param(
+            [PK, idx("ix_a", "a"), idx("fk_a", "a")],
+            [fk("fk_a", ("a",))],
+            [],
+            None,
+            {("duplicate", "ix_a", "drop", "fk_a")},
+            id="duplicate-keeps-the-index-named-after-the-foreign-key",
+        ),
+        pytest.param(
+            [PK, idx("fk_a", "a"), idx("uk_a", "a", kind="unique")],
+            [fk("fk_a", ("a",))],
+            [],
+            None,
+            {("duplicate", "fk_a", "drop", "uk_a")},
+            id="a-unique-key-is-kept-before-the-foreign-key-name",
+        ),
+        pytest.param(
+            [PK, idx("k1", "a"), idx("k2", "a")],
+            [],
+            [],
+            NEVER,
+            {("duplicate", "k2", "drop", "k1")},
+            id="never-drop-a-duplicate-and-its-original-as-unused",
+        ),
+        pytest.param(
+            [PK, idx("k_x", "x"), idx("k_x_id", "x", "id")],
+            [fk("fk_x_id", ("x", "id"))],
+            [],
+            None,
+            {("duplicate", "k_x", "drop", "k_x_id")},
+            id="duplicate-keeps-the-one-that-declares-the-foreign-key-columns",
+        ),
+        pytest.param(
+            [PK, idx("p_a", "a(10)", "c"), idx("k_a", "a")],
+            [fk("fk_a", ("a",))],
+            [],
+            NEVER,
+            {("unused", "p_a", "drop", None)},
+            id="a-prefix-index-never-serves-a-foreign-key",
+        ),
+        pytest.param(
+            [PK, idx("d_a", "a DESC"), idx("d_ab", "a DESC", "b")],
+            [fk("fk_a", ("a",))],
+            [],
+            NEVER,
+            {("redundant", "d_a", "review", "d_ab")},
+            id="no-sure-server-every-possible-one-stays",
+        ),
+        pytest.param(
+            [PK, idx("k_code", "code"), idx("kb", "b")],
+            [fk("fk_c", ("code",), table="c", parent="t", ref="code")],
+            [],
+            NEVER,
+            {("unused", "kb", "drop", None)},
+            id="the-referenced-side-keeps-its-index",
+        ),
+        pytest.param(
+            [idx("PRIMARY", "tenant", "id", kind="primary"), idx("k_id", "id")],
+            [],
+            ["id"],
+            NEVER,
+            set(),
+            id="the-auto-increment-column-keeps-its-index",
+        ),
+        pytest.param(
+            [PK, idx("k_id_x", "id", "x")],
+            [],
+            ["id"],
+            NEVER,
+            {("unused", "k_id_x", "drop", None)},
+            id="auto-increment-served-by-the-primary-key",
+        ),
+        pytest.param(
+            [PK, idx("kb", "b")],
+            [],
+            [],
+            RESTARTED,
+            {("unused", "kb", "review", None)},
+            id="a-restart-inside-the-window-makes-unused-a-review",
+        ),
+        pytest.param(
+            [PK, idx("k_a_c", "a", "c"), idx("k_a_b", "a", "b")],
+            [fk("fk_a", ("a",))],
+            [],
+            RESTARTED,
+            {("unused", "k_a_b", "review", None)},
+            id="unused-under-review-counts-as-gone-for-foreign-keys",
+        ),
+        pytest.param(
+            [PK, idx("k_a", "a"), idx("k_ab", "a", "b"), idx("fk_a", "a")],
+            [fk("fk_a", ("a",))],
+            [],
+            NEVER,
+            {("redundant", "k_a", "drop", "k_ab"), ("redundant", "fk_a", "drop", "k_ab")},
+            id="duplicates-both-prefixes-of-a-wider-index-both-name-it",
+        ),
+        pytest.param(
+            [PK, idx("k_x", "x"), idx("k_xy", "x", "y"), idx("k_x_id", "x", "id")],
+            [],
+            [],
+            None,
+            {("duplicate", "k_x_id", "drop", "k_x")},
+            id="a-kept-original-whose-copy-the-wider-index-cannot-cover-stays",
+        ),
+    ],
+)
+def test_joint_decision(
+    indexes: list[IndexDef],
+    fks: list[ForeignKey],
+    auto: list[str],
+    record: UsageRecord | None,
+    expected: set[tuple[str, str, str, str | None]],
+) -> None:
+    indexes = in_catalog_order(indexes)
+    needs = key_needs(fks, [("s", "t", column) for column in auto]).get(("s", "t"), [])
+    usage = {("s", "t", i.name): record for i in indexes} if record else None
+    findings = plan_table(indexes, needs, usage=usage, now=LATER)
+    assert {(f.kind, f.index, f.action, f.covered_by) for f in findings} == expected
+    for finding in findings:
+        expected_sql = drop_index_sql("s", "t", finding.index or "")
+        assert finding.drop_sql == (expected_sql if finding.action == "drop" else None)
+    assert_runnable(findings, indexes, needs)
+
+
+@pytest.mark.parametrize(
+    ("index", "sure", "possible"),
+    [
+        pytest.param(idx("k", "a", "b"), True, True, id="same-columns"),
+        pytest.param(idx("k", "A", "B", "c"), True, True, id="wider-any-case"),
+        pytest.param(idx("k", "b", "a"), False, False, id="other-order"),
+        pytest.param(idx("k", "a"), False, False, id="narrower"),
+        pytest.param(idx("k", "a(10)", "b"), False, True, id="column-prefix"),
+        pytest.param(idx("k", "a DESC", "b"), False, True, id="descending"),
+        pytest.param(idx("k", "a", "b", kind="unique"), True, True, id="unique"),
+        pytest.param(idx("k", "a", "b", visible=False), True, True, id="ignored-still-serves"),
+        pytest.param(idx("k", "a", "b", kind="FULLTEXT"), False, False, id="fulltext"),
+        pytest.param(idx("k", "a"), False, False, id="no-appended-key-without-primary"),
+    ],
+)
+def test_which_index_serves_a_foreign_key(index: IndexDef, sure: bool, possible: bool) -> None:
+    [need] = key_needs([fk("f", ("a", "b"))])[("s", "t")]
+    assert (serves(index, need), may_serve(index, need, None)) == (sure, possible)
+
+
+def test_innodb_appended_primary_key_may_serve() -> None:
+    [need] = key_needs([fk("f", ("a", "b"))])[("s", "t")]
+    primary = idx("PRIMARY", "b", kind="primary")
+    assert may_serve(idx("k", "a"), need, primary) and not serves(idx("k", "a"), need)
+
+
+def test_a_kept_review_names_the_need() -> None:
+    indexes = in_catalog_order([PK, idx("d_a", "a DESC"), idx("d_ab", "a DESC", "b")])
+    needs = key_needs([fk("fk_a", ("a",))])[("s", "t")]
+    [finding] = plan_table(indexes, needs)
+    assert finding.reason.endswith(
+        "keep it: foreign key fk_a (a) needs it and no other remaining index serves it"
+    )
+
+
+def test_low_selectivity_is_a_review_naming_the_foreign_key() -> None:
+    flag = replace(idx("fk_flag", "flag"), cardinality=2)
+    needs = key_needs([fk("fk_flag", ("flag",))])[("s", "t")]
+    table = TableInfo("s", "t", rows=1_000_000)
+    [finding] = plan_table(in_catalog_order([PK, flag]), needs, table=table)
+    assert (finding.kind, finding.action, finding.drop_sql) == ("low_selectivity", "review", None)
+    assert finding.reason.endswith("; foreign key fk_flag (flag) may use it")
+
+
+def test_needs_on_both_sides_of_a_foreign_key() -> None:
+    key = ForeignKey("fk`%s", ("s", "child"), ("a", "B"), ("s2", "parent"), ("x", "y"), "RESTRICT")
+    needs = key_needs([key], [("s", "child", "Id")])
+    assert [(n.columns, n.constraint) for n in needs[("s", "child")]] == [
+        (("a", "b"), "fk`%s"),
+        (("id",), None),
+    ]
+    [parent] = needs[("s2", "parent")]
+    assert parent.columns == ("x", "y") and parent.constraint is None
+    assert parent.what == "foreign key fk`%s of child (a, B) referencing parent (x, y)"
 
 
 def test_statistics_rows_become_index_definitions() -> None:
@@ -433,13 +687,26 @@ def test_decode_table_name(stored: str, name: str) -> None:
 
 
 def test_render_and_to_dict() -> None:
-    finding = Finding("redundant", "s", "t", "ka", "ka (a) is a left prefix of kab (a, b)", 2 << 20)
-    analysis = IndexAnalysis(["s"], [finding], tables=1, indexes=3, notes=["note one"])
+    statement = drop_index_sql("s", "t", "ka")
+    finding = Finding(
+        "redundant", "s", "t", "ka", "ka (a) is a left prefix of kab (a, b)", 2 << 20, statement
+    )
+    review = Finding("low_selectivity", "s", "t", "kf", "kf (flag) has 2 distinct values", 1 << 20)
+    analysis = IndexAnalysis(["s"], [finding, review], tables=1, indexes=3, notes=["note one"])
     text = render_findings(analysis)
     assert "1 redundant" in text and "note: note one" in text and "[2.0 MiB]" in text
+    assert "(1 to drop, 1 to review)" in text
+    lines = text.splitlines()
+    assert lines[2].startswith("redundant       drop   s.t.ka: ")
+    assert lines[3].strip() == statement + ";"
+    assert lines[4].startswith("low_selectivity review s.t.kf: ") and len(lines) == 5
     data = analysis.to_dict()
     assert data["counts"]["redundant"] == 1 and data["reclaimable_bytes"] == 2 << 20
-    assert data["findings"][0]["index"] == "ka"
+    assert data["actions"] == {"drop": 1, "review": 1}
+    assert [(f["index"], f["action"], f["drop_sql"]) for f in data["findings"]] == [
+        ("ka", "drop", statement),
+        ("kf", "review", None),
+    ]
 
 
 # --------------------------------------------------------------------------------------------
