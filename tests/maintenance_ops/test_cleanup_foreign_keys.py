@@ -26,6 +26,8 @@ from maintenance_ops.dag_parts import detail_lines
 from maintenance_ops.session import MaintenanceSession
 from tests.conftest import Target
 from tests.maintenance_ops.test_cleanup import kill_mid_runs
+from tests.support.catalogs import CHINOOK
+from tests.support.catalogs import HOSTILE as HOSTILE_CATALOG
 
 BASE = datetime(2024, 1, 1)
 CUTOFF = BASE + timedelta(hours=50)  # orders are one per hour from BASE: ids 1..50 are older
@@ -522,3 +524,98 @@ def test_hostile_child_names(session: MaintenanceSession, target: Target) -> Non
         assert sorted(_rows(target, table) + _rows(target, archive)) == before[table]
     assert sorted(_rows(target, "no`tes") + _rows(target, "no`tes_archive")) == before["no`tes"]
     assert [r[1] for r in _rows(target, "標籤")].count(None) == 50
+
+
+# --------------------------------------------------------------------------------------------
+# Real schemas: the hostile catalog and Chinook (tests/support/catalogs.py)
+# --------------------------------------------------------------------------------------------
+
+
+def _count(target: Target, sql: str, *args: Any) -> int:
+    return int(target.sql(sql, args or None)[0][0])
+
+
+def test_hostile_catalog_customers_cascade_set_null_and_restrict_grandchild(
+    session: MaintenanceSession, target: Target
+) -> None:
+    HOSTILE_CATALOG.load(target.schema)
+    cutoff = target.sql("SELECT UTC_TIMESTAMP() - INTERVAL 300 DAY")[0][0]
+    old = "SELECT id FROM customers WHERE created_at < %s"
+    rule = {"name": "customers", "table": "customers", "date_column": "created_at"}
+    only_cascade = CleanupRule(
+        **rule, retention_days=300, cleanup_type="archive", archive_children=["order"]
+    )
+    refused = _run(session, target, only_cascade, cutoff=cutoff)
+    assert refused.status == "refused"
+    assert (
+        f"{target.schema}.support_tickets (constraint `fk_ticket_customer`"
+        in (refused.warnings[-1])
+    )
+    full = only_cascade.model_copy(update={"allow_set_null": ["support_tickets"]})
+    dry = _run(session, target, full, cutoff=cutoff, dry_run=True)
+    orders = _count(target, f"SELECT COUNT(*) FROM `order` WHERE customer_id IN ({old})", cutoff)
+    lines = _count(
+        target,
+        "SELECT COUNT(*) FROM `select` WHERE order_id IN "
+        f"(SELECT id FROM `order` WHERE customer_id IN ({old}))",
+        cutoff,
+    )
+    tickets = _count(
+        target, f"SELECT COUNT(*) FROM support_tickets WHERE customer_id IN ({old})", cutoff
+    )
+    assert dry.dry_run_rows == _count(target, f"SELECT COUNT(*) FROM ({old}) AS o", cutoff) > 0
+    assert _children(dry) == [
+        ("order", "CASCADE", orders, "archived"),
+        ("support_tickets", "SET NULL", tickets, "set null"),
+        ("select", "RESTRICT", lines, "blocks"),
+    ]
+    assert orders > 0 and lines > 0 and tickets > 0
+    tables = ("customers", "order", "select", "support_tickets")
+    before = _snapshot(target, *tables)
+    # Order lines (RESTRICT under the CASCADE) block the first chunk: nothing is written.
+    blocked = _run(session, target, full, cutoff=cutoff)
+    assert (blocked.status, blocked.rows_deleted) == ("failed", 0)
+    assert (
+        f"{target.schema}.select (constraint `fk_line_order` (ON DELETE RESTRICT))"
+        in (blocked.warnings[-1])
+    )
+    assert _snapshot(target, *tables) == before
+    assert not _rows(target, "customers_archive") and not _rows(target, "order_archive")
+    # Once the lines are gone (their own rule, in real life), the rule archives everything.
+    target.sql(
+        f"DELETE FROM `select` WHERE order_id IN (SELECT id FROM `order` WHERE customer_id IN "
+        f"({old}))",
+        (cutoff,),
+    )
+    result = _run(session, target, full, cutoff=cutoff)
+    assert (result.status, result.rows_archived) == ("ok", dry.dry_run_rows)
+    assert _children(result)[:2] == _children(dry)[:2]
+    for table in ("customers", "order"):
+        assert sorted(_rows(target, table) + _rows(target, f"{table}_archive")) == before[table]
+    assert _count(target, "SELECT COUNT(*) FROM support_tickets") == len(before["support_tickets"])
+
+
+def test_chinook_invoice_cleanup_names_the_invoice_line_key(
+    session: MaintenanceSession, target: Target
+) -> None:
+    CHINOOK.load(target.schema)
+    cutoff = target.sql("SELECT MIN(InvoiceDate) + INTERVAL 365 DAY FROM Invoice")[0][0]
+    rule = CleanupRule(
+        name="invoices", table="Invoice", date_column="InvoiceDate", retention_days=365
+    )
+    dry = _run(session, target, rule, cutoff=cutoff, dry_run=True)
+    lines = _count(
+        target,
+        "SELECT COUNT(*) FROM InvoiceLine WHERE InvoiceId IN "
+        "(SELECT InvoiceId FROM Invoice WHERE InvoiceDate < %s)",
+        cutoff,
+    )
+    assert _children(dry) == [("InvoiceLine", "NO ACTION", lines, "blocks")] and lines > 0
+    before = _snapshot(target, "Invoice", "InvoiceLine")
+    result = _run(session, target, rule, cutoff=cutoff)
+    assert (result.status, result.rows_deleted) == ("failed", 0)
+    assert (
+        "InvoiceLine (constraint `FK_InvoiceLineInvoiceId` (ON DELETE NO ACTION))"
+        in (result.warnings[-1])
+    )
+    assert _snapshot(target, "Invoice", "InvoiceLine") == before
