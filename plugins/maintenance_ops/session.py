@@ -93,7 +93,7 @@ def connect(
         code, message = (exc.args + ("",))[:2]
         hint = (
             "check the user and password of the connection"
-            if code in (1044, 1045)
+            if code in (1044, 1045, 1698)
             else "check that the server is running and the connection's host and port"
         )
         raise ConnectionFailed(
