@@ -79,6 +79,8 @@ class Catalog:
     partitioned: frozenset[str] = frozenset()
     fulltext: frozenset[str] = frozenset()
     generated_columns: frozenset[tuple[str, str]] = frozenset()
+    manual_statistics: frozenset[str] = frozenset()
+    """Tables with STATS_AUTO_RECALC=0: stale until an ANALYZE TABLE (the daily refresh)."""
     retention: tuple[RetentionTable, ...] = ()
 
     @property
@@ -130,6 +132,20 @@ CHINOOK = Catalog(
 )
 
 TABLE_64 = "t64_exactly_sixty_four_characters_long_the_longest_name_allowed_"
+HOSTILE_NAMES = frozenset(
+    {
+        "tick`table",
+        "o'brien",
+        'say "hi"',
+        "café_ünïcode",
+        "100%_done",
+        "fmt_%s_log",
+        "discount%",
+        "discount%%",
+        "dotted.name",
+        TABLE_64,
+    }
+)
 
 HOSTILE = Catalog(
     name="hostile",
@@ -169,6 +185,7 @@ HOSTILE = Catalog(
     partitioned=frozenset({"event_log"}),
     fulltext=frozenset({"products"}),
     generated_columns=frozenset({("products", "price_with_tax"), ("products", "name_length")}),
+    manual_statistics=HOSTILE_NAMES,
     retention=(
         RetentionTable("audit_trail", "happened_at"),
         RetentionTable("event_log", "logged_at"),
