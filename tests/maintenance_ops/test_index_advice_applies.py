@@ -29,7 +29,7 @@ from maintenance_ops.config import MaintenanceSettings
 from maintenance_ops.index_analysis import IndexAnalysis, analyze_indexes, render_findings
 from maintenance_ops.instance import InstanceSpec, MySQLInstance
 from maintenance_ops.session import MaintenanceSession
-from tests.conftest import Target, run_sql
+from tests.conftest import MYSQL_URL, Target, run_sql
 from tests.support.accounts import create_account
 from tests.support.catalogs import HOSTILE, load_chinook, unique_schema
 
@@ -103,6 +103,23 @@ def hostile_names_sql(schema: str) -> list[str]:
         f"INSERT INTO {q}.`ch``ild` (`par%ent_id`, `o'q\"col`, `cöde`, `n`) VALUES (1, 1, 'a', 1)",
         f"INSERT INTO {q}.`order` VALUES (1, 1), (2, 2)",
     ]
+
+
+Loader = Callable[[str, Runner, str], None]  # (schema, root runner, server URL)
+
+
+def load_grown_chinook(schema: str, run: Runner, server: str = MYSQL_URL) -> None:
+    """Load Chinook into ``schema`` (replacing it) and add :data:`CHINOOK_EXTRAS`."""
+    load_chinook(schema, server)
+    for statement in CHINOOK_EXTRAS.split(";"):
+        run(statement.replace("ON `", f"ON `{schema}`.`"))
+
+
+def load_hostile_names(schema: str, run: Runner, server: str = MYSQL_URL) -> None:
+    """Create the hostile-names schema as ``schema`` (replacing it)."""
+    run(f"DROP DATABASE IF EXISTS `{schema}`")
+    for statement in hostile_names_sql(schema):
+        run(statement)
 
 
 HOSTILE_READS = "SELECT COUNT(*) FROM `par%ent` FORCE INDEX (`o'q\"x`) WHERE `x` = 1"
@@ -222,18 +239,32 @@ def report(title: str, analysis: IndexAnalysis, applied: list[str]) -> None:
 
 @dataclass
 class Server:
-    """The private server and a schema prepared on it."""
+    """The private server."""
 
     inst: MySQLInstance
 
     def run(self, sql: str) -> list[tuple[Any, ...]]:
         return self.inst.execute(sql)
 
-    def prepare(self, schema: str, history: str, monkeypatch: pytest.MonkeyPatch) -> str:
-        """Create the maintenance account for ``schema``; return its connection id."""
+    def observe(
+        self, prefix: str, load: Loader, reads: str, monkeypatch: pytest.MonkeyPatch
+    ) -> tuple[str, IndexAnalysis, IndexAnalysis]:
+        """Load a schema; as its maintenance account read the counters, then (after ``reads``
+        as root) read them again eight days of logical time later; return both analyses."""
+        schema = unique_schema(prefix)
+        history = f"{schema}_hist"
+        load(schema, self.run, self.inst.url())
         account = create_account(self.inst.execute, [schema], history, port=self.inst.port)
         monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", account.conn_json())
-        return CONN_ID
+        start = datetime.now(UTC)
+        first = analyse(CONN_ID, schema, history, start)
+        assert first.performance_schema, first.notes
+        conn = self.inst.connect(schema)
+        try:
+            conn.cursor().execute(reads)
+        finally:
+            conn.close()
+        return schema, first, analyse(CONN_ID, schema, history, start + timedelta(days=8))
 
 
 @pytest.fixture(scope="module")
@@ -243,34 +274,14 @@ def ps_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(inst)
 
 
-def observe(
-    server: Server, conn_id: str, schema: str, history: str, reads: str
-) -> tuple[IndexAnalysis, IndexAnalysis]:
-    """Read the counters, read through one index, read them again eight days later."""
-    start = datetime.now(UTC)
-    first = analyse(conn_id, schema, history, start)
-    assert first.performance_schema, first.notes
-    conn = server.inst.connect(schema)
-    try:
-        conn.cursor().execute(reads)
-    finally:
-        conn.close()
-    return first, analyse(conn_id, schema, history, start + timedelta(days=8))
-
-
 @pytest.mark.slow
 def test_chinook_advice_applies_with_unused_detection(
     ps_server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    schema = unique_schema("mmc_chinook_idx")
-    history = f"{schema}_hist"
-    load_chinook(schema, ps_server.inst.url())
-    for statement in CHINOOK_EXTRAS.split(";"):
-        ps_server.run(statement.replace("ON `", f"ON `{schema}`.`"))
-    conn_id = ps_server.prepare(schema, history, monkeypatch)
-    first, later = observe(ps_server, conn_id, schema, history, CHINOOK_READS)
-
-    assert {(f.kind, f.table, f.index) for f in first.findings if f.kind == "unused"} == set()
+    schema, first, later = ps_server.observe(
+        "mmc_chinook_idx", load_grown_chinook, CHINOOK_READS, monkeypatch
+    )
+    assert [f for f in first.findings if f.kind == "unused"] == []  # not watched long enough
     assert drops(later) == CHINOOK_DROPS
     reviews = {(f.kind, f.index) for f in later.findings if f.action == "review"}
     assert {kind for kind, _ in reviews} <= {"low_selectivity"}, reviews
@@ -283,13 +294,9 @@ def test_chinook_advice_applies_with_unused_detection(
 def test_hostile_names_advice_applies_with_unused_detection(
     ps_server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    schema = unique_schema("mmc_names_idx")
-    history = f"{schema}_hist"
-    for statement in hostile_names_sql(schema):
-        ps_server.run(statement)
-    conn_id = ps_server.prepare(schema, history, monkeypatch)
-    _, later = observe(ps_server, conn_id, schema, history, HOSTILE_READS)
-
+    schema, _, later = ps_server.observe(
+        "mmc_names_idx", load_hostile_names, HOSTILE_READS, monkeypatch
+    )
     assert drops(later) == HOSTILE_NAME_DROPS
     # Indexes only foreign keys or the AUTO_INCREMENT column read are never "unused".
     reported = {f.index for f in later.findings}
@@ -303,11 +310,9 @@ def test_hostile_names_advice_applies_with_unused_detection(
 def test_hostile_catalog_advice_applies_with_unused_detection(
     ps_server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    schema = unique_schema("mmc_hostile_idx")
-    history = f"{schema}_hist"
-    HOSTILE.load(schema, ps_server.inst.url())
-    conn_id = ps_server.prepare(schema, history, monkeypatch)
-    _, later = observe(ps_server, conn_id, schema, history, "SELECT 1")
+    schema, _, later = ps_server.observe(
+        "mmc_hostile_idx", lambda name, _, url: HOSTILE.load(name, url), "SELECT 1", monkeypatch
+    )
     applied = check_applies(ps_server.run, schema, later)
     report("the hostile catalog, unused-index detection on", later, applied)
 
@@ -318,18 +323,14 @@ def test_hostile_catalog_advice_applies_with_unused_detection(
 
 
 def test_chinook_advice_applies_on_the_shared_server(target: Target) -> None:
-    load_chinook(target.schema)
-    for statement in CHINOOK_EXTRAS.split(";"):
-        run_sql(statement.replace("ON `", f"ON `{target.schema}`.`"))
+    load_grown_chinook(target.schema, run_sql)
     analysis = analyse(target.conn_id, target.schema, target.history_schema, datetime.now(UTC))
-    assert {d for d in CHINOOK_DROPS if d[0] != "unused"} == drops(analysis)
+    assert drops(analysis) == {d for d in CHINOOK_DROPS if d[0] != "unused"}
     check_applies(run_sql, target.schema, analysis)
 
 
 def test_hostile_names_advice_applies_on_the_shared_server(target: Target) -> None:
-    run_sql(f"DROP DATABASE `{target.schema}`")
-    for statement in hostile_names_sql(target.schema):
-        run_sql(statement)
+    load_hostile_names(target.schema, run_sql)
     analysis = analyse(target.conn_id, target.schema, target.history_schema, datetime.now(UTC))
-    assert {d for d in HOSTILE_NAME_DROPS if d[0] != "unused"} == drops(analysis)
+    assert drops(analysis) == {d for d in HOSTILE_NAME_DROPS if d[0] != "unused"}
     check_applies(run_sql, target.schema, analysis)
