@@ -219,7 +219,7 @@ def detail_lines(result: dict[str, Any], most: int = 8) -> list[str]:
     """Return the findings and actions of one database's result worth a line each (pure)."""
     lines: list[str] = []
     for finding in (result.get("index_analysis") or {}).get("findings", [])[:most]:
-        fix = f" -> {finding['drop_sql']}" if finding.get("drop_sql") else ""
+        fix = f" -> {finding['drop_sql']}" if finding.get("drop_sql") else " (review)"
         lines.append(
             f"{finding['kind']}: {finding['schema']}.{finding['table']}: {finding['reason']}{fix}"
         )
