@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.exceptions import ConfigError
+from maintenance_ops.exceptions import ConfigError, SafetyAbort
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ class DailyMaintenanceOperator(DatabaseOperator):
         )
         if backup:
             summary += f"; backup {backup['path'].rsplit('/', 1)[-1]} ({backup['bytes']} bytes)"
+        self._fail_on_blocked_rules(cleanup, run.dry_run)
         return {
             "summary": summary,
             "backup": backup,
@@ -91,6 +92,26 @@ class DailyMaintenanceOperator(DatabaseOperator):
             "cleanup": cleanup,
             "warnings": warnings,
         }
+
+    @staticmethod
+    def _fail_on_blocked_rules(cleanup: list[dict[str, Any]], dry_run: bool) -> None:
+        """Fail the task (one alert) when a rule was refused or stopped, after the other steps.
+
+        A rule refused for its foreign keys or stopped by a RESTRICT child leaves expired rows
+        behind every night until someone acts: green would hide it. A dry run only reports.
+        """
+        blocked = [r for r in cleanup if r["status"] in ("refused", "failed")]
+        if not blocked or dry_run:
+            return
+        reasons = "; ".join(
+            f"rule {r['rule']} on {r['table']} {r['status']}: "
+            + (r["warnings"][-1] if r["warnings"] else "see the task log")
+            for r in blocked
+        )
+        raise SafetyAbort(
+            f"{len(blocked)} cleanup rule run(s) did not complete ({reasons}); the other rules, "
+            "index analysis, statistics and the backup ran"
+        )
 
     def _backup(self, run: Run) -> dict[str, Any] | None:
         """Take the day's backup and apply retention, when backups are enabled."""
