@@ -28,7 +28,8 @@ def test_demo_runs_every_dag_and_reports_what_it_found(tmp_path: Path) -> None:
     assert "Demo finished: all DAGs succeeded." in out
     for expected in (
         "replica on 127.0.0.1:",
-        "idx_customer_dup is a duplicate of idx_customer",
+        "DROP INDEX `idx_customer_dup`",
+        "Maintenance account: mmc_demo (include/sql/grants.sql)",
         "cleanup django_session on demo_shop.django_session: deleted 2402 row(s)",
         "restored and verified in",
         "DR readiness ready (score 100/100)",

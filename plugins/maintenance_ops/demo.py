@@ -6,6 +6,10 @@ table without a primary key, expired sessions, old admin log rows, a fragmented 
 auto-increment near its maximum), writes a demo configuration and runs the six DAGs in-process
 with ``dag.test()``. Set ``MAINTENANCE_DEMO_TARGET=mysql://user:pw@host:port`` to use an
 existing server instead (the demo only creates and changes the ``demo_shop`` schema there).
+
+The URL's account only builds the demo: the DAGs run as the maintenance account that
+``include/sql/grants.sql`` describes (``mmc_demo``, created with a random password on the
+demo schema and the history schema), exactly as they would in a deployment.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ DEMO_DIR = Path(os.environ.get("MAINTENANCE_DEMO_DIR") or REPO / ".demo")
 DEMO_CONN_ID = "demo_mysql"
 DEMO_REPLICA_CONN_ID = "demo_mysql_replica"
 DEMO_SCHEMA = "demo_shop"
+DEMO_HISTORY_SCHEMA = "_maintenance"
+DEMO_ACCOUNT = "mmc_demo"
 TARGET_ENV = "MAINTENANCE_DEMO_TARGET"
 
 
@@ -227,6 +233,31 @@ def _connect(url: str) -> Any:
     return conn
 
 
+def create_maintenance_account(conn: Any, url: str) -> str:
+    """Create the grants.sql account for the demo schemas; return its connection (JSON form)."""
+    import secrets
+
+    from maintenance_ops import sqlexec
+    from maintenance_ops.grants import account_statements
+
+    password = secrets.token_urlsafe(18)
+    sqlexec.execute(conn, f"DROP USER IF EXISTS '{DEMO_ACCOUNT}'@'%'", None)
+    for statement in account_statements(
+        DEMO_ACCOUNT, "%", password, [DEMO_SCHEMA], DEMO_HISTORY_SCHEMA
+    ):
+        sqlexec.execute(conn, statement, None)
+    parts = urlparse(url)
+    return json.dumps(
+        {
+            "conn_type": "mysql",
+            "host": parts.hostname or "127.0.0.1",
+            "port": parts.port or 3306,
+            "login": DEMO_ACCOUNT,
+            "password": password,
+        }
+    )
+
+
 def main(out: TextIO = sys.stdout) -> int:
     """Run the demo end to end; return the process exit code."""
     DEMO_DIR.mkdir(exist_ok=True)
@@ -241,6 +272,7 @@ def main(out: TextIO = sys.stdout) -> int:
     try:
         conn = _connect(url)
         counts = load_demo_data(conn, datetime.now().replace(microsecond=0))
+        maintenance_conn = create_maintenance_account(conn, url)
         conn.close()
         print(
             f"Loaded {DEMO_SCHEMA}: " + ", ".join(f"{t} {n} rows" for t, n in counts.items()),
@@ -250,11 +282,14 @@ def main(out: TextIO = sys.stdout) -> int:
         config = demo_config(replica=len(instances) > 1)
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         os.environ["MAINTENANCE_CONFIG"] = str(config_path)
-        os.environ[f"AIRFLOW_CONN_{DEMO_CONN_ID.upper()}"] = url
-        if len(instances) > 1:
-            os.environ[f"AIRFLOW_CONN_{DEMO_REPLICA_CONN_ID.upper()}"] = instances[1].url()
+        os.environ[f"AIRFLOW_CONN_{DEMO_CONN_ID.upper()}"] = maintenance_conn
+        if len(instances) > 1:  # the account reached the replica through replication
+            replica = json.loads(maintenance_conn) | {"port": instances[1].port}
+            os.environ[f"AIRFLOW_CONN_{DEMO_REPLICA_CONN_ID.upper()}"] = json.dumps(replica)
         print(
-            f"Configuration: {config_path}\nRunning every DAG once (task logs: {log_path})",
+            f"Configuration: {config_path}\nMaintenance account: {DEMO_ACCOUNT} "
+            "(include/sql/grants.sql)\n"
+            f"Running every DAG once (task logs: {log_path})",
             file=out,
         )
         failures = run_all(out, log_path)
