@@ -15,6 +15,7 @@ import pytest
 from maintenance_ops.alerts import deadline_missed, on_dag_failure, on_failure
 from tests.conftest import Target
 from tests.dags.conftest import load_dagbag
+from tests.support.accounts import Account
 from tests.support.receivers import CountingListener
 
 EXPECTED = {  # DESIGN.md's table
@@ -31,9 +32,10 @@ EXPECTED = {  # DESIGN.md's table
 def parsed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     mp = pytest.MonkeyPatch()
     listener = CountingListener().__enter__()
-    url = f"mysql://root:pw@127.0.0.1:{listener.port}"
-    for conn in ("mysql_a", "mysql_b", "mysql_hist", "slack_alerts", "smtp_default"):
-        mp.setenv(f"AIRFLOW_CONN_{conn.upper()}", url)
+    # The maintenance account's shape (a non-root login, a password that breaks naive quoting).
+    conn = Account("maintenance", port=listener.port).conn_json()
+    for conn_id in ("mysql_a", "mysql_b", "mysql_hist", "slack_alerts", "smtp_default"):
+        mp.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn)
     config = tmp_path_factory.mktemp("cfg") / "m.yaml"
     config.write_text(
         """
@@ -144,7 +146,7 @@ def test_bad_config_is_an_import_error_naming_the_key(
     path.write_text(config)
     monkeypatch.setenv("MAINTENANCE_CONFIG", str(path))
     with CountingListener() as listener:
-        monkeypatch.setenv("AIRFLOW_CONN_C", f"mysql://root@127.0.0.1:{listener.port}")
+        monkeypatch.setenv("AIRFLOW_CONN_C", Account("maintenance", port=listener.port).conn_json())
         bag = load_dagbag()
     assert listener.accepted == 0
     assert len(bag.import_errors) == 7  # every DAG file reads the configuration

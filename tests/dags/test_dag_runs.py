@@ -12,6 +12,7 @@ import pytest
 from maintenance_ops.audit import AuditLog
 from tests.conftest import Target, run_sql, target_database
 from tests.dags.conftest import run_dag, task_states
+from tests.support.accounts import Account
 from tests.support.receivers import SlackReceiver, SmtpSink
 
 
@@ -53,6 +54,11 @@ def test_preflight_writes_one_audit_row_per_database_per_run(
     assert {(r["database_name"], r["outcome"]) for r in rows} == {("secondary", "dry_run")}
 
 
+def _unreachable(port: int) -> str:
+    """A maintenance-account connection to ``port``, where no MySQL server answers."""
+    return Account("maintenance", port=port).conn_json()
+
+
 def _refused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,7 +71,7 @@ def test_a_failing_task_alerts_slack_and_email(
     with SlackReceiver() as slack, SmtpSink() as smtp:
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.conn_uri)
         monkeypatch.setenv("AIRFLOW_CONN_SMTP_SINK", smtp.conn_uri)
-        monkeypatch.setenv("AIRFLOW_CONN_MMC_DOWN", f"mysql://root@127.0.0.1:{_refused_port()}")
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_DOWN", _unreachable(_refused_port()))
         write_config(
             {
                 "databases": [
@@ -136,7 +142,7 @@ def test_a_broken_channel_never_masks_the_outcome(
             }
         ),
     )
-    monkeypatch.setenv("AIRFLOW_CONN_MMC_DOWN", f"mysql://root@127.0.0.1:{_refused_port()}")
+    monkeypatch.setenv("AIRFLOW_CONN_MMC_DOWN", _unreachable(_refused_port()))
     write_config(
         {
             "databases": [target_database(target), {"name": "down", "conn_id": "mmc_down"}],
@@ -179,9 +185,7 @@ def test_health_check_of_an_unreachable_database_fails_fast_and_alone(
     silent.listen(8)
     with SlackReceiver() as slack:
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.conn_uri)
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_MMC_SILENT", f"mysql://root@127.0.0.1:{silent.getsockname()[1]}"
-        )
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_SILENT", _unreachable(silent.getsockname()[1]))
         write_config(
             {
                 "databases": [target_database(target), {"name": "silent", "conn_id": "mmc_silent"}],

@@ -1,20 +1,33 @@
-"""Weekly and monthly DAGs end to end (``dag.test()``) on private servers."""
+"""Weekly and monthly DAGs end to end (``dag.test()``) on private servers.
+
+Root builds the fixture (and breaks a tablespace); the DAGs connect as the grants.sql account.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from maintenance_ops.instance import MySQLInstance
 from tests.dags.conftest import run_dag, task_states
+from tests.support.accounts import Account, create_account
 from tests.support.receivers import SlackReceiver
 
 
+@dataclass
+class Private:
+    """The private server and the maintenance account the DAGs use on it."""
+
+    inst: MySQLInstance
+    account: Account
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[MySQLInstance]:
+def private() -> Iterator[Private]:
     inst = MySQLInstance().start()
     try:
         inst.execute("CREATE DATABASE app")
@@ -30,7 +43,7 @@ def server() -> Iterator[MySQLInstance]:
         )
         inst.execute("ALTER TABLE app.kinds AUTO_INCREMENT = 250")
         inst.execute("INSERT INTO app.kinds (n) VALUES (1)")
-        yield inst
+        yield Private(inst, create_account(inst.execute, ["app"], "_maintenance", port=inst.port))
     finally:
         inst.stop()
 
@@ -38,10 +51,11 @@ def server() -> Iterator[MySQLInstance]:
 def _config(
     write_config: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
-    inst: MySQLInstance,
+    private: Private,
     **extra: object,
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_MMC_PRIVATE", inst.airflow_conn_uri())
+    account = replace(private.account, port=private.inst.port)  # a restart picks a new port
+    monkeypatch.setenv("AIRFLOW_CONN_MMC_PRIVATE", account.conn_json())
     write_config(
         {
             "databases": [{"name": "app_db", "conn_id": "mmc_private", "schemas": ["app"]}],
@@ -56,9 +70,10 @@ def _file_size(inst: MySQLInstance) -> int:
 
 
 def test_weekly_rebuilds_the_fragmented_table_and_dry_run_changes_nothing(
-    server: MySQLInstance, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    private: Private, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _config(write_config, monkeypatch, server)
+    server = private.inst
+    _config(write_config, monkeypatch, private)
     before = _file_size(server)
     dry = run_dag("mysql_weekly_optimization", {"dry_run": True})
     assert str(dry.state) == "success", task_states(dry)
@@ -70,8 +85,9 @@ def test_weekly_rebuilds_the_fragmented_table_and_dry_run_changes_nothing(
 
 
 def test_monthly_finds_the_autoincrement_and_alerts_on_a_missing_table(
-    server: MySQLInstance, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    private: Private, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    server = private.inst
     server.execute("CREATE TABLE app.doomed (id INT PRIMARY KEY) ENGINE=InnoDB")
     server.stop(keep_files=True)
     os.remove(os.path.join(server.datadir, "app", "doomed.ibd"))
@@ -81,7 +97,7 @@ def test_monthly_finds_the_autoincrement_and_alerts_on_a_missing_table(
         _config(
             write_config,
             monkeypatch,
-            server,
+            private,
             notifications={"slack_conn_id": "slack_alerts"},
         )
         run = run_dag("mysql_monthly_deep_maintenance")

@@ -1,5 +1,6 @@
 """The disaster-recovery drill end to end under dag.test(): a real primary with a binlog, a real
-replica, a real backup, the runbooks, Slack and email receivers, and a point-in-time recovery."""
+replica, a real backup, the runbooks, Slack and email receivers, and a point-in-time recovery.
+The drill connects to both servers as the grants.sql account; root only builds the fixture."""
 
 from __future__ import annotations
 
@@ -33,9 +34,9 @@ def test_drill_passes_on_a_healthy_setup_and_names_a_purged_binlog(
         pair.primary_sql("CREATE DATABASE app")
         pair.primary_sql("CREATE TABLE app.accounts (id INT PRIMARY KEY, owner VARCHAR(20))")
         pair.primary_sql("INSERT INTO app.accounts VALUES (1, 'ada'), (2, 'bob'), (3, 'cy')")
-        pair.sync()
-        monkeypatch.setenv("AIRFLOW_CONN_DR_PRIMARY", pair.primary.url())
-        monkeypatch.setenv("AIRFLOW_CONN_DR_REPLICA", pair.replica.url())
+        on_primary, on_replica = pair.create_account(["app"], HISTORY)  # syncs the pair
+        monkeypatch.setenv("AIRFLOW_CONN_DR_PRIMARY", on_primary.conn_json())
+        monkeypatch.setenv("AIRFLOW_CONN_DR_REPLICA", on_replica.conn_json())
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.conn_uri)
         monkeypatch.setenv("AIRFLOW_CONN_SMTP_SINK", smtp.conn_uri)
         # Encrypted at rest: the drill must decrypt for the PITR and give the runbook the key.

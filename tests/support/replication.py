@@ -11,18 +11,21 @@ The primary runs with ``InstanceSpec(server_id=1, binlog=True)`` (binary log in 
 the replica with ``InstanceSpec(server_id=2, binlog=True, read_only=True)``; the replica
 replicates from the primary over TCP as ``root`` (no password) with
 ``MASTER_USE_GTID=slave_pos``. Both servers are stopped and removed on exit. MariaDB only:
-the machine's server is MariaDB and the setup statements are MariaDB's.
+the machine's server is MariaDB and the setup statements are MariaDB's. Root builds the
+fixtures; the code under test connects as :meth:`ReplicationPair.create_account`'s account.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from maintenance_ops.instance import InstanceSpec, MySQLInstance
+from tests.support.accounts import Account, create_account
 
 PRIMARY_SPEC = InstanceSpec(server_id=1, binlog=True)
 REPLICA_SPEC = InstanceSpec(server_id=2, binlog=True, read_only=True)
@@ -55,6 +58,20 @@ class ReplicationPair:
     def replica_sql(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         """Run one statement on the replica and return its rows."""
         return self.replica.execute(sql, args)
+
+    def create_account(
+        self, schemas: Sequence[str], history_schema: str
+    ) -> tuple[Account, Account]:
+        """Create the grants.sql account on the primary and wait until it has replicated.
+
+        Return the account as reached on the primary and on the replica (same user, password
+        and grants; the replica got them through replication, as a real one would).
+        """
+        account = create_account(
+            self.primary.execute, schemas, history_schema, port=self.primary.port
+        )
+        self.sync()
+        return account, dataclasses.replace(account, port=self.replica.port)
 
     def replica_status(self) -> dict[str, Any]:
         """Return the replica's ``SHOW SLAVE STATUS`` row as a dict (empty when none)."""
