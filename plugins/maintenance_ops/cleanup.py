@@ -46,6 +46,7 @@ from maintenance_ops.cleanup_fk import (
     build_child_copy,
     build_group_count,
     foreign_keys_from_rows,
+    hidden_referencing_keys,
     plan_foreign_keys,
     table_name,
 )
@@ -670,13 +671,32 @@ def _inspect(session: Any, rule: CleanupRule, schema: str) -> _TablePlan:
     fk_plan = plan_foreign_keys(
         rule, (schema, rule.table), read_foreign_keys(session, schema, rule.table)
     )
-    plan.refusal = fk_plan.refusal
+    plan.refusal = fk_plan.refusal or _hidden_children(session, (schema, rule.table), fk_plan)
     plan.children = _Children(fk_plan)
     for child in fk_plan.archives:
         plan.children.columns[child] = copyable_columns(
             session.query(load_sql("cleanup_table_columns"), child)
         )
     return plan
+
+
+def _hidden_children(session: Any, root: tuple[str, str], fk_plan: Any) -> str:
+    """Refuse when InnoDB knows foreign keys on the rule's tables that the account cannot see."""
+    innodb = session.query(
+        load_sql(
+            "cleanup_innodb_foreign_keys",
+            innodb_foreign=session.dialect.innodb_foreign_keys_table(),
+        )
+    )
+    tables = {root, *(key.child for key in fk_plan.edges if key.on_delete == "CASCADE")}
+    hidden = hidden_referencing_keys(innodb, tables, fk_plan.edges)
+    if not hidden:
+        return ""
+    return (
+        f"{root[0]}.{root[1]} is referenced by foreign keys in tables the maintenance account "
+        f"cannot see ({'; '.join(hidden)}), so what a delete does to them is unknown; grant the "
+        "account SELECT on those schemas (include/sql/grants.sql, per maintained schema)"
+    )
 
 
 def copyable_columns(columns: Sequence[dict[str, Any]]) -> list[str]:

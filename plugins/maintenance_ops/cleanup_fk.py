@@ -60,6 +60,45 @@ class ForeignKey:
         return f"constraint {quote_identifier(self.constraint)} (ON DELETE {self.on_delete})"
 
 
+def hidden_referencing_keys(
+    innodb_rows: Iterable[dict[str, Any]], tables: Iterable[Table], visible: Iterable[ForeignKey]
+) -> list[str]:
+    """Return the foreign keys on ``tables`` that InnoDB has and information_schema hid (pure).
+
+    information_schema shows the account only tables it holds a privilege on, so a child in
+    another schema is invisible there, while InnoDB's own catalog lists every key. Keys are
+    counted per referenced table, so a name InnoDB encodes in a way we cannot decode never
+    raises a false alarm: it can only go unmatched.
+
+    :param innodb_rows: ``cleanup_innodb_foreign_keys`` rows (``id``, ``child``, ``parent``).
+    :returns: one line per hidden key, e.g. ``fk_x on other.child references app.orders``.
+    """
+    from maintenance_ops.index_analysis import decode_table_name
+
+    def split(path: object) -> Table:
+        schema, _, name = str(path).partition("/")
+        return decode_table_name(schema), decode_table_name(name)
+
+    shown: dict[Table, set[str]] = {}
+    for key in visible:
+        shown.setdefault(key.parent, set()).add(key.constraint)
+    known: dict[Table, list[dict[str, Any]]] = {}
+    for row in innodb_rows:
+        known.setdefault(split(row["parent"]), []).append(row)
+    hidden: list[str] = []
+    for parent in sorted(set(tables)):
+        rows = known.get(parent, [])
+        names = shown.get(parent, set())
+        if len(rows) <= len(names):
+            continue
+        where = f"{parent[0]}.{parent[1]}"
+        unnamed = [r for r in rows if split(r["id"])[1] not in names]
+        for row in unnamed[: len(rows) - len(names)]:
+            child = split(row["child"])
+            hidden.append(f"{split(row['id'])[1]} on {child[0]}.{child[1]} references {where}")
+    return hidden
+
+
 def foreign_keys_from_rows(rows: Iterable[dict[str, Any]]) -> list[ForeignKey]:
     """Group ``cleanup_foreign_keys`` rows (one per column) into foreign keys, columns in order."""
     grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}

@@ -145,6 +145,15 @@ class Dialect:
     def client_tool(self) -> str:
         return "mariadb" if self.is_mariadb else "mysql"
 
+    def innodb_foreign_keys_table(self) -> str:
+        """The InnoDB catalog of every foreign key on the server (PROCESS, no per-table grant).
+
+        MySQL 8.0 renamed ``INNODB_SYS_FOREIGN`` to ``INNODB_FOREIGN``; MariaDB kept the old name.
+        """
+        if not self.is_mariadb and self.version.at_least(8, 0):
+            return "INNODB_FOREIGN"
+        return "INNODB_SYS_FOREIGN"
+
     def privilege_names(self, privilege: str) -> frozenset[str]:
         """Return the names under which the catalog may list ``privilege`` on this server.
 

@@ -19,6 +19,7 @@ from maintenance_ops.cleanup_fk import (
     build_group_count,
     cascade_order,
     foreign_keys_from_rows,
+    hidden_referencing_keys,
     plan_foreign_keys,
 )
 from maintenance_ops.config import CleanupRule, MaintenanceSettings
@@ -619,3 +620,47 @@ def test_chinook_invoice_cleanup_names_the_invoice_line_key(
         in (result.warnings[-1])
     )
     assert _snapshot(target, "Invoice", "InvoiceLine") == before
+
+
+def test_hidden_referencing_keys_counts_per_parent() -> None:
+    visible = [_fk("fk_seen", "items", "orders", "CASCADE")]
+    rows = [
+        {"id": "app/fk_seen", "child": "app/items", "parent": "app/orders"},
+        {"id": "other/fk_hidden", "child": "other/invoices", "parent": "app/orders"},
+        {"id": "app/fk_elsewhere", "child": "app/x", "parent": "app/customers"},
+    ]
+    tables = [("app", "orders")]
+    hidden = hidden_referencing_keys(rows, tables, visible)
+    assert hidden == ["fk_hidden on other.invoices references app.orders"]
+    assert hidden_referencing_keys(rows[:1], tables, visible) == []
+    # An undecodable name is never a false alarm: counts per parent, not names.
+    odd = [{"id": "app/fk_@0j@0jseen", "child": "app/items", "parent": "app/orders"}]
+    assert hidden_referencing_keys(odd, tables, visible) == []
+
+
+@pytest.mark.parametrize("action", ["CASCADE", "RESTRICT"])
+def test_a_child_in_a_schema_the_account_cannot_see_is_refused(
+    session: MaintenanceSession, target: Target, action: str
+) -> None:
+    """information_schema hides it from the account; InnoDB's catalog still lists it."""
+    from tests.conftest import run_sql
+
+    _orders(target)
+    hidden_schema = f"{target.schema}_other"
+    run_sql(f"CREATE DATABASE `{hidden_schema}`")
+    try:
+        run_sql(
+            f"CREATE TABLE `{hidden_schema}`.invoices (id INT PRIMARY KEY, order_id INT, "
+            f"CONSTRAINT fk_invoice_order FOREIGN KEY (order_id) REFERENCES "
+            f"`{target.schema}`.orders (id) ON DELETE {action})"
+        )
+        run_sql(f"INSERT INTO `{hidden_schema}`.invoices VALUES (1, 1)")
+        before = _snapshot(target, "orders")
+        result = _run(session, target, _rule(cleanup_type="delete"))
+        assert result.status == "refused"
+        assert "cannot see" in result.warnings[-1]
+        assert f"fk_invoice_order on {hidden_schema}.invoices" in result.warnings[-1]
+        assert _snapshot(target, "orders") == before
+        assert run_sql(f"SELECT COUNT(*) FROM `{hidden_schema}`.invoices") == [(1,)]
+    finally:
+        run_sql(f"DROP DATABASE IF EXISTS `{hidden_schema}`")
