@@ -8,6 +8,10 @@ Used by the PITR library tests and the restore runbook tests::
 After the backup the source gets row 3 and marker ``before``; ``point`` follows 1.2 s later;
 1.2 s after that row 1 is deleted and marker ``after`` is written. Binlog event times have whole
 seconds, so the gaps keep ``before`` < ``point`` < ``after`` at that resolution too.
+
+The backup is taken, and the binary logs are read, as the grants.sql maintenance account (what
+the drill uses); ``uri`` is an on-call account for the runbooks (they need more than that).
+Root builds the fixture.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pytest
 from maintenance_ops.instance import InstanceSpec, MySQLInstance
 from maintenance_ops.pitr import write_marker
 from maintenance_ops.restore import ClientEndpoint
+from tests.support.accounts import Account, create_account
 
 USER = "pitr"
 PASSWORD = "S3cret-pitr-pw"
@@ -41,14 +46,19 @@ class MarkedSource:
     before_at: dt.datetime
     point: dt.datetime
     after_at: dt.datetime
+    account: Account  # the maintenance account on the source (schema ``app``)
 
     @property
     def client(self) -> ClientEndpoint:
-        """The source as a binlog reader with a password (never root)."""
-        return ClientEndpoint(host="127.0.0.1", port=self.source.port, user=USER, password=PASSWORD)
+        """The source as a binlog reader: the maintenance account, as in the drill."""
+        account = self.account
+        return ClientEndpoint(
+            host=account.host, port=account.port, user=account.user, password=account.password
+        )
 
     @property
     def uri(self) -> str:
+        """The source as the runbooks' on-call account."""
         return f"mysql://{USER}:{PASSWORD}@127.0.0.1:{self.source.port}"
 
     @property
@@ -71,9 +81,10 @@ def marked_source(base: Path, *, conn_id: str, database_name: str) -> Iterator[M
         source.execute("CREATE DATABASE app")
         source.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB")
         source.execute("INSERT INTO app.t VALUES (1, 'x'), (2, 'y')")
+        account = _unlogged_account(source)
         location = (base / "backups").as_uri()
         with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", source.airflow_conn_uri())
+            mp.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", account.conn_json())
             with MaintenanceSession(conn_id, MaintenanceSettings()) as session:
                 result = take_backup(
                     session,
@@ -96,5 +107,28 @@ def marked_source(base: Path, *, conn_id: str, database_name: str) -> Iterator[M
         finally:
             conn.close()
         yield MarkedSource(
-            source, location, Path(result.path.path), result.manifest, before_at, point, after_at
+            source,
+            location,
+            Path(result.path.path),
+            result.manifest,
+            before_at,
+            point,
+            after_at,
+            account,
         )
+
+
+def _unlogged_account(source: MySQLInstance) -> Account:
+    """Create the maintenance account outside the binary log.
+
+    The fixture's binary log then holds only the data (tests count on its GTID sequence: a
+    target ahead of it after 20 transactions of its own).
+    """
+    conn = source.connect()
+    try:
+        conn.autocommit(True)
+        cursor = conn.cursor()
+        cursor.execute("SET SESSION sql_log_bin = 0")
+        return create_account(cursor.execute, ["app"], "_maintenance", port=source.port)
+    finally:
+        conn.close()
