@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from maintenance_ops.cleanup_fk import ForeignKey, foreign_keys_from_rows
+from maintenance_ops.cleanup_fk import ForeignKey, foreign_keys_from_rows, hidden_referencing_keys
 from maintenance_ops.identifiers import qualified, quote_identifier, validate_identifier
 from maintenance_ops.sqlfiles import load_sql, split_statements
 
@@ -875,6 +875,30 @@ def detect(
     return sorted(findings, key=lambda f: (f.schema, f.table, f.kind, f.index or ""))
 
 
+def review_hidden(
+    findings: Sequence[Finding], hidden: Mapping[tuple[str, str], Sequence[str]]
+) -> list[Finding]:
+    """Return ``findings`` with the DROPs on tables referenced by unseen foreign keys reviewed.
+
+    information_schema hides the tables the account has no privilege on, so a child table in
+    another schema is not in the catalog the decisions used; the referenced index it needs
+    could be any of its parent's. ``hidden`` maps such a parent to its unseen keys.
+    """
+    result = []
+    for finding in findings:
+        keys = hidden.get((finding.schema, finding.table))
+        if finding.drop_sql and keys:
+            finding = replace(
+                finding,
+                drop_sql=None,
+                reason=f"{finding.reason}; review: the table is referenced by foreign keys the "
+                f"maintenance account cannot see ({'; '.join(keys)}): grant it SELECT on their "
+                "schemas so the analysis can check them",
+            )
+        result.append(finding)
+    return result
+
+
 def naive_utc(moment: datetime) -> datetime:
     """Return ``moment`` as a naive UTC datetime, the form DATETIME columns store."""
     if moment.tzinfo is None:
@@ -1012,6 +1036,43 @@ def read_catalog(session: MaintenanceSession, schemas: Sequence[str]) -> Catalog
 
 def _int_or_none(value: Any) -> int | None:
     return int(value) if value is not None else None
+
+
+def hidden_foreign_keys(
+    session: MaintenanceSession,
+    tables: Iterable[tuple[str, str]],
+    visible: Sequence[ForeignKey],
+    notes: list[str],
+) -> dict[tuple[str, str], list[str]]:
+    """Return, per table of ``tables``, the foreign keys on it that InnoDB has and the account
+    cannot see in information_schema (one query on InnoDB's own catalog; needs PROCESS)."""
+    import MySQLdb
+
+    wanted = set(tables)
+    if not wanted or session.dialect is None:
+        return {}
+    sql = load_sql(
+        "cleanup_innodb_foreign_keys", innodb_foreign=session.dialect.innodb_foreign_keys_table()
+    )
+    try:
+        rows = session.query(sql)
+    except (MySQLdb.OperationalError, MySQLdb.ProgrammingError) as exc:
+        if exc.args[0] not in (1227, 1142, 1044):  # access denied
+            raise
+        notes.append(
+            "foreign keys from schemas the account cannot see are not checked: grant PROCESS "
+            "to the maintenance account"
+        )
+        return {}
+    by_parent: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        schema, _, table = str(row["parent"]).partition("/")
+        by_parent[(decode_table_name(schema), decode_table_name(table))].append(row)
+    found = {
+        table: hidden_referencing_keys(by_parent[table], [table], visible)
+        for table in wanted & set(by_parent)
+    }
+    return {table: keys for table, keys in found.items() if keys}
 
 
 def read_sizes(
@@ -1164,7 +1225,7 @@ def analyze_indexes(
     compare_started = time.monotonic()
     indexes = indexes_from_statistics(catalog.rows, sizes)
     usage = _usage_or_note(session, result, history_schema, names, indexes, now)
-    result.findings = detect(
+    findings = detect(
         indexes,
         tables,
         max_selectivity=max_selectivity,
@@ -1174,6 +1235,9 @@ def analyze_indexes(
         unused_days=unused_days,
         needs=key_needs(catalog.foreign_keys, catalog.auto_increment),
     )
+    dropping = {(f.schema, f.table) for f in findings if f.drop_sql}
+    hidden = hidden_foreign_keys(session, dropping, catalog.foreign_keys, result.notes)
+    result.findings = review_hidden(findings, hidden)
     result.timings["compare_s"] = time.monotonic() - compare_started
     result.tables, result.indexes = len(tables), len(indexes)
     result.duration_s = time.monotonic() - started

@@ -23,10 +23,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import MySQLdb
 import pytest
 
 from maintenance_ops.config import MaintenanceSettings
-from maintenance_ops.index_analysis import IndexAnalysis, analyze_indexes, render_findings
+from maintenance_ops.index_analysis import (
+    IndexAnalysis,
+    analyze_indexes,
+    drop_index_sql,
+    render_findings,
+)
 from maintenance_ops.instance import InstanceSpec, MySQLInstance
 from maintenance_ops.session import MaintenanceSession
 from tests.conftest import MYSQL_URL, Target, run_sql
@@ -315,6 +321,33 @@ def test_hostile_catalog_advice_applies_with_unused_detection(
     )
     applied = check_applies(ps_server.run, schema, later)
     report("the hostile catalog, unused-index detection on", later, applied)
+
+
+def load_hidden_child(schema: str, run: Runner, server: str = MYSQL_URL) -> None:
+    """A parent in ``schema`` whose non-primary index a child in another schema references."""
+    run(f"CREATE DATABASE `{schema}`")
+    run(f"CREATE TABLE `{schema}`.`parent` (id INT PRIMARY KEY, code INT, KEY k_code (code))")
+    run(f"CREATE DATABASE `{schema}_other`")
+    run(
+        f"CREATE TABLE `{schema}_other`.`child` (id INT PRIMARY KEY, code INT, KEY k (code), "
+        f"CONSTRAINT fk_unseen FOREIGN KEY (code) REFERENCES `{schema}`.`parent` (code))"
+    )
+
+
+@pytest.mark.slow
+def test_a_foreign_key_the_account_cannot_see_makes_drops_a_review(
+    ps_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account has no grant on the child's schema: its catalog shows no foreign key."""
+    schema, _, later = ps_server.observe(
+        "mmc_unseen_idx", load_hidden_child, "SELECT 1", monkeypatch
+    )
+    [finding] = later.findings
+    assert (finding.kind, finding.index, finding.action) == ("unused", "k_code", "review")
+    assert f"fk_unseen on {schema}_other.child references {schema}.parent" in finding.reason
+    with pytest.raises(MySQLdb.OperationalError) as refused:  # what the advice avoided
+        ps_server.run(drop_index_sql(schema, "parent", "k_code"))
+    assert refused.value.args[0] == 1553
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from maintenance_ops.index_analysis import (
     may_serve,
     plan_table,
     render_findings,
+    review_hidden,
     serves,
     unused_reason,
 )
@@ -641,6 +642,24 @@ def test_needs_on_both_sides_of_a_foreign_key() -> None:
     [parent] = needs[("s2", "parent")]
     assert parent.columns == ("x", "y") and parent.constraint is None
     assert parent.what == "foreign key fk`%s of child (a, B) referencing parent (x, y)"
+
+
+def test_unseen_foreign_keys_turn_their_tables_drops_into_reviews() -> None:
+    statement = drop_index_sql("s", "t", "k")
+    findings = [
+        Finding("unused", "s", "t", "k", "k (a): no reads", None, statement),
+        Finding("unused", "s", "u", "k", "k (a): no reads", None, drop_index_sql("s", "u", "k")),
+        Finding("low_selectivity", "s", "t", "f", "f (b): 2 distinct values"),
+    ]
+    reviewed = review_hidden(findings, {("s", "t"): ["fk_x on o.c references s.t"]})
+    assert [(f.table, f.action) for f in reviewed] == [
+        ("t", "review"),
+        ("u", "drop"),
+        ("t", "review"),
+    ]
+    assert reviewed[0].reason.startswith("k (a): no reads; review: the table is referenced by ")
+    assert "(fk_x on o.c references s.t)" in reviewed[0].reason
+    assert reviewed[1:] == findings[1:]
 
 
 def test_statistics_rows_become_index_definitions() -> None:
