@@ -8,7 +8,8 @@ foreign key or the AUTO_INCREMENT column needs and nothing else serves). The DRO
 are decided together (:func:`plan_table`): an index kept as the original of a duplicate or the
 cover of a redundant prefix is never also dropped, and no DROP leaves a foreign key (on either
 side) without an index; an index only foreign keys read is not "unused", because
-performance_schema does not count InnoDB's foreign-key checks.
+performance_schema does not count InnoDB's foreign-key checks. A DROP on a table that foreign
+keys from schemas the account cannot see reference becomes a review (:func:`review_hidden`).
 
 The catalog is read in a handful of queries for the whole run (one pass over
 ``information_schema.STATISTICS`` per schema, one for tables, one for AUTO_INCREMENT columns,
@@ -134,7 +135,8 @@ class Finding:
     A finding with a statement has action ``drop``: it can be run blindly, in the order given,
     together with every other ``drop`` of the same analysis. A finding without one has action
     ``review``: the evidence is not enough to drop anything (low selectivity, an unused index
-    whose counters do not cover the whole observation window, an index a foreign key needs).
+    whose counters do not cover the whole observation window, an index a foreign key needs, a
+    table referenced by foreign keys the account cannot see).
     """
 
     kind: FindingKind
