@@ -1,6 +1,7 @@
 -- Fragmentation catalog: one row per base table of one schema, with the tablespace file's
--- real size (MariaDB/MySQL 5.7 INNODB_SYS_TABLESPACES; file-per-table only) and the indexes
--- that rule out an online rebuild. Bound parameter: %(schema)s.
+-- real size (file-per-table only) and the indexes that rule out an online rebuild.
+-- {innodb_tablespaces}: the dialect's name, INNODB_SYS_TABLESPACES (MariaDB, MySQL 5.7) or
+-- INNODB_TABLESPACES (MySQL 8.0+). Bound parameter: %(schema)s.
 SELECT t.TABLE_SCHEMA AS schema_name,
        t.TABLE_NAME AS table_name,
        t.ENGINE AS engine,
@@ -13,7 +14,7 @@ SELECT t.TABLE_SCHEMA AS schema_name,
        ts.ALLOCATED_SIZE AS allocated_size,
        ix.blocking_index_types AS blocking_index_types
   FROM information_schema.TABLES AS t
-  LEFT JOIN information_schema.INNODB_SYS_TABLESPACES AS ts
+  LEFT JOIN information_schema.{innodb_tablespaces} AS ts
          ON ts.NAME = CONCAT(t.TABLE_SCHEMA, '/', t.TABLE_NAME)
   LEFT JOIN (SELECT TABLE_NAME, GROUP_CONCAT(DISTINCT INDEX_TYPE ORDER BY INDEX_TYPE) AS blocking_index_types
                FROM information_schema.STATISTICS

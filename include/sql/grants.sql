@@ -63,7 +63,9 @@ GRANT SELECT ON `mysql`.`innodb_table_stats` TO 'maintenance'@'%';
 GRANT SELECT ON `mysql`.`innodb_index_stats` TO 'maintenance'@'%';
 -- needs: health | the security audit's account list
 GRANT SELECT ON `mysql`.`user` TO 'maintenance'@'%';
--- needs: daily weekly health | index usage counters and statement digests
+-- needs: health | MySQL 8: the security audit tells roles (locked, never log in) from accounts
+/*!80000 GRANT SELECT ON `mysql`.`role_edges` TO 'maintenance'@'%' */;
+-- needs: daily weekly monthly health | index usage counters and statement digests; on MySQL before 8.0.24 the ANALYZE guard's metadata locks
 GRANT SELECT ON `performance_schema`.* TO 'maintenance'@'%';
 -- needs: backups | MariaDB shows other definers' routines (and their bodies) only with this
 /*M!100509 GRANT SELECT ON `mysql`.`proc` TO 'maintenance'@'%' */;

@@ -1,12 +1,12 @@
--- The global status counters and variables one health sample needs, in one round trip.
-SELECT VARIABLE_NAME AS name, VARIABLE_VALUE AS value
-  FROM information_schema.GLOBAL_STATUS
- WHERE VARIABLE_NAME IN ('THREADS_CONNECTED', 'THREADS_RUNNING', 'MAX_USED_CONNECTIONS',
-                         'ABORTED_CONNECTS', 'INNODB_BUFFER_POOL_READS',
-                         'INNODB_BUFFER_POOL_READ_REQUESTS', 'INNODB_DEADLOCKS', 'UPTIME',
-                         'SLOW_QUERIES', 'QUESTIONS')
-UNION ALL
-SELECT VARIABLE_NAME, VARIABLE_VALUE
-  FROM information_schema.GLOBAL_VARIABLES
- WHERE VARIABLE_NAME IN ('MAX_CONNECTIONS', 'PERFORMANCE_SCHEMA', 'DATADIR', 'HOSTNAME',
-                         'READ_ONLY')
+-- The global status counters and variables one health sample needs. SHOW GLOBAL STATUS and
+-- SHOW GLOBAL VARIABLES answer the same on MySQL 5.7/8.x and MariaDB (information_schema's
+-- GLOBAL_STATUS/GLOBAL_VARIABLES were removed in MySQL 8.0: ERROR 1109 there). The deadlock
+-- counter is the dialect's (Innodb_deadlocks exists on MariaDB only).
+SHOW GLOBAL STATUS
+ WHERE Variable_name IN ('Threads_connected', 'Threads_running', 'Max_used_connections',
+                         'Aborted_connects', 'Innodb_buffer_pool_reads',
+                         'Innodb_buffer_pool_read_requests', 'Innodb_deadlocks', 'Uptime',
+                         'Slow_queries', 'Questions');
+SHOW GLOBAL VARIABLES
+ WHERE Variable_name IN ('max_connections', 'performance_schema', 'datadir', 'hostname',
+                         'read_only');

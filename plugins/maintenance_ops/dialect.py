@@ -6,8 +6,9 @@ Nothing else in the package branches on the server flavor: ask the :class:`Diale
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from maintenance_ops.exceptions import PreflightError
 
@@ -88,6 +89,72 @@ _REPLICA_FIELDS = ReplicaFields(
 
 
 @dataclass(frozen=True)
+class ReplicaStatus:
+    """One row of the replica status statement, read with the version's column names."""
+
+    io_running: bool
+    sql_running: bool
+    seconds_behind: float | None
+    last_error: str
+    source_host: str
+    source_port: int | None
+    read_file: str
+    read_pos: int | None
+    exec_file: str
+    exec_pos: int | None
+
+
+@dataclass(frozen=True)
+class BinlogStatus:
+    """The binary log position of a primary (``SHOW BINARY LOG STATUS`` and its old names).
+
+    ``gtid_set`` is MySQL's ``Executed_Gtid_Set`` (empty with ``gtid_mode=OFF``); MariaDB's
+    row has no GTID column (its position is ``@@gtid_binlog_pos``), so it is empty there.
+    """
+
+    file: str
+    position: int
+    gtid_set: str = ""
+
+
+@dataclass(frozen=True)
+class DeadlockCounter:
+    """Where the server counts deadlocks since it started.
+
+    MariaDB (and Percona Server) have the status variable ``Innodb_deadlocks``; MySQL has none,
+    only InnoDB's ``lock_deadlocks`` metric in ``information_schema.INNODB_METRICS``, which
+    counts only while enabled (its status is read with it).
+    """
+
+    status_variable: str | None
+    sql: str | None = None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+# Statement keywords: the first word of a statement, after any leading comments.
+_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+# Statements that need no time limit of ours: session settings, status reads, kills.
+_UNBOUNDED_KEYWORDS = frozenset({"SET", "SHOW", "KILL", "USE", "COMMIT", "ROLLBACK", "BEGIN"})
+# Plugins whose empty authentication_string means "no password" (MySQL 8 defaults to the
+# caching_sha2_password plugin; sha256_password is its predecessor; MariaDB's default
+# mysql_native_password, and '' for accounts created without a plugin on old versions).
+_EMPTY_PASSWORD_PLUGINS = {
+    "mariadb": ("mysql_native_password", ""),
+    "mysql": ("mysql_native_password", "caching_sha2_password", "sha256_password", ""),
+}
+
+
+def statement_keyword(sql: str) -> str:
+    """Return a statement's first keyword in upper case, leading comments skipped (pure)."""
+    rest = sql[_LEADING_COMMENTS.match(sql).end() :]  # type: ignore[union-attr]
+    word = re.match(r"[A-Za-z]+", rest)
+    return word.group(0).upper() if word else ""
+
+
+@dataclass(frozen=True)
 class Dialect:
     """What differs between MySQL and MariaDB for one server version."""
 
@@ -106,6 +173,199 @@ class Dialect:
         if self.is_mariadb:
             return "SET SESSION max_statement_time = %s", (float(seconds),)
         return "SET SESSION max_execution_time = %s", (int(seconds * 1000),)
+
+    def session_setup_sql(
+        self, lock_wait_s: float, innodb_lock_wait_s: float, statement_timeout_s: float
+    ) -> list[tuple[str, tuple[object, ...]]]:
+        """Return the SET statements a maintenance session runs once connected.
+
+        MySQL 8 caches ``information_schema.TABLES``/``STATISTICS`` figures for
+        ``information_schema_stats_expiry`` seconds (a day by default): stale-statistics
+        selection, fragmentation and sizes would read day-old numbers, so the session asks for
+        live ones (``0``). MariaDB reads them live and has no such variable.
+        """
+        statements: list[tuple[str, tuple[object, ...]]] = [
+            (
+                "SET SESSION lock_wait_timeout = %s, innodb_lock_wait_timeout = %s",
+                (lock_wait_s, innodb_lock_wait_s),
+            )
+        ]
+        if not self.is_mariadb and self.version.at_least(8):
+            statements.append(("SET SESSION information_schema_stats_expiry = 0", ()))
+        if statement_timeout_s:
+            statements.append(self.statement_timeout(statement_timeout_s))
+        return statements
+
+    def statement_limit_covers(self, sql: str) -> bool:
+        """Return whether the server's own statement time limit bounds ``sql``.
+
+        MariaDB's ``max_statement_time`` bounds every statement. MySQL's
+        ``max_execution_time`` bounds only read-only SELECTs: rebuilds, CHECK/ANALYZE TABLE and
+        cleanup's writes need the session's own time limit (a KILL QUERY from a second
+        connection, :mod:`maintenance_ops.watchdog`). Session settings, SHOW and KILL need none.
+        """
+        if self.is_mariadb:
+            return True
+        keyword = statement_keyword(sql)
+        return keyword in ("SELECT", "WITH") or keyword in _UNBOUNDED_KEYWORDS
+
+    # ---- catalog names that moved between versions -----------------------------------------
+
+    @property
+    def innodb_tablespaces_table(self) -> str:
+        """``information_schema`` table of InnoDB tablespaces (renamed in MySQL 8.0)."""
+        return "INNODB_TABLESPACES" if self._mysql8 else "INNODB_SYS_TABLESPACES"
+
+    @property
+    def innodb_tablestats_table(self) -> str:
+        """``information_schema`` table of InnoDB's in-memory table statistics (renamed in 8.0)."""
+        return "INNODB_TABLESTATS" if self._mysql8 else "INNODB_SYS_TABLESTATS"
+
+    @property
+    def catalog_names(self) -> dict[str, str]:
+        """The version-dependent table names the SQL files take as ``{placeholders}``."""
+        return {
+            "innodb_tablespaces": self.innodb_tablespaces_table,
+            "innodb_tablestats": self.innodb_tablestats_table,
+        }
+
+    @property
+    def _mysql8(self) -> bool:
+        return not self.is_mariadb and self.version.at_least(8)
+
+    # ---- health metrics and the security audit ---------------------------------------------
+
+    def deadlock_counter(self) -> DeadlockCounter:
+        """Return where this server counts deadlocks (see :class:`DeadlockCounter`)."""
+        if self.is_mariadb:
+            return DeadlockCounter("Innodb_deadlocks")
+        return DeadlockCounter(
+            None,
+            "SELECT `COUNT` AS deadlocks, STATUS AS status FROM information_schema.INNODB_METRICS "
+            "WHERE NAME = 'lock_deadlocks'",
+        )
+
+    @property
+    def security_accounts_sql(self) -> str:
+        """Name of the SQL file listing the accounts the security audit examines.
+
+        MariaDB lists roles in ``mysql.user`` with an empty host and ``is_role='Y'``; MySQL 8
+        lists them as locked accounts with an expired, empty password, told apart from users
+        by ``mysql.role_edges`` (a role granted to someone), and has no ``is_role`` column.
+        """
+        return "health_security_accounts" if self.is_mariadb else "health_security_accounts_mysql"
+
+    @property
+    def empty_password_plugins(self) -> tuple[str, ...]:
+        """Authentication plugins for which an empty ``authentication_string`` means no password."""
+        return _EMPTY_PASSWORD_PLUGINS[self.version.flavor]
+
+    # ---- privileges granted through roles ---------------------------------------------------
+
+    def enabled_roles_sql(self) -> str | None:
+        """Return the SELECT listing the session's enabled roles, or None (not checked).
+
+        MySQL 8.0.19+ has ``information_schema.ENABLED_ROLES`` (ROLE_NAME, ROLE_HOST). Its
+        ``*_PRIVILEGES`` tables list an account's own grants only, so a role's privileges are
+        read with ``SHOW GRANTS FOR CURRENT_USER() USING role, ...`` (:meth:`grants_using_sql`),
+        which the manual documents for exactly this. MariaDB's roles (``SET ROLE``) are not
+        read: the preflight counts the account's own grants there.
+        """
+        if self.is_mariadb or not self.version.at_least(8, 0, 19):
+            return None
+        return (
+            "SELECT ROLE_NAME AS role_name, ROLE_HOST AS role_host "
+            "FROM information_schema.ENABLED_ROLES ORDER BY ROLE_NAME, ROLE_HOST"
+        )
+
+    @staticmethod
+    def grants_using_sql(roles: list[tuple[str, str]]) -> tuple[str, tuple[object, ...]]:
+        """Return ``SHOW GRANTS`` for the current user with the roles' privileges merged in."""
+        using = ", ".join("%s@%s" for _ in roles)
+        args = tuple(part for role in roles for part in role)
+        return f"SHOW GRANTS FOR CURRENT_USER() USING {using}", args
+
+    # ---- statistics --------------------------------------------------------------------------
+
+    def analyze_waits_for_long_transactions(self) -> bool:
+        """Whether ``ANALYZE TABLE`` may queue queries behind a long transaction.
+
+        Before MySQL 8.0.24 ANALYZE TABLE flushed the table from the table definition cache,
+        which waits for every running statement and transaction that uses the table while new
+        queries queue behind the flush; 8.0.24 removed the flush.
+        """
+        return not self.is_mariadb and not self.version.at_least(8, 0, 24)
+
+    def full_statistics_sql(self, table_sql: str, columns_sql: list[str]) -> list[str]:
+        """Return the statements that refresh a table's statistics and build its histograms.
+
+        MariaDB's ``PERSISTENT FOR COLUMNS (...) INDEXES ALL`` refreshes both in one
+        statement; MySQL's ``UPDATE HISTOGRAM`` builds histograms only, so a plain ANALYZE
+        TABLE (index statistics) runs first.
+        """
+        if self.is_mariadb:
+            return [self.histogram_sql(table_sql, columns_sql)]
+        return [f"ANALYZE TABLE {table_sql}", self.histogram_sql(table_sql, columns_sql)]
+
+    def histogram_session_settings(self, buckets: int) -> dict[str, Any]:
+        """Return the session variables that make MariaDB build useful histograms.
+
+        JSON_HB (10.8+) keeps exact bucket bounds; older versions get DOUBLE_PREC_HB. MySQL
+        takes its bucket count in the statement and needs none.
+        """
+        if not self.is_mariadb:
+            return {}
+        kind = "JSON_HB" if self.version.at_least(10, 8) else "DOUBLE_PREC_HB"
+        return {"histogram_size": buckets, "histogram_type": kind}
+
+    def histogram_count_sql(self) -> str:
+        """Return the SELECT counting a table's columns with a stored histogram (schema, table)."""
+        if self.is_mariadb:
+            return (
+                "SELECT COUNT(*) AS n FROM mysql.column_stats WHERE db_name = %s "
+                "AND table_name = %s AND histogram IS NOT NULL"
+            )
+        return (
+            "SELECT COUNT(*) AS n FROM information_schema.COLUMN_STATISTICS "
+            "WHERE SCHEMA_NAME = %s AND TABLE_NAME = %s"
+        )
+
+    # ---- replication and binary logs ---------------------------------------------------------
+
+    def binlog_status_sql(self) -> str:
+        """Return the statement that shows a primary's current binary log position.
+
+        MySQL 8.2 added ``SHOW BINARY LOG STATUS`` and 8.4 removed ``SHOW MASTER STATUS``;
+        MariaDB 10.5.2 added ``SHOW BINLOG STATUS`` (SHOW MASTER STATUS stays as an alias).
+        """
+        if self.is_mariadb:
+            return "SHOW BINLOG STATUS" if self.version.at_least(10, 5, 2) else "SHOW MASTER STATUS"
+        return "SHOW BINARY LOG STATUS" if self.version.at_least(8, 2) else "SHOW MASTER STATUS"
+
+    @staticmethod
+    def binlog_status(row: Mapping[str, Any]) -> BinlogStatus:
+        """Read one row of :meth:`binlog_status_sql` (same columns under every name)."""
+        gtids = str(row.get("Executed_Gtid_Set") or "").replace("\n", "")
+        return BinlogStatus(str(row["File"]), int(row["Position"]), gtids)
+
+    def replica_status(self, row: Mapping[str, Any]) -> ReplicaStatus:
+        """Read one row of :meth:`replica_status_sql` with this version's column names."""
+        f = self.replica_fields()
+        lag = row.get(f.seconds_behind)
+        return ReplicaStatus(
+            io_running=row.get(f.io_running) == "Yes",
+            sql_running=row.get(f.sql_running) == "Yes",
+            seconds_behind=float(lag) if lag is not None and lag != "" else None,
+            last_error=str(
+                row.get(f.last_error) or row.get("Last_SQL_Error") or row.get("Last_IO_Error") or ""
+            ),
+            source_host=str(row.get(f.source_host) or ""),
+            source_port=_int_or_none(row.get(f.source_port)),
+            read_file=str(row.get(f.read_file) or ""),
+            read_pos=_int_or_none(row.get(f.read_pos)),
+            exec_file=str(row.get(f.exec_file) or ""),
+            exec_pos=_int_or_none(row.get(f.exec_pos)),
+        )
 
     def replica_status_sql(self) -> str:
         """Return the statement that shows replication state on a replica."""

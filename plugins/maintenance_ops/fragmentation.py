@@ -253,7 +253,8 @@ def collect(
     session: Any, schema: str, *, min_size_bytes: int = 0, sample_rows: int = 2000
 ) -> list[TableStats]:
     """Read one schema's table statistics; sample the row width of tables worth it."""
-    rows = session.query(load_sql("fragmentation_tables"), {"schema": schema})
+    sql = load_sql("fragmentation_tables", **session.dialect.catalog_names)
+    rows = session.query(sql, {"schema": schema})
     columns = _columns_by_table(session, schema) if rows else {}
     stats = []
     for row in rows:

@@ -102,8 +102,10 @@ class Grant:
     def sql(self, account: str, schema: str, history_schema: str) -> str:
         """This grant as a statement for ``account`` on real schemas (conditional form kept)."""
         db, table = self.scope_for(schema, history_schema).split(".", 1)
-        on = "*.*" if db == "*" else f"{quote_identifier(db)}." + (
-            "*" if table == "*" else quote_identifier(table)
+        on = (
+            "*.*"
+            if db == "*"
+            else f"{quote_identifier(db)}." + ("*" if table == "*" else quote_identifier(table))
         )
         return self.condition.wrap(f"GRANT {', '.join(self.privileges)} ON {on} TO {account}")
 
@@ -193,6 +195,33 @@ def requirements(
             scope = grant.scope_for(schema or "", history_schema)
             needed.extend(Requirement(p, scope, grant.reason) for p in grant.privileges)
     return needed
+
+
+_NAME = r"(?:\*|`(?:[^`]|``)*`)"
+_SHOWN_GRANT = re.compile(rf"^GRANT\s+(.+?)\s+ON\s+({_NAME})\.({_NAME})\s+TO\s", re.S)
+
+
+def _shown_name(name: str) -> str:
+    return name if name == "*" else name[1:-1].replace("``", "`")
+
+
+def parse_show_grants(lines: Iterable[str]) -> list[tuple[str, str]]:
+    """Return ``(scope, privilege)`` pairs from ``SHOW GRANTS`` lines (MySQL 8's format).
+
+    Scopes are ``*.*``, ``schema.*`` or ``schema.table`` like the catalog's. Role grants
+    (``GRANT `r`@`%` TO ...``), USAGE, routine and proxy grants, and column privileges
+    (``SELECT (`c`)``) are left out: none of them stands for a privilege grants.sql asks for.
+    """
+    pairs: list[tuple[str, str]] = []
+    for line in lines:
+        match = _SHOWN_GRANT.match(line.strip())
+        if match is None:
+            continue
+        scope = f"{_shown_name(match.group(2))}.{_shown_name(match.group(3))}"
+        for privilege in (p.strip().upper() for p in match.group(1).split(",")):
+            if privilege and privilege != "USAGE" and "(" not in privilege:
+                pairs.append((scope, privilege))
+    return pairs
 
 
 def missing(

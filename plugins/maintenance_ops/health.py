@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from maintenance_ops.sqlfiles import load_sql
+from maintenance_ops.sqlfiles import load_sql, split_statements
 
 if TYPE_CHECKING:
     from maintenance_ops.config import Thresholds
@@ -214,10 +214,11 @@ def connection_metrics(status: dict[str, str]) -> dict[str, float]:
         "max_used_connections_pct": round(100.0 * num("MAX_USED_CONNECTIONS") / max_conn, 2),
         "threads_running": num("THREADS_RUNNING"),
         "aborted_connects": num("ABORTED_CONNECTS"),
-        "deadlocks": num("INNODB_DEADLOCKS"),
         "buffer_pool_hit_pct": round(100.0 * (1 - reads / requests), 3) if requests else 100.0,
         "uptime_s": num("UPTIME"),
         "slow_queries": num("SLOW_QUERIES"),
+        # Absent when the server does not count deadlocks: never a silent 0.
+        **({"deadlocks": num("INNODB_DEADLOCKS")} if "INNODB_DEADLOCKS" in status else {}),
     }
 
 
@@ -254,10 +255,39 @@ def security_findings(accounts: list[dict[str, Any]]) -> list[str]:
 # ---- collecting (I/O) ----------------------------------------------------------------------
 
 
-def _status(session: MaintenanceSession) -> dict[str, str]:
-    return {
-        r["name"].upper(): r["value"] for r in session.query(load_sql("health_status_variables"))
+def _status(session: MaintenanceSession, notes: list[str]) -> dict[str, str]:
+    """Global status and variables by upper-case name, the deadlock counter included."""
+    status = {
+        str(r["Variable_name"]).upper(): r["Value"]
+        for statement in split_statements(load_sql("health_status_variables"))
+        for r in session.query(statement)
     }
+    assert session.dialect is not None
+    counter = session.dialect.deadlock_counter()
+    if counter.sql is not None:
+        status.pop("INNODB_DEADLOCKS", None)
+        deadlocks = _deadlock_metric(session, counter.sql, notes)
+        if deadlocks is not None:
+            status["INNODB_DEADLOCKS"] = deadlocks
+    return status
+
+
+def _deadlock_metric(session: MaintenanceSession, sql: str, notes: list[str]) -> str | None:
+    """InnoDB's ``lock_deadlocks`` metric (MySQL), or None with a note saying why not."""
+    import MySQLdb
+
+    try:
+        rows = session.query(sql)
+    except (MySQLdb.OperationalError, MySQLdb.ProgrammingError) as exc:
+        notes.append(f"deadlock count unavailable ({exc.args[-1]}); grant PROCESS")
+        return None
+    if not rows or str(rows[0]["status"]).lower() != "enabled":
+        notes.append(
+            "deadlock count unavailable: InnoDB metric lock_deadlocks is disabled; "
+            "SET GLOBAL innodb_monitor_enable = 'lock_deadlocks'"
+        )
+        return None
+    return str(rows[0]["deadlocks"])
 
 
 def _history_list_length(session: MaintenanceSession) -> float | None:
@@ -301,10 +331,17 @@ def _digests(session: MaintenanceSession, sample: HealthSample, performance_sche
 
 
 def _security(session: MaintenanceSession, sample: HealthSample) -> None:
+    assert session.dialect is not None
+    dialect = session.dialect
     try:
-        sample.security = security_findings(session.query(load_sql("health_security_accounts")))
+        accounts = session.query(
+            load_sql(dialect.security_accounts_sql), {"plugins": dialect.empty_password_plugins}
+        )
     except Exception as exc:  # noqa: BLE001 - no SELECT on mysql.user: say so, go on
-        sample.notes.append(f"security audit skipped: {exc}; grant SELECT ON mysql.user")
+        tables = "mysql.user" + ("" if dialect.is_mariadb else " and mysql.role_edges")
+        sample.notes.append(f"security audit skipped: {exc}; grant SELECT ON {tables}")
+        return
+    sample.security = security_findings(accounts)
 
 
 def collect(
@@ -319,7 +356,7 @@ def collect(
     """
     started = time.monotonic()
     sample = HealthSample(database)
-    status = _status(session)
+    status = _status(session, sample.notes)
     sample.metrics.update(connection_metrics(status))
     running = session.query(load_sql("health_longest_query"))
     sample.longest_query = running[0] if running else None
@@ -347,7 +384,6 @@ def replica_state(name: str, session: MaintenanceSession | Exception) -> Replica
     if isinstance(session, Exception):
         return ReplicaState(name, reachable=False, error=str(session))
     assert session.dialect is not None
-    fields = session.dialect.replica_fields()
     rows = session.query(session.dialect.replica_status_sql())
     if not rows:
         return ReplicaState(
@@ -357,12 +393,11 @@ def replica_state(name: str, session: MaintenanceSession | Exception) -> Replica
             sql_running=False,
             last_error="replication is not configured on this server",
         )
-    row = rows[0]
-    lag = row.get(fields.seconds_behind)
+    status = session.dialect.replica_status(rows[0])
     return ReplicaState(
         name,
-        io_running=row.get(fields.io_running) == "Yes",
-        sql_running=row.get(fields.sql_running) == "Yes",
-        seconds_behind=float(lag) if lag is not None else None,
-        last_error=str(row.get(fields.last_error) or row.get("Last_IO_Error") or ""),
+        io_running=status.io_running,
+        sql_running=status.sql_running,
+        seconds_behind=status.seconds_behind,
+        last_error=status.last_error,
     )

@@ -13,7 +13,11 @@ on) would pick better but change from week to week.
 MariaDB builds them with ``ANALYZE TABLE ... PERSISTENT FOR COLUMNS (...) INDEXES ALL`` into
 ``mysql.column_stats``; the session's ``histogram_size`` (0 = no histogram on some versions) and
 ``histogram_type`` decide their shape, so they are set for the statement and restored after.
-MySQL 8 builds them with ``ANALYZE TABLE ... UPDATE HISTOGRAM``.
+MySQL 8 builds them with ``ANALYZE TABLE ... UPDATE HISTOGRAM``, which leaves the index
+statistics alone, so a plain ``ANALYZE TABLE`` runs first there (a *full* refresh). Which
+statements run is the dialect's choice (``Dialect.full_statistics_sql``). On MySQL before
+8.0.24 the plain ANALYZE is guarded like the daily refresh
+(:func:`~maintenance_ops.statistics.analyze_guard`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from maintenance_ops.identifiers import qualified, quote_identifier, validate_identifier
 from maintenance_ops.results import BudgetedRun
 from maintenance_ops.sqlfiles import load_sql
+from maintenance_ops.statistics import ANALYZE_GUARD_AGE_S, deferred_by_guard
 
 if TYPE_CHECKING:
     from maintenance_ops.audit import AuditLog
@@ -116,22 +121,10 @@ def plan_histograms(
     return list(plans.values())
 
 
-def histogram_session_settings(dialect: Dialect) -> dict[str, Any]:
-    """Return the session variables that make MariaDB build useful histograms (pure).
-
-    JSON_HB (10.8+) keeps exact bucket bounds; older versions get DOUBLE_PREC_HB. MySQL takes
-    its bucket count in the statement and needs none. (A candidate for the Dialect.)
-    """
-    if not dialect.is_mariadb:
-        return {}
-    kind = "JSON_HB" if dialect.version.at_least(10, 8) else "DOUBLE_PREC_HB"
-    return {"histogram_size": HISTOGRAM_BUCKETS, "histogram_type": kind}
-
-
-def statement_for(dialect: Dialect, plan: TablePlan) -> str:
-    """Return the histogram statement for one table plan (identifiers quoted)."""
+def statements_for(dialect: Dialect, plan: TablePlan) -> list[str]:
+    """Return the full-statistics statements for one table plan (identifiers quoted)."""
     columns = [quote_identifier(c) for c in plan.columns]
-    return dialect.histogram_sql(qualified(plan.schema, plan.table), columns)
+    return dialect.full_statistics_sql(qualified(plan.schema, plan.table), columns)
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,6 +141,7 @@ def refresh_histograms(
     dry_run: bool,
     time_budget_s: float | None,
     max_columns_per_table: int = DEFAULT_MAX_COLUMNS,
+    max_trx_age_s: float = ANALYZE_GUARD_AGE_S,
 ) -> HistogramResult:
     """Refresh statistics with histograms on the columns that benefit, within a time budget.
 
@@ -159,6 +153,8 @@ def refresh_histograms(
     :param time_budget_s: seconds for the run, checked before each table (a running ANALYZE is
         never interrupted); None means no limit. Ignored by a dry run.
     :param max_columns_per_table: most columns per table to build histograms on.
+    :param max_trx_age_s: on MySQL before 8.0.24, a transaction open this long on a table
+        defers its refresh (see :func:`~maintenance_ops.statistics.analyze_guard`).
     """
     started = time.monotonic()
     names = [validate_identifier(s, "schema") for s in schemas]
@@ -167,7 +163,7 @@ def refresh_histograms(
     dialect = session.dialect
     rows = session.query(load_sql("histogram_columns"), {"schemas": tuple(names)}) if names else []
     result.planned = plan_histograms(rows, max_columns_per_table)
-    settings = histogram_session_settings(dialect)
+    settings = dialect.histogram_session_settings(HISTOGRAM_BUCKETS)
     saved = _set_session(session, settings) if settings and not dry_run else {}
     try:
         for position, plan in enumerate(result.planned):
@@ -178,7 +174,7 @@ def refresh_histograms(
                     "left for the next run"
                 )
                 break
-            _refresh_one(session, audit, database_name, plan, result, dry_run)
+            _refresh_one(session, audit, database_name, plan, result, dry_run, max_trx_age_s)
     finally:
         if saved:
             _set_session(session, saved)
@@ -220,19 +216,25 @@ def _refresh_one(
     plan: TablePlan,
     result: HistogramResult,
     dry_run: bool,
+    max_trx_age_s: float,
 ) -> None:
-    """Build one table's histograms inside its audit action; verify them on MariaDB."""
+    """Refresh one table's statistics and histograms inside its audit action; verify them."""
     import MySQLdb
 
     assert session.dialect is not None
-    sql = statement_for(session.dialect, plan)
+    statements = statements_for(session.dialect, plan)
+    sql = "; ".join(statements)
     with audit.action(database_name, sql, plan.name, dry_run=dry_run) as entry:
         entry.details = {"columns": plan.columns}
         if dry_run:
             log.info("dry run: would run %s", sql)
             return
+        if deferred_by_guard(
+            session, entry, result.skipped, (plan.schema, plan.table), max_trx_age_s
+        ):
+            return
         try:
-            messages = session.query(sql)
+            messages = [m for statement in statements for m in session.query(statement)]
         except MySQLdb.OperationalError as exc:
             if exc.args[0] not in RETRY_LATER_ERRORS:
                 raise
@@ -256,16 +258,7 @@ def _error_in(messages: Iterable[Mapping[str, Any]]) -> str | None:
 def _verify(session: MaintenanceSession, plan: TablePlan, result: HistogramResult) -> str | None:
     """Count the table's columns with a stored histogram; an error text when there are none."""
     assert session.dialect is not None
-    if session.dialect.is_mariadb:
-        sql = (
-            "SELECT COUNT(*) AS n FROM mysql.column_stats WHERE db_name = %s AND table_name = %s "
-            "AND histogram IS NOT NULL"
-        )
-    else:
-        sql = (
-            "SELECT COUNT(*) AS n FROM information_schema.COLUMN_STATISTICS "
-            "WHERE SCHEMA_NAME = %s AND TABLE_NAME = %s"
-        )
+    sql = session.dialect.histogram_count_sql()
     count = int(session.query_one(sql, (plan.schema, plan.table))["n"])
     result.histograms[plan.name] = count
     if count == 0:

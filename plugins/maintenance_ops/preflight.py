@@ -14,7 +14,13 @@ from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from maintenance_ops.grants import Requirement, missing, requirements, tags_for
+from maintenance_ops.grants import (
+    Requirement,
+    missing,
+    parse_show_grants,
+    requirements,
+    tags_for,
+)
 from maintenance_ops.sqlfiles import load_sql
 
 if TYPE_CHECKING:
@@ -22,6 +28,7 @@ if TYPE_CHECKING:
     from maintenance_ops.config import Database, Window
     from maintenance_ops.dialect import Dialect
     from maintenance_ops.session import MaintenanceSession
+
 
 def missing_privileges(
     granted: Iterable[tuple[str, str]],
@@ -97,6 +104,25 @@ def _grantee(current_user: str) -> str:
     return f"'{user}'@'{host}'"
 
 
+def role_privileges(session: MaintenanceSession) -> list[tuple[str, str]]:
+    """Return ``(scope, privilege)`` pairs the session has through its enabled roles.
+
+    MySQL 8: the enabled roles from ``information_schema.ENABLED_ROLES``, their privileges from
+    ``SHOW GRANTS FOR CURRENT_USER() USING ...`` (the manual's way to see what a user can do
+    with given roles; a role granted but not enabled gives nothing, as on the server). Where the
+    dialect reads no roles, none.
+    """
+    assert session.dialect is not None
+    sql = session.dialect.enabled_roles_sql()
+    if sql is None:
+        return []
+    roles = [(str(r["role_name"]), str(r["role_host"])) for r in session.query(sql)]
+    if not roles:
+        return []
+    rows = session.query(*session.dialect.grants_using_sql(roles))
+    return parse_show_grants(str(next(iter(row.values()))) for row in rows)
+
+
 def maintained_schemas(session: MaintenanceSession, db: Database) -> list[str]:
     """Return the schemas this database's maintenance covers (configured, or all user ones)."""
     if db.schemas:
@@ -122,6 +148,7 @@ def run_preflight(
         (r["scope"], r["privilege"])
         for r in session.query(load_sql("current_privileges"), {"grantee": _grantee(current)})
     ]
+    granted += role_privileges(session)
     schemas = maintained_schemas(session, db)
     history = None if db.history_conn_id and db.history_conn_id != db.conn_id else db.history_schema
     lacking = missing_privileges(

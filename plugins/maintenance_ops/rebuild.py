@@ -210,7 +210,8 @@ def mdl_guard(session: Any, schema: str, table: str, max_trx_age_s: float) -> st
 
 def table_size(session: Any, schema: str, table: str) -> int | None:
     """Return a file-per-table tablespace's size in bytes (None if not file-per-table)."""
-    rows = session.query(load_sql("rebuild_table_size"), (f"{schema}/{table}",))
+    sql = load_sql("rebuild_table_size", **session.dialect.catalog_names)
+    rows = session.query(sql, (f"{schema}/{table}",))
     return int(rows[0]["file_size"]) if rows else None
 
 

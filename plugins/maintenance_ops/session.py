@@ -8,6 +8,7 @@ chunk never waits long on an application's row lock, and a statement time limit.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from maintenance_ops.sqlexec import (
     execute,
     execute_many,
 )
+from maintenance_ops.watchdog import StatementWatchdog
 
 if TYPE_CHECKING:
     from maintenance_ops.config import MaintenanceSettings
@@ -133,6 +135,7 @@ class MaintenanceSession:
         self.conn: Any = None
         self.dialect: Dialect | None = None
         self.endpoint: Endpoint | None = None
+        self.watchdog: StatementWatchdog | None = None
 
     def __enter__(self) -> MaintenanceSession:
         self.open()
@@ -153,12 +156,13 @@ class MaintenanceSession:
         )
         row = self.query_one("SELECT VERSION() AS version, @@version_comment AS comment")
         self.dialect = Dialect(parse_version(row["version"], row["comment"] or ""))
-        self.execute(
-            "SET SESSION lock_wait_timeout = %s, innodb_lock_wait_timeout = %s",
-            (self.settings.lock_wait_timeout_s, self.settings.innodb_lock_wait_timeout_s),
-        )
-        if self.settings.statement_timeout_s:
-            self.execute(*self.dialect.statement_timeout(self.settings.statement_timeout_s))
+        for statement in self.dialect.session_setup_sql(
+            self.settings.lock_wait_timeout_s,
+            self.settings.innodb_lock_wait_timeout_s,
+            self.settings.statement_timeout_s,
+        ):
+            self.execute(*statement)
+        self.watchdog = self._watchdog(self.settings.statement_timeout_s)
         log.info(
             "Connected to %s (%s) at %s: %s",
             self.database_name,
@@ -166,6 +170,31 @@ class MaintenanceSession:
             self.endpoint,
             self.dialect.version,
         )
+
+    def _watchdog(self, budget_s: float) -> StatementWatchdog | None:
+        """A KILL QUERY time limit for what the server's own limit does not bound (MySQL)."""
+        if not budget_s or self.dialect is None or self.dialect.is_mariadb:
+            return None
+        own_id = self.query_one("SELECT CONNECTION_ID() AS id")["id"]
+        return StatementWatchdog(
+            own_id,
+            budget_s,
+            lambda: connect(
+                self.conn_id,
+                connect_timeout=self.settings.connect_timeout_s,
+                read_timeout=60,
+                write_timeout=self.settings.write_timeout_s,
+                database_name=self.database_name,
+            ),
+        )
+
+    def _bounded(self, sql: str) -> AbstractContextManager[None]:
+        """The watchdog's limit for ``sql`` when the server does not bound it, else nothing."""
+        if self.watchdog is None or self.dialect is None:
+            return nullcontext()
+        if self.dialect.statement_limit_covers(sql):
+            return nullcontext()
+        return self.watchdog.bound(" ".join(sql.split()[:4])[:120])
 
     def close(self) -> None:
         """Close the connection; safe to call twice or after the server went away."""
@@ -182,7 +211,8 @@ class MaintenanceSession:
         Goes through the one execution layer (:mod:`maintenance_ops.sqlexec`): a literal ``%``
         that we write in SQL is ``%%``; ``%`` in quoted catalog names needs nothing.
         """
-        return dicts(self.conn, sql, args)
+        with self._bounded(sql):
+            return dicts(self.conn, sql, args)
 
     def query_one(self, sql: str, args: Any = ()) -> dict[str, Any]:
         """Run a statement that returns exactly one row."""
@@ -193,11 +223,13 @@ class MaintenanceSession:
 
     def execute(self, sql: str, args: Any = ()) -> int:
         """Run a statement and return its affected row count."""
-        return execute(self.conn, sql, args)
+        with self._bounded(sql):
+            return execute(self.conn, sql, args)
 
     def execute_many(self, sql: str, seq: Any) -> int:
         """Run one statement for each parameter tuple of ``seq``; return affected rows."""
-        return execute_many(self.conn, sql, seq)
+        with self._bounded(sql):
+            return execute_many(self.conn, sql, seq)
 
     def variable(self, name: str) -> Any:
         """Return a session variable's value (name checked, not bound: SHOW takes no args)."""

@@ -8,10 +8,11 @@ What MariaDB 10.11 tells us about staleness, measured on the server (InnoDB):
 * ``information_schema.TABLES.TABLE_ROWS``: InnoDB keeps it live in memory, one per inserted or
   deleted row (1,000 inserts then 300 deletes read 700 while ``n_rows`` still said 1,000). The
   drift ``|TABLE_ROWS - n_rows|`` counts net inserts and deletes since the refresh.
-* ``information_schema.INNODB_SYS_TABLESTATS.MODIFIED_COUNTER``: rows inserted, deleted or
-  updated in an indexed column since InnoDB last computed the statistics; reset by
-  ``ANALYZE TABLE``. It also sees updates and insert+delete churn that leaves the row count
-  unchanged, but lives in memory only (tables opened since the server started).
+* ``information_schema.INNODB_SYS_TABLESTATS.MODIFIED_COUNTER`` (``INNODB_TABLESTATS`` on
+  MySQL 8, ``Dialect.innodb_tablestats_table``): rows inserted, deleted or updated in an
+  indexed column since InnoDB last computed the statistics; reset by ``ANALYZE TABLE``. It also sees
+  updates and insert+delete churn that leaves the row count unchanged, but lives in memory
+  only (tables opened since the server started).
 
 So a table needs a refresh when it has no persistent statistics yet, or when
 ``max(MODIFIED_COUNTER, |TABLE_ROWS - n_rows|) / n_rows`` reaches the configured ratio. Both
@@ -46,7 +47,9 @@ log = logging.getLogger(__name__)
 DEFAULT_RATIO = 0.1
 # Lock wait timeout, deadlock, statement time limits (MariaDB, MySQL): leave for the next run.
 RETRY_LATER_ERRORS = frozenset({1205, 1213, 1969, 3024})
-# MariaDB's name for InnoDB's in-memory counters; the query fails cleanly where it is missing.
+# On MySQL before 8.0.24, a session using a table this long defers its ANALYZE TABLE.
+ANALYZE_GUARD_AGE_S = 10.0
+# InnoDB's in-memory counters need PROCESS; the query fails cleanly without it.
 COUNTERS_MISSING_ERRORS = frozenset({1044, 1109, 1142, 1227})
 
 
@@ -173,7 +176,8 @@ def read_counters(
     import MySQLdb
 
     counters: dict[tuple[str, str], int] = defaultdict(int)
-    sql = load_sql("innodb_modified_counters")
+    assert session.dialect is not None
+    sql = load_sql("innodb_modified_counters", **session.dialect.catalog_names)
     for schema in schemas:
         try:
             rows = session.query(sql, (_like_prefix(schema),))
@@ -247,6 +251,52 @@ def read_states(
     return states
 
 
+def analyze_guard(session: MaintenanceSession, schema: str, table: str, max_age_s: float) -> str:
+    """Return why ANALYZE TABLE must wait on this server (empty: go ahead).
+
+    Only where ANALYZE TABLE waits for long transactions
+    (:meth:`~maintenance_ops.dialect.Dialect.analyze_waits_for_long_transactions`): a session
+    that has used the table for ``max_age_s`` or more defers it to the next run. When the
+    sessions cannot be seen, the table is deferred too, naming the grant.
+    """
+    import MySQLdb
+
+    assert session.dialect is not None
+    if not session.dialect.analyze_waits_for_long_transactions():
+        return ""
+    try:
+        rows = session.query(load_sql("analyze_long_transactions"), (schema, table, max_age_s))
+    except (MySQLdb.OperationalError, MySQLdb.ProgrammingError) as exc:
+        return (
+            f"cannot see which sessions use the table ({exc.args[-1]}); ANALYZE TABLE on "
+            f"{session.dialect.version} waits for them: grant SELECT ON performance_schema.*"
+        )
+    if not rows:
+        return ""
+    first = rows[0]
+    return (
+        f"{len(rows)} session(s) using the table for {max_age_s:g}s or more (longest: thread "
+        f"{first['thread_id']}, {first['age_s']}s, user {first['user_name']}): ANALYZE TABLE on "
+        f"{session.dialect.version} would queue queries behind them (fixed in MySQL 8.0.24)"
+    )
+
+
+def deferred_by_guard(
+    session: MaintenanceSession,
+    entry: Any,
+    skipped: list[dict[str, str]],
+    table: tuple[str, str],
+    max_age_s: float,
+) -> bool:
+    """Run :func:`analyze_guard`; when it says wait, mark the audit action and list the table."""
+    blocker = analyze_guard(session, *table, max_age_s)
+    if blocker:
+        entry.outcome = "skipped"
+        entry.details["error"] = blocker
+        skipped.append({"table": f"{table[0]}.{table[1]}", "reason": blocker})
+    return bool(blocker)
+
+
 def _other_engines(states: Iterable[TableStatsState]) -> Mapping[str, int]:
     engines: dict[str, int] = defaultdict(int)
     for state in states:
@@ -270,6 +320,7 @@ def refresh_statistics(
     time_budget_s: float | None,
     ratio: float = DEFAULT_RATIO,
     now: datetime,
+    max_trx_age_s: float = ANALYZE_GUARD_AGE_S,
 ) -> StatisticsResult:
     """Run ``ANALYZE TABLE`` on the stale tables of ``schemas`` within a time budget.
 
@@ -282,6 +333,8 @@ def refresh_statistics(
         ANALYZE is never interrupted); None means no limit. Ignored by a dry run.
     :param ratio: changed rows / rows at the last refresh from which a table is stale.
     :param now: the run's logical time, recorded in each audit action's details.
+    :param max_trx_age_s: on MySQL before 8.0.24, a session using a table this long defers its
+        ANALYZE (see :func:`analyze_guard`).
     """
     started = time.monotonic()
     names = [validate_identifier(s, "schema") for s in schemas]
@@ -300,7 +353,7 @@ def refresh_statistics(
                 "for the next run"
             )
             break
-        _analyze_one(session, audit, database_name, stale, result, dry_run, stamp)
+        _analyze_one(session, audit, database_name, stale, result, (dry_run, stamp, max_trx_age_s))
     result.duration_s = time.monotonic() - started
     log.info(
         "statistics of %s: %s tables examined, %s stale, %s analysed, %s left, %s failed, "
@@ -327,17 +380,24 @@ def _analyze_one(
     database_name: str,
     stale: StaleTable,
     result: StatisticsResult,
-    dry_run: bool,
-    stamp: str,
+    how: tuple[bool, str, float],
 ) -> None:
-    """Analyse one table inside its audit action; lock waits and errors are recorded, not raised."""
+    """Analyse one table inside its audit action; lock waits and errors are recorded, not raised.
+
+    :param how: ``(dry_run, logical time stamp, guard age)``.
+    """
     import MySQLdb
 
+    dry_run, stamp, max_trx_age_s = how
     sql = f"ANALYZE TABLE {qualified(stale.schema, stale.table)}"
     with audit.action(database_name, sql, stale.name, dry_run=dry_run) as entry:
         entry.details = {**stale.to_dict(), "logical_time": stamp}
         if dry_run:
             log.info("dry run: would run %s (%s)", sql, stale.reason)
+            return
+        if deferred_by_guard(
+            session, entry, result.skipped, (stale.schema, stale.table), max_trx_age_s
+        ):
             return
         try:
             messages = session.query(sql)

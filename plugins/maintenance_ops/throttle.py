@@ -143,17 +143,15 @@ def replica_lag(session: Any) -> tuple[float | None, str]:
     rows = session.query(dialect.replica_status_sql())
     if not rows:
         return None, "not a replica (empty replica status)"
-    fields = dialect.replica_fields()
-    row = rows[0]
-    if row.get(fields.io_running) != "Yes" or row.get(fields.sql_running) != "Yes":
+    fields, status = dialect.replica_fields(), dialect.replica_status(rows[0])
+    if not (status.io_running and status.sql_running):
         return None, (
-            f"replication not running (IO={row.get(fields.io_running)}, "
-            f"SQL={row.get(fields.sql_running)})"
+            f"replication not running (IO={rows[0].get(fields.io_running)}, "
+            f"SQL={rows[0].get(fields.sql_running)})"
         )
-    lag = row.get(fields.seconds_behind)
-    if lag is None:
+    if status.seconds_behind is None:
         return None, "lag unknown (Seconds_Behind is NULL)"
-    return float(lag), ""
+    return status.seconds_behind, ""
 
 
 class ReplicaProbe:

@@ -13,10 +13,9 @@ from maintenance_ops.dialect import Dialect, parse_version
 from maintenance_ops.histograms import (
     HistogramResult,
     TablePlan,
-    histogram_session_settings,
     plan_histograms,
     refresh_histograms,
-    statement_for,
+    statements_for,
 )
 from maintenance_ops.session import MaintenanceSession
 from tests.conftest import Target
@@ -54,18 +53,21 @@ def test_plan_picks_unindexed_small_columns_in_order() -> None:
     [
         pytest.param(
             MARIADB,
-            "ANALYZE TABLE `s`.`t` PERSISTENT FOR COLUMNS (`a`, `b``c`) INDEXES ALL",
-            id="mariadb",
+            ["ANALYZE TABLE `s`.`t` PERSISTENT FOR COLUMNS (`a`, `b``c`) INDEXES ALL"],
+            id="mariadb-one-statement",
         ),
         pytest.param(
             MYSQL,
-            "ANALYZE TABLE `s`.`t` UPDATE HISTOGRAM ON `a`, `b``c` WITH 100 BUCKETS",
-            id="mysql",
+            [
+                "ANALYZE TABLE `s`.`t`",
+                "ANALYZE TABLE `s`.`t` UPDATE HISTOGRAM ON `a`, `b``c` WITH 100 BUCKETS",
+            ],
+            id="mysql-plain-analyze-first",
         ),
     ],
 )
-def test_statement_for(dialect: Dialect, expected: str) -> None:
-    assert statement_for(dialect, TablePlan("s", "t", ["a", "b`c"])) == expected
+def test_statements_for(dialect: Dialect, expected: list[str]) -> None:
+    assert statements_for(dialect, TablePlan("s", "t", ["a", "b`c"])) == expected
 
 
 @pytest.mark.parametrize(
@@ -79,7 +81,7 @@ def test_statement_for(dialect: Dialect, expected: str) -> None:
     ],
 )
 def test_histogram_session_settings(dialect: Dialect, expected: dict[str, Any]) -> None:
-    assert histogram_session_settings(dialect) == expected
+    assert dialect.histogram_session_settings(254) == expected
 
 
 def test_result_to_dict() -> None:
