@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, run_sql
+from tests.support.accounts import create_account, drop_account
 from tests.support.airflow_stack import (
     POSTGRES_HOST,
     REDIS_HOST,
@@ -110,6 +111,8 @@ def celery_stack(
         f"CREATE TABLE `{schemas['primary']}`.sessions "
         "(id INT PRIMARY KEY, expire_date DATETIME NOT NULL, KEY by_expiry (expire_date))"
     )
+    # Each database's connection is the grants.sql account on its own schemas; root built them.
+    accounts = {name: create_account(run_sql, [schemas[name]], history[name]) for name in names}
     daily_cron = _daily_cron(datetime.now(UTC))
     config = work / "maintenance.yaml"
     config.write_text(
@@ -154,7 +157,7 @@ def celery_stack(
         worker_queues=(QUEUE,),
         extra_env={
             "MAINTENANCE_CONFIG": str(config),
-            **{f"AIRFLOW_CONN_MMC_E2E_{name.upper()}": mysql_server for name in names},
+            **{f"AIRFLOW_CONN_MMC_E2E_{n.upper()}": a.conn_json() for n, a in accounts.items()},
         },
     )
     try:
@@ -172,5 +175,7 @@ def celery_stack(
         assert _leftovers(stack) == {}
     finally:
         stack.stop()
+        for account in accounts.values():
+            drop_account(run_sql, account)
         for schema in [*schemas.values(), *history.values()]:
             run_sql(f"DROP DATABASE IF EXISTS `{schema}`")

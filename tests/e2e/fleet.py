@@ -2,7 +2,8 @@
 
 Used by ``tests/e2e/test_fleet.py`` (which asserts) and ``bench/fleet.py`` (which also records the
 numbers in docs/benchmarks.md). Every database is its own schema on the shared MariaDB and its
-own Airflow connection (``AIRFLOW_CONN_*``); one more database points at a closed port. One run
+own Airflow connection (``AIRFLOW_CONN_*``) as its own grants.sql account (root only builds the
+schemas and the accounts); one more database points at a closed port. One run
 of ``mysql_health_check`` and one of ``mysql_daily_maintenance`` are triggered together; while
 they run, the ``mysql_maintenance`` pool is sampled, and afterwards every task instance's start
 and end give the most tasks that ever ran at once.
@@ -20,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from tests.support.accounts import Account, create_account, drop_account
 from tests.support.airflow_stack import AirflowStack, free_port
 from tests.support.receivers import SlackReceiver, wait_until
 
@@ -122,13 +124,18 @@ def run_fleet(
     names = _names(databases)
     good = [n for n in names if n != BROKEN]
     schemas = [f"mmc_{token}_{n}" for n in good]
-    statements = []
+    statements: list[str] = []
     for schema in schemas:
         statements += [
             f"CREATE DATABASE `{schema}`",
             f"CREATE TABLE `{schema}`.items (id INT PRIMARY KEY, name VARCHAR(40), KEY (name))",
             f"INSERT INTO `{schema}`.items VALUES (1, 'a'), (2, 'b'), (3, 'c')",
         ]
+    # One account per database, as a fleet's connections would be (collected, run at once).
+    accounts = {
+        n: create_account(statements.append, [s], f"{s}_hist")
+        for n, s in zip(good, schemas, strict=True)
+    }
     _sql(statements)
     closed_port = free_port()  # nothing listens there: connecting is refused at once
     config = work_dir / "maintenance.yaml"
@@ -137,8 +144,9 @@ def run_fleet(
             config.write_text(
                 yaml.safe_dump(_config(token, names, pool_slots, slack=True), sort_keys=False)
             )
-            env = {f"AIRFLOW_CONN_MMC_{n.upper()}": "mysql://root@127.0.0.1:3306" for n in good}
-            env[f"AIRFLOW_CONN_MMC_{BROKEN.upper()}"] = f"mysql://root@127.0.0.1:{closed_port}"
+            env = {f"AIRFLOW_CONN_MMC_{n.upper()}": a.conn_json() for n, a in accounts.items()}
+            broken = Account("maintenance", port=closed_port)
+            env[f"AIRFLOW_CONN_MMC_{BROKEN.upper()}"] = broken.conn_json()
             env["AIRFLOW_CONN_SLACK_ALERTS"] = slack.conn_uri
             env["MAINTENANCE_CONFIG"] = str(config)
             stack = AirflowStack(
@@ -158,8 +166,12 @@ def run_fleet(
                 result.alerts = slack.texts()
             return result
     finally:
+        drops: list[str] = []
+        for account in accounts.values():
+            drop_account(drops.append, account)
         _sql(
-            [f"DROP DATABASE IF EXISTS `{s}`" for s in schemas]
+            drops
+            + [f"DROP DATABASE IF EXISTS `{s}`" for s in schemas]
             + [f"DROP DATABASE IF EXISTS `{s}_hist`" for s in schemas]
         )
 

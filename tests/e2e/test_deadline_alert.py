@@ -23,13 +23,13 @@ from tests.support.receivers import SlackReceiver, wait_until
 DAG_ID = "mysql_health_check"
 
 
-def _status_json(stack: AirflowStack, config: Path, mysql_url: str) -> dict:
+def _status_json(stack: AirflowStack, config: Path, conn: str) -> dict:
     env = {
         **os.environ,
         "AIRFLOW_API_URL": stack.api_url,
         "AIRFLOW_API_TOKEN": stack.token(),
         "MAINTENANCE_CONFIG": str(config),
-        f"AIRFLOW_CONN_{TARGET_CONN_ID.upper()}": mysql_url,
+        f"AIRFLOW_CONN_{TARGET_CONN_ID.upper()}": conn,
     }
     result = subprocess.run(
         [sys.executable, "-m", "maintenance_ops", "status", "--format", "json"],
@@ -43,9 +43,9 @@ def _status_json(stack: AirflowStack, config: Path, mysql_url: str) -> dict:
 
 
 @pytest.mark.e2e
-def test_overrunning_run_sends_the_deadline_alert(
-    target: Target, mysql_server: str, tmp_path: Path
-) -> None:
+def test_overrunning_run_sends_the_deadline_alert(target: Target, tmp_path: Path) -> None:
+    assert target.account is not None
+    conn = target.account.conn_json()  # the grants.sql account, for the stack and for `status`
     config = tmp_path / "maintenance.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -65,7 +65,7 @@ def test_overrunning_run_sends_the_deadline_alert(
             work_dir=str(tmp_path / "airflow"),
             extra_env={
                 "MAINTENANCE_CONFIG": str(config),
-                f"AIRFLOW_CONN_{TARGET_CONN_ID.upper()}": mysql_server,
+                f"AIRFLOW_CONN_{TARGET_CONN_ID.upper()}": conn,
                 "AIRFLOW_CONN_SLACK_ALERTS": slack.conn_uri,
             },
         )
@@ -76,7 +76,7 @@ def test_overrunning_run_sends_the_deadline_alert(
             run_id = stack.trigger(DAG_ID, conf={"databases": ["primary"]})
             run = stack.wait_for_run(DAG_ID, run_id, timeout=240)
             assert run["state"] == "success", stack.task_instances(DAG_ID, run_id)
-            status = _status_json(stack, config, mysql_server)
+            status = _status_json(stack, config, conn)
             # Unpausing also starts the latest scheduled run, which overruns too: keep ours.
             texts = wait_until(
                 lambda: [t for t in slack.texts() if "deadline" in t and run_id in t],
