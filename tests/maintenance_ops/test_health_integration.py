@@ -1,7 +1,8 @@
 """The health check against real servers: each threshold driven across its line for real.
 
 A private primary (max_connections=20, binlog) and a private replica replicating from it; the
-shared server's settings are never touched.
+shared server's settings are never touched. Root builds the servers; the health check connects
+to both as the grants.sql account (created on the primary, replicated).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,11 @@ from maintenance_ops.health import collect, evaluate, score
 from maintenance_ops.instance import InstanceSpec, MySQLInstance
 from maintenance_ops.session import MaintenanceSession
 from tests.dags.conftest import run_dag
+from tests.support.accounts import Account, create_account
 from tests.support.receivers import SlackReceiver
+
+ACCOUNT_USER = "mmc_health"
+ACCOUNT = Account(ACCOUNT_USER)  # the grants.sql account; the port is each server's
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +43,7 @@ def pair() -> Iterator[tuple[MySQLInstance, MySQLInstance]]:
         replica.execute("START SLAVE")
         primary.execute("CREATE DATABASE app")
         primary.execute("CREATE TABLE app.t (id INT PRIMARY KEY)")
+        create_account(primary.execute, ["app"], "_maintenance", user=ACCOUNT_USER)
         _wait_replicated(replica)
         yield primary, replica
     finally:
@@ -46,10 +53,9 @@ def pair() -> Iterator[tuple[MySQLInstance, MySQLInstance]]:
 
 def _wait_replicated(replica: MySQLInstance, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
+    account = "SELECT COUNT(*) FROM mysql.user WHERE User = %s"  # created after the schema
     while time.monotonic() < deadline:
-        if replica.execute(
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='app'"
-        ) == [(1,)]:
+        if replica.execute(account, (ACCOUNT_USER,)) == [(1,)]:
             return
         time.sleep(0.2)
     raise AssertionError("replica did not catch up: " + str(replica.execute("SHOW SLAVE STATUS")))
@@ -58,8 +64,10 @@ def _wait_replicated(replica: MySQLInstance, timeout: float = 30) -> None:
 @pytest.fixture
 def conns(pair: tuple[MySQLInstance, MySQLInstance], monkeypatch: pytest.MonkeyPatch) -> None:
     primary, replica = pair
-    monkeypatch.setenv("AIRFLOW_CONN_MMC_PRIMARY", primary.airflow_conn_uri())
-    monkeypatch.setenv("AIRFLOW_CONN_MMC_REPLICA", replica.airflow_conn_uri())
+    for conn_id, server in (("MMC_PRIMARY", primary), ("MMC_REPLICA", replica)):
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id}", replace(ACCOUNT, port=server.port).conn_json()
+        )
 
 
 def _sample(pair: tuple[MySQLInstance, MySQLInstance]) -> tuple[Any, Any, Any]:
