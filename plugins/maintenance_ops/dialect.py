@@ -117,19 +117,6 @@ class BinlogStatus:
     gtid_set: str = ""
 
 
-@dataclass(frozen=True)
-class DeadlockCounter:
-    """Where the server counts deadlocks since it started.
-
-    MariaDB (and Percona Server) have the status variable ``Innodb_deadlocks``; MySQL has none,
-    only InnoDB's ``lock_deadlocks`` metric in ``information_schema.INNODB_METRICS``, which
-    counts only while enabled (its status is read with it).
-    """
-
-    status_variable: str | None
-    sql: str | None = None
-
-
 def _int_or_none(value: Any) -> int | None:
     return None if value is None or value == "" else int(value)
 
@@ -235,14 +222,22 @@ class Dialect:
 
     # ---- health metrics and the security audit ---------------------------------------------
 
-    def deadlock_counter(self) -> DeadlockCounter:
-        """Return where this server counts deadlocks (see :class:`DeadlockCounter`)."""
+    def deadlocks_sql(self) -> str:
+        """Return the SELECT of the server's deadlock count since start (``deadlocks``, ``status``).
+
+        MariaDB (and Percona Server) count them in the status variable ``Innodb_deadlocks``;
+        MySQL has no such variable, only InnoDB's ``lock_deadlocks`` metric in
+        ``information_schema.INNODB_METRICS``, which counts only while its ``STATUS`` is
+        ``enabled`` (the default).
+        """
         if self.is_mariadb:
-            return DeadlockCounter("Innodb_deadlocks")
-        return DeadlockCounter(
-            None,
+            return (
+                "SELECT VARIABLE_VALUE AS deadlocks, 'enabled' AS status "
+                "FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_DEADLOCKS'"
+            )
+        return (
             "SELECT `COUNT` AS deadlocks, STATUS AS status FROM information_schema.INNODB_METRICS "
-            "WHERE NAME = 'lock_deadlocks'",
+            "WHERE NAME = 'lock_deadlocks'"
         )
 
     @property

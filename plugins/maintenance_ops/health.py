@@ -263,23 +263,20 @@ def _status(session: MaintenanceSession, notes: list[str]) -> dict[str, str]:
         for r in session.query(statement)
     }
     assert session.dialect is not None
-    counter = session.dialect.deadlock_counter()
-    if counter.sql is not None:
-        status.pop("INNODB_DEADLOCKS", None)
-        deadlocks = _deadlock_metric(session, counter.sql, notes)
-        if deadlocks is not None:
-            status["INNODB_DEADLOCKS"] = deadlocks
+    deadlocks = _deadlock_metric(session, session.dialect.deadlocks_sql(), notes)
+    if deadlocks is not None:
+        status["INNODB_DEADLOCKS"] = deadlocks
     return status
 
 
 def _deadlock_metric(session: MaintenanceSession, sql: str, notes: list[str]) -> str | None:
-    """InnoDB's ``lock_deadlocks`` metric (MySQL), or None with a note saying why not."""
+    """The server's deadlock count (the dialect's source), or None with a note saying why not."""
     import MySQLdb
 
     try:
         rows = session.query(sql)
     except (MySQLdb.OperationalError, MySQLdb.ProgrammingError) as exc:
-        notes.append(f"deadlock count unavailable ({exc.args[-1]}); grant PROCESS")
+        notes.append(f"deadlock count unavailable ({exc.args[-1]}); grant PROCESS")  # MySQL
         return None
     if not rows or str(rows[0]["status"]).lower() != "enabled":
         notes.append(
