@@ -35,6 +35,7 @@ from maintenance_ops.backup import (
 from maintenance_ops.config import BackupSettings, MaintenanceSettings
 from maintenance_ops.session import Endpoint, MaintenanceSession
 from tests.conftest import Target
+from tests.support.accounts import create_account
 
 NOW = datetime(2026, 6, 15, 2, 0, tzinfo=UTC)
 SCHEMA_SQL = [
@@ -555,7 +556,8 @@ def test_counts_exact_without_binlog_on_a_quiet_server(
         # No persistent-stats recalculation: it is a background write that moves the counter.
         inst.execute("CREATE TABLE app.t (id INT PRIMARY KEY) ENGINE=InnoDB STATS_PERSISTENT=0")
         inst.execute("INSERT INTO app.t VALUES (1), (2), (3)")
-        monkeypatch.setenv("AIRFLOW_CONN_MMC_TEST_BACKUP_QUIET", inst.airflow_conn_uri())
+        account = create_account(inst.execute, ["app"], "_maintenance", port=inst.port)
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_TEST_BACKUP_QUIET", account.conn_json())
         with MaintenanceSession("mmc_test_backup_quiet", MaintenanceSettings()) as session:
             result = take_backup(
                 session,

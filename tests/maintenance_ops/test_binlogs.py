@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from maintenance_ops.binlogs import (
     retention_seconds,
 )
 from maintenance_ops.instance import InstanceSpec, MySQLInstance
+from tests.support.accounts import Account, create_account
 
 HOUR = 3600.0
 
@@ -229,6 +231,7 @@ def test_no_manifest_skips_the_chain() -> None:
 # ------------------------------------------------------------------------------------------
 
 CONN_ID = "mmc_test_binlogs_source"
+ACCOUNT = Account("mmc_binlogs")  # the grants.sql account on binlog_server (port set per use)
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +242,7 @@ def binlog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MySQLIns
         inst.execute("CREATE DATABASE app")
         inst.execute("CREATE TABLE app.t (id INT PRIMARY KEY) ENGINE=InnoDB")
         inst.execute("INSERT INTO app.t VALUES (1)")
+        create_account(inst.execute, ["app"], "_maintenance", port=inst.port, user=ACCOUNT.user)
         yield inst
 
 
@@ -247,7 +251,8 @@ def _take_backup(inst: MySQLInstance, tmp_path: Path, monkeypatch: pytest.Monkey
     from maintenance_ops.config import BackupSettings, MaintenanceSettings
     from maintenance_ops.session import MaintenanceSession
 
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", inst.airflow_conn_uri())
+    account = replace(ACCOUNT, port=inst.port)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", account.conn_json())
     settings = BackupSettings(enabled=True, location=(tmp_path / "backups").as_uri())
     with MaintenanceSession(CONN_ID, MaintenanceSettings()) as session:
         return take_backup(
@@ -261,7 +266,7 @@ def _take_backup(inst: MySQLInstance, tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def _checks(inst: MySQLInstance, manifest: dict[str, Any]) -> dict[str, Any]:
-    conn = inst.connect()
+    conn = inst.connect(tcp=True, user=ACCOUNT.user, password=ACCOUNT.password)  # as the drill
     try:
         checks = check_binlog_availability(
             conn, manifest, backup_interval_s=24 * HOUR, rpo_s=26 * HOUR

@@ -16,6 +16,7 @@ from maintenance_ops.instance import InstanceSpec, MySQLInstance
 from maintenance_ops.integrity import IntegrityResult, check_tables, classify_check, walk_order
 from maintenance_ops.session import MaintenanceSession
 from tests.conftest import Target
+from tests.support.accounts import Account, create_account
 
 NOW = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
 
@@ -92,6 +93,9 @@ def _run(conn_id: str, schema: str, history: str, **kw: Any) -> tuple[IntegrityR
         audit.close()
 
 
+DAMAGED_USER = "mmc_integrity"  # the grants.sql account on the damaged server
+
+
 @pytest.fixture(scope="module")
 def damaged() -> Iterator[MySQLInstance]:
     """A private server with a truncated MyISAM data file and a deleted InnoDB .ibd."""
@@ -110,6 +114,7 @@ def damaged() -> Iterator[MySQLInstance]:
             data.truncate(30000)
         os.remove(os.path.join(folder, "gone.ibd"))
         inst.start()
+        create_account(inst.execute, ["app"], "mmc_hist", port=inst.port, user=DAMAGED_USER)
         yield inst
     finally:
         inst.stop()
@@ -118,7 +123,8 @@ def damaged() -> Iterator[MySQLInstance]:
 def test_corrupt_and_missing_tables_are_critical(
     damaged: MySQLInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_MMC_DAMAGED", damaged.airflow_conn_uri())
+    account = Account(DAMAGED_USER, port=damaged.port)
+    monkeypatch.setenv("AIRFLOW_CONN_MMC_DAMAGED", account.conn_json())
     result, audit_rows = _run("mmc_damaged", "app", "mmc_hist", time_budget_s=None, dry_run=False)
     assert result.checked == ["app.gone", "app.m", "app.ok"]
     assert [f["table"] for f in result.corrupt] == ["m"]

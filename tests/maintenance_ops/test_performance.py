@@ -22,6 +22,7 @@ from maintenance_ops.performance import (
     window_average,
 )
 from maintenance_ops.session import MaintenanceSession
+from tests.support.accounts import Account, create_account
 
 NOW = datetime(2026, 11, 8, 3, 0)
 DAY = timedelta(days=1)
@@ -96,6 +97,9 @@ def test_weekly_trends_compare_with_a_week_ago() -> None:
     assert only.metric == "connections_pct" and only.change_7d == 10.0
 
 
+PS_USER = "mmc_perf"  # the grants.sql account on ps_server; root runs the workload
+
+
 @pytest.fixture(scope="module")
 def ps_server() -> Iterator[MySQLInstance]:
     inst = MySQLInstance(InstanceSpec(extra_args=("--performance-schema=ON",))).start()
@@ -103,6 +107,7 @@ def ps_server() -> Iterator[MySQLInstance]:
         inst.execute("CREATE DATABASE app")
         inst.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v INT)")
         inst.execute("INSERT INTO app.t SELECT seq, seq FROM app.seq_1_to_100")
+        create_account(inst.execute, ["app"], "mmc_hist", port=inst.port, user=PS_USER)
         yield inst
     finally:
         inst.stop()
@@ -136,7 +141,7 @@ def _analyze(conn_id: str, history_schema: str, now: datetime) -> dict:
 def test_regression_detected_between_weekly_snapshots(
     ps_server: MySQLInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_MMC_PS", ps_server.airflow_conn_uri())
+    monkeypatch.setenv("AIRFLOW_CONN_MMC_PS", Account(PS_USER, port=ps_server.port).conn_json())
     # 12 x 2 ms keeps SLEEP in the top list even when the set-up statements ran slowly.
     _workload(ps_server, 0.002)
     first = _analyze("mmc_ps", "mmc_hist", NOW - 7 * DAY)
@@ -158,7 +163,8 @@ def test_regression_detected_between_weekly_snapshots(
 def test_performance_schema_off_says_how_to_enable(monkeypatch: pytest.MonkeyPatch) -> None:
     # A private server with performance_schema off, whatever the shared server runs with.
     with MySQLInstance(InstanceSpec(extra_args=("--performance-schema=OFF",))) as server:
-        monkeypatch.setenv("AIRFLOW_CONN_MMC_NOPS", server.airflow_conn_uri())
+        account = create_account(server.execute, ["app"], "mmc_hist", port=server.port)
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_NOPS", account.conn_json())
         with MaintenanceSession("mmc_nops", MaintenanceSettings()) as session:
             assert not session.query_one("SELECT @@performance_schema AS p")["p"]
             result = analyze_performance(

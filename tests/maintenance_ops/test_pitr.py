@@ -273,7 +273,7 @@ def test_mydumper_backup_rolls_forward_too(drill: MarkedSource, tmp_path: Path) 
 
     settings = BackupSettings(enabled=True, location=(tmp_path / "b").as_uri(), tool="mydumper")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", drill.source.airflow_conn_uri())
+        mp.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", drill.account.conn_json())
         with MaintenanceSession(SOURCE_CONN_ID, MaintenanceSettings()) as session:
             backup = take_backup(
                 session,

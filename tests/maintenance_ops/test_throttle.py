@@ -24,6 +24,7 @@ from maintenance_ops.throttle import (
     replica_lag,
     threads_running,
 )
+from tests.support.accounts import create_account
 
 LIMITS = Limits(
     max_replica_lag_s=5,
@@ -322,7 +323,9 @@ def private_server() -> Iterator[MySQLInstance]:
 
 
 def _session(inst: MySQLInstance, monkeypatch: pytest.MonkeyPatch, conn_id: str) -> Any:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", inst.airflow_conn_uri())
+    """A session as the grants.sql account (root only builds the fixtures)."""
+    account = create_account(inst.execute, [], "_maintenance", port=inst.port)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", account.conn_json())
     return MaintenanceSession(conn_id, MaintenanceSettings(), database_name=conn_id)
 
 
@@ -374,7 +377,8 @@ def test_replica_lag_throttle_on_a_real_replica(monkeypatch: pytest.MonkeyPatch)
             (primary.host, primary.port),
         )
         replica.execute("START SLAVE")
-        monkeypatch.setenv("AIRFLOW_CONN_MMC_THROTTLE_REPLICA", replica.airflow_conn_uri())
+        account = create_account(replica.execute, [], "_maintenance", port=replica.port)
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_THROTTLE_REPLICA", account.conn_json())
         settings = MaintenanceSettings(max_replica_lag_s=5)
         throttle = Throttle.from_settings(
             None,
