@@ -38,6 +38,7 @@ from maintenance_ops.index_analysis import (
 from maintenance_ops.instance import InstanceSpec, MySQLInstance
 from maintenance_ops.session import MaintenanceSession
 from tests.conftest import Target
+from tests.support.accounts import create_account
 
 T0 = datetime(2026, 1, 1, 2, 0)
 
@@ -792,7 +793,8 @@ def test_unused_index_on_a_server_with_performance_schema(
 ) -> None:
     spec = InstanceSpec(extra_args=("--performance-schema=ON",))
     with MySQLInstance(spec) as inst:
-        monkeypatch.setenv("AIRFLOW_CONN_MMC_PS_TARGET", inst.url())
+        account = create_account(inst.execute, ["app"], "_maint", port=inst.port)
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_PS_TARGET", account.conn_json())
         inst.execute("CREATE DATABASE app")
         inst.execute(
             "CREATE TABLE app.t (id INT PRIMARY KEY, a INT, b INT, c INT, "
