@@ -219,3 +219,147 @@ def test_replica_log_position_fields() -> None:
         "Relay_Master_Log_File",
         "Exec_Master_Log_Pos",
     )
+
+
+MYSQL84 = Dialect(parse_version("8.4.3", "MySQL Community Server - GPL"))
+MYSQL8023 = Dialect(parse_version("8.0.23-0ubuntu0.20.04.1", "(Ubuntu)"))
+
+
+@pytest.mark.parametrize(
+    ("dialect", "expected"),
+    [
+        pytest.param(
+            MARIADB,
+            [
+                "SET SESSION lock_wait_timeout = %s, innodb_lock_wait_timeout = %s",
+                "SET SESSION max_statement_time = %s",
+            ],
+            id="mariadb-10.11",
+        ),
+        pytest.param(
+            MYSQL8,
+            [
+                "SET SESSION lock_wait_timeout = %s, innodb_lock_wait_timeout = %s",
+                "SET SESSION information_schema_stats_expiry = 0",
+                "SET SESSION max_execution_time = %s",
+            ],
+            id="mysql-8.0.36-live-catalog-figures",
+        ),
+        pytest.param(
+            MYSQL57,
+            [
+                "SET SESSION lock_wait_timeout = %s, innodb_lock_wait_timeout = %s",
+                "SET SESSION max_execution_time = %s",
+            ],
+            id="mysql-5.7-no-stats-cache",
+        ),
+    ],
+)
+def test_session_setup(dialect: Dialect, expected: list[str]) -> None:
+    assert [sql for sql, _ in dialect.session_setup_sql(5, 3, 60)] == expected
+
+
+@pytest.mark.parametrize(
+    ("sql", "mysql_covers"),
+    [
+        pytest.param("-- a comment\nSELECT 1", True, id="select-after-comment"),
+        pytest.param("WITH x AS (SELECT 1) SELECT * FROM x", True, id="cte"),
+        pytest.param("SHOW GLOBAL STATUS", True, id="show-needs-no-limit"),
+        pytest.param("ALTER TABLE `d`.`t` FORCE, ALGORITHM=INPLACE, LOCK=NONE", False, id="ddl"),
+        pytest.param("ANALYZE TABLE `d`.`t`", False, id="analyze"),
+        pytest.param("/* x */ CHECK TABLE `d`.`t`", False, id="check"),
+        pytest.param("DELETE FROM `d`.`t` WHERE id < %s LIMIT 1000", False, id="cleanup-chunk"),
+        pytest.param("INSERT INTO `d`.`a` SELECT * FROM `d`.`t`", False, id="archive-copy"),
+    ],
+)
+def test_statement_limit_covers(sql: str, mysql_covers: bool) -> None:
+    assert MYSQL8.statement_limit_covers(sql) is mysql_covers
+    assert MARIADB.statement_limit_covers(sql) is True  # max_statement_time bounds them all
+
+
+@pytest.mark.parametrize(
+    ("dialect", "tablespaces", "tablestats", "foreign"),
+    [
+        pytest.param(
+            MARIADB, "INNODB_SYS_TABLESPACES", "INNODB_SYS_TABLESTATS", "INNODB_SYS_FOREIGN",
+            id="mariadb",
+        ),
+        pytest.param(
+            MYSQL57, "INNODB_SYS_TABLESPACES", "INNODB_SYS_TABLESTATS", "INNODB_SYS_FOREIGN",
+            id="mysql-5.7",
+        ),
+        pytest.param(MYSQL8, "INNODB_TABLESPACES", "INNODB_TABLESTATS", "INNODB_FOREIGN", id="8.0"),
+        pytest.param(MYSQL84, "INNODB_TABLESPACES", "INNODB_TABLESTATS", "INNODB_FOREIGN", id="8.4"),
+    ],
+)  # fmt: skip
+def test_renamed_innodb_tables(
+    dialect: Dialect, tablespaces: str, tablestats: str, foreign: str
+) -> None:
+    assert dialect.catalog_names == {
+        "innodb_tablespaces": tablespaces,
+        "innodb_tablestats": tablestats,
+    }
+    assert dialect.innodb_foreign_keys_table() == foreign
+
+
+@pytest.mark.parametrize(
+    ("dialect", "statement"),
+    [
+        pytest.param(MARIADB, "SHOW BINLOG STATUS", id="mariadb-10.11"),
+        pytest.param(Dialect(parse_version("10.5.1-MariaDB")), "SHOW MASTER STATUS", id="10.5.1"),
+        pytest.param(MYSQL8, "SHOW MASTER STATUS", id="mysql-8.0"),
+        pytest.param(Dialect(parse_version("8.2.0")), "SHOW BINARY LOG STATUS", id="mysql-8.2"),
+        pytest.param(MYSQL84, "SHOW BINARY LOG STATUS", id="mysql-8.4"),
+    ],
+)
+def test_binlog_status_statement(dialect: Dialect, statement: str) -> None:
+    assert dialect.binlog_status_sql() == statement
+
+
+def test_deadlocks_come_from_innodb_metrics_on_mysql() -> None:
+    assert "INNODB_METRICS" in MYSQL84.deadlocks_sql()
+    assert "'lock_deadlocks'" in MYSQL84.deadlocks_sql()
+    assert "'INNODB_DEADLOCKS'" in MARIADB.deadlocks_sql()
+
+
+def test_security_audit_rules() -> None:
+    assert MARIADB.security_accounts_sql == "health_security_accounts"
+    assert MYSQL8.security_accounts_sql == "health_security_accounts_mysql"
+    assert "caching_sha2_password" in MYSQL8.empty_password_plugins
+    assert "caching_sha2_password" not in MARIADB.empty_password_plugins
+
+
+def test_roles_are_read_on_mysql_8_0_19_and_later() -> None:
+    assert MARIADB.enabled_roles_sql() is None
+    assert Dialect(parse_version("8.0.18")).enabled_roles_sql() is None
+    assert "information_schema.ENABLED_ROLES" in str(MYSQL8.enabled_roles_sql())
+    assert Dialect.grants_using_sql([("r1", "%"), ("r2", "h")]) == (
+        "SHOW GRANTS FOR CURRENT_USER() USING %s@%s, %s@%s",
+        ("r1", "%", "r2", "h"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("dialect", "waits"),
+    [
+        pytest.param(Dialect(parse_version("8.0.23")), True, id="mysql-8.0.23"),
+        pytest.param(MYSQL8023, True, id="mysql-8.0.23-ubuntu"),
+        pytest.param(Dialect(parse_version("8.0.24")), False, id="mysql-8.0.24-fixed"),
+        pytest.param(MYSQL84, False, id="mysql-8.4"),
+        pytest.param(MARIADB, False, id="mariadb"),
+    ],
+)
+def test_analyze_guard_versions(dialect: Dialect, waits: bool) -> None:
+    assert dialect.analyze_waits_for_long_transactions() is waits
+
+
+def test_full_statistics_runs_a_plain_analyze_first_on_mysql() -> None:
+    assert MYSQL8.full_statistics_sql("`d`.`t`", ["`a`"]) == [
+        "ANALYZE TABLE `d`.`t`",
+        "ANALYZE TABLE `d`.`t` UPDATE HISTOGRAM ON `a` WITH 100 BUCKETS",
+    ]
+    assert MARIADB.full_statistics_sql("`d`.`t`", ["`a`"]) == [
+        "ANALYZE TABLE `d`.`t` PERSISTENT FOR COLUMNS (`a`) INDEXES ALL"
+    ]
+    assert "COLUMN_STATISTICS" in MYSQL8.histogram_count_sql()
+    assert "mysql.column_stats" in MARIADB.histogram_count_sql()
