@@ -353,13 +353,7 @@ def test_analyze_guard_versions(dialect: Dialect, waits: bool) -> None:
     assert dialect.analyze_waits_for_long_transactions() is waits
 
 
-def test_full_statistics_runs_a_plain_analyze_first_on_mysql() -> None:
-    assert MYSQL8.full_statistics_sql("`d`.`t`", ["`a`"]) == [
-        "ANALYZE TABLE `d`.`t`",
-        "ANALYZE TABLE `d`.`t` UPDATE HISTOGRAM ON `a` WITH 100 BUCKETS",
-    ]
-    assert MARIADB.full_statistics_sql("`d`.`t`", ["`a`"]) == [
-        "ANALYZE TABLE `d`.`t` PERSISTENT FOR COLUMNS (`a`) INDEXES ALL"
-    ]
+def test_histogram_count_per_flavor() -> None:
+    """(Which statements a full refresh runs: test_histograms.test_statements_for.)"""
     assert "COLUMN_STATISTICS" in MYSQL8.histogram_count_sql()
     assert "mysql.column_stats" in MARIADB.histogram_count_sql()
