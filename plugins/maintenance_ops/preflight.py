@@ -123,6 +123,13 @@ def role_privileges(session: MaintenanceSession) -> list[tuple[str, str]]:
     return parse_show_grants(str(next(iter(row.values()))) for row in rows)
 
 
+def account_privileges(session: MaintenanceSession) -> tuple[str, list[tuple[str, str]]]:
+    """Return the account (``'user'@'host'``) and its and its roles' ``(scope, privilege)``s."""
+    grantee = _grantee(session.query_one("SELECT CURRENT_USER() AS u")["u"])
+    rows = session.query(load_sql("current_privileges"), {"grantee": grantee})
+    return grantee, [(r["scope"], r["privilege"]) for r in rows] + role_privileges(session)
+
+
 def maintained_schemas(session: MaintenanceSession, db: Database) -> list[str]:
     """Return the schemas this database's maintenance covers (configured, or all user ones)."""
     if db.schemas:
@@ -143,12 +150,7 @@ def run_preflight(
     """Check privileges and the window on an open session; return what was found."""
     started = time.monotonic()
     assert session.dialect is not None and session.endpoint is not None
-    current = session.query_one("SELECT CURRENT_USER() AS u")["u"]
-    granted = [
-        (r["scope"], r["privilege"])
-        for r in session.query(load_sql("current_privileges"), {"grantee": _grantee(current)})
-    ]
-    granted += role_privileges(session)
+    _, granted = account_privileges(session)
     schemas = maintained_schemas(session, db)
     history = None if db.history_conn_id and db.history_conn_id != db.conn_id else db.history_schema
     lacking = missing_privileges(
