@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from maintenance_ops import sqlexec
 from maintenance_ops.identifiers import qualified
 from maintenance_ops.session import connect
 from maintenance_ops.sqlfiles import load_sql, split_statements
@@ -66,7 +67,11 @@ class RunContext:
 
 @dataclass
 class AuditEntry:
-    """One action in progress; set ``rows``, ``outcome`` or ``details`` before it ends."""
+    """One action in progress; set ``rows``, ``outcome`` or ``details`` before it ends.
+
+    An action that finds a problem without raising (a failed check) calls :meth:`fail`, so its
+    row says ``failed`` and why, never ``ok``.
+    """
 
     database: str
     object_name: str | None
@@ -76,6 +81,12 @@ class AuditEntry:
     details: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
     started: float = field(default_factory=time.monotonic)
+    error: str | None = None
+
+    def fail(self, reason: str, outcome: str = "failed") -> None:
+        """Record that the action failed (or was refused) and why."""
+        self.outcome = outcome
+        self.error = reason
 
 
 class AuditLog:
@@ -101,14 +112,14 @@ class AuditLog:
         self.connect_timeout = connect_timeout
         self._conn: Any = None
 
-    def _cursor(self) -> Any:
+    def _connection(self) -> Any:
         if self._conn is None:
             self._conn = connect(self.conn_id, connect_timeout=self.connect_timeout)
             for statement in split_statements(
                 load_sql("create_maintenance_log", history_schema=self.history_schema)
             ):
-                self._conn.cursor().execute(statement)
-        return self._conn.cursor()
+                sqlexec.execute(self._conn, statement)
+        return self._conn
 
     def close(self) -> None:
         """Close the history connection."""
@@ -121,8 +132,9 @@ class AuditLog:
 
     def start(self, entry: AuditEntry) -> AuditEntry:
         """Write the ``running`` row of an action."""
-        cursor = self._cursor()
-        cursor.execute(
+        conn = self._connection()
+        sqlexec.execute(
+            conn,
             f"INSERT INTO {self._table()} (database_name, object_name, command, started_at, "  # noqa: S608 - quoted identifier
             "outcome, dag_id, run_id, task_id, map_index) "
             "VALUES (%s, %s, %s, %s, 'running', %s, %s, %s, %s)",
@@ -137,19 +149,20 @@ class AuditLog:
                 self.run.map_index,
             ),
         )
-        entry.id = cursor.lastrowid
+        entry.id = int(conn.insert_id())
         return entry
 
     def finish(self, entry: AuditEntry, error: str | None = None) -> None:
-        """Complete an action's row with its outcome, rows and details."""
-        self._cursor().execute(
+        """Complete an action's row with its outcome, rows, details and error (or its reason)."""
+        sqlexec.execute(
+            self._connection(),
             f"UPDATE {self._table()} SET ended_at = %s, outcome = %s, rows_affected = %s, "  # noqa: S608 - quoted identifier
             "error = %s, details = %s WHERE id = %s",
             (
                 _utcnow(),
                 entry.outcome,
                 entry.rows,
-                redact(error),
+                redact(error or entry.error),
                 json.dumps(entry.details, default=str) if entry.details else None,
                 entry.id,
             ),
@@ -166,33 +179,33 @@ class AuditLog:
         try:
             yield entry
         except BaseException as exc:
-            entry.outcome = "failed"
-            self.finish(entry, f"{type(exc).__name__}: {exc}")
+            entry.fail(f"{type(exc).__name__}: {exc}")
+            self.finish(entry)
             raise
         self.finish(entry)
-        log.info(
-            "audit: %s %s %s outcome=%s rows=%s %.2fs",
+        log.log(
+            logging.WARNING if entry.error else logging.INFO,
+            "audit: %s %s %s outcome=%s rows=%s %.2fs%s",
             database,
             object_name or "-",
             redact(command),
             entry.outcome,
             entry.rows,
             time.monotonic() - entry.started,
+            f" error={redact(entry.error)}" if entry.error else "",
         )
 
     def read(
         self, database: str | None = None, *, dag_id: str | None = None, run_id: str | None = None
     ) -> list[dict[str, Any]]:
         """Return audit rows, oldest first, filtered by database, DAG and run."""
-        cursor = self._cursor()
-        cursor.execute(
+        return sqlexec.dicts(
+            self._connection(),
             f"SELECT * FROM {self._table()} "  # noqa: S608 - quoted identifier
             "WHERE (%s IS NULL OR database_name = %s) AND (%s IS NULL OR dag_id = %s) "
             "AND (%s IS NULL OR run_id = %s) ORDER BY id",
             (database, database, dag_id, dag_id, run_id, run_id),
         )
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _utcnow() -> datetime:
