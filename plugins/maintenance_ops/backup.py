@@ -54,8 +54,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from maintenance_ops.definitions import DEFINITIONS_FORMAT, read_definitions, routine_key
 from maintenance_ops.encryption import backup_secret, encrypt_tree, sign_manifest
-from maintenance_ops.exceptions import ConfigError, MaintenanceError
+from maintenance_ops.exceptions import ConfigError, MaintenanceError, PreflightError
+from maintenance_ops.grants import missing, requirements
 from maintenance_ops.identifiers import quote_identifier
 from maintenance_ops.session import Endpoint, endpoint
 from maintenance_ops.sqlfiles import load_sql
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
 
     from maintenance_ops.audit import AuditLog
     from maintenance_ops.config import BackupSettings
+    from maintenance_ops.dialect import Dialect, ServerVersion
     from maintenance_ops.session import MaintenanceSession
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,10 @@ _TRX_COUNTER = re.compile(r"Trx id counter\s+(\d+)")
 
 class BackupError(MaintenanceError):
     """A backup tool failed or its output could not be stored."""
+
+
+class BackupRefused(BackupError, PreflightError):
+    """The account cannot see every object the backup must hold; nothing was written."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,20 +449,48 @@ def mydumper_regex(schemas: Sequence[str]) -> str:
 def mydumper_command(
     defaults_file: str, outdir: Path, schemas: Sequence[str], *, compress: bool
 ) -> list[str]:
-    """Return the mydumper command that dumps ``schemas`` into ``outdir``."""
+    """Return the mydumper command that dumps the tables, views and triggers of ``schemas``.
+
+    One run, one snapshot for every schema. mydumper 0.10's ``--database`` takes one name, so
+    several schemas are chosen with ``--regex``; it still visits every database the account
+    can see, and its ``--routines``/``--events`` read them all (``SHOW EVENTS`` in ``mysql``
+    is refused to a least-privilege account). Routines and events are therefore dumped per
+    schema by :func:`mydumper_post_command`.
+    """
     command = [
         "mydumper",
         f"--defaults-file={defaults_file}",
         f"--outputdir={outdir}",
         "--threads=2",
         "--trx-consistency-only",
-        "--routines",
         "--triggers",
-        "--events",
         f"--regex={mydumper_regex(schemas)}",
     ]
     if len(schemas) == 1:
         command.append(f"--database={schemas[0]}")
+    return [*command, "--compress"] if compress else command
+
+
+def mydumper_post_command(
+    defaults_file: str, outdir: Path, schema: str, *, compress: bool
+) -> list[str]:
+    """Return the mydumper command that dumps only the routines and events of one schema.
+
+    It writes ``<schema>-schema-post.sql`` (no tables, no rows), the file myloader runs after
+    the tables; it is moved beside the main run's files.
+    """
+    command = [
+        "mydumper",
+        f"--defaults-file={defaults_file}",
+        f"--outputdir={outdir}",
+        "--threads=1",
+        "--trx-consistency-only",
+        "--no-schemas",
+        "--no-data",
+        "--routines",
+        "--events",
+        f"--database={schema}",
+    ]
     return [*command, "--compress"] if compress else command
 
 
@@ -501,6 +536,102 @@ def _resolve_schemas(
     return [*dict.fromkeys([*chosen, history_schema])]
 
 
+def routine_grant_missing(
+    version: ServerVersion,
+    granted: Sequence[tuple[str, str]],
+    schemas: Sequence[str],
+    proc_readable: bool,
+) -> str | None:
+    """Return the grant without which the account misses other definers' routines, or None.
+
+    information_schema.ROUTINES, ``SHOW PROCEDURE STATUS`` and the dump tools show an account
+    only its own routines unless: MariaDB, MySQL 5.7: it reads ``mysql.proc`` (MariaDB 11.3+
+    also ``SHOW CREATE ROUTINE``); MySQL 8.0.20+: ``SHOW_ROUTINE``; MySQL 8.0 before: global
+    ``SELECT``. Global ``SELECT`` works everywhere.
+
+    :param granted: ``(scope, privilege)`` pairs (scope ``*.*``, ``schema.*``, ``schema.table``).
+    :param proc_readable: whether a ``SELECT`` on ``mysql.proc`` succeeded.
+    """
+    by_scope: dict[str, set[str]] = {}
+    for scope, privilege in granted:
+        by_scope.setdefault(scope, set()).add(privilege.upper())
+    on_all = by_scope.get("*.*", set())
+    if on_all & {"ALL PRIVILEGES", "SELECT"} or proc_readable:
+        return None
+    if version.flavor == "mariadb":
+        show_create = {"SHOW CREATE ROUTINE", "ALL PRIVILEGES"}
+        if version.at_least(11, 3) and all(
+            (on_all | by_scope.get(f"{s}.*", set())) & show_create for s in schemas
+        ):
+            return None
+        return "SELECT ON `mysql`.`proc`"
+    if version.at_least(8, 0, 20):
+        return None if "SHOW_ROUTINE" in on_all else "SHOW_ROUTINE ON *.*"
+    return "SELECT ON *.*" if version.at_least(8) else "SELECT ON `mysql`.`proc`"
+
+
+def backup_grant_problems(
+    dialect: Dialect,
+    granted: Sequence[tuple[str, str]],
+    schemas: Sequence[str],
+    history_schema: str,
+    *,
+    proc_readable: bool,
+) -> list[str]:
+    """Return each grant the account lacks to back up ``schemas`` completely, with its reason.
+
+    The grants are grants.sql's ``backups`` lines (views, triggers, events, the history schema,
+    the tools' locks), plus the routine grant of :func:`routine_grant_missing`, which is
+    checked against the server's behaviour too (a grant file may lack it for this version).
+    """
+    needed = requirements({"backups"}, dialect.version, schemas, history_schema)
+    lacking = {str(r): r.reason for r in missing(granted, needed, dialect)}
+    routine = routine_grant_missing(dialect.version, granted, schemas, proc_readable)
+    if routine is not None and routine not in lacking:
+        lacking[routine] = "without it the account sees only its own routines"
+    return [f"{grant} ({reason})" for grant, reason in sorted(lacking.items())]
+
+
+def _proc_readable(session: MaintenanceSession) -> bool:
+    try:
+        session.query(load_sql("backup_proc_readable"))
+    except Exception as exc:  # noqa: BLE001 - the answer to the question, not a failure
+        log.info("mysql.proc is not readable by this account: %s", exc)
+        return False
+    return True
+
+
+def check_backup_grants(
+    session: MaintenanceSession, database_name: str, schemas: Sequence[str], history_schema: str
+) -> None:
+    """Refuse the backup, before anything is written, when the account cannot see everything.
+
+    A dump made by an account that cannot see a routine (or view, trigger, event) silently
+    lacks it, and a manifest read through the same eyes would not miss it either.
+    """
+    from maintenance_ops.preflight import account_privileges
+
+    assert session.dialect is not None
+    grantee, granted = account_privileges(session)
+    data_schemas = [s for s in schemas if s != history_schema]
+    proc = session.dialect.version.flavor == "mariadb" or not session.dialect.version.at_least(8)
+    problems = backup_grant_problems(
+        session.dialect,
+        granted,
+        data_schemas,
+        history_schema,
+        proc_readable=proc and _proc_readable(session),
+    )
+    if problems:
+        fixes = "; ".join(f"GRANT {p.split(' (', 1)[0]} TO {grantee}" for p in problems)
+        raise BackupRefused(
+            f"backup of {database_name} refused, nothing written: the account {grantee} cannot "
+            f"see every object of {', '.join(data_schemas)}, so the backup and its manifest "
+            f"would silently miss them. Missing: {'; '.join(problems)}. Fix, as an "
+            f"administrator: {fixes} (include/sql/grants.sql lists every grant)"
+        )
+
+
 def write_heartbeat(
     session: MaintenanceSession, history_schema: str, database_name: str
 ) -> dict[str, Any]:
@@ -521,10 +652,21 @@ def write_heartbeat(
     }
 
 
-def catalog_objects(
-    session: MaintenanceSession, schemas: Sequence[str]
-) -> tuple[dict[str, list[str]], list[tuple[str, str, str | None]]]:
-    """Return the manifest's ``objects`` and the (schema, table, engine) list to count."""
+@dataclass
+class Catalog:
+    """What the source's catalog holds for a backup: the manifest's objects and definitions."""
+
+    objects: dict[str, list[str]]
+    tables: list[tuple[str, str, str | None]]
+    """(schema, table, engine) of every base table, to count."""
+    definitions: dict[str, dict[str, str]]
+    """sha256 of each view, routine, trigger and event (see :mod:`maintenance_ops.definitions`)."""
+    post_schemas: set[str]
+    """Schemas holding routines or events."""
+
+
+def catalog_objects(session: MaintenanceSession, schemas: Sequence[str]) -> Catalog:
+    """Read every object of ``schemas`` and the checksums of their definitions."""
     objects: dict[str, list[str]] = {
         "tables": [],
         "views": [],
@@ -533,21 +675,28 @@ def catalog_objects(
         "events": [],
     }
     tables: list[tuple[str, str, str | None]] = []
+    post: set[str] = set()
     for row in session.query(load_sql("backup_objects"), {"schemas": tuple(schemas)}):
         name = f"{row['schema_name']}.{row['name']}"
         kind = row["kind"]
         if kind == "table":
             tables.append((row["schema_name"], row["name"], row["detail"]))
         if kind == "routine":
-            name = f"{name} ({row['detail']})"
+            name = routine_key(row["schema_name"], row["name"], row["detail"])
+        if kind in ("routine", "event"):
+            post.add(row["schema_name"])
         objects[f"{kind}s"].append(name)
-    return objects, tables
+
+    def query(sql: str, args: Any) -> list[tuple[Any, ...]]:
+        return [tuple(row.values()) for row in session.query(sql, args)]
+
+    return Catalog(objects, tables, read_definitions(query, schemas), post)
 
 
 def count_rows(session: MaintenanceSession, schema: str, table: str) -> int:
     """Return ``COUNT(*)`` of a table (names from the catalog, quoted by the one guard)."""
-    # A '%' in a catalog name must survive the driver's pyformat step.
-    sql = load_sql("backup_count_rows", schema=schema, table=table).replace("%", "%%")
+    # The execution layer keeps a '%' inside the quoted names through the driver's step.
+    sql = load_sql("backup_count_rows", schema=schema, table=table)
     return int(session.query_one(sql)["row_count"])
 
 
@@ -766,24 +915,43 @@ def _effective_compression(tool: str, requested: str) -> str:
 
 
 def _run_and_count(
-    job: _Job, tables: list[tuple[str, str, str | None]]
+    job: _Job, catalog: Catalog
 ) -> tuple[SnapshotState, BinlogCoordinates, int | None]:
     """Open the counting snapshot and run the tool; count during it only when that is safe."""
     flavor = job.session.dialect.version.flavor if job.session.dialect else "mysql"
     parallel = job.tool in DUMP_TOOLS and flavor == "mariadb"  # no global lock to queue behind
     procs: list[subprocess.Popen[bytes]] = []
+    errors = job.staging.parent / f"{job.staging.name}.stderr"
     with credentials_file(job.conn_id) as defaults_file:
         try:
             with counting_snapshot(job.session) as snap:
                 if parallel:
                     procs = _run_tool(job, defaults_file)
-                _count_tables(job.session, snap, tables)
+                _count_tables(job.session, snap, catalog.tables)
             if not parallel:
                 procs = _run_tool(job, defaults_file)
         finally:
-            names = [job.tool, job.compression][: len(procs)]
-            wait_all(procs, names, job.staging.parent / f"{job.staging.name}.stderr")
+            wait_all(procs, [job.tool, job.compression][: len(procs)], errors)
+        if job.tool == "mydumper":
+            _mydumper_routines_and_events(job, defaults_file, catalog.post_schemas, errors)
     return snap, _tool_binlog(job), trx_id_counter(job.session)
+
+
+def _mydumper_routines_and_events(
+    job: _Job, defaults_file: str, schemas: set[str], errors: Path
+) -> None:
+    """Dump the routines and events of each schema holding some, beside the main run's files."""
+    for index, schema in enumerate(s for s in job.schemas if s in schemas):
+        outdir = job.staging / f".post-{index}"
+        command = mydumper_post_command(
+            defaults_file, outdir, schema, compress=job.compression != "none"
+        )
+        with errors.open("wb") as err:
+            proc = subprocess.Popen(command, stdout=err, stderr=err)
+        wait_all([proc], ["mydumper (routines and events)"], errors)
+        for post in outdir.glob("*-schema-post.sql*"):
+            post.rename(job.staging / "mydumper" / post.name)
+        shutil.rmtree(outdir)
 
 
 def _count_tables(
@@ -886,6 +1054,8 @@ def _build_manifest(job: _Job, **parts: Any) -> dict[str, Any]:
         "binlog": parts["binlog"].to_dict(),
         "schemas": job.schemas,
         "objects": parts["objects"],
+        "definitions": parts["definitions"],
+        "definitions_format": DEFINITIONS_FORMAT,
         "row_counts": parts["row_counts"],
         "row_counts_exact": parts["exact"],
         "heartbeat": parts["heartbeat"],
@@ -954,11 +1124,13 @@ def _take_backup(
         raise BackupError(f"backup folder {final} already exists; wait a second and run again")
     version = tool_version(settings.tool)
     clock = time.monotonic()
+    chosen = _resolve_schemas(session, schemas, history_schema)
+    check_backup_grants(session, database_name, chosen, history_schema)
     job = _Job(
         session,
         conn_id,
         database_name,
-        _resolve_schemas(session, schemas, history_schema),
+        chosen,
         settings,
         _staging_dir(final),
         settings.tool,
@@ -967,8 +1139,8 @@ def _take_backup(
     )
     try:
         heartbeat = write_heartbeat(session, history_schema, database_name)
-        objects, tables = catalog_objects(session, job.schemas)
-        snap, tool_binlog, counter_after = _run_and_count(job, tables)
+        catalog = catalog_objects(session, job.schemas)
+        snap, tool_binlog, counter_after = _run_and_count(job, catalog)
         if secret is not None:
             encrypt_tree(job.staging, secret)
         files = _file_table(job.staging)
@@ -978,7 +1150,8 @@ def _take_backup(
             started_at=started,
             ended_at=datetime.now(UTC),
             binlog=tool_binlog,
-            objects=objects,
+            objects=catalog.objects,
+            definitions=catalog.definitions,
             row_counts=snap.row_counts,
             exact=counts_exact(snap, tool_binlog, counter_after),
             heartbeat=heartbeat,
@@ -1001,7 +1174,7 @@ def _take_backup(
         job.tool,
         final,
         size,
-        len(tables),
+        len(catalog.tables),
         "exact" if manifest["row_counts_exact"] else "approximate",
         duration,
     )

@@ -35,11 +35,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from maintenance_ops import sqlexec
 from maintenance_ops.backup import FETCHED_PREFIX, verify_files
 from maintenance_ops.checks import Check, Status
 from maintenance_ops.config import BackupSettings, RestoreTarget
+from maintenance_ops.definitions import DEFINITIONS_FORMAT, definition_problems, read_definitions
 from maintenance_ops.encryption import (
     DECRYPTED_PREFIX,
     backup_secret,
@@ -60,6 +62,9 @@ from maintenance_ops.instance import (
 from maintenance_ops.pipes import secret_pipe
 from maintenance_ops.session import Endpoint
 from maintenance_ops.sqlfiles import load_sql, split_statements
+
+if TYPE_CHECKING:
+    from maintenance_ops.audit import AuditEntry
 
 log = logging.getLogger(__name__)
 
@@ -439,10 +444,8 @@ class ScratchTarget(TargetHandle):
     def _run(self, name: str, args: Any = None, **identifiers: str) -> list[tuple[Any, ...]]:
         ids = {"marker_schema": MARKER_SCHEMA, "marker_table": MARKER_TABLE, **identifiers}
         rows: list[tuple[Any, ...]] = []
-        cur = self.connect().cursor()
         for stmt in split_statements(load_sql(name, **ids)):
-            cur.execute(stmt, args)
-            rows = list(cur.fetchall() or ()) if cur.description else []
+            rows = _query(self.connect(), stmt, () if args is None else args)
         return rows
 
     def recorded(self) -> list[str]:
@@ -452,9 +455,7 @@ class ScratchTarget(TargetHandle):
 
     def ensure_empty_of_foreign(self, backup_schemas: Sequence[str]) -> None:
         """Refuse the target when it holds databases this tool did not create."""
-        cur = self.connect().cursor()
-        cur.execute(load_sql("restore_schemas"), ())
-        existing = [str(r[0]) for r in cur.fetchall()]
+        existing = [str(r[0]) for r in _query(self.connect(), load_sql("restore_schemas"))]
         ours = self.recorded() if MARKER_SCHEMA in existing else []
         foreign = foreign_schemas(existing, backup_schemas, ours)
         if foreign:
@@ -880,9 +881,7 @@ class PreparedInstance(MySQLInstance):
 
 
 def _query(conn: Any, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
-    cur = conn.cursor()
-    cur.execute(sql, args)
-    return list(cur.fetchall() or ()) if cur.description else []
+    return sqlexec.rows(conn, sql, args)
 
 
 def restored_objects(conn: Any, schemas: Sequence[str]) -> dict[str, list[str]]:
@@ -908,6 +907,23 @@ def _objects_check(conn: Any, manifest: dict[str, Any], report: VerifyReport) ->
         )
     else:
         report.checks.append(Check("objects", "pass", f"all {total} manifest objects restored"))
+
+
+def _definitions_check(conn: Any, manifest: dict[str, Any], report: VerifyReport) -> None:
+    """Compare each view, routine, trigger and event's definition checksum with the manifest."""
+    expected = manifest.get("definitions")
+    if expected is None or manifest.get("definitions_format") != DEFINITIONS_FORMAT:
+        why = "manifest has no definition checksums (taken before they were recorded)"
+        report.checks.append(Check("definitions", "skipped", why))
+        return
+    found = read_definitions(lambda sql, args: _query(conn, sql, args), manifest["schemas"])
+    problems = definition_problems(expected, found)
+    total = sum(len(v) for v in expected.values())
+    if problems:
+        report.checks.append(Check("definitions", "fail", "; ".join(problems)))
+    else:
+        detail = f"all {total} views, routines, triggers and events match their checksums"
+        report.checks.append(Check("definitions", "pass", detail))
 
 
 @dataclass
@@ -1075,7 +1091,7 @@ def _heartbeat(conn: Any, manifest: dict[str, Any], report: VerifyReport) -> Non
 def verify_restore(
     conn: Any, manifest: dict[str, Any] | None, *, checker: TableChecker | None = None
 ) -> VerifyReport:
-    """Check a restored copy against its manifest: objects, CHECK TABLE, row counts, heartbeat.
+    """Check a restored copy against its manifest: objects, definitions, tables, heartbeat.
 
     Without a manifest every check is reported as skipped (an external backup).
 
@@ -1086,10 +1102,11 @@ def verify_restore(
     """
     report = VerifyReport()
     if manifest is None:
-        for name in ("objects", "check_table", "row_counts", "heartbeat"):
+        for name in ("objects", "definitions", "check_table", "row_counts", "heartbeat"):
             report.checks.append(Check(name, "skipped", "backup has no manifest"))
         return report
     _objects_check(conn, manifest, report)
+    _definitions_check(conn, manifest, report)
     present = set(report.objects.get("tables", []))
     tables = [t for t in (manifest.get("objects") or {}).get("tables") or [] if t in present]
     own = checker is None
@@ -1255,21 +1272,42 @@ def restore_test(
     :param base_dir: folder for ephemeral servers (default: the temp folder).
     """
     path = Path(backup_path)
-    manifest = manifest if manifest is not None else load_manifest(path)
-    tool = detect_tool(path, manifest)
-    run = _Run(checks=[_file_checks(path, manifest), rpo_check(manifest, now, settings.rpo_hours)])
-    secret, problem = decryption_secret(manifest, settings)
-    if problem is not None:
-        run.checks.append(problem)
-    if run.checks[0].status == "fail" or (problem is not None and problem.status == "fail"):
-        run.checks.append(Check("restore", "skipped", "files failed verification"))
-    else:
-        ctx = audit.action(database_name, f"restore test {tool}", str(path)) if audit else None
-        started = time.monotonic()
-        with ctx or contextlib.nullcontext(), _plain(path, secret, base_dir) as plain:
-            run.decrypt_s = time.monotonic() - started  # a real recovery decrypts too: RTO
-            _run_on_target(tool, plain, manifest, target, source_endpoint, base_dir, run)
-    return _result(run, settings, manifest, now, tool, path)
+    # One audit row for the whole test, from the checksums on: it says failed, and why,
+    # whichever check failed.
+    context = audit.action(database_name, "restore test", str(path)) if audit else None
+    with context or contextlib.nullcontext() as entry:
+        manifest = manifest if manifest is not None else load_manifest(path)
+        tool = detect_tool(path, manifest)
+        run = _Run(
+            checks=[_file_checks(path, manifest), rpo_check(manifest, now, settings.rpo_hours)]
+        )
+        secret, problem = decryption_secret(manifest, settings)
+        if problem is not None:
+            run.checks.append(problem)
+        if run.checks[0].status == "fail" or (problem is not None and problem.status == "fail"):
+            run.checks.append(Check("restore", "skipped", "files failed verification"))
+        else:
+            started = time.monotonic()
+            with _plain(path, secret, base_dir) as plain:
+                run.decrypt_s = time.monotonic() - started  # a real recovery decrypts too: RTO
+                _run_on_target(tool, plain, manifest, target, source_endpoint, base_dir, run)
+        result = _result(run, settings, manifest, now, tool, path)
+        if entry is not None:
+            audit_result(entry, result)
+    return result
+
+
+def audit_result(entry: AuditEntry, result: RestoreTestResult) -> None:
+    """Fill a restore test's audit row: failed with every failed check's reason, or ok."""
+    entry.details.update(
+        tool=result.tool,
+        checks={c.name: c.status for c in result.checks},
+        rto_s=result.rto_s,
+        rpo_s=result.rpo_s,
+        teardown_error=result.teardown_error,
+    )
+    if result.critical:
+        entry.fail("; ".join(result.critical))
 
 
 def decryption_secret(

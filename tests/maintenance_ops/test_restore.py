@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from maintenance_ops.audit import AuditLog
 from maintenance_ops.config import BackupSettings, RestoreTarget
+from maintenance_ops.definitions import DEFINITIONS_FORMAT, read_definitions
 from maintenance_ops.exceptions import SafetyAbort
 from maintenance_ops.instance import MARKER_NAME, MySQLInstance
 from maintenance_ops.restore import (
@@ -90,6 +92,8 @@ def _manifest(folder: Path, schema: str, tool: str, ended_at: dt.datetime) -> di
         "binlog": {"file": None, "position": None, "gtid": None},
         "schemas": [schema],
         "objects": _objects(schema),
+        "definitions": read_definitions(run_sql, [schema]),
+        "definitions_format": DEFINITIONS_FORMAT,
         "row_counts": {
             f"{schema}.t": 3,
             f"{schema}.order": 2,
@@ -244,7 +248,7 @@ def test_mariadb_dump_round_trip(
     statuses = {c.name: c.status for c in result.checks}
     assert statuses == {
         "files": "pass", "rpo": "pass", "restore": "pass", "objects": "pass",
-        "check_table": "pass", "row_counts": "pass", "heartbeat": "pass",
+        "definitions": "pass", "check_table": "pass", "row_counts": "pass", "heartbeat": "pass",
     }  # fmt: skip
     for kind, names in _objects(schema).items():
         assert set(names) <= set(result.objects[kind]), kind
@@ -300,8 +304,16 @@ def test_truncated_dump_without_manifest_fails_restore(
     assert any(c.startswith("restore:") and "zstd" in c for c in result.critical), result.critical
 
 
-def test_flipped_byte_is_checksum_mismatch(
-    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+def _audit_rows(target: Target) -> list[dict[str, Any]]:
+    audit = AuditLog(target.conn_id, target.history_schema)
+    try:
+        return audit.read("primary")
+    finally:
+        audit.close()
+
+
+def test_flipped_byte_is_checksum_mismatch_and_a_failed_audit_row(
+    dump_backup: tuple[Path, dict[str, Any], str], target: Target, tmp_path: Path
 ) -> None:
     folder, manifest, _ = dump_backup
     dump = folder / "dump.sql.zst"
@@ -309,7 +321,16 @@ def test_flipped_byte_is_checksum_mismatch(
     data[len(data) // 2] ^= 0xFF
     dump.write_bytes(bytes(data))
     assert verify_files(folder, manifest)
-    result = _run(folder, manifest, tmp_path)
+    audit = AuditLog(target.conn_id, target.history_schema)
+    try:
+        result = _run(folder, manifest, tmp_path, audit=audit)
+    finally:
+        audit.close()
+    # The test stops at the checksums, and its audit row says so.
+    (row,) = _audit_rows(target)
+    assert row["outcome"] == "failed" and row["ended_at"] is not None
+    assert row["error"].startswith("files: dump.sql.zst fails its checksum"), row["error"]
+    assert json.loads(row["details"])["checks"]["restore"] == "skipped"
     assert any("dump.sql.zst fails its checksum" in c for c in result.critical), result.critical
 
 
@@ -333,6 +354,70 @@ def test_backup_older_than_rpo(
         c.startswith("rpo:") and "older than the RPO target 26 h" in c for c in result.critical
     )
     assert result.breaches and result.rpo_s == pytest.approx(50 * 3600)
+
+
+def _rewrite_dump(folder: Path, old: str, new: str) -> dict[str, Any]:
+    """Edit the (uncompressed) dump and re-sign its file checksums: only the content changed."""
+    dump = folder / "dump.sql"
+    text = dump.read_text(encoding="utf-8")
+    assert old in text
+    dump.write_text(text.replace(old, new), encoding="utf-8")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["dump.sql"] = {"bytes": dump.stat().st_size, "sha256": _sha256(dump)}
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
+    return manifest
+
+
+def test_a_changed_routine_body_fails_verify_naming_it_and_is_audited_as_failed(
+    target: Target, tmp_path: Path
+) -> None:
+    _populate(target)
+    folder = tmp_path / "primary" / "20260601T100000Z-mariadb-dump"
+    _dump(target.schema, folder, compress=False)
+    _manifest(folder, target.schema, "mariadb-dump", NOW - dt.timedelta(hours=2))
+    # The restored copy's procedure body differs from the source's; everything else is equal.
+    manifest = _rewrite_dump(folder, "SELECT COUNT(*) FROM t", "SELECT COUNT(*) + 1 FROM t")
+    audit = AuditLog(target.conn_id, target.history_schema)
+    try:
+        result = _run(folder, manifest, tmp_path, audit=audit)
+    finally:
+        audit.close()
+    statuses = {c.name: c.status for c in result.checks}
+    assert statuses["objects"] == "pass" and statuses["definitions"] == "fail", result.checks
+    routine = f"{target.schema}.p_count (PROCEDURE)"
+    (critical,) = result.critical
+    assert critical.startswith(f"definitions: routine {routine} differs from the backup")
+    (row,) = _audit_rows(target)
+    assert (row["command"], row["object_name"], row["outcome"]) == (
+        "restore test",
+        str(folder),
+        "failed",
+    )
+    assert f"routine {routine} differs from the backup" in row["error"]
+    assert json.loads(row["details"])["checks"]["definitions"] == "fail"
+
+
+def test_a_dropped_trigger_fails_verify_naming_it(target: Target, tmp_path: Path) -> None:
+    _populate(target)
+    folder = tmp_path / "primary" / "20260601T100000Z-mariadb-dump"
+    _dump(target.schema, folder, compress=False)
+    _manifest(folder, target.schema, "mariadb-dump", NOW - dt.timedelta(hours=2))
+    manifest = _rewrite_dump(folder, "TRIGGER trg_t BEFORE INSERT", "TRIGGER trg_x BEFORE INSERT")
+    result = _run(folder, manifest, tmp_path)
+    assert f"trigger {target.schema}.trg_t is missing" in " ".join(result.critical)
+
+
+def test_a_passing_restore_test_is_audited_ok(
+    dump_backup: tuple[Path, dict[str, Any], str], target: Target, tmp_path: Path
+) -> None:
+    folder, manifest, _ = dump_backup
+    audit = AuditLog(target.conn_id, target.history_schema)
+    try:
+        assert _run(folder, manifest, tmp_path, audit=audit).ok
+    finally:
+        audit.close()
+    (row,) = _audit_rows(target)
+    assert (row["outcome"], row["error"]) == ("ok", None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,18 +444,17 @@ def test_scratch_target_equal_to_source_is_refused(
 
 
 def test_scratch_target_with_foreign_databases_is_refused(
-    dump_backup: tuple[Path, dict[str, Any], str], target: Target, tmp_path: Path
+    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder, manifest, schema = dump_backup
-    foreign = f"{schema}_foreign"
-    run_sql(f"CREATE DATABASE `{foreign}`")
-    try:
-        scratch = RestoreTarget(type="scratch", conn_id=target.conn_id)
-        with pytest.raises(SafetyAbort, match=f"did not create: .*{foreign}"):
-            _run(folder, manifest, tmp_path, target=scratch, source_endpoint=ELSEWHERE)
-        assert MARKER_SCHEMA not in _schemas()
-    finally:
-        run_sql(f"DROP DATABASE IF EXISTS `{foreign}`")
+    folder, manifest, _ = dump_backup
+    with MySQLInstance(base_dir=tmp_path / "scratch") as scratch_server:
+        scratch_server.execute("CREATE DATABASE somebody_elses")
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_TEST_SCRATCH", scratch_server.airflow_conn_uri())
+        scratch = RestoreTarget(type="scratch", conn_id="mmc_test_scratch")
+        with pytest.raises(SafetyAbort, match="did not create: .*somebody_elses"):
+            _run(folder, manifest, tmp_path, target=scratch)
+        left = {str(r[0]) for r in scratch_server.execute("SHOW DATABASES")}
+        assert MARKER_SCHEMA not in left
 
 
 def test_scratch_round_trip_drops_what_it_restored(
