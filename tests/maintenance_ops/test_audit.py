@@ -74,3 +74,18 @@ def test_a_killed_action_leaves_a_running_row(target: Target) -> None:
     assert [(r["command"], r["outcome"], r["ended_at"]) for r in rows] == [
         ("DELETE chunk", "running", None)
     ]
+
+
+def test_a_failed_check_is_recorded_failed_with_its_reason(target: Target) -> None:
+    audit = AuditLog(target.conn_id, target.history_schema)
+    with audit.action("primary", "restore test", "/backups/x") as entry:
+        entry.fail("definitions: routine s.p (PROCEDURE) differs from the backup")
+    with audit.action("primary", "cleanup rule", "s.t") as entry:
+        entry.fail("parent has CASCADE children", outcome="refused")
+    rows = audit.read("primary")
+    audit.close()
+    assert [(r["outcome"], r["error"]) for r in rows] == [
+        ("failed", "definitions: routine s.p (PROCEDURE) differs from the backup"),
+        ("refused", "parent has CASCADE children"),
+    ]
+    assert all(r["ended_at"] is not None for r in rows)

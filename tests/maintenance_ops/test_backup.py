@@ -16,6 +16,7 @@ import pytest
 
 from maintenance_ops.backup import (
     BackupInfo,
+    BackupRefused,
     BinlogCoordinates,
     SnapshotState,
     apply_retention,
@@ -23,18 +24,22 @@ from maintenance_ops.backup import (
     dump_command,
     latest_backup,
     list_backups,
+    mydumper_command,
+    mydumper_post_command,
     mydumper_regex,
     option_file_text,
     parse_dump_binlog,
     parse_mydumper_metadata,
     retention_plan,
+    routine_grant_missing,
     sha256_file,
     take_backup,
     verify_files,
 )
-from maintenance_ops.config import BackupSettings, MaintenanceSettings
+from maintenance_ops.config import BackupSettings, MaintenanceSettings, RestoreTarget
+from maintenance_ops.dialect import parse_version
 from maintenance_ops.session import Endpoint, MaintenanceSession
-from tests.conftest import Target
+from tests.conftest import Target, run_sql
 from tests.support.accounts import create_account
 
 NOW = datetime(2026, 6, 15, 2, 0, tzinfo=UTC)
@@ -146,6 +151,161 @@ def test_mariadb_dump_backup_lists_every_object(
     assert on_disk == manifest
     # No staging leftovers beside the backup.
     assert [p.name for p in (tmp_path / "backups" / "primary").iterdir()] == [result.path.name]
+
+
+# Objects of another definer (root builds them; the backup runs as the maintenance account), with
+# what tools and restores are known to bend: a multi-statement body (mydumper rewrites its
+# ";\n"), a '%' in a literal, a function with parameters, a one-time event, a view with its own
+# definer, security and check option.
+OTHER_DEFINER_SQL = [
+    "CREATE FUNCTION net(gross INT, rate DECIMAL(4,2)) RETURNS INT DETERMINISTIC"
+    " RETURN gross - ROUND(gross * rate)",
+    "CREATE PROCEDURE restock(IN n INT, OUT note VARCHAR(40)) COMMENT 'weekly'\nBEGIN\n"
+    "  UPDATE items SET qty = qty + n;\n  SET note = CONCAT(n, '% more');\nEND",
+    "CREATE DEFINER='nobody'@'localhost' SQL SECURITY INVOKER VIEW big_items AS"
+    " SELECT id, qty FROM items WHERE qty > 1 WITH CHECK OPTION",
+    "CREATE EVENT once ON SCHEDULE AT '2030-01-01 00:00:00' DO DELETE FROM audit_trail",
+]
+
+
+def _restore_verified(result: Any, tmp_path: Path) -> Any:
+    from maintenance_ops.restore import restore_test
+
+    assert result.path.exists()
+    return restore_test(
+        Path(result.path.path),
+        None,
+        target=RestoreTarget(buffer_pool_mb=128),
+        source_endpoint=Endpoint("source", "192.0.2.10", 3306),  # TEST-NET: never this server
+        settings=BackupSettings(rpo_hours=26, rto_minutes=60),
+        now=datetime.now(UTC),
+        database_name="primary",
+        base_dir=tmp_path / "servers",
+    )
+
+
+def _account_sees(target: Target, sql: str) -> list[dict[str, Any]]:
+    """Run a statement as the maintenance account (what the tools see)."""
+    with MaintenanceSession(target.conn_id, MaintenanceSettings()) as session:
+        return session.query(sql)
+
+
+@pytest.mark.parametrize("tool", ["mariadb-dump", "mydumper"])
+def test_another_definers_objects_are_backed_up_and_verified(
+    target: Target, tmp_path: Path, tool: str
+) -> None:
+    _populate(target)
+    for statement in OTHER_DEFINER_SQL:
+        target.sql(statement)
+    result = _backup(target, _settings(tmp_path, tool=tool))
+    manifest = result.manifest
+    s = target.schema
+    objects = manifest["objects"]
+    assert objects["routines"] == [
+        f"{s}.add_item (PROCEDURE)",
+        f"{s}.net (FUNCTION)",
+        f"{s}.restock (PROCEDURE)",
+    ]
+    assert objects["views"] == [f"{s}.big_items", f"{s}.item_names"]
+    assert objects["triggers"] == [f"{s}.items_ai"]
+    assert objects["events"] == [f"{s}.nightly", f"{s}.once"]
+    definitions = manifest["definitions"]
+    for kind in ("views", "routines", "triggers", "events"):
+        assert sorted(definitions[kind]) == sorted(objects[kind]), kind
+    assert manifest["definitions_format"] == 1
+    # Every object came back, with the same definition.
+    restored = _restore_verified(result, tmp_path)
+    assert restored.ok, restored.critical
+    statuses = {c.name: c.status for c in restored.checks}
+    assert statuses["objects"] == statuses["definitions"] == "pass", restored.checks
+    for kind, names in objects.items():
+        assert set(names) <= set(restored.objects[kind]), kind
+
+
+@pytest.mark.parametrize(
+    ("revoke", "named"),
+    [
+        pytest.param(
+            "REVOKE SELECT ON `mysql`.`proc` FROM {account}",
+            "SELECT ON `mysql`.`proc`",
+            id="mysql.proc",
+        ),
+        pytest.param(
+            "REVOKE EVENT ON `{schema}`.* FROM {account}", "EVENT ON `{schema}`.*", id="event"
+        ),
+        pytest.param(
+            "REVOKE SHOW VIEW ON `{schema}`.* FROM {account}",
+            "SHOW VIEW ON `{schema}`.*",
+            id="show-view",
+        ),
+        pytest.param(
+            "REVOKE EVENT ON `{history}`.* FROM {account}", "EVENT ON `{history}`.*", id="history"
+        ),
+    ],
+)
+def test_a_revoked_grant_makes_the_backup_refuse_naming_it(
+    target: Target, tmp_path: Path, revoke: str, named: str
+) -> None:
+    _populate(target)
+    assert target.account is not None
+    names = {
+        "account": f"'{target.account.user}'@'%'",
+        "schema": target.schema,
+        "history": target.history_schema,
+    }
+    run_sql(revoke.format(**names))
+    if "proc" in revoke:
+        # The silent failure this refusal replaces: the account sees none of root's routines.
+        assert _account_sees(target, "SELECT ROUTINE_NAME FROM information_schema.ROUTINES") == []
+    with pytest.raises(BackupRefused) as refused:
+        _backup(target, _settings(tmp_path))
+    message = str(refused.value)
+    missing = named.format(**names)
+    assert f"Missing: {missing} (" in message
+    assert f"GRANT {missing} TO {names['account']}" in message
+    assert "nothing written" in message
+    # Nothing written: no backup folder, no staging folder, no heartbeat.
+    assert not (tmp_path / "backups").exists()
+    assert not run_sql(
+        "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
+        (target.history_schema,),
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "granted", "proc_readable", "missing"),
+    [
+        pytest.param("10.11.19-MariaDB-0+deb12u1", [], True, None, id="mariadb-proc"),
+        pytest.param(
+            "10.11.19-MariaDB-0+deb12u1", [], False, "SELECT ON `mysql`.`proc`", id="mariadb-none"
+        ),
+        pytest.param(
+            "11.4.8-MariaDB-ubu2404-log",
+            [("app.*", "SHOW CREATE ROUTINE")],
+            False,
+            None,
+            id="mariadb-11.4-show-create-routine",
+        ),
+        pytest.param(
+            "10.11.19-MariaDB-0+deb12u1",
+            [("app.*", "SHOW CREATE ROUTINE")],
+            False,
+            "SELECT ON `mysql`.`proc`",
+            id="mariadb-10.11-has-no-show-create-routine",
+        ),
+        pytest.param("8.0.36", [("*.*", "SHOW_ROUTINE")], False, None, id="mysql-8.0-show-routine"),
+        pytest.param("8.4.3", [], False, "SHOW_ROUTINE ON *.*", id="mysql-8.4-none"),
+        pytest.param("8.0.19", [], False, "SELECT ON *.*", id="mysql-8.0.19"),
+        pytest.param("8.0.19", [("*.*", "SELECT")], False, None, id="mysql-8.0.19-global-select"),
+        pytest.param("5.7.44-log", [], True, None, id="mysql-5.7-proc"),
+        pytest.param("5.7.44-log", [], False, "SELECT ON `mysql`.`proc`", id="mysql-5.7-none"),
+    ],
+)
+def test_routine_grant_missing(
+    version: str, granted: list[tuple[str, str]], proc_readable: bool, missing: str | None
+) -> None:
+    parsed = parse_version(version)
+    assert routine_grant_missing(parsed, granted, ["app"], proc_readable) == missing
 
 
 def test_dump_holds_objects_and_heartbeat(target: Target, tmp_path: Path) -> None:
@@ -396,6 +556,22 @@ def test_option_file_quotes_credentials() -> None:
 
 def test_mydumper_regex_escapes_names() -> None:
     assert mydumper_regex(["a_b", "c$d"]) == r"^(a_b|c\$d)\."
+
+
+def test_mydumper_commands_scope_every_run_to_the_backed_up_schemas() -> None:
+    main = mydumper_command("/x.cnf", Path("/o"), ["a", "b"], compress=True)
+    assert main == [
+        "mydumper",
+        "--defaults-file=/x.cnf",
+        "--outputdir=/o",
+        "--threads=2",
+        "--trx-consistency-only",
+        "--triggers",
+        r"--regex=^(a|b)\.",
+        "--compress",
+    ]
+    post = mydumper_post_command("/x.cnf", Path("/p"), "a", compress=False)
+    assert post[-5:] == ["--no-schemas", "--no-data", "--routines", "--events", "--database=a"]
 
 
 @pytest.mark.parametrize(
