@@ -70,9 +70,9 @@ def dialect_statements(dialect: Dialect) -> list[tuple[str, str]]:
         ("gtid_position_sql[replica]", dialect.gtid_position_sql("replica")),
         ("gtid_wait_sql", dialect.gtid_wait_sql("x", 1)[0]),
         ("histogram_count_sql", dialect.histogram_count_sql()),
-        ("grants_using_sql", dialect.grants_using_sql([("r", "%")])[0]),
-        ("kill_query", "KILL QUERY %s"),
     ]
+    if not dialect.statement_limit_covers("ALTER TABLE t FORCE"):  # the session's watchdog
+        out.append(("watchdog", "KILL QUERY %s"))
     out += [
         (f"set_read_only_sql[{i}]", sql)
         for i, (sql, _) in enumerate(dialect.set_read_only_sql(True))
@@ -87,6 +87,7 @@ def dialect_statements(dialect: Dialect) -> list[tuple[str, str]]:
     roles = dialect.enabled_roles_sql()
     if roles:
         out.append(("enabled_roles_sql", roles))
+        out.append(("grants_using_sql", dialect.grants_using_sql([("r", "%")])[0]))
     return out
 
 
