@@ -61,6 +61,13 @@ def test_daily_backup_is_restore_tested_and_an_empty_location_alerts(
         f"SELECT database_name, kind, ok, rto_s, tool FROM `{target.history_schema}`.recovery_tests"
     )
     assert row[:3] == ("primary", "restore_test", 1) and row[3] > 0 and row[4] == "mariadb-dump"
+    # The audit log says the same: the backup and its restore test, both ok.
+    audited = target.sql(
+        f"SELECT command, outcome, error FROM `{target.history_schema}`.maintenance_log"
+        " WHERE database_name = 'primary' AND (command LIKE 'backup %' OR command = 'restore test')"
+        " ORDER BY id"
+    )
+    assert audited == [("backup mariadb-dump", "ok", None), ("restore test", "ok", None)]
     weekly = run_dag("mysql_weekly_optimization", {"databases": ["primary"], "dry_run": True})
     assert str(weekly.state) == "success", task_states(weekly)
     (report,) = (tmp_path / "reports" / "mysql_weekly_optimization").glob("*.md")
