@@ -91,7 +91,7 @@ def run(conn: Any, sql: str, args: Any = ()) -> tuple[list[str], list[tuple[Any,
     and identifiers are protected for it. ``args=None`` sends the text exactly as written, with
     no parameter step: for administrators' scripts (``'user'@'%'``), never for built SQL.
     """
-    cursor = conn.cursor()
+    cursor = _tuple_cursor(conn)
     try:
         if args is None:
             cursor.execute(sql)
@@ -121,9 +121,16 @@ def execute(conn: Any, sql: str, args: Any = ()) -> int:
     return run(conn, sql, args)[2]
 
 
+def _tuple_cursor(conn: Any) -> Any:
+    """A cursor returning tuples, whatever cursor class the connection was opened with."""
+    from MySQLdb.cursors import Cursor
+
+    return conn.cursor(Cursor)
+
+
 def execute_many(conn: Any, sql: str, seq: Any) -> int:
     """Run one statement for each parameter tuple of ``seq`` (multi-row INSERT by the driver)."""
-    cursor = conn.cursor()
+    cursor = _tuple_cursor(conn)
     try:
         cursor.executemany(protect_identifiers(sql), seq)
         return int(cursor.rowcount)
