@@ -80,11 +80,12 @@ def demo_config(*, replica: bool = False) -> dict[str, Any]:
 
 def load_demo_data(conn: Any, now: datetime, seed: int = 7) -> dict[str, int]:
     """Create ``demo_shop`` afresh and fill it; return row counts per table."""
+    from maintenance_ops import sqlexec
+
     rng = random.Random(seed)
-    cur = conn.cursor()
-    cur.execute(f"DROP DATABASE IF EXISTS `{DEMO_SCHEMA}`")
+    sqlexec.execute(conn, f"DROP DATABASE IF EXISTS `{DEMO_SCHEMA}`")
     for statement in split_statements((REPO / "include/demo/shop_schema.sql").read_text()):
-        cur.execute(statement)
+        sqlexec.execute(conn, statement, None)  # a script, sent as written
     day = timedelta(days=1)
     rows = {
         "orders": [
@@ -118,12 +119,14 @@ def load_demo_data(conn: Any, now: datetime, seed: int = 7) -> dict[str, int]:
         "page_views": "(url, payload, viewed_at) VALUES (%s, %s, %s)",
     }
     for table, values in rows.items():
-        cur.executemany(f"INSERT INTO `{DEMO_SCHEMA}`.`{table}` {inserts[table]}", values)  # noqa: S608
-    cur.execute(f"DELETE FROM `{DEMO_SCHEMA}`.`page_views` WHERE id % 2 = 0")  # noqa: S608
+        sqlexec.execute_many(
+            conn, f"INSERT INTO `{DEMO_SCHEMA}`.`{table}` {inserts[table]}", values  # noqa: S608
+        )
+    sqlexec.execute(conn, f"DELETE FROM `{DEMO_SCHEMA}`.`page_views` WHERE id %% 2 = 0")  # noqa: S608
     counts = {}
     for table in (*rows, "coupon_kinds"):
-        cur.execute(f"SELECT COUNT(*) FROM `{DEMO_SCHEMA}`.`{table}`")  # noqa: S608 - constants
-        counts[table] = int(cur.fetchone()[0])
+        count = f"SELECT COUNT(*) FROM `{DEMO_SCHEMA}`.`{table}`"  # noqa: S608 - constants
+        counts[table] = int(sqlexec.rows(conn, count)[0][0])
     return counts
 
 
