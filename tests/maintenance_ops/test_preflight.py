@@ -4,7 +4,6 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from maintenance_ops.cadences import BY_KEY
 from maintenance_ops.config import Window
 from maintenance_ops.dialect import Dialect, parse_version
 from maintenance_ops.preflight import missing_privileges, window_is_open
