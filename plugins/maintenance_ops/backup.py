@@ -37,7 +37,6 @@ A run killed mid-way leaves a ``.staging-*`` folder, which :func:`list_backups` 
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -61,6 +60,7 @@ from maintenance_ops.grants import missing, requirements
 from maintenance_ops.identifiers import quote_identifier
 from maintenance_ops.session import Endpoint, endpoint
 from maintenance_ops.sqlfiles import load_sql
+from maintenance_ops.tools import require_flavor, supports, version_line
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -81,15 +81,34 @@ STAGING_PREFIX = ".staging-"
 STALE_STAGING = timedelta(days=1)
 DUMP_TOOLS = ("mariadb-dump", "mysqldump")
 _CHUNK = 1 << 20
-_HEAD_BYTES = 1 << 16
 _COMPRESSORS: dict[str, tuple[list[str], str]] = {
     "zstd": (["zstd", "-q", "-c", "-T0"], ".zst"),
     "gzip": (["gzip", "-c"], ".gz"),
 }
-_DECOMPRESSORS = {".zst": ["zstd", "-q", "-d", "-c"], ".gz": ["gzip", "-d", "-c"]}
-# mariadb-dump --master-data=2 writes these as comments near the top of the dump.
-_DUMP_BINLOG = re.compile(r"MASTER_LOG_FILE='(?P<file>[^']+)',\s*MASTER_LOG_POS=(?P<pos>\d+)")
-_DUMP_GTID = re.compile(r"gtid_slave_pos='(?P<gtid>[^']*)'")
+# The dump tools write the snapshot's coordinates as comments: the binary log position near
+# the top (mysqldump 8.0.26+: CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE=..., older tools and
+# MariaDB: CHANGE MASTER TO MASTER_LOG_FILE=...), MySQL's GTID set as SET @@GLOBAL.GTID_PURGED
+# (over several lines for several server UUIDs), and MariaDB's GTID position at the very end of
+# the dump ("The deferred gtid setting ... follows": SET GLOBAL gtid_slave_pos).
+_DUMP_BINLOG = re.compile(
+    r"CHANGE\s+(?:MASTER|REPLICATION\s+SOURCE)\s+TO\s+(?:MASTER|SOURCE)_LOG_FILE\s*=\s*"
+    r"'(?P<file>[^']+)'\s*,\s*(?:MASTER|SOURCE)_LOG_POS\s*=\s*(?P<pos>\d+)",
+    re.IGNORECASE,
+)
+_DUMP_GTID = re.compile(
+    r"(?:gtid_slave_pos\s*=\s*'|GTID_PURGED\s*=\s*(?:/\*!80000\s*'\+'\s*\*/)?\s*'\+?)"
+    r"(?P<gtid>[^']*)'",
+    re.IGNORECASE,
+)
+# grep -E for the lines holding coordinates anywhere in a dump stream, and for the lines that
+# continue a GTID set over several lines (a server UUID with its intervals, nothing else).
+COORDINATE_LINES = (
+    r"^(-- )?CHANGE (MASTER|REPLICATION SOURCE) TO (MASTER|SOURCE)_LOG_FILE"
+    r"|^(-- )?SET GLOBAL gtid_slave_pos="
+    r"|^(/\* )?SET @@GLOBAL\.GTID_PURGED="
+    r"|^[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}(:[0-9A-Za-z_-]+)+(,|';( ?\*/)?)$"
+)
+COORDINATES_NAME = "coordinates.txt"
 _TRX_COUNTER = re.compile(r"Trx id counter\s+(\d+)")
 
 
@@ -412,17 +431,13 @@ def credentials_file(conn_id: str) -> Iterator[str]:
 
 
 def dump_command(
-    tool: str,
-    defaults_file: str,
-    schemas: Sequence[str],
-    *,
-    binlog: bool,
-    flavor: str,
-    source_data: bool = False,
+    tool: str, defaults_file: str, schemas: Sequence[str], *, binlog_args: Sequence[str] = ()
 ) -> list[str]:
     """Return the mariadb-dump/mysqldump command for one consistent dump of ``schemas``.
 
-    ``source_data`` selects MySQL 8.0.26+'s name for ``--master-data``.
+    :param binlog_args: the options recording the binary log position, per flavor and tool
+        version (:meth:`~maintenance_ops.dialect.Dialect.dump_binlog_args`); none without a
+        binary log.
     """
     command = [
         tool,
@@ -434,11 +449,7 @@ def dump_command(
         "--hex-blob",
         "--default-character-set=utf8mb4",
     ]
-    if binlog:
-        command.append("--source-data=2" if source_data else "--master-data=2")
-        if flavor == "mariadb":
-            command.append("--gtid")
-    return [*command, "--databases", *schemas]
+    return [*command, *binlog_args, "--databases", *schemas]
 
 
 def mydumper_regex(schemas: Sequence[str]) -> str:
@@ -504,20 +515,25 @@ def mariabackup_command(defaults_file: str, outdir: Path) -> list[str]:
     ]
 
 
-@functools.lru_cache(maxsize=16)
-def tool_supports(tool: str, option: str) -> bool:
-    """Return whether ``<tool> --help`` mentions ``option`` (flags differ across versions)."""
-    done = subprocess.run([tool, "--help"], capture_output=True, text=True, timeout=30)
-    return option in done.stdout
+def backup_tool(settings: BackupSettings, dialect: Dialect | None) -> str:
+    """Return the tool a backup runs: ``backup.tool``, else the server flavor's dump tool."""
+    if settings.tool:
+        return settings.tool
+    return dialect.dump_tool if dialect is not None else "mariadb-dump"
 
 
-def tool_version(tool: str) -> str:
-    """Return the first line of ``<tool> --version`` (``unknown`` when it prints nothing)."""
-    if not shutil.which(tool):
-        raise ConfigError(f"backup tool {tool!r} is not installed; install it or set backup.tool")
-    done = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=30)
-    lines = (done.stdout or done.stderr).strip().splitlines()
-    return lines[0].strip() if lines else "unknown"
+def check_tool(tool: str, dialect: Dialect, *, binlog: bool) -> str:
+    """Refuse a tool that cannot back this server up; return its version line.
+
+    The dump tools must be the server's flavor's (:func:`maintenance_ops.tools.require_flavor`);
+    mydumper reads both flavors.
+    """
+    problem = dialect.backup_tool_problem(tool, binlog=binlog)
+    if problem is not None:
+        raise ConfigError(f"backup refused, nothing written: {problem}")
+    if tool in DUMP_TOOLS:
+        return require_flavor(tool, dialect, "back up")
+    return version_line(tool)
 
 
 # --------------------------------------------------------------------------------------------
@@ -773,65 +789,133 @@ def _check(proc: subprocess.Popen[bytes], tool: str, stderr: Path) -> None:
         raise BackupError(f"{tool} failed with exit code {proc.returncode}: {tail.strip()}")
 
 
+DUMP_STAGES = ("dump", "tee", "coordinates", "compressor")
+
+
 def start_dump(
-    command: list[str], out: Path, compression: str, errors: Path
+    command: list[str], out: Path, compression: str, errors: Path, *, coordinates: Path
 ) -> list[subprocess.Popen[bytes]]:
-    """Start ``command | compressor > out``; return the processes (dump first)."""
-    with out.open("wb") as sink, errors.open("wb") as err:
-        if compression == "none":
-            return [subprocess.Popen(command, stdout=sink, stderr=err)]
-        dump = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err)
-        assert dump.stdout is not None
-        packer = subprocess.Popen(
-            _COMPRESSORS[compression][0], stdin=dump.stdout, stdout=sink, stderr=err
-        )
-        dump.stdout.close()  # the compressor owns the pipe now: a dead compressor stops the dump
-        return [dump, packer]
+    """Start ``command | tee >(grep coordinates > coordinates) | [compressor] > out``.
+
+    The coordinates are read from the stream as it is written, wherever they are in it
+    (MariaDB writes its GTID position at the end), so the dump is never read back. Every
+    hand-off is an OS pipe. Return the processes in :data:`DUMP_STAGES` order (the compressor
+    only when compressing).
+    """
+    read_fd, write_fd = os.pipe()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        with out.open("wb") as sink, errors.open("wb") as err, coordinates.open("wb") as found:
+            dump = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err)
+            procs.append(dump)
+            packing = compression != "none"
+            tee = subprocess.Popen(
+                ["tee", f"/dev/fd/{write_fd}"],
+                stdin=dump.stdout,
+                stdout=subprocess.PIPE if packing else sink,
+                stderr=err,
+                pass_fds=(write_fd,),
+            )
+            procs.append(tee)
+            # grep exits 1 when it finds no line (no binary log): wait_all accepts that.
+            procs.append(
+                subprocess.Popen(
+                    ["grep", "-a", "-E", COORDINATE_LINES], stdin=read_fd, stdout=found, stderr=err
+                )
+            )
+            if packing:
+                procs.append(
+                    subprocess.Popen(
+                        _COMPRESSORS[compression][0], stdin=tee.stdout, stdout=sink, stderr=err
+                    )
+                )
+    except BaseException:
+        for proc in procs:
+            proc.kill()
+        raise
+    finally:
+        # Each pipe end now lives in the process that uses it: a dead stage stops the ones
+        # before it (SIGPIPE) instead of leaving them blocked on a pipe nobody reads.
+        os.close(read_fd)
+        os.close(write_fd)
+        for proc in procs[:2]:
+            if proc.stdout is not None:
+                proc.stdout.close()
+    return procs
 
 
 def wait_all(procs: list[subprocess.Popen[bytes]], names: list[str], errors: Path) -> None:
-    """Wait for every process and raise the first failure with the tool's stderr."""
+    """Wait for every process and raise the first failure with the tool's stderr.
+
+    ``coordinates`` (grep) exiting 1 found no line: a dump without a binary log position.
+    """
     for proc in procs:
         proc.wait()
     for proc, name in zip(procs, names, strict=True):
-        _check(proc, name, errors)
+        if not (name == "coordinates" and proc.returncode == 1):
+            _check(proc, name, errors)
 
 
-def read_dump_head(path: Path) -> str:
-    """Return the first 64 KiB of a (possibly compressed) dump as text."""
-    decompress = _DECOMPRESSORS.get(path.suffix)
-    if decompress is None:
-        with path.open("rb") as handle:
-            return handle.read(_HEAD_BYTES).decode("utf-8", errors="replace")
-    proc = subprocess.Popen(
-        [*decompress, str(path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert proc.stdout is not None
-    head = proc.stdout.read(_HEAD_BYTES)
-    proc.kill()
-    proc.wait()
-    return head.decode("utf-8", errors="replace")
+def _gtid_value(raw: str | None) -> str | None:
+    """Return a GTID set or position without the line breaks and spaces tools put in it."""
+    value = re.sub(r"\s+", "", raw or "").strip('"')
+    return value or None
 
 
-def parse_dump_binlog(head: str) -> BinlogCoordinates:
-    """Read ``--master-data=2``/``--gtid`` coordinates from a dump's header comments."""
-    coords = _DUMP_BINLOG.search(head)
-    gtid = _DUMP_GTID.search(head)
+def parse_dump_binlog(text: str) -> BinlogCoordinates:
+    """Read the snapshot's coordinates from a dump's comments (or the lines holding them).
+
+    Reads mysqldump 8.0.26+'s ``CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE=...``, the older
+    and MariaDB's ``CHANGE MASTER TO MASTER_LOG_FILE=...``, MySQL's ``SET
+    @@GLOBAL.GTID_PURGED=...`` (plain or commented, over several lines) and MariaDB's ``SET
+    GLOBAL gtid_slave_pos=...``. The first position found is the snapshot's (a replica's dump
+    lists its source's position too, after its own).
+    """
+    coords = _DUMP_BINLOG.search(text)
+    gtid = _DUMP_GTID.search(text)
     return BinlogCoordinates(
         coords["file"] if coords else None,
         int(coords["pos"]) if coords else None,
-        gtid["gtid"] if gtid else None,
+        _gtid_value(gtid["gtid"]) if gtid else None,
     )
 
 
 def parse_mydumper_metadata(text: str) -> BinlogCoordinates:
-    """Read the source's coordinates from mydumper's ``metadata`` file."""
-    master = text.split("SHOW SLAVE STATUS")[0]
-    file = re.search(r"Log:\s*(\S+)", master)
-    pos = re.search(r"Pos:\s*(\d+)", master)
-    gtid = re.search(r"GTID:\s*(\S+)", master)
+    """Read the source's coordinates from mydumper's ``metadata`` file, in either format.
+
+    mydumper before 0.11 writes ``SHOW MASTER STATUS:`` with tab-indented ``Log:``, ``Pos:``
+    and ``GTID:`` lines (a MySQL GTID set continues on further lines); later versions write an
+    ini file whose ``[master]`` (0.11-0.12) or ``[source]`` section holds ``File =``,
+    ``Position =`` and ``Executed_Gtid_Set =``, or, with ``--source-data``, ``SOURCE_LOG_FILE =
+    "..."``, ``SOURCE_LOG_POS =`` and ``executed_gtid_set = "..."``.
+    """
+    section = re.search(r"^\[(?:source|master)\][^\n]*\n(?P<body>.*?)(?=^\[|\Z)", text, re.M | re.S)
+    if section is not None:
+        return _mydumper_ini(section["body"])
+    master = re.split(r"^SHOW (?:SLAVE|REPLICA) STATUS", text, flags=re.M)[0]
+    file = re.search(r"^\s*Log:\s*(\S+)", master, re.M)
+    pos = re.search(r"^\s*Pos:\s*(\d+)", master, re.M)
+    # The GTID set runs until the blank line that ends the section.
+    gtid = re.search(r"^\s*GTID:(?P<gtid>.*?)(?:\n\s*\n|\Z)", master, re.M | re.S)
     return BinlogCoordinates(
-        file[1] if file else None, int(pos[1]) if pos else None, gtid[1] if gtid else None
+        file[1] if file else None,
+        int(pos[1]) if pos else None,
+        _gtid_value(gtid["gtid"]) if gtid else None,
+    )
+
+
+def _mydumper_ini(body: str) -> BinlogCoordinates:
+    values: dict[str, str] = {}
+    for line in body.splitlines():
+        key, eq, value = line.partition("=")
+        if eq and not key.lstrip().startswith("#"):
+            values[key.strip().lower()] = value.strip().strip('"')
+    file = values.get("file") or values.get("source_log_file")
+    pos = values.get("position") or values.get("source_log_pos")
+    return BinlogCoordinates(
+        file or None,
+        int(pos) if pos and pos.isdigit() else None,
+        _gtid_value(values.get("executed_gtid_set")),
     )
 
 
@@ -865,18 +949,25 @@ class _Job:
 
 def _run_tool(job: _Job, defaults_file: str) -> list[subprocess.Popen[bytes]]:
     errors = job.staging.parent / f"{job.staging.name}.stderr"
-    flavor = job.session.dialect.version.flavor if job.session.dialect else "mysql"
     if job.tool in DUMP_TOOLS:
+        assert job.session.dialect is not None
         suffix = _COMPRESSORS[job.compression][1] if job.compression != "none" else ""
-        command = dump_command(
-            job.tool,
-            defaults_file,
-            job.schemas,
-            binlog=job.binlog,
-            flavor=flavor,
-            source_data=flavor == "mysql" and tool_supports(job.tool, "--source-data"),
+        binlog_args = (
+            job.session.dialect.dump_binlog_args(
+                source_data=supports(job.tool, "--source-data"),
+                gtid_purged=supports(job.tool, "--set-gtid-purged"),
+            )
+            if job.binlog
+            else []
         )
-        return start_dump(command, job.staging / f"dump.sql{suffix}", job.compression, errors)
+        command = dump_command(job.tool, defaults_file, job.schemas, binlog_args=binlog_args)
+        return start_dump(
+            command,
+            job.staging / f"dump.sql{suffix}",
+            job.compression,
+            errors,
+            coordinates=_coordinates_file(job),
+        )
     if job.tool == "mydumper":
         command = mydumper_command(
             defaults_file, job.staging / "mydumper", job.schemas, compress=job.compression != "none"
@@ -887,10 +978,14 @@ def _run_tool(job: _Job, defaults_file: str) -> list[subprocess.Popen[bytes]]:
         return [subprocess.Popen(command, stdout=err, stderr=err)]
 
 
+def _coordinates_file(job: _Job) -> Path:
+    """Where the dump's coordinate lines are collected: beside the staging folder, not in it."""
+    return job.staging.parent / f"{job.staging.name}.{COORDINATES_NAME}"
+
+
 def _tool_binlog(job: _Job) -> BinlogCoordinates:
     if job.tool in DUMP_TOOLS:
-        dump = next(job.staging.glob("dump.sql*"))
-        return parse_dump_binlog(read_dump_head(dump))
+        return parse_dump_binlog(_coordinates_file(job).read_text(errors="replace"))
     if job.tool == "mydumper":
         metadata = job.staging / "mydumper" / "metadata"
         return (
@@ -931,7 +1026,8 @@ def _run_and_count(
             if not parallel:
                 procs = _run_tool(job, defaults_file)
         finally:
-            wait_all(procs, [job.tool, job.compression][: len(procs)], errors)
+            names = [job.tool, "tee", "coordinates", job.compression]
+            wait_all(procs, names[: len(procs)] if job.tool in DUMP_TOOLS else [job.tool], errors)
         if job.tool == "mydumper":
             _mydumper_routines_and_events(job, defaults_file, catalog.post_schemas, errors)
     return snap, _tool_binlog(job), trx_id_counter(job.session)
@@ -1089,14 +1185,15 @@ def take_backup(
     :param audit: when given, the backup is one audited action.
     :param now: the backup's time stamp (UTC); defaults to the current time.
     """
+    tool = backup_tool(settings, session.dialect)
     context: Any = (
-        audit.action(database_name, f"backup {settings.tool}", ", ".join(schemas) or None)
+        audit.action(database_name, f"backup {tool}", ", ".join(schemas) or None)
         if audit is not None
         else contextlib.nullcontext()
     )
     with context as entry:
         result = _take_backup(
-            session, conn_id, database_name, schemas, history_schema, settings, now
+            session, conn_id, database_name, schemas, history_schema, settings, tool, now
         )
         if entry is not None:
             entry.details.update(result.to_dict())
@@ -1110,6 +1207,7 @@ def _take_backup(
     schemas: Sequence[str],
     history_schema: str,
     settings: BackupSettings,
+    tool: str,
     now: datetime | None,
 ) -> BackupResult:
     # Read the key first: a backup that cannot be encrypted must not be written in the clear.
@@ -1118,11 +1216,13 @@ def _take_backup(
     final = (
         _storage_path(settings.location)
         / database_name
-        / f"{started.strftime(STAMP_FORMAT)}-{settings.tool}"
+        / f"{started.strftime(STAMP_FORMAT)}-{tool}"
     )
     if final.exists():
         raise BackupError(f"backup folder {final} already exists; wait a second and run again")
-    version = tool_version(settings.tool)
+    assert session.dialect is not None
+    binlog = _binlog_enabled(session)
+    version = check_tool(tool, session.dialect, binlog=binlog)
     clock = time.monotonic()
     chosen = _resolve_schemas(session, schemas, history_schema)
     check_backup_grants(session, database_name, chosen, history_schema)
@@ -1133,9 +1233,9 @@ def _take_backup(
         chosen,
         settings,
         _staging_dir(final),
-        settings.tool,
-        _binlog_enabled(session),
-        _effective_compression(settings.tool, settings.compression),
+        tool,
+        binlog,
+        _effective_compression(tool, settings.compression),
     )
     try:
         heartbeat = write_heartbeat(session, history_schema, database_name)
@@ -1166,6 +1266,7 @@ def _take_backup(
     finally:
         shutil.rmtree(job.staging, ignore_errors=True)
         (job.staging.parent / f"{job.staging.name}.stderr").unlink(missing_ok=True)
+        _coordinates_file(job).unlink(missing_ok=True)
     size = sum(f["bytes"] for f in files.values())
     duration = time.monotonic() - clock
     log.info(

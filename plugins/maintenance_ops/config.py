@@ -173,7 +173,8 @@ class BackupSettings(_Model):
 
     enabled: bool = False
     location: str = "file:///var/backups/mysql-maintenance"
-    tool: Literal["mariadb-dump", "mysqldump", "mydumper", "mariabackup"] = "mariadb-dump"
+    tool: Literal["mariadb-dump", "mysqldump", "mydumper", "mariabackup"] | None = None
+    """None: the server flavor's dump tool (mysqldump on MySQL, mariadb-dump on MariaDB)."""
     compression: Literal["zstd", "gzip", "none"] = "zstd"
     retention_days: PositiveInt = 14
     keep_count: PositiveInt = 7

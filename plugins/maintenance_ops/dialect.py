@@ -388,17 +388,152 @@ class Dialect:
             return self.version.at_least(10, 6)
         return self.version.at_least(5, 7)
 
+    # ---- backup, restore and replay tools ---------------------------------------------------
+
     @property
     def dump_tool(self) -> str:
+        """The logical dump tool of this flavor: the default ``backup.tool``."""
         return "mariadb-dump" if self.is_mariadb else "mysqldump"
 
     @property
     def binlog_tool(self) -> str:
+        """The tool that prints this flavor's binary logs (each reads only its own events)."""
         return "mariadb-binlog" if self.is_mariadb else "mysqlbinlog"
 
     @property
     def client_tool(self) -> str:
+        """The command-line client that loads dumps and replays binary logs into this flavor."""
         return "mariadb" if self.is_mariadb else "mysql"
+
+    @property
+    def server_install_hint(self) -> str:
+        """What to install for a private server of this flavor (restore tests, PITR drills)."""
+        if self.is_mariadb:
+            return "install MariaDB Server (mariadbd): apt-get install mariadb-server"
+        return (
+            f"install MySQL Server {self.version.major}.{self.version.minor} (mysqld) from "
+            "Oracle's MySQL APT/YUM repository (package mysql-server or mysql-community-server)"
+            ", or point server_binary= at such a mysqld"
+        )
+
+    @property
+    def client_install_hint(self) -> str:
+        """What to install for this flavor's client programs (dump, binlog and client tools)."""
+        if self.is_mariadb:
+            return "install MariaDB's client programs: apt-get install mariadb-client"
+        return (
+            "install MySQL's client programs (package mysql-client or mysql-community-client "
+            f"{self.version.major}.{self.version.minor}) ahead of MariaDB's in $PATH"
+        )
+
+    def backup_tool_problem(self, tool: str, *, binlog: bool) -> str | None:
+        """Return why ``tool`` cannot back this server up, or None when it can.
+
+        mariabackup copies MariaDB's InnoDB files and does not support MySQL 8's (new redo log
+        and data dictionary); Percona XtraBackup does, but this package does not drive it.
+        MariaDB's dump tool asks a binary-logging server for ``SHOW MASTER STATUS``, which
+        MySQL 8.4 removed.
+        """
+        if tool == "mariabackup" and not self.is_mariadb and self.version.at_least(8):
+            return (
+                f"mariabackup cannot back up {self.version}: it does not support MySQL 8's "
+                "InnoDB files. Set backup.tool to mysqldump (the default on MySQL) or mydumper; "
+                "Percona XtraBackup is not supported by this package"
+            )
+        if (
+            tool == "mariadb-dump"
+            and not self.is_mariadb
+            and binlog
+            and self.version.at_least(8, 4)
+        ):
+            return (
+                f"mariadb-dump cannot record the binary log position of {self.version}: it sends "
+                "SHOW MASTER STATUS, removed in MySQL 8.4. Set backup.tool to mysqldump or mydumper"
+            )
+        return None
+
+    def dump_binlog_args(self, *, source_data: bool, gtid_purged: bool) -> list[str]:
+        """Return the dump tool's options that record the snapshot's binary log position.
+
+        Both write the position as a comment (``=2``). MariaDB's ``--gtid`` adds the GTID
+        position (``gtid_slave_pos``, written at the end of the dump). MySQL's mysqldump
+        8.0.26+ calls ``--master-data`` ``--source-data`` (the old name is deprecated);
+        ``source_data`` says the installed tool knows it. On MySQL the GTID set is written
+        commented out (``--set-gtid-purged=COMMENTED``, when ``gtid_purged`` says the tool
+        knows the option): the manifest records it, and the dump then loads into any server,
+        GTID mode or not, without the privilege that setting ``gtid_purged`` needs.
+        """
+        if self.is_mariadb:
+            return ["--master-data=2", "--gtid"]
+        args = ["--source-data=2" if source_data else "--master-data=2"]
+        return [*args, "--set-gtid-purged=COMMENTED"] if gtid_purged else args
+
+    # ---- replaying binary logs (point-in-time recovery) -------------------------------------
+
+    def replay_state_sql(self) -> str:
+        """Return the statement reading what decides whether a replay may keep the source's GTIDs.
+
+        MariaDB: ``log_bin``, ``gtid_strict_mode`` and ``gtid_binlog_pos``; MySQL: ``gtid_mode``.
+        """
+        names = (
+            ("log_bin", "gtid_strict_mode", "gtid_binlog_pos")
+            if self.is_mariadb
+            else ("log_bin", "gtid_mode")
+        )
+        quoted = ", ".join(f"'{name}'" for name in names)
+        return f"SHOW GLOBAL VARIABLES WHERE Variable_name IN ({quoted})"
+
+    def replay_gtid_conflict(self, state: Mapping[str, str], backup_gtid: str | None) -> str | None:
+        """Return why replaying the source's GTIDs onto a target would fail, or None.
+
+        :param state: the target's variables from :meth:`replay_state_sql` (lower-case names).
+        :param backup_gtid: the GTID position the backup recorded (empty or None without GTIDs).
+
+        MariaDB: only a target logging with ``gtid_strict_mode`` whose own sequence in a domain
+        is already at or past the first replayed one refuses (error 1950).
+        MySQL: ``SET GTID_NEXT='uuid:n'`` fails on a ``gtid_mode=OFF`` target (error 1781) and
+        ``SET GTID_NEXT='ANONYMOUS'`` on a ``gtid_mode=ON`` one (1782); the ``*_PERMISSIVE``
+        modes take both. The source logged GTIDs when its backup recorded a GTID set.
+        """
+        on = ("ON", "1")
+        if self.is_mariadb:
+            log_bin = state.get("log_bin", "OFF").upper() in on
+            strict = state.get("gtid_strict_mode", "OFF").upper() in on
+            return _mariadb_gtid_conflict(
+                backup_gtid, state.get("gtid_binlog_pos", ""), log_bin, strict
+            )
+        mode = state.get("gtid_mode", "OFF").upper()
+        if backup_gtid and mode == "OFF":
+            return (
+                f"the source logs GTIDs ({backup_gtid}) but the target runs gtid_mode=OFF: "
+                "applying them would fail with error 1781"
+            )
+        if not backup_gtid and mode == "ON":
+            return (
+                "the source logs anonymous transactions (no GTIDs) but the target runs "
+                "gtid_mode=ON: applying them would fail with error 1782"
+            )
+        return None
+
+    @property
+    def replay_skip_gtids_args(self) -> list[str]:
+        """Binary log tool options that leave the source's GTIDs out of its output.
+
+        MySQL's mysqlbinlog has ``--skip-gtids``; MariaDB's mariadb-binlog has none, so its
+        GTID lines are dropped by :meth:`replay_gtid_filter` instead.
+        """
+        return [] if self.is_mariadb else ["--skip-gtids"]
+
+    def replay_gtid_filter(self) -> list[str] | None:
+        """Return a filter dropping the source's GTID assignments from the tool's output, or None.
+
+        For mariadb-binlog: whole lines exactly like
+        ``/*M!100001 SET @@session.gtid_seq_no=12*//*!*/;`` (and the ``gtid_domain_id`` and
+        ``server_id`` ones printed with them), so the target numbers the transactions itself.
+        """
+        if not self.is_mariadb:
+            return None
+        return ["grep", "-a", "-v", "-x", "-E", _MARIADB_GTID_SET_LINE]
 
     def innodb_foreign_keys_table(self) -> str:
         """The InnoDB catalog of every foreign key on the server (PROCESS, no per-table grant).
@@ -507,6 +642,33 @@ class Dialect:
 
 
 _MARIADB_GTID = re.compile(r"^(\d+)-(\d+)-(\d+)$")
+_MARIADB_GTID_SET_LINE = (
+    r"/\*M!100001 SET @@session\.(gtid_domain_id|server_id|gtid_seq_no)=[0-9]+\*//\*!\*/;"
+)
+
+
+def _mariadb_gtid_conflict(
+    backup_gtid: str | None, target_binlog_pos: str, log_bin: bool, strict: bool
+) -> str | None:
+    if not (log_bin and strict):
+        return None
+    ours = _mariadb_sequences(target_binlog_pos or "")
+    theirs = _mariadb_sequences(backup_gtid or "")
+    clashes = [
+        f"domain {domain}: target at {ours[domain]}, replay starts at {seq + 1}"
+        for domain, seq in sorted(theirs.items())
+        if ours.get(domain, 0) >= seq + 1
+    ]
+    if not clashes and ours and not theirs:
+        clashes = [f"target's own GTIDs {target_binlog_pos} may be ahead of the source's"]
+    if not clashes:
+        return None
+    return (
+        "the target logs binary logs with gtid_strict_mode=ON and its GTIDs are ahead of the "
+        f"source's ({'; '.join(clashes)}): replaying the source's GTIDs would fail with error 1950"
+    )
+
+
 _MYSQL_INTERVAL = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 

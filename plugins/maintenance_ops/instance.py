@@ -89,17 +89,37 @@ class InstanceSpec:
 # --------------------------------------------------------------------------------------------
 
 
-def find_server_binary(search_dirs: Sequence[str] | None = None) -> tuple[str, Flavor]:
+def find_server_binary(
+    search_dirs: Sequence[str] | None = None,
+    *,
+    flavor: Flavor | None = None,
+    install_hint: str | None = None,
+) -> tuple[str, Flavor]:
     """Return the path and flavor of the first ``mariadbd`` or ``mysqld`` found.
 
     ``search_dirs`` defaults to ``$PATH`` followed by the usual sbin/libexec folders.
+
+    :param flavor: only a server of this flavor will do (a restore of a MySQL backup needs a
+        MySQL server); the binary's own ``--version`` decides, since Debian links ``mysqld``
+        to ``mariadbd``.
+    :param install_hint: what to install when no server of ``flavor`` is found.
     """
     dirs = list(search_dirs) if search_dirs is not None else _default_search_dirs()
     search_path = os.pathsep.join(dirs)
+    found_other: list[str] = []
     for name in SERVER_NAMES:
         found = shutil.which(name, path=search_path) if search_path else None
-        if found:
-            return found, _binary_flavor(found)
+        if not found:
+            continue
+        found_flavor = _binary_flavor(found)
+        if flavor is None or found_flavor == flavor:
+            return found, found_flavor
+        found_other.append(f"{found} ({_binary_version_line(found)})")
+    if flavor is not None and found_other:
+        raise InstanceError(
+            f"no {flavor} server binary found: only {', '.join(found_other)}, another flavor, "
+            f"which cannot load a {flavor} backup faithfully; {install_hint or INSTALL_HINT}"
+        )
     raise InstanceError(
         f"no database server binary ({' or '.join(SERVER_NAMES)}) found in "
         f"{os.pathsep.join(dirs) or '(no folders)'}; {INSTALL_HINT}, "
@@ -423,14 +443,22 @@ class MySQLInstance:
         *,
         base_dir: str | os.PathLike[str] | None = None,
         server_binary: str | None = None,
+        flavor: Flavor | None = None,
+        install_hint: str | None = None,
     ) -> None:
+        """Choose the server binary; nothing starts until :meth:`start`.
+
+        :param flavor: the server must be this flavor (``Dialect.version.flavor`` of the data
+            it will hold); None takes the first server found.
+        :param install_hint: what to install when no server of ``flavor`` is found.
+        """
         self.spec = spec or InstanceSpec()
         self._base_dir_arg = Path(base_dir) if base_dir is not None else None
         if server_binary is not None:
             self.binary: str = server_binary
             self.flavor: Flavor = _binary_flavor(server_binary)
         else:
-            self.binary, self.flavor = find_server_binary()
+            self.binary, self.flavor = find_server_binary(flavor=flavor, install_hint=install_hint)
         self.dir = ""
         self.datadir = ""
         self.socket = ""

@@ -1,11 +1,12 @@
 """Recover to a point in time: restore the newest full backup, then replay binary logs.
 
-The replay streams ``mariadb-binlog --read-from-remote-server`` straight into the target's
-``mariadb`` client through OS pipes; Python never copies the stream. A ``tee`` hands a copy
+The replay streams the source flavor's binlog tool (``mariadb-binlog`` or ``mysqlbinlog``,
+``--read-from-remote-server``) straight into its client (``mariadb`` or ``mysql``) through OS
+pipes; Python never copies the stream. A ``tee`` hands a copy
 to ``grep``, which passes only the event header lines (``#YYMMDD HH:MM:SS server id ...``)
 back to Python, to report the last event applied and to log progress::
 
-    mariadb-binlog | tee >(grep headers -> Python) | [grep -v GTID lines] | mariadb
+    <binlog tool> | tee >(grep headers -> Python) | [grep -v GTID lines] | <client>
 
 Safety:
 
@@ -17,15 +18,21 @@ Safety:
   zone), and the stop time is truncated to whole seconds, the binary log's resolution, so
   nothing committed after ``stop_at`` is applied.
 
-GTIDs: ``mariadb-binlog`` 10.11 keeps each transaction's source GTID (``SET
-@@session.gtid_domain_id/server_id/gtid_seq_no`` lines) and, unlike MySQL's ``mysqlbinlog``,
-has no ``--skip-gtids``. Kept GTIDs are harmless on a target without a binary log and keep a
-logging target's GTIDs in step with the source's. But on a target that logs with
-``gtid_strict_mode`` whose own sequence in the domain is already ahead (the restore itself
-wrote GTIDs there), ``SET gtid_seq_no`` fails with error 1950, even under ``sql_log_bin=0``
-(tested). :func:`gtid_conflict` finds that before the replay; ``keep_gtids=False`` then drops
-those three lines with a ``grep -v`` stage, so the target numbers the replayed transactions as
-its own (what ``--skip-gtids`` does for MySQL).
+GTIDs (the flavor rules live in :meth:`~maintenance_ops.dialect.Dialect.replay_gtid_conflict`):
+
+* MariaDB: ``mariadb-binlog`` 10.11 keeps each transaction's source GTID (``SET
+  @@session.gtid_domain_id/server_id/gtid_seq_no`` lines) and has no ``--skip-gtids``. Kept
+  GTIDs are harmless on a target without a binary log and keep a logging target's GTIDs in
+  step with the source's; but a target logging with ``gtid_strict_mode`` whose own sequence in
+  the domain is already ahead (the restore itself wrote GTIDs there) fails ``SET gtid_seq_no``
+  with error 1950, even under ``sql_log_bin=0`` (tested). Dropping them is a ``grep -v`` stage
+  that removes those three lines, so the target numbers the replayed transactions itself.
+* MySQL: ``mysqlbinlog`` prints ``SET @@SESSION.GTID_NEXT='uuid:n'`` for a source with
+  ``gtid_mode=ON`` and ``'ANONYMOUS'`` without; a ``gtid_mode=OFF`` target refuses the first
+  (error 1781), a ``gtid_mode=ON`` one the second (1782). Dropping them is ``--skip-gtids``.
+
+By default the GTIDs are kept unless the target would refuse them, then dropped (with a note);
+``keep_gtids=True`` refuses instead, naming why.
 """
 
 from __future__ import annotations
@@ -47,12 +54,15 @@ from typing import IO, Any
 
 from maintenance_ops import sqlexec
 from maintenance_ops.backup import verify_files
+from maintenance_ops.dialect import Dialect, parse_version
 from maintenance_ops.exceptions import ConfigError, SafetyAbort, VerificationError
 from maintenance_ops.identifiers import quote_identifier, validate_identifier
 from maintenance_ops.instance import MySQLInstance
 from maintenance_ops.pipes import secret_pipe
 from maintenance_ops.restore import (
     ClientEndpoint,
+    backup_dialect,
+    check_target_flavor,
     detect_tool,
     ensure_not_source,
     find_dump_file,
@@ -60,8 +70,10 @@ from maintenance_ops.restore import (
     mariadb_command,
     restore_dump,
     restore_mydumper,
+    server_flavor,
 )
 from maintenance_ops.session import Endpoint
+from maintenance_ops.tools import require_flavor
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +85,14 @@ _HEADER = re.compile(
     r"^#(?P<date>\d{6})\s+(?P<time>\d{1,2}:\d{2}:\d{2})\s+server id\s+(?P<server>\d+)"
     r"\s+end_log_pos\s+(?P<pos>\d+)(?:\s+CRC32\s+\S+)?\s+(?P<event>.*)$"
 )
-_GREP_HEADERS = r"^#[0-9]{6} +[0-9]{1,2}:[0-9]{2}:[0-9]{2} server id "
-_GTID_SET_LINE = (
-    r"/\*M!100001 SET @@session\.(gtid_domain_id|server_id|gtid_seq_no)=[0-9]+\*//\*!\*/;"
-)
+# Event headers, and MySQL's GTID assignment: its GTID event header does not hold the GTID.
+_GREP_HEADERS = r"^#[0-9]{6} +[0-9]{1,2}:[0-9]{2}:[0-9]{2} server id |^SET @@SESSION\.GTID_NEXT= *'"
 # MariaDB: "GTID 0-1-5 trans"; MySQL: "GTID\tlast_committed=..." or "Anonymous_GTID".
 _GTID_EVENT = re.compile(r"^(?:Anonymous_)?GTID\b\s*(?P<gtid>\d+-\d+-\d+)?")
+_GTID_NEXT = re.compile(r"^SET @@SESSION\.GTID_NEXT=\s*'(?P<gtid>[^']+)'")
 _ROTATE_EVENT = re.compile(r"^Rotate to (?P<file>\S+)")
-_GTID = re.compile(r"^(?P<domain>\d+)-(?P<server>\d+)-(?P<seq>\d+)$")
+# A manifest without a server flavor was written before MySQL was supported: MariaDB's tools.
+_LEGACY = Dialect(parse_version("10.11.0-MariaDB"))
 _STAGES = ("mariadb-binlog", "tee", "headers", "filter", "client")
 
 
@@ -155,10 +167,13 @@ def binlog_command(
     start_position: int,
     stop_at: dt.datetime,
     tool: str = "mariadb-binlog",
+    extra_args: Sequence[str] = (),
 ) -> list[str]:
     """Return the command that prints the source's binary logs from a position until a time.
 
     Run it with ``TZ=UTC`` in its environment: ``--stop-datetime`` is read in local time.
+
+    :param extra_args: more options, e.g. mysqlbinlog's ``--skip-gtids``.
     """
     return [
         tool,
@@ -168,17 +183,9 @@ def binlog_command(
         f"--start-position={int(start_position)}",
         f"--stop-datetime={stop_datetime_arg(stop_at)}",
         "--to-last-log",
+        *extra_args,
         start_file,
     ]
-
-
-def gtid_filter_command() -> list[str]:
-    """Return the filter that drops the source's GTID assignments from mariadb-binlog output.
-
-    It removes only whole lines exactly like ``/*M!100001 SET @@session.gtid_seq_no=12*//*!*/;``
-    (and the ``gtid_domain_id`` and ``server_id`` ones printed with them).
-    """
-    return ["grep", "-a", "-v", "-x", "-E", _GTID_SET_LINE]
 
 
 @dataclass
@@ -194,7 +201,15 @@ class HeaderScan:
     _open: bool = False
 
     def feed(self, line: str) -> None:
-        """Take one header line; a transaction counts once its Xid or final query is seen."""
+        """Take one header line; a transaction counts once its Xid or final query is seen.
+
+        MySQL's GTID comes on the ``SET @@SESSION.GTID_NEXT`` line after its event's header.
+        """
+        next_gtid = _GTID_NEXT.match(line)
+        if next_gtid:
+            if next_gtid["gtid"] not in ("ANONYMOUS", "AUTOMATIC"):
+                self._gtid = next_gtid["gtid"]
+            return
         match = _HEADER.match(line.rstrip("\n"))
         if not match:
             return
@@ -225,46 +240,6 @@ class HeaderScan:
 def header_time(date: str, clock: str) -> dt.datetime:
     """Parse an event header's ``YYMMDD`` and ``H:MM:SS`` (printed in UTC) into aware UTC."""
     return dt.datetime.strptime(f"{date} {clock}", "%y%m%d %H:%M:%S").replace(tzinfo=dt.UTC)
-
-
-def parse_gtid_list(value: str | None) -> dict[int, int]:
-    """Return ``{domain: seq_no}`` of a GTID list like ``0-1-42,1-2-7`` (highest per domain)."""
-    found: dict[int, int] = {}
-    for part in (value or "").replace(" ", "").split(","):
-        match = _GTID.match(part)
-        if match:
-            domain, seq = int(match["domain"]), int(match["seq"])
-            found[domain] = max(seq, found.get(domain, 0))
-    return found
-
-
-def gtid_conflict(
-    backup_gtid: str | None, target_binlog_pos: str | None, *, log_bin: bool, strict: bool
-) -> str | None:
-    """Return why replaying the source's GTIDs would fail on the target, or None if it will not.
-
-    Only a target that writes a binary log in ``gtid_strict_mode`` refuses an out-of-order
-    GTID: its own sequence number in a domain must stay below the first replayed one.
-    """
-    if not (log_bin and strict):
-        return None
-    ours = parse_gtid_list(target_binlog_pos)
-    theirs = parse_gtid_list(backup_gtid)
-    clashes = [
-        f"domain {domain}: target at {ours[domain]}, replay starts at {seq + 1}"
-        for domain, seq in sorted(theirs.items())
-        if ours.get(domain, 0) >= seq + 1
-    ]
-    if not clashes and ours and not theirs:
-        clashes = [f"target's own GTIDs {target_binlog_pos} may be ahead of the source's"]
-    if not clashes:
-        return None
-    return (
-        "the target logs binary logs with gtid_strict_mode=ON and its GTIDs are ahead of the "
-        f"source's ({'; '.join(clashes)}): replaying the source's GTIDs would fail with error "
-        "1950; replay with keep_gtids=False (the target numbers the transactions itself), or "
-        "turn gtid_strict_mode off on the target"
-    )
 
 
 def check_stop_after_backup(manifest: Mapping[str, Any], stop_at: dt.datetime) -> None:
@@ -349,8 +324,8 @@ def replay_binlogs(
     stop_datetime: dt.datetime,
     *,
     keep_gtids: bool = True,
-    binlog_tool: str = "mariadb-binlog",
-    client_tool: str = "mariadb",
+    dialect: Dialect | None = None,
+    binlog_tool: str | None = None,
 ) -> ReplayResult:
     """Replay the source's binary logs from a position until a time into the target.
 
@@ -360,9 +335,13 @@ def replay_binlogs(
     :param start_position: position in it (the backup's ``binlog.position``).
     :param stop_datetime: apply only events before this time (naive means UTC).
     :param keep_gtids: apply the source's GTIDs; False lets the target assign its own.
-    :param binlog_tool: ``mariadb-binlog`` or ``mysqlbinlog`` (see ``Dialect.binlog_tool``).
-    :param client_tool: ``mariadb`` or ``mysql`` (see ``Dialect.client_tool``).
+    :param dialect: the source's (and target's) flavor: it names the binlog and client tools
+        and how GTIDs are dropped; None means MariaDB.
+    :param binlog_tool: another binlog tool than the flavor's (a path, say).
     """
+    dialect = dialect or _LEGACY
+    binlog_tool = binlog_tool or dialect.binlog_tool
+    client_tool = dialect.client_tool
     src = Endpoint("binlog source", source.host, source.port, source.socket)
     dst = Endpoint("replay target", target.host, target.port, target.socket)
     ensure_not_source(dst, src)
@@ -397,12 +376,18 @@ def replay_binlogs(
         ):
             pipeline = _start(
                 binlog_command(
-                    src_fd, source, start_file, start_position, stop_datetime, binlog_tool
+                    src_fd,
+                    source,
+                    start_file,
+                    start_position,
+                    stop_datetime,
+                    binlog_tool,
+                    [] if keep_gtids else dialect.replay_skip_gtids_args,
                 ),
                 mariadb_command(dst_fd, target, client_tool),
                 (src_fd, dst_fd),
                 errors,
-                None if keep_gtids else gtid_filter_command(),
+                None if keep_gtids else dialect.replay_gtid_filter(),
             )
             headers = pipeline.procs[_STAGES.index("headers")].stdout
             assert headers is not None
@@ -514,32 +499,26 @@ def client_for(target: MySQLInstance | ClientEndpoint) -> ClientEndpoint:
     return ClientEndpoint(host=target.host, port=target.port, socket=target.socket or None)
 
 
-def target_gtid_state(conn: Any) -> tuple[bool, bool, str]:
-    """Return the target's ``(log_bin, gtid_strict_mode, gtid_binlog_pos)``."""
-    found = sqlexec.rows(
-        conn,
-        "SHOW GLOBAL VARIABLES WHERE Variable_name IN "
-        "('log_bin', 'gtid_strict_mode', 'gtid_binlog_pos')",
-    )
-    values = {str(k).lower(): str(v) for k, v, *_ in found}
-    on = ("ON", "1")
-    return (
-        values.get("log_bin", "OFF").upper() in on,
-        values.get("gtid_strict_mode", "OFF").upper() in on,
-        values.get("gtid_binlog_pos", ""),
-    )
+def target_replay_state(conn: Any, dialect: Dialect) -> dict[str, str]:
+    """Return the target's variables that decide whether a replay may keep the source's GTIDs."""
+    found = sqlexec.rows(conn, dialect.replay_state_sql())
+    return {str(k).lower(): str(v) for k, v, *_ in found}
 
 
-def restore_full(tool: str, path: Path, client: ClientEndpoint) -> int:
+def restore_full(
+    tool: str, path: Path, client: ClientEndpoint, client_tool: str = "mariadb"
+) -> int:
     """Restore a logical backup folder onto ``client`` with its tool; return the bytes restored.
 
     A mariabackup backup is refused with the way to recover from it by hand.
+
+    :param client_tool: the client loading a dump (``Dialect.client_tool`` of the target).
     """
     if tool in ("mariadb-dump", "mysqldump"):
         dump = find_dump_file(path)
         if dump is None:
             raise VerificationError(f"no dump file in {path}")
-        return restore_dump(dump, client)
+        return restore_dump(dump, client, client_tool=client_tool)
     if tool == "mydumper":
         return restore_mydumper(path / "mydumper", client)
     raise ConfigError(
@@ -551,22 +530,52 @@ def restore_full(tool: str, path: Path, client: ClientEndpoint) -> int:
 
 
 def _decide_gtids(
-    client: ClientEndpoint, coordinates: Mapping[str, Any], keep_gtids: bool | None
+    client: ClientEndpoint,
+    dialect: Dialect,
+    coordinates: Mapping[str, Any],
+    keep_gtids: bool | None,
 ) -> tuple[bool, str | None]:
     """Return whether to apply the source's GTIDs, and a note when that was decided here."""
     conn = client.connect()
     try:
-        log_bin, strict, position = target_gtid_state(conn)
+        state = target_replay_state(conn, dialect)
     finally:
         conn.close()
-    conflict = gtid_conflict(coordinates.get("gtid"), position, log_bin=log_bin, strict=strict)
+    conflict = dialect.replay_gtid_conflict(state, coordinates.get("gtid"))
     if conflict is None:
         return (True if keep_gtids is None else keep_gtids), None
     if keep_gtids:
-        raise SafetyAbort(conflict)
+        raise SafetyAbort(
+            f"{conflict}; replay with keep_gtids=False (the target numbers the transactions "
+            "itself) or change the target's GTID settings"
+        )
     return False, "source GTIDs dropped, the target numbered the replay: " + conflict.split(":", 1)[
         0
     ]
+
+
+def _check_flavors(
+    manifest: Mapping[str, Any], target: MySQLInstance | ClientEndpoint, client: ClientEndpoint
+) -> Dialect:
+    """Return the backed-up server's dialect once the target and the binlog tool match it.
+
+    The target must be the backup's flavor (a restore test's rule too), and the binlog tool
+    the source's: each flavor's tool decodes only its own binary logs. A manifest without a
+    server flavor predates MySQL support: MariaDB's tools, as then.
+    """
+    dialect = backup_dialect(dict(manifest))
+    if dialect is None:
+        return _LEGACY
+    if isinstance(target, MySQLInstance):
+        check_target_flavor(target.flavor, dialect, repr(target))
+    else:
+        conn = client.connect()
+        try:
+            check_target_flavor(server_flavor(conn), dialect, f"{client.host}:{client.port}")
+        finally:
+            conn.close()
+    require_flavor(dialect.binlog_tool, dialect, "replay the binary logs of")
+    return dialect
 
 
 def restore_to_point(
@@ -611,15 +620,16 @@ def restore_to_point(
     )
     if tool == "mariabackup":
         restore_full(tool, path, client)  # raises: not supported
+    dialect = _check_flavors(manifest, target, client)
     if verify and (problems := verify_files(path, manifest)):
         raise VerificationError(f"backup {path} fails verification: {'; '.join(problems)}")
     where = Endpoint("target", client.host, client.port, client.socket)
     log.info("PITR: restoring %s (%s) onto %s", path.name, tool, where)
     started = time.monotonic()
-    restored = restore_full(tool, path, client)
+    restored = restore_full(tool, path, client, dialect.client_tool)
     restore_s = time.monotonic() - started
     log.info("PITR: full restore done in %.1f s; replaying binary logs", restore_s)
-    keep, note = _decide_gtids(client, coordinates, keep_gtids)
+    keep, note = _decide_gtids(client, dialect, coordinates, keep_gtids)
     replay = replay_binlogs(
         binlog_source,
         client,
@@ -627,6 +637,7 @@ def restore_to_point(
         int(coordinates["position"]),
         stop_at,
         keep_gtids=keep,
+        dialect=dialect,
     )
     result = PitrResult(
         backup_path=str(path),

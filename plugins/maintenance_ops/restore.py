@@ -7,8 +7,12 @@ The restore test:
 1. checks the files against the manifest (sizes and sha256) and the backup's age (RPO);
 2. opens a target: a private ephemeral server (default) or a connection marked scratch, which
    is refused when it resolves to the source or holds databases this tool did not create;
-3. restores with the tool that made the backup (``mariadb``, ``myloader`` or ``mariabackup``),
-   logging progress for long restores;
+3. restores with the tool that made the backup (the flavor's client, ``mariadb`` or
+   ``mysql``; ``myloader``; or ``mariabackup``), logging progress for long restores. An
+   ephemeral server is the backup's flavor (a MySQL 8 dump does not load into MariaDB: its
+   ``utf8mb4_0900_ai_ci`` collation, for one, does not exist there), and is refused, naming
+   what to install, when no server of that flavor is installed; a scratch server of another
+   flavor is refused too;
 4. verifies every object of the manifest, ``CHECK TABLE`` and row counts, and the heartbeat;
 5. drops what it restored (scratch) or stops the server (ephemeral), also after a failure.
 
@@ -42,6 +46,7 @@ from maintenance_ops.backup import FETCHED_PREFIX, verify_files
 from maintenance_ops.checks import Check, Status
 from maintenance_ops.config import BackupSettings, RestoreTarget
 from maintenance_ops.definitions import DEFINITIONS_FORMAT, definition_problems, read_definitions
+from maintenance_ops.dialect import Dialect, parse_version
 from maintenance_ops.encryption import (
     DECRYPTED_PREFIX,
     backup_secret,
@@ -49,6 +54,7 @@ from maintenance_ops.encryption import (
     signature_ok,
 )
 from maintenance_ops.exceptions import (
+    ConfigError,
     InstanceError,
     SafetyAbort,
     VerificationError,
@@ -185,6 +191,35 @@ def find_dump_file(backup_path: Path) -> Path | None:
         if (backup_path / name).is_file():
             return backup_path / name
     return None
+
+
+def backup_dialect(manifest: dict[str, Any] | None) -> Dialect | None:
+    """Return the dialect of the server a backup was taken from (None: the manifest lacks it)."""
+    server = (manifest or {}).get("server") or {}
+    raw = server.get("version")
+    if not raw:
+        return None
+    return Dialect(parse_version(str(raw), "MariaDB" if server.get("flavor") == "mariadb" else ""))
+
+
+def server_flavor(conn: Any) -> str:
+    """Return the flavor of the server behind a DB-API connection."""
+    version, comment = _query(conn, "SELECT VERSION(), @@version_comment")[0]
+    return parse_version(str(version), str(comment or "")).flavor
+
+
+def check_target_flavor(flavor: str, dialect: Dialect, where: str) -> None:
+    """Refuse to load a backup of ``dialect``'s server into a server of another flavor.
+
+    :raises ConfigError: naming both flavors and what to install.
+    """
+    if flavor != dialect.version.flavor:
+        raise ConfigError(
+            f"cannot restore a backup of {dialect.version} onto {where}, a {flavor} server: "
+            f"a {dialect.version.flavor} backup must be loaded into a {dialect.version.flavor} "
+            f"server (a MySQL 8 dump's utf8mb4_0900_ai_ci tables, for one, do not load into "
+            f"MariaDB); {dialect.server_install_hint}"
+        )
 
 
 def _parse_time(value: str) -> dt.datetime:
@@ -510,6 +545,24 @@ def _major(version: str) -> str:
     return ".".join(version.split("-", 1)[0].split(".")[:2])
 
 
+def ephemeral_instance(
+    target: RestoreTarget | None,
+    dialect: Dialect | None,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> MySQLInstance:
+    """Return an unstarted private server of the backup's flavor, sized for restoring.
+
+    :param dialect: the backed-up server's (:func:`backup_dialect`); None takes any server.
+    :raises InstanceError: when no server of that flavor is installed, naming what to install.
+    """
+    return MySQLInstance(
+        restore_spec(target),
+        base_dir=base_dir,
+        flavor=dialect.version.flavor if dialect else None,
+        install_hint=dialect.server_install_hint if dialect else None,
+    )
+
+
 def open_target(
     target: RestoreTarget,
     *,
@@ -518,6 +571,7 @@ def open_target(
     backup_schemas: Sequence[str] = (),
     source_version: str | None = None,
     instance: MySQLInstance | None = None,
+    dialect: Dialect | None = None,
 ) -> TargetHandle:
     """Open a restore target, refusing one that could hurt data before anything is written.
 
@@ -527,10 +581,11 @@ def open_target(
     :param backup_schemas: schemas the backup holds (allowed to exist on a scratch target).
     :param source_version: the source's server version, to note a major-version difference.
     :param instance: an unstarted instance to use instead of a fresh ``MySQLInstance``.
+    :param dialect: the backed-up server's; the target must be its flavor.
     """
     if target.type == "scratch":
-        return _open_scratch(str(target.conn_id), source_endpoint, backup_schemas)
-    inst = instance or MySQLInstance(restore_spec(target), base_dir=base_dir)
+        return _open_scratch(str(target.conn_id), source_endpoint, backup_schemas, dialect)
+    inst = instance or ephemeral_instance(target, dialect, base_dir)
     inst.start()
     handle = EphemeralTarget(inst)
     try:
@@ -549,13 +604,17 @@ def open_target(
     return handle
 
 
-def _open_scratch(conn_id: str, source: Endpoint, backup_schemas: Sequence[str]) -> ScratchTarget:
+def _open_scratch(
+    conn_id: str, source: Endpoint, backup_schemas: Sequence[str], dialect: Dialect | None
+) -> ScratchTarget:
     from maintenance_ops.session import endpoint
 
     where = endpoint(conn_id)
     ensure_not_source(where, source)  # before the first connection, let alone a write
     handle = ScratchTarget(conn_id, ClientEndpoint.from_connection(conn_id), where)
     try:
+        if dialect is not None:
+            check_target_flavor(server_flavor(handle.connect()), dialect, handle.desc)
         handle.ensure_empty_of_foreign(backup_schemas)
     except BaseException:
         handle.close()
@@ -717,14 +776,19 @@ def _tick(on_tick: Callable[[], None]) -> Callable[[], None] | None:
 
 
 def restore_dump(
-    dump: Path, client: ClientEndpoint, *, on_tick: Callable[[], None] | None = None
+    dump: Path,
+    client: ClientEndpoint,
+    *,
+    on_tick: Callable[[], None] | None = None,
+    client_tool: str = "mariadb",
 ) -> int:
-    """Stream a (compressed) dump into ``mariadb``; return the uncompressed bytes restored.
+    """Stream a (compressed) dump into the client; return the uncompressed bytes restored.
 
     The decompressor reads the file itself and writes straight into the client's stdin: no
     byte passes through Python. Progress comes from the kernel's per-process I/O counters.
 
     :param on_tick: called about twice a second while the restore runs.
+    :param client_tool: ``mariadb`` or ``mysql``: the target flavor's ``Dialect.client_tool``.
     """
     progress = Progress(total=dump.stat().st_size)
     decompress = decompress_command(dump)
@@ -743,7 +807,7 @@ def restore_dump(
                 )
                 procs.append(unzip)
             mysql = subprocess.Popen(
-                mariadb_command(fd, client),
+                mariadb_command(fd, client, client_tool),
                 stdin=unzip.stdout if unzip is not None else src,
                 stderr=subprocess.PIPE,
                 pass_fds=(fd,),
@@ -1132,13 +1196,14 @@ def _restore(
     backup_path: Path,
     handle: TargetHandle,
     on_tick: Callable[[], None] | None = None,
+    client_tool: str = "mariadb",
 ) -> int:
     """Restore with ``tool`` into an open target; return the uncompressed bytes restored."""
     if tool in ("mariadb-dump", "mysqldump"):
         dump = find_dump_file(backup_path)
         if dump is None:
             raise VerificationError(f"no dump file ({', '.join(DUMP_NAMES)}) in {backup_path}")
-        return restore_dump(dump, handle.client, on_tick=on_tick)
+        return restore_dump(dump, handle.client, on_tick=on_tick, client_tool=client_tool)
     if tool == "mydumper":
         return restore_mydumper(backup_path / "mydumper", handle.client)
     # mariabackup restores by starting a server on the prepared copy (open_target did it).
@@ -1186,6 +1251,7 @@ def _open_for(
         backup_schemas=(manifest or {}).get("schemas") or [],
         source_version=server.get("version"),
         instance=instance,
+        dialect=backup_dialect(manifest),
     )
 
 
@@ -1216,7 +1282,9 @@ def _restore_then_check(
     started = time.monotonic()
     try:
         on_tick = LoadFollower(monitor, checker, tables) if monitor is not None else None
-        run.restored_bytes = _restore(tool, backup_path, handle, on_tick)
+        dialect = backup_dialect(manifest)
+        client_tool = dialect.client_tool if dialect else "mariadb"
+        run.restored_bytes = _restore(tool, backup_path, handle, on_tick, client_tool)
     except (VerificationError, OSError) as exc:
         run.checks.append(Check("restore", "fail", str(exc)))
         return

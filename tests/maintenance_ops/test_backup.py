@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -20,6 +21,8 @@ from maintenance_ops.backup import (
     BinlogCoordinates,
     SnapshotState,
     apply_retention,
+    backup_tool,
+    check_tool,
     counts_exact,
     dump_command,
     latest_backup,
@@ -37,7 +40,8 @@ from maintenance_ops.backup import (
     verify_files,
 )
 from maintenance_ops.config import BackupSettings, MaintenanceSettings, RestoreTarget
-from maintenance_ops.dialect import parse_version
+from maintenance_ops.dialect import Dialect, parse_version
+from maintenance_ops.exceptions import ConfigError
 from maintenance_ops.session import Endpoint, MaintenanceSession
 from tests.conftest import Target, run_sql
 from tests.support.accounts import create_account
@@ -528,7 +532,7 @@ def test_sha256_file(tmp_path: Path) -> None:
 
 
 def test_dump_command_with_and_without_binlog() -> None:
-    base = dump_command("mariadb-dump", "/x.cnf", ["a", "b"], binlog=False, flavor="mariadb")
+    base = dump_command("mariadb-dump", "/x.cnf", ["a", "b"])
     assert base == [
         "mariadb-dump",
         "--defaults-extra-file=/x.cnf",
@@ -542,10 +546,107 @@ def test_dump_command_with_and_without_binlog() -> None:
         "a",
         "b",
     ]
-    with_binlog = dump_command("mariadb-dump", "/x.cnf", ["a"], binlog=True, flavor="mariadb")
-    assert "--master-data=2" in with_binlog and "--gtid" in with_binlog
-    mysql = dump_command("mysqldump", "/x.cnf", ["a"], binlog=True, flavor="mysql")
-    assert "--master-data=2" in mysql and "--gtid" not in mysql
+    args = ["--source-data=2", "--set-gtid-purged=COMMENTED"]
+    mysql = dump_command("mysqldump", "/x.cnf", ["a"], binlog_args=args)
+    assert mysql[-4:] == [*args, "--databases", "a"]
+
+
+@pytest.mark.parametrize(
+    ("version", "tool", "expected"),
+    [
+        pytest.param("10.11.19-MariaDB", None, "mariadb-dump", id="mariadb-default"),
+        pytest.param("8.0.36", None, "mysqldump", id="mysql-8.0-default"),
+        pytest.param("8.4.3", None, "mysqldump", id="mysql-8.4-default"),
+        pytest.param("8.4.3", "mydumper", "mydumper", id="configured"),
+    ],
+)
+def test_default_tool_is_the_flavors_dump_tool(
+    tmp_path: Path, version: str, tool: str | None, expected: str
+) -> None:
+    settings = _settings(tmp_path, **({"tool": tool} if tool else {}))
+    assert backup_tool(settings, Dialect(parse_version(version))) == expected
+
+
+@pytest.mark.parametrize(
+    ("version", "tool", "binlog", "refused"),
+    [
+        pytest.param(
+            "8.0.36",
+            "mariabackup",
+            False,
+            "mariabackup cannot back up mysql 8.0.36",
+            id="mariabackup-mysql-8.0",
+        ),
+        pytest.param(
+            "8.4.3",
+            "mariabackup",
+            True,
+            r"mysqldump \(the default on MySQL\) or mydumper",
+            id="mariabackup-mysql-8.4",
+        ),
+        pytest.param(
+            "8.4.3",
+            "mariadb-dump",
+            True,
+            "SHOW MASTER STATUS, removed in MySQL 8.4",
+            id="mariadb-dump-mysql-8.4-binlog",
+        ),
+        pytest.param("8.4.3", "mariadb-dump", False, None, id="mariadb-dump-mysql-8.4-no-binlog"),
+        pytest.param("10.11.19-MariaDB", "mariabackup", True, None, id="mariabackup-mariadb"),
+        pytest.param("5.7.44", "mariabackup", True, None, id="mariabackup-mysql-5.7"),
+    ],
+)
+def test_tools_refused_per_flavor(
+    version: str, tool: str, binlog: bool, refused: str | None
+) -> None:
+    problem = Dialect(parse_version(version)).backup_tool_problem(tool, binlog=binlog)
+    if refused is None:
+        assert problem is None
+    else:
+        assert problem is not None and re.search(refused, problem)
+        assert "XtraBackup is not supported" in problem or tool != "mariabackup"
+
+
+@pytest.mark.parametrize(
+    ("version", "source_data", "gtid_purged", "expected"),
+    [
+        pytest.param("10.11.19-MariaDB", True, True, ["--master-data=2", "--gtid"], id="mariadb"),
+        pytest.param(
+            "8.0.36",
+            True,
+            True,
+            ["--source-data=2", "--set-gtid-purged=COMMENTED"],
+            id="mysql-8.0.26+",
+        ),
+        pytest.param(
+            "8.4.3", True, True, ["--source-data=2", "--set-gtid-purged=COMMENTED"], id="mysql-8.4"
+        ),
+        pytest.param(
+            "8.0.20",
+            False,
+            True,
+            ["--master-data=2", "--set-gtid-purged=COMMENTED"],
+            id="mysqldump-8.0.20",
+        ),
+        pytest.param("5.7.44", False, False, ["--master-data=2"], id="old-mysqldump"),
+    ],
+)
+def test_binlog_options_per_flavor_and_tool(
+    version: str, source_data: bool, gtid_purged: bool, expected: list[str]
+) -> None:
+    dialect = Dialect(parse_version(version))
+    assert dialect.dump_binlog_args(source_data=source_data, gtid_purged=gtid_purged) == expected
+
+
+def test_mysql_backup_with_mariadbs_mysqldump_is_refused() -> None:
+    """mysqldump here is a link to mariadb-dump: a MySQL server must not be dumped with it."""
+    with pytest.raises(
+        ConfigError, match=r"the mysqldump installed here is mariadb's.*MySQL's client"
+    ):
+        check_tool("mysqldump", Dialect(parse_version("8.4.3")), binlog=True)
+    with pytest.raises(ConfigError, match="nothing written: mariabackup cannot back up mysql 8.0"):
+        check_tool("mariabackup", Dialect(parse_version("8.0.36")), binlog=False)
+    assert check_tool("mysqldump", Dialect(parse_version("10.11.19-MariaDB")), binlog=True)
 
 
 def test_option_file_quotes_credentials() -> None:
@@ -658,6 +759,19 @@ BINLOG_CONN_ID = "mmc_test_backup_binlog"
 BINLOG_PASSWORD = "Binl0g-secret-xyz"
 
 
+def _backup_binlogged(schema: str, settings: BackupSettings) -> Any:
+    """Back ``schema`` up through the ``BINLOG_CONN_ID`` connection (one schema, one database)."""
+    with MaintenanceSession(BINLOG_CONN_ID, MaintenanceSettings()) as session:
+        return take_backup(
+            session,
+            conn_id=BINLOG_CONN_ID,
+            database_name=schema,
+            schemas=[schema],
+            history_schema="_maintenance",
+            settings=settings,
+        )
+
+
 @pytest.fixture(scope="module")
 def binlog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from maintenance_ops.instance import InstanceSpec, MySQLInstance
@@ -670,6 +784,37 @@ def binlog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         inst.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB")
         inst.execute("INSERT INTO app.t VALUES (1, 'x'), (2, 'y')")
         yield inst
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "compression", [pytest.param("zstd", id="zstd"), pytest.param("none", id="plain")]
+)
+def test_mariadb_gtid_written_at_the_end_of_a_large_dump_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: str
+) -> None:
+    """mariadb-dump writes gtid_slave_pos after the data: the stream is scanned, not its head."""
+    from maintenance_ops.instance import InstanceSpec, MySQLInstance
+
+    with MySQLInstance(InstanceSpec(binlog=True), base_dir=tmp_path / "srv") as inst:
+        inst.execute("CREATE DATABASE big")
+        inst.execute("CREATE TABLE big.t (id INT PRIMARY KEY, v LONGTEXT) ENGINE=InnoDB")
+        inst.execute("INSERT INTO big.t VALUES (1, REPEAT('x', 300000)), (2, REPEAT('y', 300000))")
+        account = create_account(inst.execute, ["big"], "_maintenance", port=inst.port)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{BINLOG_CONN_ID.upper()}", account.conn_json())
+        settings = _settings(tmp_path, compression=compression)
+        result = _backup_binlogged("big", settings)
+        gtid_pos = str(inst.execute("SELECT @@gtid_binlog_pos")[0][0])
+    binlog = result.manifest["binlog"]
+    assert binlog["gtid"] == gtid_pos and binlog["file"] and binlog["position"]
+    dump = next(Path(result.path.path).glob("dump.sql*"))
+    text = subprocess.run(
+        ["zstd", "-dc", str(dump)] if dump.suffix == ".zst" else ["cat", str(dump)],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert text.index(b"gtid_slave_pos=") > 1 << 16  # beyond the 64 KiB head read before
+    assert not list(tmp_path.glob("backups/big/*coordinates*"))  # scratch file removed
 
 
 @pytest.mark.slow
@@ -698,15 +843,7 @@ def test_backup_on_binlog_server_with_password(
 
     monkeypatch.setattr("maintenance_ops.backup.subprocess.Popen", SpyPopen)
     settings = _settings(tmp_path, tool=tool)
-    with MaintenanceSession(BINLOG_CONN_ID, MaintenanceSettings()) as session:
-        result = take_backup(
-            session,
-            conn_id=BINLOG_CONN_ID,
-            database_name="binlogged",
-            schemas=["app"],
-            history_schema="_maintenance",
-            settings=settings,
-        )
+    result = _backup_binlogged("app", settings)
     manifest = result.manifest
     assert all(BINLOG_PASSWORD not in arg for arg in seen)
     assert manifest["binlog"]["file"] and manifest["binlog"]["position"] > 0

@@ -11,15 +11,14 @@ from typing import Any
 
 import pytest
 
+from maintenance_ops.dialect import Dialect, parse_version
 from maintenance_ops.exceptions import ConfigError, SafetyAbort, VerificationError
 from maintenance_ops.instance import InstanceSpec, MySQLInstance
 from maintenance_ops.pitr import (
     HeaderScan,
     binlog_command,
     check_stop_after_backup,
-    gtid_conflict,
     marker_present,
-    parse_gtid_list,
     replay_binlogs,
     restore_to_point,
     stop_datetime_arg,
@@ -93,29 +92,98 @@ def test_header_scan_counts_transactions_and_follows_rotations() -> None:
     assert (scan.file, scan.position) == ("binlog.000002", 500)
 
 
+MARIADB = Dialect(parse_version("10.11.19-MariaDB"))
+MYSQL = Dialect(parse_version("8.0.36"))
+UUID_SET = "e21c02f3-5d10-11f1-bb22-080027adf695:1-44"
+
+
 @pytest.mark.parametrize(
-    ("backup_gtid", "target_pos", "log_bin", "strict", "conflict"),
+    ("dialect", "backup_gtid", "state", "conflict"),
     [
-        pytest.param("0-1-5", "0-2-11", True, True, True, id="strict-target-ahead"),
-        pytest.param("0-1-50", "0-2-11", True, True, False, id="strict-target-behind"),
-        pytest.param("0-1-5", "0-2-11", True, False, False, id="not-strict"),
-        pytest.param("0-1-5", "0-2-11", False, True, False, id="no-binlog-on-target"),
-        pytest.param("0-1-5", "", True, True, False, id="empty-target-binlog"),
-        pytest.param("0-1-5", "1-2-99", True, True, False, id="other-domain"),
+        pytest.param(
+            MARIADB,
+            "0-1-5",
+            {"log_bin": "ON", "gtid_strict_mode": "ON", "gtid_binlog_pos": "0-2-11"},
+            "1950",
+            id="strict-target-ahead",
+        ),
+        pytest.param(
+            MARIADB,
+            "0-1-50",
+            {"log_bin": "ON", "gtid_strict_mode": "ON", "gtid_binlog_pos": "0-2-11"},
+            None,
+            id="strict-target-behind",
+        ),
+        pytest.param(
+            MARIADB,
+            "0-1-5",
+            {"log_bin": "ON", "gtid_strict_mode": "OFF", "gtid_binlog_pos": "0-2-11"},
+            None,
+            id="not-strict",
+        ),
+        pytest.param(
+            MARIADB,
+            "0-1-5",
+            {"log_bin": "OFF", "gtid_strict_mode": "ON", "gtid_binlog_pos": "0-2-11"},
+            None,
+            id="no-binlog-on-target",
+        ),
+        pytest.param(
+            MARIADB,
+            "0-1-5",
+            {"log_bin": "ON", "gtid_strict_mode": "ON", "gtid_binlog_pos": ""},
+            None,
+            id="empty-target-binlog",
+        ),
+        pytest.param(
+            MARIADB,
+            "0-1-5",
+            {"log_bin": "ON", "gtid_strict_mode": "ON", "gtid_binlog_pos": "1-2-99"},
+            None,
+            id="other-domain",
+        ),
+        pytest.param(
+            MYSQL, UUID_SET, {"gtid_mode": "OFF"}, "1781", id="mysql-gtids-into-gtid-mode-off"
+        ),
+        pytest.param(
+            MYSQL, UUID_SET, {"gtid_mode": "ON"}, None, id="mysql-gtids-into-gtid-mode-on"
+        ),
+        pytest.param(
+            MYSQL, UUID_SET, {"gtid_mode": "OFF_PERMISSIVE"}, None, id="mysql-gtids-permissive"
+        ),
+        pytest.param(
+            MYSQL, "", {"gtid_mode": "ON"}, "1782", id="mysql-anonymous-into-gtid-mode-on"
+        ),
+        pytest.param(MYSQL, None, {"gtid_mode": "OFF"}, None, id="mysql-anonymous-into-off"),
+        pytest.param(
+            MYSQL, None, {"gtid_mode": "ON_PERMISSIVE"}, None, id="mysql-anonymous-permissive"
+        ),
     ],
 )
-def test_gtid_conflict(
-    backup_gtid: str, target_pos: str, log_bin: bool, strict: bool, conflict: bool
+def test_gtid_conflict_per_flavor(
+    dialect: Dialect, backup_gtid: str | None, state: dict[str, str], conflict: str | None
 ) -> None:
-    reason = gtid_conflict(backup_gtid, target_pos, log_bin=log_bin, strict=strict)
-    assert (reason is not None) is conflict
-    if conflict:
-        assert "keep_gtids=False" in str(reason) and "1950" in str(reason)
+    reason = dialect.replay_gtid_conflict(state, backup_gtid)
+    assert (reason is None) is (conflict is None)
+    if conflict is not None:
+        assert conflict in str(reason)
 
 
-def test_parse_gtid_list_keeps_highest_per_domain() -> None:
-    assert parse_gtid_list("0-1-42, 1-2-7,0-3-40") == {0: 42, 1: 7}
-    assert parse_gtid_list(None) == {}
+def test_gtids_are_dropped_the_flavors_way() -> None:
+    """mysqlbinlog has --skip-gtids; mariadb-binlog's GTID lines go through a grep -v."""
+    assert MYSQL.replay_skip_gtids_args == ["--skip-gtids"] and MYSQL.replay_gtid_filter() is None
+    assert MARIADB.replay_skip_gtids_args == []
+    assert MARIADB.replay_gtid_filter()[:5] == ["grep", "-a", "-v", "-x", "-E"]  # type: ignore[index]
+    command = binlog_command(
+        7,
+        ClientEndpoint(host="db"),
+        "binlog.000003",
+        4,
+        dt.datetime(2026, 1, 1),
+        "mysqlbinlog",
+        MYSQL.replay_skip_gtids_args,
+    )
+    assert command[0] == "mysqlbinlog" and command[-2:] == ["--skip-gtids", "binlog.000003"]
 
 
 @pytest.mark.parametrize(
@@ -319,3 +387,23 @@ def test_missing_binlog_tool_is_a_config_error() -> None:
             dt.datetime(2026, 1, 1),
             binlog_tool="no-such-binlog-tool",
         )
+
+
+def test_mysql_backup_is_refused_without_a_mysql_server(
+    drill: MarkedSource, tmp_path: Path
+) -> None:
+    """A MySQL backup is not loaded into the MariaDB drill server, nor replayed with MariaDB's tool."""
+    backup = tmp_path / "20260101T000000Z-mysqldump"
+    backup.mkdir()
+    manifest = {
+        **drill.manifest,
+        "tool": "mysqldump",
+        "server": {"flavor": "mysql", "version": "8.4.3"},
+    }
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    with MySQLInstance(base_dir=tmp_path / "target") as target:
+        with pytest.raises(
+            ConfigError, match=r"onto .* a mariadb server.*install MySQL Server 8\.4"
+        ):
+            restore_to_point(backup, target=target, binlog_source=drill.client, stop_at=drill.point)
+        assert not target.execute("SHOW DATABASES LIKE 'app'")  # nothing was written
