@@ -96,6 +96,7 @@ class AuditLog:
     :param history_schema: the schema holding history tables.
     :param run: the Airflow task doing the work.
     :param connect_timeout: seconds to wait for the history store.
+    :param read_timeout: longest wait for its answer (a frozen store must not hang a task).
     """
 
     def __init__(
@@ -105,8 +106,12 @@ class AuditLog:
         run: RunContext | None = None,
         *,
         connect_timeout: int = 10,
+        read_timeout: float = 60,
+        write_timeout: float = 60,
     ) -> None:
         self.conn_id = conn_id
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
         self.history_schema = history_schema
         self.run = run or RunContext()
         self.connect_timeout = connect_timeout
@@ -114,7 +119,12 @@ class AuditLog:
 
     def _connection(self) -> Any:
         if self._conn is None:
-            self._conn = connect(self.conn_id, connect_timeout=self.connect_timeout)
+            self._conn = connect(
+                self.conn_id,
+                connect_timeout=self.connect_timeout,
+                read_timeout=self.read_timeout,
+                write_timeout=self.write_timeout,
+            )
             for statement in split_statements(
                 load_sql("create_maintenance_log", history_schema=self.history_schema)
             ):

@@ -91,6 +91,8 @@ class DatabaseOperator(BaseOperator):
                 db.history_schema,
                 RunContext.from_airflow(context),
                 connect_timeout=config.maintenance.connect_timeout_s,
+                read_timeout=min(60.0, self._read_timeout(config)),
+                write_timeout=config.maintenance.write_timeout_s,
             )
             try:
                 with MaintenanceSession(
