@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from maintenance_ops.cleanup_fk import ForeignKey, foreign_keys_from_rows, hidden_referencing_keys
+from maintenance_ops.exceptions import ConnectionFailed
 from maintenance_ops.identifiers import qualified, quote_identifier, validate_identifier
 from maintenance_ops.sqlfiles import load_sql, split_statements
 
@@ -949,12 +950,13 @@ def decode_table_name(name: str) -> str:
 
 
 def _visible(row: Mapping[str, Any]) -> bool:
-    # MariaDB 10.6+ has IGNORED ('YES'/'NO'); MySQL 8 has IS_VISIBLE ('YES'/'NO').
-    if row.get("IGNORED") is not None:
-        return str(row["IGNORED"]).upper() != "YES"
-    if row.get("IS_VISIBLE") is not None:
-        return str(row["IS_VISIBLE"]).upper() != "NO"
-    return True
+    # MariaDB 10.6+ has IGNORED ('YES'/'NO'); MySQL 8 has IS_VISIBLE ('YES'/'NO'). The flag
+    # belongs to the index, so one of its rows tells (this runs once per index of the server).
+    flag = row.get("IGNORED")
+    if flag is not None:
+        return flag not in ("YES", "yes")
+    flag = row.get("IS_VISIBLE")
+    return flag is None or flag not in ("NO", "no")
 
 
 def indexes_from_statistics(
@@ -994,7 +996,7 @@ def indexes_from_statistics(
                 unique=int(last["NON_UNIQUE"]) == 0,
                 primary=name == "PRIMARY",
                 index_type=str(last["INDEX_TYPE"] or "BTREE").upper(),
-                visible=all(_visible(r) for r in own),
+                visible=_visible(own[0]),
                 size_bytes=sizes.get((schema, table, name)),
                 cardinality=int(last["CARDINALITY"]) if last["CARDINALITY"] is not None else None,
                 position=position,
@@ -1011,17 +1013,50 @@ class Catalog:
     tables: list[TableInfo] = field(default_factory=list)
     auto_increment: list[tuple[str, str, str]] = field(default_factory=list)
     foreign_keys: list[ForeignKey] = field(default_factory=list)
+    sizes: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def read_catalog(session: MaintenanceSession, schemas: Sequence[str]) -> Catalog:
-    """Read index columns, base tables and AUTO_INCREMENT columns (three queries per schema)
-    and the foreign keys touching ``schemas`` (one query)."""
+    """Read index columns and sizes, base tables, AUTO_INCREMENT columns and foreign keys.
+
+    The STATISTICS pass (the longest: it opens every table) runs on this session while the
+    other reads run at the same time on a second connection of the same account, so the
+    foreign-key and AUTO_INCREMENT reads that keep the advice safe cost little wall time.
+    Without a second connection (a server at max_connections) everything runs here, in turn.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from maintenance_ops.session import MaintenanceSession as Session
+
+    def side_reads() -> Catalog:
+        with Session(session.conn_id, session.settings) as side:
+            return _read_keys_and_tables(side, schemas)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(side_reads)
+        rows = _read_index_rows(session, schemas)
+        try:
+            catalog = pending.result()
+        except ConnectionFailed as exc:
+            log.info("catalog reads in turn (no second connection: %s)", exc)
+            catalog = _read_keys_and_tables(session, schemas)
+    catalog.rows = rows
+    return catalog
+
+
+def _read_index_rows(session: MaintenanceSession, schemas: Sequence[str]) -> list[dict[str, Any]]:
     stats_sql = load_sql("index_definitions")
+    return [row for schema in schemas for row in session.query(stats_sql, (schema,))]
+
+
+def _read_keys_and_tables(session: MaintenanceSession, schemas: Sequence[str]) -> Catalog:
+    """Base tables and AUTO_INCREMENT columns (two queries per schema), foreign keys and index
+    sizes (one query each)."""
     tables_sql = load_sql("index_tables")
     auto_sql = load_sql("index_auto_increment")
     catalog = Catalog()
     for schema in schemas:
-        catalog.rows += session.query(stats_sql, (schema,))
         catalog.tables += [
             TableInfo(r["schema_name"], r["table_name"], r["engine"], _int_or_none(r["table_rows"]))
             for r in session.query(tables_sql, (schema,))
@@ -1033,6 +1068,7 @@ def read_catalog(session: MaintenanceSession, schemas: Sequence[str]) -> Catalog
     catalog.foreign_keys = foreign_keys_from_rows(
         session.query(load_sql("index_foreign_keys"), {"schemas": tuple(schemas)})
     )
+    catalog.sizes = read_sizes(session, schemas, catalog.notes)
     return catalog
 
 
@@ -1221,11 +1257,10 @@ def analyze_indexes(
         return result
     catalog = read_catalog(session, names)
     tables = catalog.tables
-    result.timings["catalog_s"] = time.monotonic() - started
-    sizes = read_sizes(session, names, result.notes)
-    result.timings["sizes_s"] = time.monotonic() - started - result.timings["catalog_s"]
+    result.notes += catalog.notes
+    result.timings["catalog_s"] = time.monotonic() - started  # sizes included (in parallel)
     compare_started = time.monotonic()
-    indexes = indexes_from_statistics(catalog.rows, sizes)
+    indexes = indexes_from_statistics(catalog.rows, catalog.sizes)
     usage = _usage_or_note(session, result, history_schema, names, indexes, now)
     findings = detect(
         indexes,
