@@ -17,9 +17,11 @@ from typing import Any
 import MySQLdb
 import pytest
 
+from maintenance_ops.dialect import Flavor
 from maintenance_ops.exceptions import InstanceError, MaintenanceError
 from maintenance_ops.instance import (
     MARKER_NAME,
+    SERVER_NAMES,
     InstanceSpec,
     MySQLInstance,
     cleanup_stale,
@@ -128,6 +130,22 @@ def test_find_server_binary_explains_the_fix(tmp_path: Path, make_dirs: Any) -> 
     for d in dirs:
         assert d in msg
     assert isinstance(err.value, MaintenanceError)
+
+
+@pytest.mark.parametrize(
+    ("flavor", "found"),
+    [pytest.param("mariadb", True, id="mariadb"), pytest.param("mysql", False, id="mysql")],
+)
+def test_server_binary_is_chosen_by_flavor(flavor: Flavor, found: bool) -> None:
+    """Debian links mysqld to mariadbd: the binary's own version line decides its flavor."""
+    if found:
+        binary, got = find_server_binary(flavor=flavor)
+        assert got == flavor and Path(binary).name in SERVER_NAMES
+        return
+    hint = "install MySQL Server 8.4 (mysqld)"
+    with pytest.raises(InstanceError, match=r"no mysql server binary found: only .*MariaDB") as err:
+        MySQLInstance(flavor=flavor, install_hint=hint)
+    assert hint in str(err.value)
 
 
 def test_free_port_is_bindable() -> None:

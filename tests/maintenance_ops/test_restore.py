@@ -18,7 +18,7 @@ import pytest
 from maintenance_ops.audit import AuditLog
 from maintenance_ops.config import BackupSettings, RestoreTarget
 from maintenance_ops.definitions import DEFINITIONS_FORMAT, read_definitions
-from maintenance_ops.exceptions import SafetyAbort
+from maintenance_ops.exceptions import ConfigError, InstanceError, SafetyAbort
 from maintenance_ops.instance import MARKER_NAME, MySQLInstance
 from maintenance_ops.restore import (
     MARKER_SCHEMA,
@@ -455,6 +455,43 @@ def test_scratch_target_with_foreign_databases_is_refused(
             _run(folder, manifest, tmp_path, target=scratch)
         left = {str(r[0]) for r in scratch_server.execute("SHOW DATABASES")}
         assert MARKER_SCHEMA not in left
+
+
+def _as_mysql(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The same backup, as the manifest of a mysqldump backup of MySQL 8.4 would describe it."""
+    mysql = {**manifest, "tool": "mysqldump", "server": {"flavor": "mysql", "version": "8.4.3"}}
+    (folder / "manifest.json").write_text(json.dumps(mysql))
+    return mysql
+
+
+def test_mysql_backup_without_a_mysql_server_is_refused_naming_what_to_install(
+    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+) -> None:
+    """Only mariadbd is installed here: a MySQL backup is not loaded into MariaDB."""
+    folder, manifest, _ = dump_backup
+    mysql = _as_mysql(folder, manifest)
+    with pytest.raises(
+        InstanceError, match=r"no mysql server binary found: only .*mariadbd.*MariaDB"
+    ) as err:
+        _run(folder, mysql, tmp_path)
+    assert "install MySQL Server 8.4 (mysqld)" in str(err.value)
+    assert not list((tmp_path / "servers").glob("*/*"))  # no server was started
+
+
+def test_scratch_server_of_another_flavor_is_refused(
+    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, manifest, _ = dump_backup
+    mysql = _as_mysql(folder, manifest)
+    with MySQLInstance(base_dir=tmp_path / "scratch") as scratch_server:
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_TEST_SCRATCH", scratch_server.airflow_conn_uri())
+        scratch = RestoreTarget(type="scratch", conn_id="mmc_test_scratch")
+        with pytest.raises(
+            ConfigError, match=r"backup of mysql 8\.4\.3 onto scratch .* a mariadb server"
+        ):
+            _run(folder, mysql, tmp_path, target=scratch)
+        left = {str(r[0]) for r in scratch_server.execute("SHOW DATABASES")}
+        assert MARKER_SCHEMA not in left  # refused before anything was written
 
 
 def test_scratch_round_trip_drops_what_it_restored(
