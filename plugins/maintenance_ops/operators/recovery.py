@@ -43,8 +43,11 @@ class DisasterRecoveryOperator(DatabaseOperator):
     def work(self, run: Run) -> dict[str, Any]:
         from maintenance_ops.backup import latest_backup
         from maintenance_ops.drill import assess, write_evidence
-        from maintenance_ops.instance import MySQLInstance
-        from maintenance_ops.restore import cleanup_restore_leftovers, restore_spec
+        from maintenance_ops.restore import (
+            backup_dialect,
+            cleanup_restore_leftovers,
+            ephemeral_instance,
+        )
 
         db, config = run.db, run.config
         dr = config.disaster_recovery
@@ -58,7 +61,10 @@ class DisasterRecoveryOperator(DatabaseOperator):
             "notifications": self._notification_checks(run),
         }
         pitr: PitrResult | None = None
-        with MySQLInstance(restore_spec(db.restore_target)) as scratch:
+        # The drill server is the newest backup's flavor (refused, naming what to install,
+        # when no such server is installed).
+        dialect = backup_dialect(info.manifest) if info else None
+        with ephemeral_instance(db.restore_target, dialect) as scratch:
             self.log.info("Drill server for runbook dry runs and PITR: %s", scratch)
             areas["runbooks"] = self._runbook_checks(run, info, scratch)
             areas["pitr"], pitr = self._pitr_drill(run, info, scratch, areas)
