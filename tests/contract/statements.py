@@ -63,6 +63,7 @@ def dialect_statements(dialect: Dialect) -> list[tuple[str, str]]:
     out += [
         ("replica_status_sql", dialect.replica_status_sql()),
         ("binlog_status_sql", dialect.binlog_status_sql()),
+        ("replay_state_sql", dialect.replay_state_sql()),
         ("stop_replica_sql", dialect.stop_replica_sql()),
         ("start_replica_sql", dialect.start_replica_sql()),
         ("reset_replica_all_sql", dialect.reset_replica_all_sql()),
