@@ -52,6 +52,7 @@ from maintenance_ops.cleanup_fk import (
 )
 from maintenance_ops.exceptions import VerificationError
 from maintenance_ops.identifiers import qualified, quote_identifier
+from maintenance_ops.row_filter import missing_columns
 from maintenance_ops.sqlfiles import load_sql
 
 if TYPE_CHECKING:
@@ -290,9 +291,9 @@ _QUOTED_NAME = re.compile(r"(`(?:[^`]|``)*`)")
 def filter_sql(where: str) -> str:
     """Return a rule's filter ready for the execution layer: ``%`` doubled outside names.
 
-    The filter is SQL text validated by config (no ';', no comments). A ``%`` in it must
-    survive the driver's parameter step ('tmp%' is not a placeholder), except inside a
-    backtick-quoted name, which the execution layer protects itself.
+    The filter is one condition parsed by config (:mod:`maintenance_ops.row_filter`). A ``%``
+    in it must survive the driver's parameter step ('tmp%' is not a placeholder), except
+    inside a backtick-quoted name, which the execution layer protects itself.
     """
     parts = _QUOTED_NAME.split(where)
     return "".join(p if i % 2 else p.replace("%", "%%") for i, p in enumerate(parts))
@@ -652,6 +653,13 @@ def _inspect(session: Any, rule: CleanupRule, schema: str) -> _TablePlan:
     if rule.date_column not in nullable:
         plan.refusal = (
             f"table {table} has no column {rule.date_column!r}; fix the rule's date_column"
+        )
+        return plan
+    unknown = missing_columns(rule.where, names) if rule.where else []
+    if unknown:
+        plan.refusal = (
+            f"table {table} has no column {', '.join(map(repr, unknown))} that rule "
+            f"{rule.name!r}'s where filter names; fix the filter (columns: {', '.join(names)})"
         )
         return plan
     indexes = session.query(load_sql("cleanup_table_indexes"), (schema, rule.table))

@@ -220,6 +220,11 @@ def test_hostile_where_is_refused_by_config() -> None:
         CleanupRule(
             name="r", table="t", date_column="d", retention_days=1, where="1=1; DROP TABLE t"
         )
+    # The issue's filter: spliced as "created < %s AND (<filter>)" it matched the whole table.
+    with pytest.raises(ValueError, match="closes a parenthesis it did not open"):
+        CleanupRule(
+            name="r", table="t", date_column="d", retention_days=1, where="status = 'done') OR (1=1"
+        )
     with pytest.raises(ValueError):
         CleanupRule(name="r", table="t`; DROP TABLE t", date_column="d", retention_days=1)
 
@@ -485,6 +490,23 @@ def test_partitioned_table_is_cleaned_by_partition(
         assert sorted(archived) == [r for r in before if r[1] < CUTOFF]
         assert not target.sql("SHOW TABLES LIKE %s", (staging_name("events"),))
         assert "PARTITION" not in target.sql("SHOW CREATE TABLE events_archive")[0][1]
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+def test_filter_naming_a_missing_column_is_refused_before_any_write(
+    session: MaintenanceSession, target: Target, dry_run: bool
+) -> None:
+    _make_events(target)
+    before = _rows(target, "events")
+    rule = _rule(cleanup_type="archive", where="kind = 'tmp' AND Ghost IS NULL")
+    result = _run(session, target, rule, dry_run=dry_run)
+    assert result.status == "refused"
+    assert "has no column 'Ghost' that rule 'events''s where filter names" in result.warnings[0]
+    assert _rows(target, "events") == before
+    assert not target.sql("SHOW TABLES LIKE 'events_archive'")
+    # Column names compare as the server compares them: case-insensitively.
+    upper = _run(session, target, _rule(where="KIND = 'tmp'"))
+    assert (upper.status, upper.rows_deleted) == ("ok", 85)
 
 
 def test_partitions_off_and_where_filter_use_rows(

@@ -131,6 +131,20 @@ BAD_CONFIGS = [
         "may not contain ';'",
         id="where-with-second-statement",
     ),
+    pytest.param(
+        "databases: [{name: a, conn_id: c, cleanup_rules: [{name: r, table: t, date_column: d,"
+        " retention_days: 3, where: \"status = 'done') OR (1=1\"}]}]",
+        "databases[0].cleanup_rules[0].where",
+        "closes a parenthesis it did not open",
+        id="where-escaping-its-parentheses",
+    ),
+    pytest.param(
+        "databases: [{name: a, conn_id: c, cleanup_rules: [{name: r, table: t, date_column: d,"
+        " retention_days: 3, where: 'id IN (SELECT id FROM other)'}]}]",
+        "databases[0].cleanup_rules[0].where",
+        "may not contain a subquery",
+        id="where-with-subquery",
+    ),
     pytest.param("- just\n- a list\n", "expected a mapping", "", id="not-a-mapping"),
 ]
 
