@@ -24,12 +24,26 @@ from maintenance_ops.sqlfiles import load_sql, split_statements
 
 log = logging.getLogger(__name__)
 
+# A quoted SQL or option value: a backslash escapes the next character, and a doubled quote
+# stands for itself, so 'it\'s' and 'it''s' are one value each.
+_QUOTED = r"""(?:'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")"""
+_VALUE = rf"(?:{_QUOTED}|\S+)"
 _SECRETS = (
-    re.compile(r"(IDENTIFIED\s+(?:BY|WITH\s+\S+\s+(?:BY|AS))\s+)('[^']*'|\"[^\"]*\")", re.I),
-    re.compile(r"(PASSWORD\s*\(\s*)('[^']*'|\"[^\"]*\")", re.I),
-    re.compile(r"((?:MASTER|SOURCE)_PASSWORD\s*=\s*)('[^']*'|\"[^\"]*\")", re.I),
-    re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)"),
-    re.compile(r"((?:--password|-p)=?)(\S+)"),
+    re.compile(rf"(IDENTIFIED\s+(?:BY|WITH\s+\S+\s+(?:BY|AS))\s+)({_QUOTED})", re.I),
+    re.compile(rf"(PASSWORD\s*\(\s*)({_QUOTED})", re.I),
+    re.compile(rf"((?:MASTER|SOURCE)_PASSWORD\s*=\s*)({_VALUE})", re.I),
+    re.compile(rf"(SET\s+PASSWORD\b[^=]*=\s*)({_VALUE})", re.I),
+    # Option files, key=value lists and environments (password=..., MYSQL_PWD=...), and the
+    # password key of a dict's or JSON object's text.
+    re.compile(rf"(\b(?:password|passwd|pwd|mysql_pwd)\s*=\s*)({_VALUE})", re.I),
+    re.compile(rf"""(['"](?:password|passwd|pwd)['"]\s*:\s*)({_QUOTED})""", re.I),
+    # user:password@host: the password may hold '@' (the host follows the last one).
+    re.compile(r"(://[^:/@\s]+:)(\S*)(@)"),
+    # A command line's -pSECRET or --password=SECRET, only as an argument of its own: a name
+    # such as t-price or `x-p1` is left alone.
+    re.compile(rf"""((?<![^\s'"=\[(,])(?:--password=|-p(?=\S)(?!ass\b)))({_VALUE})"""),
+    re.compile(r"(\bpass:)(\S+)"),  # openssl -pass pass:SECRET
+    re.compile(r"(\bBearer\s+)(\S+)"),
     # Webhook URLs carry their secret in the path; API keys travel as query parameters.
     re.compile(r"(https?://hooks\.slack\.com/(?:services|workflows|triggers)/)([^\s'\"]+)"),
     re.compile(
@@ -39,7 +53,7 @@ _SECRETS = (
 
 
 def redact(text: str | None) -> str | None:
-    """Replace passwords in SQL, URIs and command lines with ``***``."""
+    """Replace passwords in SQL, URIs, option files and command lines with ``***``."""
     if text is None:
         return None
     for pattern in _SECRETS:
@@ -173,7 +187,7 @@ class AuditLog:
                 entry.outcome,
                 entry.rows,
                 redact(error or entry.error),
-                json.dumps(entry.details, default=str) if entry.details else None,
+                redact(json.dumps(entry.details, default=str)) if entry.details else None,
                 entry.id,
             ),
         )

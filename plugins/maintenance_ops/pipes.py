@@ -1,10 +1,57 @@
-"""Hand secrets to child processes through a pipe: never on disk, never on the command line."""
+"""The one credentials path: option files for child processes, written once, read from a pipe.
+
+A password never goes on a command line (every local user sees ``ps``) nor into a file left
+behind: :func:`option_file` writes the text, refusing what would change its meaning, and
+:func:`secret_pipe` hands it to the child as ``/dev/fd/N``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping, Sequence
+
+from maintenance_ops.exceptions import ConfigError
+
+_OPTION_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+# Line breaks end a value (what follows would be read as new options or a [group]); NUL ends
+# the C string the client reads.
+_BREAKING = ("\n", "\r", "\x00")
+
+
+def option_file(
+    options: Mapping[str, str | int | None], groups: Sequence[str] = ("client",)
+) -> bytes:
+    """Return a MySQL/MariaDB option file setting ``options`` in each of ``groups``.
+
+    Every value is double-quoted with ``\\`` and ``"`` escaped, so ``#`` and ``;`` (comments),
+    leading ``!`` (``!include``), ``[`` (a group), spaces and escape sequences are read back
+    as the characters they are. ``None`` leaves an option out.
+
+    :param options: option name (``user``, ``password``, ``host``, ``port``...) to value.
+    :param groups: the groups to write them under (``client``, ``mydumper``, ``mariabackup``...).
+    :raises ConfigError: a value holds a line break or NUL, or a name is not an option name;
+        the message never shows the value.
+    """
+    lines = []
+    for name, value in options.items():
+        if not _OPTION_NAME.match(name):
+            raise ConfigError(f"{name!r} is not an option name (lowercase letters, digits, _ or -)")
+        if value is None:
+            continue
+        text = str(value)
+        if any(c in text for c in _BREAKING):
+            raise ConfigError(
+                f"the connection's {name} holds a line break or NUL, which an option file "
+                f"cannot carry; change the {name} (the value is not shown)"
+            )
+        lines.append(f'{name}="' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    for group in groups:
+        if not _OPTION_NAME.match(group):
+            raise ConfigError(f"{group!r} is not an option group name")
+    body = "".join(f"{line}\n" for line in lines)
+    return "".join(f"[{group}]\n{body}" for group in groups).encode()
 
 
 @contextlib.contextmanager

@@ -23,7 +23,43 @@ from tests.conftest import Target
         ),
         pytest.param("mysql://u:pa55@h:3306/db", "mysql://u:***@h:3306/db", id="uri"),
         pytest.param("mariadb-dump --password=pw db", "mariadb-dump --password=*** db", id="cli"),
-        pytest.param("SET PASSWORD = PASSWORD('x')", "SET PASSWORD = PASSWORD(***)", id="function"),
+        pytest.param("SET PASSWORD = PASSWORD('x')", "SET PASSWORD = ***", id="function"),
+        pytest.param(
+            "SELECT PASSWORD('x y')", "SELECT PASSWORD(***)", id="function-with-space"
+        ),
+        pytest.param(
+            "SET PASSWORD FOR 'u'@'%' = 'plain text'",
+            "SET PASSWORD FOR 'u'@'%' = ***",
+            id="set-password-plain",
+        ),
+        pytest.param(
+            "CREATE USER m IDENTIFIED BY 'pa\\'ss word'",
+            "CREATE USER m IDENTIFIED BY ***",
+            id="backslash-escaped-quote",
+        ),
+        pytest.param(
+            "CREATE USER m IDENTIFIED BY 'pa''ss word'",
+            "CREATE USER m IDENTIFIED BY ***",
+            id="doubled-quote",
+        ),
+        pytest.param(
+            "CHANGE MASTER TO MASTER_PASSWORD='p\\'w x', MASTER_HOST='h'",
+            "CHANGE MASTER TO MASTER_PASSWORD=***, MASTER_HOST='h'",
+            id="master-password-escaped-quote",
+        ),
+        pytest.param("mysql://u:p@ss@h:3306/db", "mysql://u:***@h:3306/db", id="at-in-password"),
+        pytest.param("mysql -p'sec ret' db", "mysql -p*** db", id="cli-quoted"),
+        pytest.param("OPTIMIZE TABLE `shop`.`t-price`", "OPTIMIZE TABLE `shop`.`t-price`", id="t-price"),
+        pytest.param("cleanup delete rule t-price cutoff x", "cleanup delete rule t-price cutoff x", id="t-price-bare"),
+        pytest.param("my_print_defaults --print-defaults -p", "my_print_defaults --print-defaults -p", id="no-value"),
+        pytest.param('password="a\\"b c"\nuser=x', "password=***\nuser=x", id="option-file"),
+        pytest.param("MYSQL_PWD=abc mysql", "MYSQL_PWD=*** mysql", id="environment"),
+        pytest.param(
+            """{'login': 'm', 'password': 'Pw\\'"%s'}""", "{'login': 'm', 'password': ***}", id="dict-repr"
+        ),
+        pytest.param('{"password": "a\\"b"}', '{"password": ***}', id="json"),
+        pytest.param("Access denied (using password: YES)", "Access denied (using password: YES)", id="mysql-error"),
+        pytest.param("openssl enc -pass pass:xyz", "openssl enc -pass pass:***", id="openssl"),
         pytest.param(
             "404 for url: https://hooks.slack.com/services/T0/B0/XyZsecret",
             "404 for url: https://hooks.slack.com/services/***",
