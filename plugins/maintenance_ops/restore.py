@@ -352,7 +352,7 @@ class ClientEndpoint:
     port: int = 3306
     socket: str | None = None
     user: str = "root"
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a repr, log or exception
 
     def option_file(self, section: str = "client") -> bytes:
         """Return an option file holding the user and password (never argv)."""
