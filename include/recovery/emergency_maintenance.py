@@ -46,6 +46,7 @@ from maintenance_ops.runbook import (  # noqa: E402
     Server,
     dry_run_argument,
     main,
+    parse_arguments,
     server_argument,
 )
 
@@ -402,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     if getattr(args, "connection", False) and not args.kill:
         parser.error("--connection only applies with --kill")
     return int(args.handler(args, sys.stdout))

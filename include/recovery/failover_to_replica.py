@@ -68,6 +68,7 @@ from maintenance_ops.runbook import (  # noqa: E402
     Server,
     dry_run_argument,
     main,
+    parse_arguments,
     server_argument,
 )
 
@@ -207,19 +208,19 @@ def client_changes(replica: Server, primary: Server | None, status: ReplicaStatu
         old = "(the old primary)"
     client = replica.client
     new = client.socket or f"{client.host}:{client.port}"
-    new_uri = f"mysql://USER:PASSWORD@{client.host}:{client.port}"
     lines = [f"clients: change the database address {old} -> {new}"]
+    # Only the address changes: the login and password stay where they are (never typed here).
     if primary is not None and primary.label != str(primary.endpoint):
         conn_id = primary.label
         lines.append(
-            f"Airflow: point connection {conn_id!r} at {client.host}:{client.port}: "
-            f"`airflow connections delete {conn_id} && airflow connections add {conn_id} "
-            f"--conn-uri '{new_uri}'` (or set AIRFLOW_CONN_{conn_id.upper()})"
+            f"Airflow: point connection {conn_id!r} at {client.host}:{client.port} (edit its "
+            "host and port in the UI under Admin > Connections, in your secrets backend, or in "
+            f"AIRFLOW_CONN_{conn_id.upper()}; login and password stay)"
         )
     else:
         lines.append(
             f"Airflow: point every connection that names {old} (the conn_id of this database "
-            f"in maintenance.yaml) at {client.host}:{client.port} ({new_uri})"
+            f"in maintenance.yaml) at {client.host}:{client.port}; login and password stay"
         )
     if replica.label != str(replica.endpoint):
         lines.append(
@@ -240,7 +241,7 @@ def client_changes(replica: Server, primary: Server | None, status: ReplicaStatu
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Check, then promote, the replica; return the exit code."""
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(build_parser(), argv)
     replica: Server = args.replica
     plan = Plan("failover to replica", dry_run=args.dry_run)
     conn = replica.connect()

@@ -27,8 +27,12 @@ Examples::
 
     restore_from_backup.py --location file:///var/backups/mysql-maintenance --database primary \\
         --ephemeral --keep --until '2026-05-01 14:03:00' --binlog-source mysql_primary
-    restore_from_backup.py --target mysql://root:PASSWORD@10.0.0.9:3306 --dry-run \\
-        --backup /var/backups/mysql-maintenance/primary/20260501T020000Z-mariadb-dump
+    MMC_RUNBOOK_PASSWORD_TARGET=... restore_from_backup.py --target mysql://root@10.0.0.9:3306 \\
+        --dry-run --backup /var/backups/mysql-maintenance/primary/20260501T020000Z-mariadb-dump
+
+A URI names no password: it comes from ``$MMC_RUNBOOK_PASSWORD_TARGET`` (``..._BINLOG_SOURCE``
+for ``--binlog-source``), else ``$MMC_RUNBOOK_PASSWORD``, else a prompt on the terminal; an
+Airflow connection id keeps it in the connection.
 
 Exit codes: 0 done (or dry run printed), 1 refused by a safety check, 2 bad input, an
 unreachable server or a step that failed.
@@ -77,6 +81,7 @@ from maintenance_ops.runbook import (  # noqa: E402
     Server,
     dry_run_argument,
     main,
+    parse_arguments,
     server_argument,
 )
 
@@ -348,7 +353,7 @@ def _wait_for_ctrl_c(job: Restore) -> None:
 def run(argv: Any = None) -> int:
     """Check, then restore (and roll forward) the backup; return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     _validate(parser, args)
     plan = Plan("restore from backup", dry_run=args.dry_run)
     backup = find_backup(args)

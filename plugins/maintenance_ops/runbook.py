@@ -2,15 +2,22 @@
 
 A runbook is run by a person at a bad moment, so it must say what it will do before doing it,
 refuse what is unsafe with a message naming the fix, and do nothing at all under ``--dry-run``.
-Servers are named either by an Airflow connection id (``mysql_maintenance_default``) or by a URI
-(``mysql://user:password@host:3306``, ``mysql://root@localhost?unix_socket=/run/mysqld.sock``).
+Servers are named either by an Airflow connection id (``mysql_maintenance_default``, the
+password stays in the connection) or by a URI without a password (``mysql://user@host:3306``,
+``mysql://root@localhost?unix_socket=/run/mysqld.sock``); the password of a URI comes from
+``$MMC_RUNBOOK_PASSWORD_<OPTION>`` (``MMC_RUNBOOK_PASSWORD_TARGET`` for ``--target``), else
+``$MMC_RUNBOOK_PASSWORD``, else a prompt when stdin is a terminal (Enter: no password). A
+password inside the URI shows in ``ps`` and the shell history: it is refused unless
+``--insecure-password-in-uri``.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -23,6 +30,9 @@ from maintenance_ops.session import Endpoint
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_ERROR = 2
+
+PASSWORD_ENV = "MMC_RUNBOOK_PASSWORD"
+INSECURE_URI_FLAG = "--insecure-password-in-uri"
 
 
 class Refused(MaintenanceError):
@@ -59,34 +69,105 @@ class Server:
             ) from None
 
 
-def parse_server(value: str) -> Server:
-    """Turn a ``--server`` value (a mysql:// URI or an Airflow connection id) into a Server."""
-    if "://" in value:
-        return _from_uri(value)
-    return _from_connection(value)
+@dataclass(frozen=True)
+class ServerArgument:
+    """A ``--<option>`` value as typed: checked for syntax, resolved after all options are read."""
+
+    option: str
+    value: str
+
+    def __repr__(self) -> str:
+        return f"ServerArgument({self.option!r}, {uri_without_password(self.value)!r})"
 
 
-def _from_uri(value: str) -> Server:
+def parse_server(
+    value: str,
+    *,
+    option: str = "server",
+    allow_password_in_uri: bool = False,
+    environ: Mapping[str, str] | None = None,
+    ask: Callable[[str], str] | None = None,
+) -> Server:
+    """Turn a ``--<option>`` value (an Airflow connection id or a mysql:// URI) into a Server.
+
+    :param option: the option's name, for messages and ``$MMC_RUNBOOK_PASSWORD_<OPTION>``.
+    :param allow_password_in_uri: accept ``mysql://user:PASSWORD@host`` (``ps`` shows it).
+    :param environ: where the password variables are read (default: the process environment).
+    :param ask: prompts for a password (default: getpass when stdin is a terminal, else none).
+    """
+    if "://" not in value:
+        return _from_connection(value)
+    parts = _split_uri(value)
+    if parts.password is not None and not allow_password_in_uri:
+        raise ConfigError(
+            f"--{option}: a password in the URI is visible to every local user (ps) and kept in "
+            f"the shell history; give an Airflow connection id, or {uri_without_password(value)} "
+            f"with the password in ${password_variable(option)} or ${PASSWORD_ENV} or typed at "
+            f"the prompt ({INSECURE_URI_FLAG} accepts it anyway)"
+        )
+    if parts.password is not None:
+        return _from_uri(parts, unquote(parts.password))
+    password = _password_from(option, os.environ if environ is None else environ)
+    if password is None:
+        who = f"{unquote(parts.username or 'root')}@{_from_uri(parts, '')}"
+        password = (ask or _prompt)(f"Password for {who} (--{option}): ")
+    return _from_uri(parts, password)
+
+
+def password_variable(option: str) -> str:
+    """Return the environment variable holding the password for ``--<option>``'s URI."""
+    return f"{PASSWORD_ENV}_{option.upper().replace('-', '_')}"
+
+
+def _password_from(option: str, environ: Mapping[str, str]) -> str | None:
+    for name in (password_variable(option), PASSWORD_ENV):
+        if name in environ:
+            return environ[name]
+    return None
+
+
+def _prompt(text: str) -> str:
+    """Ask on the terminal (never echoed); without one, no password (socket authentication)."""
+    if not sys.stdin.isatty():
+        return ""
+    return getpass.getpass(text)
+
+
+def uri_without_password(value: str) -> str:
+    """Return a URI with its password left out, for messages."""
+    if "://" not in value:
+        return value
+    scheme, _, rest = value.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    return f"{scheme}://{userinfo.partition(':')[0]}{at}{host}" if at else value
+
+
+def _split_uri(value: str) -> Any:
     parts = urlsplit(value)
     if parts.scheme not in ("mysql", "mariadb"):
         raise ConfigError(
-            f"server URI scheme {parts.scheme!r} is not supported; use mysql://USER:PASSWORD@HOST:PORT"
+            f"server URI scheme {parts.scheme!r} is not supported; use mysql://USER@HOST:PORT"
         )
     try:
-        port = parts.port or 3306
+        parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         raise ConfigError(
             f"server URI has a bad port: {parts.netloc.rsplit('@', 1)[-1]!r}"
         ) from None
+    return parts
+
+
+def _from_uri(parts: Any, password: str) -> Server:
     sockets = parse_qs(parts.query).get("unix_socket") or []
     socket = sockets[0] if sockets else None
     host = parts.hostname or "localhost"
+    port = parts.port or 3306
     client = ClientEndpoint(
         host=host,
         port=port,
         socket=socket,
         user=unquote(parts.username or "root"),
-        password=unquote(parts.password or ""),
+        password=password,
     )
     label = f"{host}:{port}" if not socket else socket
     return Server(label, client)
@@ -98,26 +179,63 @@ def _from_connection(conn_id: str) -> Server:
     except ConfigError:
         raise ConfigError(
             f"{conn_id!r} is neither a mysql:// URI nor a defined Airflow connection; pass "
-            f"mysql://USER:PASSWORD@HOST:3306 or define AIRFLOW_CONN_{conn_id.upper()}"
+            f"mysql://USER@HOST:3306 or define AIRFLOW_CONN_{conn_id.upper()}"
         ) from None
 
 
 def server_argument(parser: argparse.ArgumentParser, name: str, help_text: str, **kw: Any) -> None:
-    """Add ``--<name>`` taking a URI or connection id, parsed into a :class:`Server`."""
+    """Add ``--<name>`` taking a connection id or URI (and ``--insecure-password-in-uri``).
+
+    The value is checked when read and becomes a :class:`Server` in :func:`parse_arguments`,
+    once every option is known.
+    """
     parser.add_argument(
         f"--{name}",
-        type=_server_type,
+        type=lambda value: _server_argument(name, value),
         metavar="URI|CONN_ID",
-        help=f"{help_text} (mysql://USER:PASSWORD@HOST:PORT or an Airflow connection id)",
+        help=f"{help_text}: an Airflow connection id, or mysql://USER@HOST:PORT with the "
+        f"password in ${password_variable(name)} or ${PASSWORD_ENV} or typed at the prompt",
         **kw,
     )
+    if INSECURE_URI_FLAG not in parser._option_string_actions:
+        parser.add_argument(
+            INSECURE_URI_FLAG,
+            action="store_true",
+            help="accept mysql://USER:PASSWORD@HOST (the password shows in ps and the shell "
+            "history; prefer a connection id or the environment variable)",
+        )
 
 
-def _server_type(value: str) -> Server:
+def _server_argument(option: str, value: str) -> ServerArgument:
     try:
-        return parse_server(value)
+        if "://" in value:
+            _split_uri(value)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    return ServerArgument(option, value)
+
+
+def parse_arguments(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    ask: Callable[[str], str] | None = None,
+) -> argparse.Namespace:
+    """Parse ``argv`` and turn every server option into a :class:`Server` (see the module doc)."""
+    args = parser.parse_args(argv)
+    insecure = bool(getattr(args, INSECURE_URI_FLAG.lstrip("-").replace("-", "_"), False))
+    for key, value in vars(args).items():
+        if isinstance(value, ServerArgument):
+            server = parse_server(
+                value.value,
+                option=value.option,
+                allow_password_in_uri=insecure,
+                environ=environ,
+                ask=ask,
+            )
+            setattr(args, key, server)
+    return args
 
 
 def dry_run_argument(parser: argparse.ArgumentParser) -> None:

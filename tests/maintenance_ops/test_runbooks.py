@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+import io
+import json
 from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
+from maintenance_ops.exceptions import ConfigError
 from maintenance_ops.restore import Check
+from maintenance_ops.runbook import parse_arguments, parse_server, server_argument
 from maintenance_ops.runbooks import (
     DEFAULT_RECOVERY_DIR,
     check_runbooks,
@@ -15,6 +21,7 @@ from maintenance_ops.runbooks import (
     parse_last_reviewed,
     review_check,
 )
+from tests.support.accounts import PASSWORD
 
 TODAY = date(2026, 11, 29)
 
@@ -214,3 +221,109 @@ def test_the_real_emergency_runbook_passes(mysql_server: str) -> None:
     )
     assert checks["dry run: emergency_maintenance.py"].status == "pass"
     assert checks["reviewed: disaster_recovery.md"].status == "pass"
+
+
+# ------------------------------------------------------------------------------------------
+# Server arguments: connection ids, or URIs whose password comes from elsewhere
+# ------------------------------------------------------------------------------------------
+
+HOSTILE = PASSWORD  # quotes, %, #, ;, @, :, /, a backslash, a space and non-ASCII
+
+
+def _no_prompt(text: str) -> str:
+    raise AssertionError(f"prompted: {text}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="runbook")
+    server_argument(parser, "target", "the server to restore onto")
+    server_argument(parser, "binlog-source", "the server whose binary logs to read")
+    return parser
+
+
+def test_a_password_in_the_uri_is_refused_without_showing_it() -> None:
+    uri = "mysql://root:" + quote(HOSTILE, safe="") + "@db1:3306"
+    with pytest.raises(ConfigError) as info:
+        parse_arguments(_parser(), ["--target", uri], environ={}, ask=_no_prompt)
+    message = str(info.value)
+    assert message.startswith("--target: a password in the URI is visible")
+    assert "mysql://root@db1:3306" in message and "$MMC_RUNBOOK_PASSWORD_TARGET" in message
+    assert "--insecure-password-in-uri" in message
+    assert quote(HOSTILE, safe="") not in message and HOSTILE not in message
+
+
+def test_insecure_flag_accepts_the_uri_password() -> None:
+    uri = "mysql://root:" + quote(HOSTILE, safe="") + "@db1:3306"
+    args = parse_arguments(
+        _parser(), ["--target", uri, "--insecure-password-in-uri"], environ={}, ask=_no_prompt
+    )
+    assert args.target.client.password == HOSTILE
+
+
+@pytest.mark.parametrize(
+    ("environ", "password"),
+    [
+        pytest.param({"MMC_RUNBOOK_PASSWORD_BINLOG_SOURCE": HOSTILE}, HOSTILE, id="per-option"),
+        pytest.param({"MMC_RUNBOOK_PASSWORD": HOSTILE}, HOSTILE, id="common"),
+        pytest.param(
+            {"MMC_RUNBOOK_PASSWORD": "common", "MMC_RUNBOOK_PASSWORD_BINLOG_SOURCE": "own"},
+            "own",
+            id="per-option-wins",
+        ),
+        pytest.param({"MMC_RUNBOOK_PASSWORD": ""}, "", id="empty-is-no-password"),
+    ],
+)
+def test_uri_password_from_the_environment(environ: dict[str, str], password: str) -> None:
+    args = parse_arguments(
+        _parser(), ["--binlog-source", "mysql://repl@db1:3307"], environ=environ, ask=_no_prompt
+    )
+    server = args.binlog_source
+    assert (server.client.user, server.client.host, server.client.port) == ("repl", "db1", 3307)
+    assert server.client.password == password
+
+
+def test_uri_password_from_the_prompt_names_the_server() -> None:
+    asked: list[str] = []
+
+    def ask(text: str) -> str:
+        asked.append(text)
+        return HOSTILE
+
+    args = parse_arguments(
+        _parser(), ["--target", "mysql://root@db1:3306"], environ={}, ask=ask
+    )
+    assert asked == ["Password for root@db1:3306 (--target): "]
+    assert args.target.client.password == HOSTILE
+
+
+def test_without_a_terminal_there_is_no_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    args = parse_arguments(_parser(), ["--target", "mysql://root@db1"], environ={})
+    assert args.target.client.password == ""
+
+
+def test_connection_id_keeps_the_password_in_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MMC_RUNBOOK_CONN",
+        json.dumps({"conn_type": "mysql", "host": "db9", "port": 3310, "login": "m", "password": HOSTILE}),
+    )
+    args = parse_arguments(_parser(), ["--target", "mmc_runbook_conn"], environ={}, ask=_no_prompt)
+    assert (args.target.client.host, args.target.client.password) == ("db9", HOSTILE)
+    assert str(args.target) == "mmc_runbook_conn (db9:3310)"
+
+
+def test_no_server_form_shows_the_password() -> None:
+    uri = "mysql://root:" + quote(HOSTILE, safe="") + "@db1:3306"
+    server = parse_server(uri, allow_password_in_uri=True)
+    pending = _parser().parse_args(["--target", uri]).target
+    shown = [repr(server), str(server), repr(server.client), repr(server.endpoint), repr(pending)]
+    for text in shown:
+        assert HOSTILE not in text and quote(HOSTILE, safe="") not in text, text
+    assert repr(pending) == "ServerArgument('target', 'mysql://root@db1:3306')"
+
+
+def test_bad_uri_is_an_argument_error() -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--target", "postgres://x@db1"])

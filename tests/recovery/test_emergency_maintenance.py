@@ -39,6 +39,7 @@ def run_script(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[s
         capture_output=True,
         text=True,
         timeout=timeout,
+        stdin=subprocess.DEVNULL,  # no terminal: a URI without a password never prompts
         check=False,
     )
 

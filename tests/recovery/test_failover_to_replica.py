@@ -19,7 +19,11 @@ APP_USER = "app"  # an account without SUPER / READ_ONLY ADMIN: read_only stops 
 def runbook(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the runbook with the project's interpreter and return what it did."""
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,  # no terminal: a URI without a password never prompts
     )
 
 

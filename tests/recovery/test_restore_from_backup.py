@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from maintenance_ops.instance import MySQLInstance
 from maintenance_ops.pitr import marker_present
+from maintenance_ops.runbook import uri_without_password
 from tests.support.pitr_source import PASSWORD, MarkedSource, marked_source
 
 SCRIPT = Path(__file__).resolve().parents[2] / "include" / "recovery" / "restore_from_backup.py"
@@ -21,9 +23,15 @@ SOURCE_CONN_ID = "mmc_test_runbook_restore_source"
 
 
 def runbook(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the runbook with the project's interpreter and return what it did."""
+    """Run the runbook as an operator would: no terminal (it never prompts), the binlog
+    source's password in the environment, never on the command line."""
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "MMC_RUNBOOK_PASSWORD_BINLOG_SOURCE": PASSWORD},
     )
 
 
@@ -62,7 +70,7 @@ def _pitr_args(drill: MarkedSource, target: Any, *extra: str) -> list[str]:
         "--until",
         drill.until,
         "--binlog-source",
-        drill.uri,
+        uri_without_password(drill.uri),
         *extra,
     ]
 
@@ -104,6 +112,22 @@ def test_until_restores_between_the_markers(drill: MarkedSource, target: MySQLIn
     achieved = done.stdout.split("achieved recovery point: ", 1)[1].split()[0]
     assert dt.datetime.fromisoformat(achieved) <= drill.point
     assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_password_in_a_uri_is_refused_unless_insecure_flag(
+    drill: MarkedSource, target: MySQLInstance
+) -> None:
+    args = [a if a != uri_without_password(drill.uri) else drill.uri for a in _pitr_args(drill, target)]
+    assert PASSWORD in " ".join(args)
+    refused = runbook(*args)
+    assert refused.returncode == 2
+    assert "--binlog-source: a password in the URI is visible" in refused.stderr
+    assert "MMC_RUNBOOK_PASSWORD_BINLOG_SOURCE" in refused.stderr
+    assert PASSWORD not in refused.stdout + refused.stderr
+    assert "app" not in _schemas(target)
+    accepted = runbook(*args, "--insecure-password-in-uri", "--dry-run")
+    assert accepted.returncode == 0, accepted.stderr
+    assert PASSWORD not in accepted.stdout + accepted.stderr
 
 
 def test_non_empty_target_is_refused_then_forced(
@@ -165,7 +189,7 @@ def test_ephemeral_restore_is_stopped_at_the_end(drill: MarkedSource) -> None:
         "--until",
         drill.until,
         "--binlog-source",
-        drill.uri,
+        uri_without_password(drill.uri),
     )
     assert done.returncode == 0, done.stderr
     assert "private server: mysql://root@127.0.0.1:" in done.stdout
