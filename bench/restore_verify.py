@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT / "plugins"))
 
 from maintenance_ops.backup import take_backup  # noqa: E402
 from maintenance_ops.config import BackupSettings, MaintenanceSettings, RestoreTarget  # noqa: E402
+from maintenance_ops.identity import identify_source  # noqa: E402
 from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
 from maintenance_ops.restore import PreparedInstance, restore_spec, restore_test  # noqa: E402
 from maintenance_ops.session import MaintenanceSession  # noqa: E402
@@ -220,7 +221,8 @@ def bench_tool(tool: str, location: Path, source: Any, rows: int, data_bytes: in
             settings=settings,
         )
         backup_s = time.monotonic() - began
-        source_endpoint = session.endpoint
+        assert session.endpoint is not None
+        source = identify_source(session.conn, session.endpoint, HISTORY)
     path = Path(str(backup.path).removeprefix("file://"))
     print(f"[{tool}] backup {backup_s:.1f}s {backup.bytes / 1e6:.0f} MB at {path}", flush=True)
 
@@ -235,7 +237,7 @@ def bench_tool(tool: str, location: Path, source: Any, rows: int, data_bytes: in
         path,
         backup.manifest,
         target=RestoreTarget(),
-        source_endpoint=source_endpoint,
+        source=source,
         settings=settings,
         now=datetime.now(UTC),
         database_name=DB,

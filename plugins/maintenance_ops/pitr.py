@@ -57,6 +57,11 @@ from maintenance_ops.backup import verify_files
 from maintenance_ops.dialect import Dialect, parse_version
 from maintenance_ops.exceptions import ConfigError, SafetyAbort, VerificationError
 from maintenance_ops.identifiers import quote_identifier, validate_identifier
+from maintenance_ops.identity import (
+    DEFAULT_HISTORY_SCHEMA,
+    ensure_not_source,
+    marked_source,
+)
 from maintenance_ops.instance import MySQLInstance
 from maintenance_ops.pipes import secret_pipe
 from maintenance_ops.restore import (
@@ -64,7 +69,7 @@ from maintenance_ops.restore import (
     backup_dialect,
     check_target_flavor,
     detect_tool,
-    ensure_not_source,
+    ensure_other_address,
     find_dump_file,
     load_manifest,
     mariadb_command,
@@ -326,6 +331,7 @@ def replay_binlogs(
     keep_gtids: bool = True,
     dialect: Dialect | None = None,
     binlog_tool: str | None = None,
+    history_schema: str = DEFAULT_HISTORY_SCHEMA,
 ) -> ReplayResult:
     """Replay the source's binary logs from a position until a time into the target.
 
@@ -338,19 +344,20 @@ def replay_binlogs(
     :param dialect: the source's (and target's) flavor: it names the binlog and client tools
         and how GTIDs are dropped; None means MariaDB.
     :param binlog_tool: another binlog tool than the flavor's (a path, say).
+    :param history_schema: the source's history schema, where the identity nonce is written.
     """
     dialect = dialect or _LEGACY
     binlog_tool = binlog_tool or dialect.binlog_tool
     client_tool = dialect.client_tool
-    src = Endpoint("binlog source", source.host, source.port, source.socket)
-    dst = Endpoint("replay target", target.host, target.port, target.socket)
-    ensure_not_source(dst, src)
     for tool in (binlog_tool, client_tool, "tee", "grep"):
         if shutil.which(tool) is None:
             raise ConfigError(
                 f"{tool} is not installed: install the MariaDB (or MySQL) client tools and "
                 "coreutils on this machine to replay binary logs"
             )
+    ensure_target_is_not_source(target, source, history_schema)
+    src = Endpoint("binlog source", source.host, source.port, source.socket)
+    dst = Endpoint("replay target", target.host, target.port, target.socket)
     result = ReplayResult(
         start_file,
         int(start_position),
@@ -490,6 +497,29 @@ def _start(
 # --------------------------------------------------------------------------------------------
 
 
+def ensure_target_is_not_source(
+    target: ClientEndpoint, source: ClientEndpoint, history_schema: str
+) -> None:
+    """Refuse a replay target that is the binlog source: by address, then by what it says.
+
+    Read-only on the target; on the source it writes (then deletes) one nonce row in the
+    history schema (:mod:`maintenance_ops.identity`).
+    """
+    src = Endpoint("binlog source", source.host, source.port, source.socket)
+    dst = Endpoint("replay target", target.host, target.port, target.socket)
+    ensure_other_address(dst, src)
+    source_conn = source.connect()
+    try:
+        with marked_source(source_conn, src, history_schema) as proof:
+            target_conn = target.connect()
+            try:
+                ensure_not_source(target_conn, proof, str(dst))
+            finally:
+                target_conn.close()
+    finally:
+        source_conn.close()
+
+
 def client_for(target: MySQLInstance | ClientEndpoint) -> ClientEndpoint:
     """Return how the client tools reach ``target`` (a running private server or an endpoint)."""
     if isinstance(target, ClientEndpoint):
@@ -586,6 +616,7 @@ def restore_to_point(
     stop_at: dt.datetime,
     verify: bool = True,
     keep_gtids: bool | None = None,
+    history_schema: str = DEFAULT_HISTORY_SCHEMA,
 ) -> PitrResult:
     """Restore a full backup onto ``target``, then replay binary logs up to ``stop_at``.
 
@@ -596,6 +627,7 @@ def restore_to_point(
     :param verify: check the files against the manifest's checksums first.
     :param keep_gtids: apply the source's GTIDs; None keeps them unless the target's GTID
         state would refuse them, then lets the target number them (see the module docs).
+    :param history_schema: the source's history schema, where the identity nonce is written.
     """
     clock = time.monotonic()
     path = Path(backup_path)
@@ -614,12 +646,9 @@ def restore_to_point(
     check_stop_after_backup(manifest, stop_at)
     tool = detect_tool(path, manifest)
     client = client_for(target)
-    ensure_not_source(
-        Endpoint("target", client.host, client.port, client.socket),
-        Endpoint("binlog source", binlog_source.host, binlog_source.port, binlog_source.socket),
-    )
     if tool == "mariabackup":
         restore_full(tool, path, client)  # raises: not supported
+    ensure_target_is_not_source(client, binlog_source, history_schema)
     dialect = _check_flavors(manifest, target, client)
     if verify and (problems := verify_files(path, manifest)):
         raise VerificationError(f"backup {path} fails verification: {'; '.join(problems)}")

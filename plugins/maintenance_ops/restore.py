@@ -6,7 +6,9 @@ The restore test:
 
 1. checks the files against the manifest (sizes and sha256) and the backup's age (RPO);
 2. opens a target: a private ephemeral server (default) or a connection marked scratch, which
-   is refused when it resolves to the source or holds databases this tool did not create;
+   is refused when it is the source (by address, then by what the server says about itself:
+   :mod:`maintenance_ops.identity`, before any statement is written) or holds databases this
+   tool did not create;
 3. restores with the tool that made the backup (the flavor's client, ``mariadb`` or
    ``mysql``; ``myloader``; or ``mariabackup``), logging progress for long restores. An
    ephemeral server is the backup's flavor (a MySQL 8 dump does not load into MariaDB: its
@@ -59,6 +61,7 @@ from maintenance_ops.exceptions import (
     SafetyAbort,
     VerificationError,
 )
+from maintenance_ops.identity import SourceServer, ensure_not_source
 from maintenance_ops.instance import (
     DEFAULT_BASE_PREFIX,
     InstanceSpec,
@@ -321,8 +324,12 @@ def same_server(a: Endpoint, b: Endpoint) -> bool:
     return bool(_addresses(a.host, a.port) & _addresses(b.host, b.port))
 
 
-def ensure_not_source(target: Endpoint, source: Endpoint) -> None:
-    """Refuse a restore target that resolves to the source server."""
+def ensure_other_address(target: Endpoint, source: Endpoint) -> None:
+    """Refuse a restore target whose address resolves to the source's (before connecting).
+
+    Only the first, cheap refusal: one server has many addresses, so the target must also prove
+    it is not the source by what it says about itself (:func:`identity.ensure_not_source`).
+    """
     if same_server(target, source):
         raise SafetyAbort(
             f"restore target {target.conn_id!r} ({target}) resolves to the source "
@@ -566,7 +573,7 @@ def ephemeral_instance(
 def open_target(
     target: RestoreTarget,
     *,
-    source_endpoint: Endpoint,
+    source: SourceServer,
     base_dir: str | os.PathLike[str] | None = None,
     backup_schemas: Sequence[str] = (),
     source_version: str | None = None,
@@ -576,7 +583,8 @@ def open_target(
     """Open a restore target, refusing one that could hurt data before anything is written.
 
     :param target: the configured restore target (ephemeral or scratch).
-    :param source_endpoint: where the backed-up server lives; the target must differ.
+    :param source: the backed-up server (:func:`identity.identify_source`); the target must
+        prove it is another server before anything is written to it.
     :param base_dir: folder for ephemeral servers (default: the temp folder).
     :param backup_schemas: schemas the backup holds (allowed to exist on a scratch target).
     :param source_version: the source's server version, to note a major-version difference.
@@ -584,12 +592,14 @@ def open_target(
     :param dialect: the backed-up server's; the target must be its flavor.
     """
     if target.type == "scratch":
-        return _open_scratch(str(target.conn_id), source_endpoint, backup_schemas, dialect)
+        return _open_scratch(str(target.conn_id), source, backup_schemas, dialect)
     inst = instance or ephemeral_instance(target, dialect, base_dir)
     inst.start()
     handle = EphemeralTarget(inst)
     try:
-        ensure_not_source(Endpoint("ephemeral", inst.host, inst.port, inst.socket), source_endpoint)
+        where = Endpoint("ephemeral", inst.host, inst.port, inst.socket)
+        ensure_other_address(where, source.endpoint)
+        ensure_not_source(handle.connect(), source, handle.desc)
     except SafetyAbort:
         handle.teardown()
         raise
@@ -605,14 +615,16 @@ def open_target(
 
 
 def _open_scratch(
-    conn_id: str, source: Endpoint, backup_schemas: Sequence[str], dialect: Dialect | None
+    conn_id: str, source: SourceServer, backup_schemas: Sequence[str], dialect: Dialect | None
 ) -> ScratchTarget:
     from maintenance_ops.session import endpoint
 
     where = endpoint(conn_id)
-    ensure_not_source(where, source)  # before the first connection, let alone a write
+    ensure_other_address(where, source.endpoint)  # before the first connection
     handle = ScratchTarget(conn_id, ClientEndpoint.from_connection(conn_id), where)
     try:
+        # Read-only: what the server says about itself, before the first write.
+        ensure_not_source(handle.connect(), source, handle.desc)
         if dialect is not None:
             check_target_flavor(server_flavor(handle.connect()), dialect, handle.desc)
         handle.ensure_empty_of_foreign(backup_schemas)
@@ -1230,7 +1242,7 @@ def _open_for(
     tool: Tool,
     backup_path: Path,
     target: RestoreTarget,
-    source: Endpoint,
+    source: SourceServer,
     manifest: dict[str, Any] | None,
     base_dir: str | os.PathLike[str] | None,
 ) -> TargetHandle:
@@ -1246,7 +1258,7 @@ def _open_for(
     server = (manifest or {}).get("server") or {}
     return open_target(
         target,
-        source_endpoint=source,
+        source=source,
         base_dir=base_dir,
         backup_schemas=(manifest or {}).get("schemas") or [],
         source_version=server.get("version"),
@@ -1320,7 +1332,7 @@ def restore_test(
     manifest: dict[str, Any] | None,
     *,
     target: RestoreTarget,
-    source_endpoint: Endpoint,
+    source: SourceServer,
     settings: BackupSettings,
     now: dt.datetime,
     audit: Any = None,
@@ -1332,7 +1344,8 @@ def restore_test(
     :param backup_path: the backup folder (``<location>/<database>/<stamp>-<tool>``).
     :param manifest: its manifest; None reads ``manifest.json`` if present.
     :param target: the configured restore target.
-    :param source_endpoint: the backed-up server; a target resolving to it is refused.
+    :param source: the backed-up server (:func:`identity.identify_source`, or
+        :func:`identity.marked_source` around the call); a target that is it is refused.
     :param settings: backup settings holding the RPO and RTO targets.
     :param now: the test's logical time (the task's data interval end), for the backup's age.
     :param audit: an :class:`~maintenance_ops.audit.AuditLog` to record the restore in.
@@ -1358,7 +1371,7 @@ def restore_test(
             started = time.monotonic()
             with _plain(path, secret, base_dir) as plain:
                 run.decrypt_s = time.monotonic() - started  # a real recovery decrypts too: RTO
-                _run_on_target(tool, plain, manifest, target, source_endpoint, base_dir, run)
+                _run_on_target(tool, plain, manifest, target, source, base_dir, run)
         result = _result(run, settings, manifest, now, tool, path)
         if entry is not None:
             audit_result(entry, result)
@@ -1430,7 +1443,7 @@ def _run_on_target(
     path: Path,
     manifest: dict[str, Any] | None,
     target: RestoreTarget,
-    source: Endpoint,
+    source: SourceServer,
     base_dir: str | os.PathLike[str] | None,
     run: _Run,
 ) -> None:

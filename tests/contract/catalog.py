@@ -245,7 +245,7 @@ _VARS_COMMON = frozenset(
     "lock_wait_timeout innodb_lock_wait_timeout read_only innodb_stats_persistent datadir "
     "hostname max_connections performance_schema log_bin log_bin_basename binlog_format "
     "binlog_expire_logs_seconds expire_logs_days server_id version version_comment "
-    "server_uuid".split()
+    "port server_uuid".split()
 )
 _VARS_MYSQL8 = _VARS_COMMON | {
     "max_execution_time",

@@ -45,6 +45,7 @@ from maintenance_ops.exceptions import ConfigError
 from maintenance_ops.session import Endpoint, MaintenanceSession
 from tests.conftest import Target, run_sql
 from tests.support.accounts import create_account
+from tests.support.sources import source_of
 
 NOW = datetime(2026, 6, 15, 2, 0, tzinfo=UTC)
 SCHEMA_SQL = [
@@ -172,20 +173,21 @@ OTHER_DEFINER_SQL = [
 ]
 
 
-def _restore_verified(result: Any, tmp_path: Path) -> Any:
+def _restore_verified(result: Any, tmp_path: Path, target: Target) -> Any:
     from maintenance_ops.restore import restore_test
 
     assert result.path.exists()
-    return restore_test(
-        Path(result.path.path),
-        None,
-        target=RestoreTarget(buffer_pool_mb=128),
-        source_endpoint=Endpoint("source", "192.0.2.10", 3306),  # TEST-NET: never this server
-        settings=BackupSettings(rpo_hours=26, rto_minutes=60),
-        now=datetime.now(UTC),
-        database_name="primary",
-        base_dir=tmp_path / "servers",
-    )
+    with source_of(target.conn_id, target.history_schema) as source:
+        return restore_test(
+            Path(result.path.path),
+            None,
+            target=RestoreTarget(buffer_pool_mb=128),
+            source=source,
+            settings=BackupSettings(rpo_hours=26, rto_minutes=60),
+            now=datetime.now(UTC),
+            database_name="primary",
+            base_dir=tmp_path / "servers",
+        )
 
 
 def _account_sees(target: Target, sql: str) -> list[dict[str, Any]]:
@@ -218,7 +220,7 @@ def test_another_definers_objects_are_backed_up_and_verified(
         assert sorted(definitions[kind]) == sorted(objects[kind]), kind
     assert manifest["definitions_format"] == 1
     # Every object came back, with the same definition.
-    restored = _restore_verified(result, tmp_path)
+    restored = _restore_verified(result, tmp_path, target)
     assert restored.ok, restored.critical
     statuses = {c.name: c.status for c in restored.checks}
     assert statuses["objects"] == statuses["definitions"] == "pass", restored.checks
@@ -918,16 +920,17 @@ def test_encrypted_backup_round_trip_and_wrong_key(
     assert set(result.manifest["encryption"]) >= {"cipher", "mac_salt", "signature"}
 
     def test_with(conn_id: str | None) -> Any:
-        return restore_test(
-            folder,
-            None,
-            target=RestoreTarget(),
-            source_endpoint=Endpoint("source", "192.0.2.10", 3306),
-            settings=_settings(tmp_path, tool=tool, encryption_conn_id=conn_id),
-            now=datetime.now(UTC),
-            database_name="primary",
-            base_dir=tmp_path / "restore",
-        )
+        with source_of(target.conn_id, target.history_schema) as source:
+            return restore_test(
+                folder,
+                None,
+                target=RestoreTarget(),
+                source=source,
+                settings=_settings(tmp_path, tool=tool, encryption_conn_id=conn_id),
+                now=datetime.now(UTC),
+                database_name="primary",
+                base_dir=tmp_path / "restore",
+            )
 
     good = test_with("backup_key")
     assert good.ok, good.critical

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from maintenance_ops.audit import AuditLog
 from maintenance_ops.config import BackupSettings, RestoreTarget
 from maintenance_ops.definitions import DEFINITIONS_FORMAT, read_definitions
 from maintenance_ops.exceptions import ConfigError, InstanceError, SafetyAbort
+from maintenance_ops.identity import SourceServer
 from maintenance_ops.instance import MARKER_NAME, MySQLInstance
 from maintenance_ops.restore import (
     MARKER_SCHEMA,
@@ -40,6 +45,8 @@ from maintenance_ops.restore import (
 )
 from maintenance_ops.session import Endpoint
 from tests.conftest import Target, run_sql
+from tests.support.forwarder import TcpForwarder, own_address
+from tests.support.sources import source_of
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 SOURCE = Endpoint("source", "localhost", 3306)
@@ -143,6 +150,13 @@ def _dump(schema: str, folder: Path, *, compress: bool = True) -> Path:
 
 
 @pytest.fixture
+def source(target: Target) -> Iterator[SourceServer]:
+    """The shared server as the backed-up source, identified as the maintenance account."""
+    with source_of(target.conn_id, target.history_schema) as found:
+        yield found
+
+
+@pytest.fixture
 def dump_backup(target: Target, tmp_path: Path) -> tuple[Path, dict[str, Any], str]:
     """A mariadb-dump backup (with manifest) of a schema holding every kind of object."""
     _populate(target)
@@ -152,10 +166,12 @@ def dump_backup(target: Target, tmp_path: Path) -> tuple[Path, dict[str, Any], s
     return folder, manifest, target.schema
 
 
-def _run(folder: Path, manifest: dict[str, Any] | None, tmp_path: Path, **kw: Any) -> Any:
+def _run(
+    folder: Path, manifest: dict[str, Any] | None, tmp_path: Path, source: SourceServer, **kw: Any
+) -> Any:
     args: dict[str, Any] = {
         "target": EPHEMERAL,
-        "source_endpoint": SOURCE,
+        "source": source,
         "settings": SETTINGS,
         "now": NOW,
         "database_name": "primary",
@@ -240,10 +256,10 @@ def test_option_file_quotes_password() -> None:
 
 
 def test_mariadb_dump_round_trip(
-    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+    source: SourceServer, dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
 ) -> None:
     folder, manifest, schema = dump_backup
-    result = _run(folder, None, tmp_path)  # reads manifest.json itself
+    result = _run(folder, None, tmp_path, source)  # reads manifest.json itself
     assert result.ok, result.critical
     statuses = {c.name: c.status for c in result.checks}
     assert statuses == {
@@ -264,12 +280,12 @@ def test_mariadb_dump_round_trip(
 
 
 def test_manifestless_backup_is_restored_with_checks_skipped(
-    target: Target, tmp_path: Path
+    source: SourceServer, target: Target, tmp_path: Path
 ) -> None:
     _populate(target)
     folder = tmp_path / "20260601-mariadb-dump"
     _dump(target.schema, folder, compress=False)
-    result = _run(folder, None, tmp_path)
+    result = _run(folder, None, tmp_path, source)
     statuses = {c.name: c.status for c in result.checks}
     assert statuses["restore"] == "pass"
     assert statuses["files"] == statuses["objects"] == statuses["rpo"] == "skipped"
@@ -282,24 +298,24 @@ def test_manifestless_backup_is_restored_with_checks_skipped(
 
 
 def test_truncated_dump_is_critical(
-    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+    source: SourceServer, dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
 ) -> None:
     folder, manifest, _ = dump_backup
     dump = folder / "dump.sql.zst"
     dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
-    result = _run(folder, manifest, tmp_path)
+    result = _run(folder, manifest, tmp_path, source)
     assert not result.ok
     assert any("dump.sql.zst is truncated" in c for c in result.critical), result.critical
 
 
 def test_truncated_dump_without_manifest_fails_restore(
-    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+    source: SourceServer, dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
 ) -> None:
     folder, _, _ = dump_backup
     (folder / "manifest.json").unlink()
     dump = folder / "dump.sql.zst"
     dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
-    result = _run(folder, None, tmp_path)
+    result = _run(folder, None, tmp_path, source)
     assert not result.ok
     assert any(c.startswith("restore:") and "zstd" in c for c in result.critical), result.critical
 
@@ -313,7 +329,10 @@ def _audit_rows(target: Target) -> list[dict[str, Any]]:
 
 
 def test_flipped_byte_is_checksum_mismatch_and_a_failed_audit_row(
-    dump_backup: tuple[Path, dict[str, Any], str], target: Target, tmp_path: Path
+    source: SourceServer,
+    dump_backup: tuple[Path, dict[str, Any], str],
+    target: Target,
+    tmp_path: Path,
 ) -> None:
     folder, manifest, _ = dump_backup
     dump = folder / "dump.sql.zst"
@@ -323,7 +342,7 @@ def test_flipped_byte_is_checksum_mismatch_and_a_failed_audit_row(
     assert verify_files(folder, manifest)
     audit = AuditLog(target.conn_id, target.history_schema)
     try:
-        result = _run(folder, manifest, tmp_path, audit=audit)
+        result = _run(folder, manifest, tmp_path, source, audit=audit)
     finally:
         audit.close()
     # The test stops at the checksums, and its audit row says so.
@@ -335,20 +354,20 @@ def test_flipped_byte_is_checksum_mismatch_and_a_failed_audit_row(
 
 
 def test_manifest_table_missing_from_dump(
-    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+    source: SourceServer, dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
 ) -> None:
     folder, manifest, schema = dump_backup
     manifest["objects"]["tables"].append(f"{schema}.ghost")
-    result = _run(folder, manifest, tmp_path)
+    result = _run(folder, manifest, tmp_path, source)
     assert not result.ok
     assert any(f"table {schema}.ghost" in c and c.startswith("objects:") for c in result.critical)
 
 
 def test_backup_older_than_rpo(
-    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+    source: SourceServer, dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
 ) -> None:
     folder, manifest, _ = dump_backup
-    result = _run(folder, manifest, tmp_path, now=NOW + dt.timedelta(days=2))
+    result = _run(folder, manifest, tmp_path, source, now=NOW + dt.timedelta(days=2))
     assert not result.ok
     assert any(
         c.startswith("rpo:") and "older than the RPO target 26 h" in c for c in result.critical
@@ -369,7 +388,7 @@ def _rewrite_dump(folder: Path, old: str, new: str) -> dict[str, Any]:
 
 
 def test_a_changed_routine_body_fails_verify_naming_it_and_is_audited_as_failed(
-    target: Target, tmp_path: Path
+    source: SourceServer, target: Target, tmp_path: Path
 ) -> None:
     _populate(target)
     folder = tmp_path / "primary" / "20260601T100000Z-mariadb-dump"
@@ -379,7 +398,7 @@ def test_a_changed_routine_body_fails_verify_naming_it_and_is_audited_as_failed(
     manifest = _rewrite_dump(folder, "SELECT COUNT(*) FROM t", "SELECT COUNT(*) + 1 FROM t")
     audit = AuditLog(target.conn_id, target.history_schema)
     try:
-        result = _run(folder, manifest, tmp_path, audit=audit)
+        result = _run(folder, manifest, tmp_path, source, audit=audit)
     finally:
         audit.close()
     statuses = {c.name: c.status for c in result.checks}
@@ -397,23 +416,28 @@ def test_a_changed_routine_body_fails_verify_naming_it_and_is_audited_as_failed(
     assert json.loads(row["details"])["checks"]["definitions"] == "fail"
 
 
-def test_a_dropped_trigger_fails_verify_naming_it(target: Target, tmp_path: Path) -> None:
+def test_a_dropped_trigger_fails_verify_naming_it(
+    source: SourceServer, target: Target, tmp_path: Path
+) -> None:
     _populate(target)
     folder = tmp_path / "primary" / "20260601T100000Z-mariadb-dump"
     _dump(target.schema, folder, compress=False)
     _manifest(folder, target.schema, "mariadb-dump", NOW - dt.timedelta(hours=2))
     manifest = _rewrite_dump(folder, "TRIGGER trg_t BEFORE INSERT", "TRIGGER trg_x BEFORE INSERT")
-    result = _run(folder, manifest, tmp_path)
+    result = _run(folder, manifest, tmp_path, source)
     assert f"trigger {target.schema}.trg_t is missing" in " ".join(result.critical)
 
 
 def test_a_passing_restore_test_is_audited_ok(
-    dump_backup: tuple[Path, dict[str, Any], str], target: Target, tmp_path: Path
+    source: SourceServer,
+    dump_backup: tuple[Path, dict[str, Any], str],
+    target: Target,
+    tmp_path: Path,
 ) -> None:
     folder, manifest, _ = dump_backup
     audit = AuditLog(target.conn_id, target.history_schema)
     try:
-        assert _run(folder, manifest, tmp_path, audit=audit).ok
+        assert _run(folder, manifest, tmp_path, source, audit=audit).ok
     finally:
         audit.close()
     (row,) = _audit_rows(target)
@@ -430,7 +454,10 @@ def _schemas() -> set[str]:
 
 
 def test_scratch_target_equal_to_source_is_refused(
-    dump_backup: tuple[Path, dict[str, Any], str], target: Target, tmp_path: Path
+    source: SourceServer,
+    dump_backup: tuple[Path, dict[str, Any], str],
+    target: Target,
+    tmp_path: Path,
 ) -> None:
     folder, manifest, schema = dump_backup
     target.sql("CREATE TABLE untouched (id INT)")  # a restore would drop it with the schema
@@ -438,13 +465,76 @@ def test_scratch_target_equal_to_source_is_refused(
     with pytest.raises(
         SafetyAbort, match=r"127\.0\.0\.1:3306.*resolves to the source.*localhost:3306"
     ):
-        _run(folder, manifest, tmp_path, target=scratch)
+        _run(folder, manifest, tmp_path, source, target=scratch)
     assert target.sql("SHOW TABLES LIKE 'untouched'")
     assert MARKER_SCHEMA not in _schemas()
 
 
+def _scratch_through(
+    monkeypatch: pytest.MonkeyPatch, target: Target, host: str, port: int
+) -> RestoreTarget:
+    """A scratch target that is the shared server (as the maintenance account) at host:port."""
+    assert target.account is not None
+    account = dataclasses.replace(target.account, host=host, port=port)
+    monkeypatch.setenv("AIRFLOW_CONN_MMC_TEST_SCRATCH", account.conn_json())
+    return RestoreTarget(type="scratch", conn_id="mmc_test_scratch")
+
+
+def _assert_untouched(target: Target) -> None:
+    assert target.sql("SHOW TABLES LIKE 'untouched'")  # prepare() would have dropped it
+    left = _schemas()  # other tests run beside this one: look at ours only
+    assert {target.schema, target.history_schema} <= left
+    assert MARKER_SCHEMA not in left  # no marker schema: nothing was written
+
+
+@contextlib.contextmanager
+def _through_forwarder() -> Iterator[tuple[str, int]]:
+    with TcpForwarder("127.0.0.1", 3306) as port:
+        yield "127.0.0.1", port
+
+
+@contextlib.contextmanager
+def _through_own_address() -> Iterator[tuple[str, int]]:
+    address = own_address()
+    if address is None:
+        pytest.skip("this machine has no address besides loopback")
+    try:
+        socket.create_connection((address, 3306), timeout=2).close()
+    except OSError:
+        pytest.skip(f"the shared server does not listen on this host's address {address}")
+    yield address, 3306
+
+
+@pytest.mark.parametrize(
+    "reach",
+    [
+        pytest.param(_through_forwarder, id="tcp-forwarder-on-another-port"),
+        pytest.param(_through_own_address, id="hosts-own-address"),
+    ],
+)
+def test_the_source_under_another_address_is_refused_before_any_write(
+    reach: Callable[[], contextlib.AbstractContextManager[tuple[str, int]]],
+    source: SourceServer,
+    dump_backup: tuple[Path, dict[str, Any], str],
+    target: Target,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy or another address passes the address check; the server's own word does not."""
+    folder, manifest, _ = dump_backup
+    target.sql("CREATE TABLE untouched (id INT)")
+    with reach() as (host, port):
+        scratch = _scratch_through(monkeypatch, target, host, port)
+        with pytest.raises(SafetyAbort, match="may be the source .*nonce row written to the"):
+            _run(folder, manifest, tmp_path, source, target=scratch)
+    _assert_untouched(target)
+
+
 def test_scratch_target_with_foreign_databases_is_refused(
-    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    source: SourceServer,
+    dump_backup: tuple[Path, dict[str, Any], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder, manifest, _ = dump_backup
     with MySQLInstance(base_dir=tmp_path / "scratch") as scratch_server:
@@ -452,7 +542,7 @@ def test_scratch_target_with_foreign_databases_is_refused(
         monkeypatch.setenv("AIRFLOW_CONN_MMC_TEST_SCRATCH", scratch_server.airflow_conn_uri())
         scratch = RestoreTarget(type="scratch", conn_id="mmc_test_scratch")
         with pytest.raises(SafetyAbort, match="did not create: .*somebody_elses"):
-            _run(folder, manifest, tmp_path, target=scratch)
+            _run(folder, manifest, tmp_path, source, target=scratch)
         left = {str(r[0]) for r in scratch_server.execute("SHOW DATABASES")}
         assert MARKER_SCHEMA not in left
 
@@ -465,7 +555,7 @@ def _as_mysql(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_mysql_backup_without_a_mysql_server_is_refused_naming_what_to_install(
-    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
+    source: SourceServer, dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path
 ) -> None:
     """Only mariadbd is installed here: a MySQL backup is not loaded into MariaDB."""
     folder, manifest, _ = dump_backup
@@ -473,13 +563,16 @@ def test_mysql_backup_without_a_mysql_server_is_refused_naming_what_to_install(
     with pytest.raises(
         InstanceError, match=r"no mysql server binary found: only .*mariadbd.*MariaDB"
     ) as err:
-        _run(folder, mysql, tmp_path)
+        _run(folder, mysql, tmp_path, source)
     assert "install MySQL Server 8.4 (mysqld)" in str(err.value)
     assert not list((tmp_path / "servers").glob("*/*"))  # no server was started
 
 
 def test_scratch_server_of_another_flavor_is_refused(
-    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    source: SourceServer,
+    dump_backup: tuple[Path, dict[str, Any], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder, manifest, _ = dump_backup
     mysql = _as_mysql(folder, manifest)
@@ -489,19 +582,22 @@ def test_scratch_server_of_another_flavor_is_refused(
         with pytest.raises(
             ConfigError, match=r"backup of mysql 8\.4\.3 onto scratch .* a mariadb server"
         ):
-            _run(folder, mysql, tmp_path, target=scratch)
+            _run(folder, mysql, tmp_path, source, target=scratch)
         left = {str(r[0]) for r in scratch_server.execute("SHOW DATABASES")}
         assert MARKER_SCHEMA not in left  # refused before anything was written
 
 
 def test_scratch_round_trip_drops_what_it_restored(
-    dump_backup: tuple[Path, dict[str, Any], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    source: SourceServer,
+    dump_backup: tuple[Path, dict[str, Any], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder, manifest, schema = dump_backup
     with MySQLInstance(base_dir=tmp_path / "scratch") as scratch_server:
         monkeypatch.setenv("AIRFLOW_CONN_MMC_TEST_SCRATCH", scratch_server.airflow_conn_uri())
         scratch = RestoreTarget(type="scratch", conn_id="mmc_test_scratch")
-        result = _run(folder, manifest, tmp_path, target=scratch)
+        result = _run(folder, manifest, tmp_path, source, target=scratch)
         assert result.ok, result.critical
         assert result.target_desc.startswith("scratch mmc_test_scratch")
         left = {str(r[0]) for r in scratch_server.execute("SHOW DATABASES")}
@@ -516,10 +612,12 @@ CHILD = """
 import datetime as dt, sys
 from pathlib import Path
 from maintenance_ops.config import BackupSettings, RestoreTarget
+from maintenance_ops.identity import identify_source
 from maintenance_ops.restore import restore_test
-from maintenance_ops.session import Endpoint
+from maintenance_ops.session import Endpoint, connect
+source = identify_source(connect(sys.argv[3]), Endpoint("s", "localhost", 3306), sys.argv[4])
 restore_test(Path(sys.argv[1]), None, target=RestoreTarget(), settings=BackupSettings(),
-             source_endpoint=Endpoint("s", "localhost", 3306), now=dt.datetime.now(dt.UTC),
+             source=source, now=dt.datetime.now(dt.UTC),
              database_name="primary", base_dir=sys.argv[2])
 """
 
@@ -544,7 +642,16 @@ def test_killed_restore_leaves_nothing_after_cleanup(target: Target, tmp_path: P
         f.write("DO SLEEP(120);\n")  # keeps the restore busy until the kill
     base = tmp_path / "servers"
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(folder), str(base)], env=os.environ.copy()
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(folder),
+            str(base),
+            target.conn_id,
+            target.history_schema,
+        ],
+        env=os.environ.copy(),
     )
     datadir = _wait_running(base, child)
     time.sleep(1.0)  # the client is now inside the dump
@@ -576,7 +683,7 @@ def _wait_running(base: Path, child: subprocess.Popen[bytes]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def test_mydumper_round_trip(target: Target, tmp_path: Path) -> None:
+def test_mydumper_round_trip(source: SourceServer, target: Target, tmp_path: Path) -> None:
     _populate(target)
     folder = tmp_path / "primary" / "20260601T100000Z-mydumper"
     out = folder / "mydumper"
@@ -588,7 +695,7 @@ def test_mydumper_round_trip(target: Target, tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     manifest = _manifest(folder, target.schema, "mydumper", NOW - dt.timedelta(hours=1))
-    result = _run(folder, manifest, tmp_path)
+    result = _run(folder, manifest, tmp_path, source)
     assert result.ok, result.critical
     assert result.tool == "mydumper"
     assert set(_objects(target.schema)["tables"]) <= set(result.objects["tables"])
@@ -599,7 +706,7 @@ def test_mydumper_round_trip(target: Target, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_mariabackup_round_trip(target: Target, tmp_path: Path) -> None:
+def test_mariabackup_round_trip(source: SourceServer, target: Target, tmp_path: Path) -> None:
     _populate(target)
     folder = tmp_path / "primary" / "20260601T100000Z-mariabackup"
     folder.mkdir(parents=True)  # mariabackup creates only the last folder
@@ -610,7 +717,7 @@ def test_mariabackup_round_trip(target: Target, tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     manifest = _manifest(folder, target.schema, "mariabackup", NOW - dt.timedelta(hours=1))
-    result = _run(folder, manifest, tmp_path)
+    result = _run(folder, manifest, tmp_path, source)
     assert result.ok, result.critical
     assert result.tool == "mariabackup" and result.restore_s and result.rto_s
     for kind, names in _objects(target.schema).items():

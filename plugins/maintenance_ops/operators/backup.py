@@ -26,6 +26,7 @@ class BackupTestingOperator(DatabaseOperator):
     def work(self, run: Run) -> dict[str, Any]:
         session, db, config, audit, preflight, context = run.parts()
         from maintenance_ops.backup import latest_backup, local_copy, take_backup
+        from maintenance_ops.identity import marked_source
         from maintenance_ops.restore import cleanup_restore_leftovers, restore_test
 
         cleanup_restore_leftovers()  # servers and folders a killed earlier run left behind
@@ -51,12 +52,15 @@ class BackupTestingOperator(DatabaseOperator):
         if preflight.dry_run:
             return {"summary": f"would restore-test {info.path}", "backup": str(info.path)}
         assert session.endpoint is not None
-        with local_copy(info.path) as local:  # a backup on object storage is downloaded
+        with (
+            local_copy(info.path) as local,  # a backup on object storage is downloaded
+            marked_source(session.conn, session.endpoint, db.history_schema) as source,
+        ):
             result = restore_test(
                 local,
                 info.manifest,
                 target=db.restore_target,
-                source_endpoint=session.endpoint,
+                source=source,
                 settings=db.backup,
                 now=now,
                 audit=audit,

@@ -312,7 +312,11 @@ class DisasterRecoveryOperator(DatabaseOperator):
         with _plain_backup(info, db) as path:
             decrypt_s = time.monotonic() - started
             result = restore_to_point(
-                path, target=scratch, binlog_source=source, stop_at=stop_at.replace(tzinfo=None)
+                path,
+                target=scratch,
+                binlog_source=source,
+                stop_at=stop_at.replace(tzinfo=None),
+                history_schema=db.history_schema,
             )
         # Recovering for real would decrypt too: it belongs to the RTO.
         result.restore_s += decrypt_s

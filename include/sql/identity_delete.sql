@@ -1,0 +1,1 @@
+DELETE FROM {schema}.`server_identity_nonce` WHERE nonce = %(nonce)s

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM {schema}.`server_identity_nonce` WHERE nonce = %(nonce)s
