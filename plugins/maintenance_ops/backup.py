@@ -43,7 +43,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -58,6 +57,7 @@ from maintenance_ops.encryption import backup_secret, encrypt_tree, sign_manifes
 from maintenance_ops.exceptions import ConfigError, MaintenanceError, PreflightError
 from maintenance_ops.grants import missing, requirements
 from maintenance_ops.identifiers import quote_identifier
+from maintenance_ops.processes import NEXT, PREVIOUS, Pipeline, Stage, after_options, checked_names
 from maintenance_ops.session import Endpoint, endpoint
 from maintenance_ops.sqlfiles import load_sql
 from maintenance_ops.tools import require_flavor, supports, version_line
@@ -449,7 +449,8 @@ def dump_command(
         "--hex-blob",
         "--default-character-set=utf8mb4",
     ]
-    return [*command, *binlog_args, "--databases", *schemas]
+    # "--": a schema named like an option stays a name (checked_names refuses it anyway).
+    return [*command, *binlog_args, "--databases", *after_options(schemas, "schema")]
 
 
 def mydumper_regex(schemas: Sequence[str]) -> str:
@@ -549,7 +550,8 @@ def _resolve_schemas(
         row["schema_name"]
         for row in session.query(load_sql("user_schemas"), {"history_schema": history_schema})
     ]
-    return [*dict.fromkeys([*chosen, history_schema])]
+    # A schema named like an option (``--result-file=...``) is refused before anything runs.
+    return checked_names(dict.fromkeys([*chosen, history_schema]), "schema")
 
 
 def routine_grant_missing(
@@ -783,77 +785,68 @@ def _binlog_enabled(session: MaintenanceSession) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def _check(proc: subprocess.Popen[bytes], tool: str, stderr: Path) -> None:
-    if proc.returncode:
-        tail = stderr.read_text(errors="replace")[-2000:] if stderr.exists() else ""
-        raise BackupError(f"{tool} failed with exit code {proc.returncode}: {tail.strip()}")
-
-
 DUMP_STAGES = ("dump", "tee", "coordinates", "compressor")
+# The longest a backup tool may run before the whole pipeline is killed.
+TOOL_TIMEOUT_S = 12 * 3600.0
 
 
-def start_dump(
-    command: list[str], out: Path, compression: str, errors: Path, *, coordinates: Path
-) -> list[subprocess.Popen[bytes]]:
-    """Start ``command | tee >(grep coordinates > coordinates) | [compressor] > out``.
+def dump_pipeline(
+    command: list[str], out: Path, compression: str, *, coordinates: Path, stderr_dir: Path
+) -> Pipeline:
+    """Return ``command | tee >(grep coordinates > coordinates) | [compressor] > out``, unstarted.
 
     The coordinates are read from the stream as it is written, wherever they are in it
     (MariaDB writes its GTID position at the end), so the dump is never read back. Every
-    hand-off is an OS pipe. Return the processes in :data:`DUMP_STAGES` order (the compressor
+    hand-off is an OS pipe; the stages are named as in :data:`DUMP_STAGES` (the compressor
     only when compressing).
     """
     read_fd, write_fd = os.pipe()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        with out.open("wb") as sink, errors.open("wb") as err, coordinates.open("wb") as found:
-            dump = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err)
-            procs.append(dump)
-            packing = compression != "none"
-            tee = subprocess.Popen(
-                ["tee", f"/dev/fd/{write_fd}"],
-                stdin=dump.stdout,
-                stdout=subprocess.PIPE if packing else sink,
-                stderr=err,
-                pass_fds=(write_fd,),
-            )
-            procs.append(tee)
-            # grep exits 1 when it finds no line (no binary log): wait_all accepts that.
-            procs.append(
-                subprocess.Popen(
-                    ["grep", "-a", "-E", COORDINATE_LINES], stdin=read_fd, stdout=found, stderr=err
-                )
-            )
-            if packing:
-                procs.append(
-                    subprocess.Popen(
-                        _COMPRESSORS[compression][0], stdin=tee.stdout, stdout=sink, stderr=err
-                    )
-                )
-    except BaseException:
-        for proc in procs:
-            proc.kill()
-        raise
-    finally:
-        # Each pipe end now lives in the process that uses it: a dead stage stops the ones
-        # before it (SIGPIPE) instead of leaving them blocked on a pipe nobody reads.
-        os.close(read_fd)
-        os.close(write_fd)
-        for proc in procs[:2]:
-            if proc.stdout is not None:
-                proc.stdout.close()
-    return procs
+    packing = compression != "none"
+    stages = [
+        Stage(command, "dump", stdout=NEXT),
+        Stage(
+            ["tee", f"/dev/fd/{write_fd}"],
+            "tee",
+            stdin=PREVIOUS,
+            stdout=NEXT if packing else out,
+            pass_fds=(write_fd,),
+        ),
+        # grep exits 1 when it finds no line (no binary log): not a failure.
+        Stage(
+            ["grep", "-a", "-E", COORDINATE_LINES],
+            "coordinates",
+            stdin=read_fd,
+            stdout=coordinates,
+            ok=frozenset({0, 1}),
+        ),
+    ]
+    if packing:
+        stages.append(Stage(_COMPRESSORS[compression][0], "compressor", stdin=PREVIOUS, stdout=out))
+    return _FdPipeline(
+        stages,
+        f"backup with {Path(command[0]).name}",
+        timeout_s=TOOL_TIMEOUT_S,
+        error=BackupError,
+        stderr_dir=stderr_dir,
+        fds=(read_fd, write_fd),
+    )
 
 
-def wait_all(procs: list[subprocess.Popen[bytes]], names: list[str], errors: Path) -> None:
-    """Wait for every process and raise the first failure with the tool's stderr.
+class _FdPipeline(Pipeline):
+    """A pipeline that closes our ends of side pipes once every stage holds its own."""
 
-    ``coordinates`` (grep) exiting 1 found no line: a dump without a binary log position.
-    """
-    for proc in procs:
-        proc.wait()
-    for proc, name in zip(procs, names, strict=True):
-        if not (name == "coordinates" and proc.returncode == 1):
-            _check(proc, name, errors)
+    def __init__(self, *args: Any, fds: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fds = fds
+
+    def start(self) -> Pipeline:
+        try:
+            return super().start()
+        finally:
+            # A dead stage must stop the ones before it (SIGPIPE), not leave them blocked on a
+            # pipe that only we still hold open.
+            for fd in self._fds:
+                os.close(fd)
 
 
 def _gtid_value(raw: str | None) -> str | None:
@@ -947,8 +940,8 @@ class _Job:
     compression: str = "none"
 
 
-def _run_tool(job: _Job, defaults_file: str) -> list[subprocess.Popen[bytes]]:
-    errors = job.staging.parent / f"{job.staging.name}.stderr"
+def _tool_pipeline(job: _Job, defaults_file: str) -> Pipeline:
+    stderr_dir = _stderr_dir(job)
     if job.tool in DUMP_TOOLS:
         assert job.session.dialect is not None
         suffix = _COMPRESSORS[job.compression][1] if job.compression != "none" else ""
@@ -961,12 +954,12 @@ def _run_tool(job: _Job, defaults_file: str) -> list[subprocess.Popen[bytes]]:
             else []
         )
         command = dump_command(job.tool, defaults_file, job.schemas, binlog_args=binlog_args)
-        return start_dump(
+        return dump_pipeline(
             command,
             job.staging / f"dump.sql{suffix}",
             job.compression,
-            errors,
             coordinates=_coordinates_file(job),
+            stderr_dir=stderr_dir,
         )
     if job.tool == "mydumper":
         command = mydumper_command(
@@ -974,8 +967,20 @@ def _run_tool(job: _Job, defaults_file: str) -> list[subprocess.Popen[bytes]]:
         )
     else:
         command = mariabackup_command(defaults_file, job.staging / "mariabackup")
-    with errors.open("wb") as err:
-        return [subprocess.Popen(command, stdout=err, stderr=err)]
+    return Pipeline(
+        [Stage(command, job.tool)],
+        f"backup with {job.tool}",
+        timeout_s=TOOL_TIMEOUT_S,
+        error=BackupError,
+        stderr_dir=stderr_dir,
+    )
+
+
+def _stderr_dir(job: _Job) -> Path:
+    """Where the tools' stderr files go: beside the staging folder (removed with it)."""
+    folder = job.staging.parent / f"{job.staging.name}.stderr"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def _coordinates_file(job: _Job) -> Path:
@@ -1015,36 +1020,42 @@ def _run_and_count(
     """Open the counting snapshot and run the tool; count during it only when that is safe."""
     flavor = job.session.dialect.version.flavor if job.session.dialect else "mysql"
     parallel = job.tool in DUMP_TOOLS and flavor == "mariadb"  # no global lock to queue behind
-    procs: list[subprocess.Popen[bytes]] = []
-    errors = job.staging.parent / f"{job.staging.name}.stderr"
+    pipeline: Pipeline | None = None
     with credentials_file(job.conn_id) as defaults_file:
         try:
             with counting_snapshot(job.session) as snap:
                 if parallel:
-                    procs = _run_tool(job, defaults_file)
+                    pipeline = _tool_pipeline(job, defaults_file).start()
                 _count_tables(job.session, snap, catalog.tables)
             if not parallel:
-                procs = _run_tool(job, defaults_file)
+                pipeline = _tool_pipeline(job, defaults_file).start()
+            assert pipeline is not None
+            pipeline.wait()
         finally:
-            names = [job.tool, "tee", "coordinates", job.compression]
-            wait_all(procs, names[: len(procs)] if job.tool in DUMP_TOOLS else [job.tool], errors)
+            if pipeline is not None:
+                pipeline.kill()  # no-op once it finished; on any error nothing keeps running
+                pipeline.close()
         if job.tool == "mydumper":
-            _mydumper_routines_and_events(job, defaults_file, catalog.post_schemas, errors)
+            _mydumper_routines_and_events(job, defaults_file, catalog.post_schemas)
     return snap, _tool_binlog(job), trx_id_counter(job.session)
 
 
-def _mydumper_routines_and_events(
-    job: _Job, defaults_file: str, schemas: set[str], errors: Path
-) -> None:
+def _mydumper_routines_and_events(job: _Job, defaults_file: str, schemas: set[str]) -> None:
     """Dump the routines and events of each schema holding some, beside the main run's files."""
     for index, schema in enumerate(s for s in job.schemas if s in schemas):
         outdir = job.staging / f".post-{index}"
         command = mydumper_post_command(
             defaults_file, outdir, schema, compress=job.compression != "none"
         )
-        with errors.open("wb") as err:
-            proc = subprocess.Popen(command, stdout=err, stderr=err)
-        wait_all([proc], ["mydumper (routines and events)"], errors)
+        stage = Stage(command, "mydumper (routines and events)")
+        with Pipeline(
+            [stage],
+            f"backup of the routines and events of {schema}",
+            timeout_s=TOOL_TIMEOUT_S,
+            error=BackupError,
+            stderr_dir=_stderr_dir(job),
+        ) as pipeline:
+            pipeline.wait()
         for post in outdir.glob("*-schema-post.sql*"):
             post.rename(job.staging / "mydumper" / post.name)
         shutil.rmtree(outdir)
@@ -1265,7 +1276,7 @@ def _take_backup(
         _publish(job.staging, final, manifest)
     finally:
         shutil.rmtree(job.staging, ignore_errors=True)
-        (job.staging.parent / f"{job.staging.name}.stderr").unlink(missing_ok=True)
+        shutil.rmtree(job.staging.parent / f"{job.staging.name}.stderr", ignore_errors=True)
         _coordinates_file(job).unlink(missing_ok=True)
     size = sum(f["bytes"] for f in files.values())
     duration = time.monotonic() - clock

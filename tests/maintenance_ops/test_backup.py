@@ -435,7 +435,7 @@ def test_password_never_appears_in_process_args(
             seen.append([str(arg) for arg in args])
             super().__init__(args, *a, **kw)
 
-    monkeypatch.setattr("maintenance_ops.backup.subprocess.Popen", SpyPopen)
+    monkeypatch.setattr("maintenance_ops.processes.subprocess.Popen", SpyPopen)
     result = _backup(target, _settings(tmp_path))
     assert result.manifest["row_counts"][f"{target.schema}.items"] == 3
     assert seen and any(args[0] == "mariadb-dump" for args in seen)
@@ -545,12 +545,13 @@ def test_dump_command_with_and_without_binlog() -> None:
         "--hex-blob",
         "--default-character-set=utf8mb4",
         "--databases",
+        "--",
         "a",
         "b",
     ]
     args = ["--source-data=2", "--set-gtid-purged=COMMENTED"]
     mysql = dump_command("mysqldump", "/x.cnf", ["a"], binlog_args=args)
-    assert mysql[-4:] == [*args, "--databases", "a"]
+    assert mysql[-5:] == [*args, "--databases", "--", "a"]
 
 
 @pytest.mark.parametrize(
@@ -843,7 +844,7 @@ def test_backup_on_binlog_server_with_password(
             seen.extend(str(arg) for arg in args)
             super().__init__(args, *a, **kw)
 
-    monkeypatch.setattr("maintenance_ops.backup.subprocess.Popen", SpyPopen)
+    monkeypatch.setattr("maintenance_ops.processes.subprocess.Popen", SpyPopen)
     settings = _settings(tmp_path, tool=tool)
     result = _backup_binlogged("app", settings)
     manifest = result.manifest
@@ -990,3 +991,45 @@ def test_local_copy_downloads_an_object_storage_backup_and_removes_it(tmp_path: 
     with local_copy(ObjectStoragePath(source.as_uri())) as local:
         assert local == source
     assert source.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Catalog names never become tool options
+# --------------------------------------------------------------------------------------------
+
+
+def test_dump_command_puts_schema_names_after_the_end_of_options() -> None:
+    command = dump_command("mariadb-dump", "/x.cnf", ["app", "t-price"])
+    assert command[-4:] == ["--databases", "--", "app", "t-price"]
+
+
+def test_a_schema_named_like_an_option_is_refused_and_no_file_appears(
+    target: Target, tmp_path: Path
+) -> None:
+    """``schemas: []`` backs up what the server lists; a hostile name must not become an option."""
+    written = tmp_path / "owned.py"
+    hostile = f"--result-file={written}"[:64]
+    if len(hostile) < len(f"--result-file={written}"):
+        written = Path("/tmp") / f"mmc-{os.getpid()}.py"
+        hostile = f"--result-file={written}"
+    assert target.account is not None
+    run_sql(f"CREATE DATABASE `{hostile}`")
+    # Anyone with CREATE on a source can make such a schema; the account can see it.
+    run_sql(f"GRANT SELECT ON `{hostile}`.* TO '{target.account.user}'@'%'")
+    try:
+        with MaintenanceSession(target.conn_id, MaintenanceSettings()) as session:
+            with pytest.raises(ConfigError, match="would be read as a tool option") as err:
+                take_backup(
+                    session,
+                    conn_id=target.conn_id,
+                    database_name="primary",
+                    schemas=[],
+                    history_schema=target.history_schema,
+                    settings=_settings(tmp_path),
+                )
+        assert hostile in str(err.value)
+        assert not written.exists()
+        assert not list((tmp_path / "backups").rglob("*.sql*"))
+    finally:
+        run_sql(f"DROP DATABASE IF EXISTS `{hostile}`")
+        written.unlink(missing_ok=True)
