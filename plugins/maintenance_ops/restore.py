@@ -33,7 +33,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -43,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from maintenance_ops import sqlexec
+from maintenance_ops import processes, sqlexec
 from maintenance_ops.backup import FETCHED_PREFIX, verify_files
 from maintenance_ops.checks import Check, Status
 from maintenance_ops.config import BackupSettings, RestoreTarget
@@ -69,6 +68,7 @@ from maintenance_ops.instance import (
     cleanup_stale,
 )
 from maintenance_ops.pipes import secret_pipe
+from maintenance_ops.processes import NEXT, PREVIOUS, Pipeline, Stage
 from maintenance_ops.session import Endpoint
 from maintenance_ops.sqlfiles import load_sql, split_statements
 
@@ -90,6 +90,8 @@ MARKER_TABLE = "restored_schemas"
 APPROX_COUNT_TOLERANCE = 0.10
 PROGRESS_INTERVAL_S = 10.0
 TICK_INTERVAL_S = 0.5
+# The longest a restore tool may run before the whole pipeline is killed.
+RESTORE_TIMEOUT_S = 12 * 3600.0
 # Tables checked at once after a restore: the machines we target have two cores or more.
 VERIFY_WORKERS = 2
 CREDENTIALS_PREFIX = "mmc-restore-cred-"
@@ -748,31 +750,35 @@ def decompressed_bytes(stderr: bytes) -> int | None:
     return int(found[-1]) if found else None
 
 
-def _watch(
-    procs: Sequence[subprocess.Popen[bytes]],
-    reader: subprocess.Popen[bytes],
-    progress: Progress,
-    decompressor: subprocess.Popen[bytes] | None,
-    on_tick: Callable[[], None] | None,
-) -> None:
-    """Wait for ``procs``, sampling the bytes read from the dump and logging progress."""
-    last_log = last_tick = time.monotonic()
-    while any(p.poll() is None for p in procs):
-        time.sleep(0.1)
-        if on_tick is not None and time.monotonic() - last_tick >= TICK_INTERVAL_S:
-            last_tick = time.monotonic()
-            on_tick = _tick(on_tick)
-        # Only while running: a reaped process's pid may already belong to another one.
+class _Watch:
+    """The restore pipeline's progress hook: bytes read and decompressed, a log line, the tick.
+
+    Reads the kernel's per-process I/O counters of the stage reading the dump (only while it
+    runs: a reaped process's pid may already belong to another one).
+    """
+
+    def __init__(self, progress: Progress, on_tick: Callable[[], None] | None, unzip: bool) -> None:
+        self.progress = progress
+        self.on_tick = on_tick
+        self.unzip = unzip
+        self.pipeline: Pipeline | None = None
+        self.last_log = self.last_tick = time.monotonic()
+
+    def __call__(self) -> None:
+        assert self.pipeline is not None
+        progress, now = self.progress, time.monotonic()
+        if self.on_tick is not None and now - self.last_tick >= TICK_INTERVAL_S:
+            self.last_tick = now
+            self.on_tick = _tick(self.on_tick)
+        reader = self.pipeline.procs[0]
         if reader.returncode is None:
             progress.read = min(proc_io(reader.pid).get("rchar", 0), progress.total)
-        if decompressor is not None and decompressor.returncode is None:
-            progress.uncompressed = max(
-                progress.uncompressed, proc_io(decompressor.pid).get("wchar", 0)
-            )
-        if time.monotonic() - last_log >= PROGRESS_INTERVAL_S:
-            last_log = time.monotonic()
+            if self.unzip:
+                written = proc_io(reader.pid).get("wchar", 0)
+                progress.uncompressed = max(progress.uncompressed, written)
+        if now - self.last_log >= PROGRESS_INTERVAL_S:
+            self.last_log = now
             log.info("restore progress: %s", progress.line())
-    progress.read = progress.total
 
 
 def _tick(on_tick: Callable[[], None]) -> Callable[[], None] | None:
@@ -804,95 +810,62 @@ def restore_dump(
     """
     progress = Progress(total=dump.stat().st_size)
     decompress = decompress_command(dump)
-    procs: list[subprocess.Popen[bytes]] = []
-    with secret_pipe(client.option_file()) as fd, open(dump, "rb") as src:
-        try:
-            unzip = None
-            if decompress is not None:
-                unzip = subprocess.Popen(
-                    [*decompress, "-v", "--", str(dump)]
-                    if decompress[0] == "zstd"
-                    else [*decompress, "--", str(dump)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                )
-                procs.append(unzip)
-            mysql = subprocess.Popen(
+    stages: list[Stage] = []
+    if decompress is not None:
+        verbose = ["-v"] if decompress[0] == "zstd" else []
+        stages.append(Stage([*decompress, *verbose, "--", str(dump)], stdout=NEXT))
+    watch = _Watch(progress, on_tick, unzip=decompress is not None)
+    with secret_pipe(client.option_file()) as fd:
+        stages.append(
+            Stage(
                 mariadb_command(fd, client, client_tool),
-                stdin=unzip.stdout if unzip is not None else src,
-                stderr=subprocess.PIPE,
+                stdin=PREVIOUS if decompress is not None else dump,
                 pass_fds=(fd,),
             )
-            procs.append(mysql)
-            if unzip is not None and unzip.stdout is not None:
-                unzip.stdout.close()  # the client holds the pipe; it sees EOF when unzip exits
-            _watch(procs, unzip or mysql, progress, unzip, on_tick)
-        except BaseException:
-            _kill_all(procs)  # a timeout or interrupt must not leave a loader running
-            raise
-    # The client first: when it fails, the decompressor only died of the broken pipe.
-    errors = _raise_on_failure(procs[::-1], dump)
-    unzip_err = errors[-1] if unzip is not None else b""
-    if unzip is None:
+        )
+        pipeline = Pipeline(
+            stages,
+            f"restore of {dump}",
+            timeout_s=RESTORE_TIMEOUT_S,
+            on_tick=watch,
+            tick_s=0.1,
+            error=VerificationError,
+        )
+        watch.pipeline = pipeline
+        with pipeline:
+            pipeline.wait()
+            unzip_err = pipeline.stderr(stages[0].name) if decompress is not None else ""
+    progress.read = progress.total
+    if decompress is None:
         progress.uncompressed = progress.total
     else:
-        progress.uncompressed = decompressed_bytes(unzip_err) or progress.uncompressed
+        found = decompressed_bytes(unzip_err.encode())
+        progress.uncompressed = found or progress.uncompressed
     log.info("restored %s: %s", dump.name, progress.line())
     return progress.uncompressed
-
-
-def _kill_all(procs: Sequence[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def _raise_on_failure(procs: Sequence[subprocess.Popen[bytes]], what: Path) -> list[bytes]:
-    """Read every process's stderr, then raise naming the first that failed; return them."""
-    errors = []
-    for proc in procs:
-        raw = b""
-        if proc.stderr is not None:
-            with proc.stderr:
-                raw = proc.stderr.read()
-        errors.append(raw)
-    for proc, raw in zip(procs, errors, strict=True):
-        if proc.returncode != 0:
-            err = raw.decode(errors="replace").strip()
-            cmd = str(proc.args[0]) if isinstance(proc.args, list) else str(proc.args)
-            raise VerificationError(
-                f"restore of {what} failed: {cmd} exited with {proc.returncode}: "
-                f"{err[-500:] or '(no output)'}"
-            )
-    return errors
 
 
 def restore_mydumper(directory: Path, client: ClientEndpoint, threads: int = 2) -> int:
     """Load a mydumper folder with ``myloader``; return the bytes of its files."""
     total = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
     started = time.monotonic()
+    last = [started]
+
+    def progress() -> None:
+        if time.monotonic() - last[0] >= PROGRESS_INTERVAL_S:
+            last[0] = time.monotonic()
+            log.info("myloader running for %.0fs (%s MB backup)", last[0] - started, total // 10**6)
+
     with _credentials_file(client, "myloader") as credentials:
-        proc = subprocess.Popen(
-            myloader_command(directory, client, credentials, threads),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        last = started
-        while proc.poll() is None:
-            time.sleep(0.1)
-            if time.monotonic() - last >= PROGRESS_INTERVAL_S:
-                last = time.monotonic()
-                log.info(
-                    "myloader running for %.0fs (%s MB backup)", last - started, total // 10**6
-                )
-    _raise_on_failure([proc], directory)
+        command = myloader_command(directory, client, credentials, threads)
+        with Pipeline(
+            [Stage(command)],
+            f"restore of {directory}",
+            timeout_s=RESTORE_TIMEOUT_S,
+            on_tick=progress,
+            error=VerificationError,
+        ) as pipeline:
+            pipeline.wait()
     log.info("myloader restored %s in %.1fs", directory, time.monotonic() - started)
     return total
 
@@ -937,17 +910,12 @@ class PreparedInstance(MySQLInstance):
         self._write_marker(state="initializing")  # a kill while copying leaves a findable dir
         (Path(self.dir) / "reset-root.sql").write_text(_RESET_ROOT_SQL)
         shutil.copytree(self.backup_dir, self.datadir, symlinks=True)
-        done = subprocess.run(
+        processes.run(
             ["mariabackup", "--prepare", f"--target-dir={self.datadir}"],
-            capture_output=True,
-            text=True,
-            check=False,
+            f"mariabackup --prepare of {self.backup_dir}",
+            timeout_s=RESTORE_TIMEOUT_S,
+            error=VerificationError,
         )
-        if done.returncode != 0:
-            raise VerificationError(
-                f"mariabackup --prepare of {self.backup_dir} failed ({done.returncode}): "
-                f"{done.stderr[-500:]}"
-            )
         return True
 
 
