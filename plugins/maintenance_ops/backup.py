@@ -822,31 +822,14 @@ def dump_pipeline(
     ]
     if packing:
         stages.append(Stage(_COMPRESSORS[compression][0], "compressor", stdin=PREVIOUS, stdout=out))
-    return _FdPipeline(
+    return Pipeline(
         stages,
         f"backup with {Path(command[0]).name}",
         timeout_s=TOOL_TIMEOUT_S,
         error=BackupError,
         stderr_dir=stderr_dir,
-        fds=(read_fd, write_fd),
+        side_fds=(read_fd, write_fd),
     )
-
-
-class _FdPipeline(Pipeline):
-    """A pipeline that closes our ends of side pipes once every stage holds its own."""
-
-    def __init__(self, *args: Any, fds: tuple[int, ...], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._fds = fds
-
-    def start(self) -> Pipeline:
-        try:
-            return super().start()
-        finally:
-            # A dead stage must stop the ones before it (SIGPIPE), not leave them blocked on a
-            # pipe that only we still hold open.
-            for fd in self._fds:
-                os.close(fd)
 
 
 def _gtid_value(raw: str | None) -> str | None:

@@ -37,14 +37,11 @@ By default the GTIDs are kept unless the target would refuse them, then dropped 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -64,6 +61,7 @@ from maintenance_ops.identity import (
 )
 from maintenance_ops.instance import MySQLInstance
 from maintenance_ops.pipes import secret_pipe
+from maintenance_ops.processes import CALLER, NEXT, PREVIOUS, Pipeline, Stage
 from maintenance_ops.restore import (
     ClientEndpoint,
     backup_dialect,
@@ -84,6 +82,8 @@ log = logging.getLogger(__name__)
 
 MARKER_TABLE = "dr_markers"
 PROGRESS_INTERVAL_S = 10.0
+# The longest a binlog replay may run before the whole pipeline is killed.
+REPLAY_TIMEOUT_S = 12 * 3600.0
 STOP_FORMAT = "%Y-%m-%d %H:%M:%S"
 # "#261129  0:51:46 server id 1  end_log_pos 1048 CRC32 0xb709e1a9 \tXid = 65"
 _HEADER = re.compile(
@@ -276,51 +276,6 @@ def _read_headers(stream: IO[bytes], scan: HeaderScan, lock: threading.Lock) -> 
             scan.feed(raw.decode("utf-8", errors="replace"))
 
 
-def _stderr_tail(path: Path) -> str:
-    text = path.read_text(errors="replace").strip() if path.exists() else ""
-    return text[-800:] or "(no output)"
-
-
-@dataclass
-class _Pipeline:
-    """The replay's processes, in stream order, and where each writes its errors."""
-
-    procs: list[subprocess.Popen[bytes]]
-    names: list[str]
-    errors: list[Path]
-
-    def wait(self, scan: HeaderScan, lock: threading.Lock) -> None:
-        """Wait for every process, logging progress every ``PROGRESS_INTERVAL_S``."""
-        last = time.monotonic()
-        while any(p.poll() is None for p in self.procs):
-            time.sleep(0.1)
-            if time.monotonic() - last >= PROGRESS_INTERVAL_S:
-                last = time.monotonic()
-                with lock:
-                    log.info("binlog replay progress: %s", scan.line())
-
-    def kill(self) -> None:
-        """Kill every process of the pipeline still running and reap it."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(OSError):
-                    proc.kill()
-                proc.wait()
-
-    def raise_on_failure(self, what: str) -> None:
-        """Raise VerificationError naming each tool that failed and its error output."""
-        # The client's error explains a tee/binlog SIGPIPE, so report it first. grep exits
-        # 1 when it selects no line (no headers, or nothing to keep): not a failure.
-        failed = [
-            f"{name} exited with {proc.returncode}: {_stderr_tail(err)}"
-            for proc, name, err in zip(self.procs, self.names, self.errors, strict=True)
-            if proc.returncode not in (0, None)
-            and not (name in ("headers", "filter") and proc.returncode == 1)
-        ]
-        if failed:
-            raise VerificationError(f"binlog replay {what} failed: " + "; ".join(reversed(failed)))
-
-
 def replay_binlogs(
     source: ClientEndpoint,
     target: ClientEndpoint,
@@ -375,40 +330,39 @@ def replay_binlogs(
         stop_datetime_arg(stop_datetime),
         dst,
     )
-    with tempfile.TemporaryDirectory(prefix="mmc-pitr-") as work:
-        errors = [Path(work) / f"{name}.err" for name in _STAGES]
-        with (
-            secret_pipe(source.option_file()) as src_fd,
-            secret_pipe(target.option_file()) as dst_fd,
-        ):
-            pipeline = _start(
-                binlog_command(
-                    src_fd,
-                    source,
-                    start_file,
-                    start_position,
-                    stop_datetime,
-                    binlog_tool,
-                    [] if keep_gtids else dialect.replay_skip_gtids_args,
-                ),
-                mariadb_command(dst_fd, target, client_tool),
-                (src_fd, dst_fd),
-                errors,
-                None if keep_gtids else dialect.replay_gtid_filter(),
-            )
-            headers = pipeline.procs[_STAGES.index("headers")].stdout
-            assert headers is not None
+
+    def progress() -> None:
+        with lock:
+            log.info("binlog replay progress: %s", scan.line())
+
+    with (
+        secret_pipe(source.option_file()) as src_fd,
+        secret_pipe(target.option_file()) as dst_fd,
+    ):
+        pipeline = replay_pipeline(
+            binlog_command(
+                src_fd,
+                source,
+                start_file,
+                start_position,
+                stop_datetime,
+                binlog_tool,
+                [] if keep_gtids else dialect.replay_skip_gtids_args,
+            ),
+            mariadb_command(dst_fd, target, client_tool),
+            (src_fd, dst_fd),
+            None if keep_gtids else dialect.replay_gtid_filter(),
+            f"binlog replay from {start_file}:{start_position}",
+        )
+        pipeline.on_tick = progress
+        with pipeline:
+            headers = pipeline.stdout("headers")
             reader = threading.Thread(target=_read_headers, args=(headers, scan, lock), daemon=True)
             reader.start()
             try:
-                pipeline.wait(scan, lock)
-            except BaseException:
-                pipeline.kill()  # Ctrl-C or a crash: leave no tool writing into the target
-                raise
+                pipeline.wait()  # Ctrl-C, a failure or the timeout: no tool left writing
             finally:
                 reader.join(timeout=30)
-                headers.close()
-        pipeline.raise_on_failure(f"from {start_file}:{start_position}")
     result.duration_s = time.monotonic() - started
     result.transactions = scan.transactions
     result.last_event_at = scan.last_event_at.isoformat() if scan.last_event_at else None
@@ -419,77 +373,40 @@ def replay_binlogs(
     return result
 
 
-def _start(
+def replay_pipeline(
     binlog_cmd: list[str],
     client_cmd: list[str],
     fds: tuple[int, int],
-    errors: list[Path],
     filter_cmd: list[str] | None,
-) -> _Pipeline:
-    """Start ``binlog | tee >(grep headers) | [filter] | client``; every hand-off is an OS pipe.
+    what: str,
+) -> Pipeline:
+    """Return ``binlog | tee >(grep headers) | [filter] | client``, unstarted; OS pipes only.
 
-    The processes come back in :data:`_STAGES` order; without a filter its slot runs ``cat``
-    so the shape stays the same (the cost is one more pipe copy in the kernel).
+    The stages are named as in :data:`_STAGES`; without a filter its slot runs ``cat`` so the
+    shape stays the same (the cost is one more pipe copy in the kernel). grep exits 1 when it
+    selects no line (no headers, or nothing to keep): not a failure.
     """
     src_fd, dst_fd = fds
-    err = [path.open("wb") for path in errors]
     header_r, header_w = os.pipe()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        binlog = subprocess.Popen(
-            binlog_cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=err[0],
-            pass_fds=(src_fd,),
-            env={**os.environ, "TZ": "UTC"},  # --stop-datetime and headers in UTC
-        )
-        procs.append(binlog)
-        tee = subprocess.Popen(
-            ["tee", f"/dev/fd/{header_w}"],
-            stdin=binlog.stdout,
-            stdout=subprocess.PIPE,
-            stderr=err[1],
-            pass_fds=(header_w,),
-        )
-        procs.append(tee)
-        procs.append(
-            subprocess.Popen(
-                ["grep", "-a", "-E", _GREP_HEADERS],
-                stdin=header_r,
-                stdout=subprocess.PIPE,
-                stderr=err[2],
-            )
-        )
-        filt = subprocess.Popen(
-            filter_cmd or ["cat"], stdin=tee.stdout, stdout=subprocess.PIPE, stderr=err[3]
-        )
-        procs.append(filt)
-        procs.append(
-            subprocess.Popen(
-                client_cmd,
-                stdin=filt.stdout,
-                stdout=subprocess.DEVNULL,
-                stderr=err[4],
-                pass_fds=(dst_fd,),
-            )
-        )
-    except BaseException:
-        for proc in procs:
-            with contextlib.suppress(OSError):
-                proc.kill()
-        raise
-    finally:
-        # Each pipe end now lives in the process that uses it; ours would hold EOF back.
-        for fd in (header_r, header_w):
-            os.close(fd)
-        for index in (0, 1, 3):  # binlog, tee and filter stdout belong to the next stage
-            stream = procs[index].stdout if index < len(procs) else None
-            if stream is not None:
-                stream.close()
-        for handle in err:
-            handle.close()
-    return _Pipeline(procs, list(_STAGES), errors)
+    grep_ok = frozenset({0, 1})
+    stages = [
+        # --stop-datetime and the event headers in UTC
+        Stage(binlog_cmd, _STAGES[0], stdout=NEXT, pass_fds=(src_fd,), env={"TZ": "UTC"}),
+        Stage(["tee", f"/dev/fd/{header_w}"], "tee", stdin=PREVIOUS, stdout=NEXT,
+              pass_fds=(header_w,)),
+        Stage(["grep", "-a", "-E", _GREP_HEADERS], "headers", stdin=header_r, stdout=CALLER,
+              ok=grep_ok),
+        Stage(filter_cmd or ["cat"], "filter", stdin=PREVIOUS, stdout=NEXT, ok=grep_ok),
+        Stage(client_cmd, "client", stdin=PREVIOUS, pass_fds=(dst_fd,)),
+    ]  # fmt: skip
+    return Pipeline(
+        stages,
+        what,
+        timeout_s=REPLAY_TIMEOUT_S,
+        tick_s=PROGRESS_INTERVAL_S,
+        error=VerificationError,
+        side_fds=(header_r, header_w),
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -111,6 +111,9 @@ class Pipeline:
         kills the pipeline and propagates.
     :param error: the exception class raised on failure (a subclass of MaintenanceError).
     :param stderr_dir: where stderr files go (default: a private temp folder, removed on close).
+    :param side_fds: our ends of side pipes (``tee /dev/fd/N``) that stages inherit; closed once
+        every stage started, so a dead stage stops the ones feeding it (SIGPIPE) instead of
+        leaving them blocked on a pipe only we still hold open.
     """
 
     stages: Sequence[Stage]
@@ -120,6 +123,7 @@ class Pipeline:
     tick_s: float = 0.5
     error: type[MaintenanceError] = ProcessFailed
     stderr_dir: Path | None = None
+    side_fds: tuple[int, ...] = ()
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list, init=False)
     _own_dir: Path | None = field(default=None, init=False)
     _killed: bool = field(default=False, init=False)
@@ -146,6 +150,10 @@ class Pipeline:
         except BaseException:
             self.kill()
             raise
+        finally:
+            for fd in self.side_fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         return self
 
     def _start_all(self) -> None:
