@@ -2,9 +2,9 @@
 -- Run as an administrator after replacing the password, the host, `app` (one set of schema
 -- GRANTs per maintained schema) and `_maintenance` (the history schema):
 --     mariadb -u root -p < include/sql/grants.sql        (or: mysql -u root -p < ...)
--- One file for every flavor: statements inside /*M!100509 ... */ run only on MariaDB 10.5.9+,
--- statements inside /*!80020 ... */ only on MySQL 8.0.20+ (MariaDB skips MySQL 5.7+ version
--- comments, MySQL skips /*M! comments). Every GRANT carries a `-- needs:` line: the cadences
+-- One file for every flavor: statements inside /*M!NNNNNN ... */ run only on MariaDB from that
+-- version (100509 = 10.5.9), statements inside /*!NNNNN ... */ only on MySQL from that version
+-- (80020 = 8.0.20; MariaDB skips MySQL 5.7+ version comments, MySQL skips /*M! comments). Every GRANT carries a `-- needs:` line: the cadences
 -- (or the features) that use it and the step that needs it. The preflight reads this file and
 -- checks exactly these grants for the cadence it runs, naming each one missing before any work.
 --   cadences: daily weekly monthly backup drill health
@@ -68,6 +68,6 @@ GRANT SELECT ON `mysql`.`user` TO 'maintenance'@'%';
 -- needs: daily weekly monthly health | index usage counters and statement digests; on MySQL before 8.0.24 the ANALYZE guard's metadata locks
 GRANT SELECT ON `performance_schema`.* TO 'maintenance'@'%';
 -- needs: backups | MariaDB shows other definers' routines (and their bodies) only with this
-/*M!100509 GRANT SELECT ON `mysql`.`proc` TO 'maintenance'@'%' */;
+/*M!100300 GRANT SELECT ON `mysql`.`proc` TO 'maintenance'@'%' */;
 -- needs: monthly | MariaDB histograms: which columns already have one (engine-independent statistics)
-/*M!100509 GRANT SELECT ON `mysql`.`column_stats` TO 'maintenance'@'%' */;
+/*M!100300 GRANT SELECT ON `mysql`.`column_stats` TO 'maintenance'@'%' */;
