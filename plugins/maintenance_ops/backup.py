@@ -221,10 +221,11 @@ def _file_table(root: Path) -> dict[str, dict[str, Any]]:
 
 
 def verify_files(backup_path: Any, manifest: dict[str, Any]) -> list[str]:
-    """Return every problem with the files a manifest lists: missing, wrong size, bad sha256.
+    """Return every problem with a backup's files: missing, wrong size, bad sha256, unlisted.
 
-    An empty list means every listed file is present and intact. Sizes are compared first so
-    a truncated file is named as such without reading it.
+    An empty list means every listed file is present and intact and nothing else is there (a
+    file added beside them, a plaintext ``*-schema-create.sql`` say, would be loaded by
+    myloader). Sizes are compared first so a truncated file is named without reading it.
     """
     files = manifest.get("files") or {}
     if isinstance(backup_path, str | os.PathLike):
@@ -238,6 +239,13 @@ def verify_files(backup_path: Any, manifest: dict[str, Any]) -> list[str]:
             sorted(files.items()),
         )
         problems = [problem for problem in found if problem]
+    if isinstance(backup_path, Path) and backup_path.is_dir():
+        from maintenance_ops.encryption import unlisted_files
+
+        problems += [
+            f"{name} is not listed in the manifest (added after the backup?)"
+            for name in unlisted_files(backup_path, manifest)
+        ]
     return problems
 
 

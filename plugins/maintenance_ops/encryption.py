@@ -17,12 +17,12 @@ import hmac
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from maintenance_ops import processes
 from maintenance_ops.exceptions import ConfigError, VerificationError
 from maintenance_ops.pipes import secret_pipe
 
@@ -32,6 +32,7 @@ CIPHER = "aes-256-ctr"
 PBKDF2_ITERATIONS = 100_000
 DECRYPTED_PREFIX = "mmc-decrypted-"
 MANIFEST_NAME = "manifest.json"
+OPENSSL_TIMEOUT_S = 6 * 3600.0
 
 
 def backup_secret(conn_id: str) -> str:
@@ -60,8 +61,11 @@ def backup_secret(conn_id: str) -> str:
     return str(conn.password)
 
 
-def openssl_command(password_fd: int, *, decrypt: bool, src: Path, dst: Path) -> list[str]:
-    """Return the ``openssl enc`` command for one file (pure; the secret comes from a pipe)."""
+def openssl_command(password_fd: int, *, decrypt: bool, src: Path | None, dst: Path) -> list[str]:
+    """Return the ``openssl enc`` command for one file (pure; the secret comes from a pipe).
+
+    :param src: the file to read; None reads stdin (decryption: Python feeds and hashes it).
+    """
     return [
         "openssl",
         "enc",
@@ -72,62 +76,146 @@ def openssl_command(password_fd: int, *, decrypt: bool, src: Path, dst: Path) ->
         str(PBKDF2_ITERATIONS),
         "-pass",
         f"fd:{password_fd}",
-        "-in",
-        str(src),
+        *(["-in", str(src)] if src is not None else []),
         "-out",
         str(dst),
     ]
 
 
-def _openssl(secret: str, *, decrypt: bool, src: Path, dst: Path) -> None:
+def _require_openssl() -> None:
     if shutil.which("openssl") is None:
         raise ConfigError("openssl is not installed; install the openssl package to encrypt")
+
+
+def _encrypt(secret: str, src: Path, dst: Path) -> None:
+    _require_openssl()
     with secret_pipe(secret.encode() + b"\n") as fd:
-        done = subprocess.run(
-            openssl_command(fd, decrypt=decrypt, src=src, dst=dst),
-            pass_fds=(fd,),
-            capture_output=True,
-            check=False,
-        )
-    if done.returncode != 0:
+        try:
+            processes.run(
+                openssl_command(fd, decrypt=False, src=src, dst=dst),
+                f"encryption of {src}",
+                timeout_s=OPENSSL_TIMEOUT_S,
+                pass_fds=(fd,),
+                error=VerificationError,
+            )
+        except BaseException:
+            dst.unlink(missing_ok=True)
+            raise
+
+
+def _decrypt_hashed(
+    secret: str, src: Path, dst: Path, relative: str, expected: dict[str, Any]
+) -> None:
+    """Decrypt ``src`` into ``dst``, hashing the very bytes openssl reads (no swap window).
+
+    :raises VerificationError: naming the file when its size or sha256 is not the manifest's.
+    """
+    _require_openssl()
+    digest = hashlib.sha256()
+    size = 0
+    read_fd, write_fd = os.pipe()
+    try:
+        with secret_pipe(secret.encode() + b"\n") as fd:
+            pipeline = processes.Pipeline(
+                [processes.Stage(openssl_command(fd, decrypt=True, src=None, dst=dst),
+                                 stdin=read_fd, pass_fds=(fd,))],
+                f"decryption of {relative}",
+                timeout_s=OPENSSL_TIMEOUT_S,
+                error=VerificationError,
+                side_fds=(read_fd,),
+            )  # fmt: skip
+            with pipeline:
+                with contextlib.suppress(BrokenPipeError), open(src, "rb") as f:
+                    with os.fdopen(write_fd, "wb") as sink:
+                        write_fd = -1
+                        while chunk := f.read(1 << 20):
+                            digest.update(chunk)
+                            size += len(chunk)
+                            sink.write(chunk)
+                pipeline.wait()  # a failed openssl is reported, naming the file
+    except BaseException:
         dst.unlink(missing_ok=True)
-        what = "decrypt" if decrypt else "encrypt"
+        raise
+    finally:
+        if write_fd >= 0:
+            os.close(write_fd)
+    problem = _mismatch(relative, size, digest.hexdigest(), expected)
+    if problem is not None:
+        dst.unlink(missing_ok=True)
         raise VerificationError(
-            f"cannot {what} {src}: openssl exited with {done.returncode}: "
-            f"{done.stderr.decode(errors='replace').strip()[-300:] or '(no output)'}"
+            f"{problem} while it was decrypted: the backup changed since it "
+            "was written (or since it was verified); nothing from it is used"
         )
+
+
+def _mismatch(relative: str, size: int, sha256: str, expected: dict[str, Any]) -> str | None:
+    want = expected.get("bytes")
+    if want is not None and size != want:
+        return f"{relative} is {size} bytes, the signed manifest says {want}"
+    if sha256 != expected.get("sha256"):
+        signed = expected.get("sha256")
+        return f"{relative} fails its checksum (sha256 {sha256}, signed manifest {signed})"
+    return None
 
 
 def encrypt_tree(root: Path, secret: str) -> int:
     """Encrypt every file under ``root`` (except the manifest) in place; return how many."""
     count = 0
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST_NAME):
-        _openssl(secret, decrypt=False, src=path, dst=path.with_name(path.name + SUFFIX))
+        _encrypt(secret, path, path.with_name(path.name + SUFFIX))
         path.unlink()
         count += 1
     return count
 
 
-def decrypt_tree(src_root: Path, dst_root: Path, secret: str) -> int:
-    """Write decrypted copies of the ``.enc`` files under ``src_root`` into ``dst_root``."""
-    count = 0
-    for path in sorted(p for p in src_root.rglob("*") if p.is_file()):
-        relative = path.relative_to(src_root)
-        target = dst_root / relative
+def unlisted_files(root: Path, manifest: dict[str, Any]) -> list[str]:
+    """Return files under ``root`` that the manifest does not list (besides itself), sorted."""
+    listed = set(manifest.get("files") or {}) | {MANIFEST_NAME}
+    found = (str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    return sorted(name for name in found if name not in listed)
+
+
+def decrypt_tree(src_root: Path, dst_root: Path, secret: str, manifest: dict[str, Any]) -> int:
+    """Write decrypted copies of the files the signed manifest lists into ``dst_root``.
+
+    Only listed files are read, each hashed while it is decrypted; any other file in the
+    folder (a plaintext ``*-schema-create.sql`` added beside the encrypted ones, say) is a
+    failure naming it, before anything is decrypted.
+
+    :raises VerificationError: naming an unlisted, unencrypted, missing or changed file.
+    """
+    if not signature_ok(manifest, secret):
+        raise VerificationError(
+            f"the manifest of {src_root} is not signed with this key: nothing is decrypted"
+        )
+    extra = unlisted_files(src_root, manifest)
+    if extra:
+        raise VerificationError(
+            f"{src_root} holds files its signed manifest does not list: {', '.join(extra)}; "
+            "they were added after the backup and are not read: remove them"
+        )
+    files: dict[str, dict[str, Any]] = manifest.get("files") or {}
+    plain = sorted(name for name in files if not name.endswith(SUFFIX))
+    if plain:
+        raise VerificationError(
+            f"the signed manifest of {src_root} lists unencrypted files: {', '.join(plain)}"
+        )
+    for relative, expected in sorted(files.items()):
+        path = src_root / relative
+        if not path.is_file():
+            raise VerificationError(f"{relative} is missing from {src_root}")
+        target = (dst_root / relative).with_name(path.name[: -len(SUFFIX)])
         target.parent.mkdir(parents=True, exist_ok=True)
-        if path.name.endswith(SUFFIX):
-            _openssl(
-                secret, decrypt=True, src=path, dst=target.with_name(path.name[: -len(SUFFIX)])
-            )
-            count += 1
-        else:
-            shutil.copy2(path, target)
-    return count
+        _decrypt_hashed(secret, path, target, relative, expected)
+    return len(files)
 
 
 @contextlib.contextmanager
 def decrypted_copy(backup_path: Path, secret: str, base_dir: Path | None = None) -> Iterator[Path]:
     """Yield a private decrypted copy of a backup folder, removed afterwards.
+
+    Only the files its signed manifest lists are read, each hashed while it is decrypted
+    (:func:`decrypt_tree`).
 
     The folder's name carries this process's id, so ``cleanup_restore_leftovers`` can remove
     the copy of a killed run.
@@ -138,13 +226,12 @@ def decrypted_copy(backup_path: Path, secret: str, base_dir: Path | None = None)
     try:
         os.chmod(folder, 0o700)
         copy = folder / backup_path.name
-        decrypt_tree(backup_path, copy, secret)
-        manifest_path = copy / MANIFEST_NAME
-        if manifest_path.exists():
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            manifest_path.write_text(
-                json.dumps(plaintext_manifest(manifest, copy), indent=2), encoding="utf-8"
-            )
+        # The manifest is read once: the files are checked against what was read and signed.
+        manifest = json.loads((backup_path / MANIFEST_NAME).read_text(encoding="utf-8"))
+        decrypt_tree(backup_path, copy, secret, manifest)
+        (copy / MANIFEST_NAME).write_text(
+            json.dumps(plaintext_manifest(manifest, copy), indent=2), encoding="utf-8"
+        )
         yield copy
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -1033,3 +1033,71 @@ def test_a_schema_named_like_an_option_is_refused_and_no_file_appears(
     finally:
         run_sql(f"DROP DATABASE IF EXISTS `{hostile}`")
         written.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Encrypted backups: only the signed manifest's files are read, hashed as they are decrypted
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def encrypted_mydumper(
+    target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, str]:
+    secret = "correct horse battery staple 0123456789"
+    monkeypatch.setenv("AIRFLOW_CONN_BACKUP_KEY", f"generic://:{secret.replace(' ', '%20')}@")
+    target.sql("CREATE TABLE t (id INT PRIMARY KEY)")
+    target.sql("INSERT INTO t VALUES (1), (2)")
+    settings = _settings(tmp_path, tool="mydumper", encryption_conn_id="backup_key")
+    result = _backup(target, settings)
+    return Path(str(result.path).removeprefix("file://")), secret
+
+
+def test_a_plaintext_file_added_to_an_encrypted_backup_is_refused_naming_it(
+    encrypted_mydumper: tuple[Path, str], target: Target, tmp_path: Path
+) -> None:
+    from maintenance_ops.encryption import decrypted_copy
+    from maintenance_ops.exceptions import VerificationError
+    from maintenance_ops.restore import restore_test
+
+    folder, secret = encrypted_mydumper
+    evil = f"mydumper/{target.schema}.evil-schema-create.sql"
+    (folder / evil).write_text("CREATE TABLE evil (id INT);\n")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert any(evil in p and "not listed" in p for p in verify_files(folder, manifest))
+    with pytest.raises(VerificationError, match=f"does not list: {re.escape(evil)}"):
+        with decrypted_copy(folder, secret, tmp_path / "copies"):
+            pass
+    assert not list((tmp_path / "copies").glob("mmc-decrypted-*/*/*"))
+    with source_of(target.conn_id, target.history_schema) as source:
+        result = restore_test(
+            folder,
+            None,
+            target=RestoreTarget(),
+            source=source,
+            settings=_settings(tmp_path, encryption_conn_id="backup_key"),
+            now=datetime.now(UTC),
+            database_name="primary",
+            base_dir=tmp_path / "restore",
+        )
+    assert not result.ok and any(evil in c for c in result.critical), result.critical
+    assert not list((tmp_path / "restore").glob("mmc-decrypted-*"))  # nothing was decrypted
+
+
+def test_a_file_swapped_after_verification_fails_while_it_is_decrypted(
+    encrypted_mydumper: tuple[Path, str], tmp_path: Path
+) -> None:
+    from maintenance_ops.encryption import decrypted_copy
+    from maintenance_ops.exceptions import VerificationError
+
+    folder, secret = encrypted_mydumper
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert verify_files(folder, manifest) == []  # verified ...
+    names = sorted(manifest["files"])
+    a, b = folder / names[0], folder / names[1]
+    a_bytes = a.read_bytes()
+    a.write_bytes(b.read_bytes())  # ... then swapped: another valid file of the same backup
+    b.write_bytes(a_bytes)
+    with pytest.raises(VerificationError, match=f"{re.escape(names[0])} .*while it was decrypted"):
+        with decrypted_copy(folder, secret, tmp_path / "copies"):
+            pass
