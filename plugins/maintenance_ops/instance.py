@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maintenance_ops import sqlexec
+from maintenance_ops import processes, sqlexec
 from maintenance_ops.dialect import Flavor
 from maintenance_ops.exceptions import InstanceError
 
@@ -136,19 +136,19 @@ def _default_search_dirs() -> list[str]:
 def _binary_version_line(binary: str) -> str:
     """Return the server's ``--version`` line, e.g. ``mariadbd  Ver 10.11.19-MariaDB ...``."""
     try:
-        done = subprocess.run(
+        code, out, err = processes.output(
             [binary, "--no-defaults", "--version"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
+            f"{binary} --version",
+            timeout_s=30,
+            ok=range(256),
+            error=InstanceError,
         )
     except OSError as exc:
         raise InstanceError(f"cannot run server binary {binary}: {exc}; {INSTALL_HINT}") from exc
-    line = (done.stdout or done.stderr).strip()
-    if done.returncode != 0 or " Ver " not in line:
+    line = (out or err).strip()
+    if code != 0 or " Ver " not in line:
         raise InstanceError(
-            f"server binary {binary} did not report a version (exit {done.returncode}: "
+            f"server binary {binary} did not report a version (exit {code}: "
             f"{line[-300:]!r}); pass server_binary= pointing at mariadbd or mysqld"
         )
     return line
@@ -233,19 +233,21 @@ def _initialize_datadir(binary: str, flavor: Flavor, datadir: Path, workdir: Pat
             f"--log-error={log_file}",
             f"--tmpdir={tmpdir}",
         ]
-    with open(log_file, "ab") as out:
-        try:
-            done = subprocess.run(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=600
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise InstanceError(f"cannot initialise datadir {datadir}: {exc}") from exc
-    if done.returncode != 0:
-        raise InstanceError(
-            f"initialising datadir {datadir} failed with exit code {done.returncode}; "
-            f"fix the cause below and retry.\ncommand: {shlex.join(cmd)}\n"
-            f"{log_file} says:\n{_log_excerpt(log_file)}"
+    try:
+        processes.run(
+            cmd,
+            f"initialising datadir {datadir}",
+            timeout_s=600,
+            stdout=Path(log_file),
+            error=InstanceError,
         )
+    except OSError as exc:
+        raise InstanceError(f"cannot initialise datadir {datadir}: {exc}") from exc
+    except InstanceError as exc:
+        raise InstanceError(
+            f"{exc}; fix the cause below and retry.\ncommand: {shlex.join(cmd)}\n"
+            f"{log_file} says:\n{_log_excerpt(log_file)}"
+        ) from None
 
 
 def _mariadb_install_command(binary: str, datadir: Path, sql_file: Path, tmpdir: Path) -> list[str]:
@@ -287,10 +289,10 @@ def _find_install_db(binary: str) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _install_db_help(install_db: str) -> str:
-    done = subprocess.run(
-        [install_db, "--help"], capture_output=True, text=True, timeout=60, check=False
+    _, out, err = processes.output(
+        [install_db, "--help"], f"{install_db} --help", timeout_s=60, ok=range(256)
     )
-    return done.stdout + done.stderr
+    return out + err
 
 
 def _user_args() -> list[str]:
@@ -720,17 +722,7 @@ class MySQLInstance:
     def _launch(self) -> None:
         self.command = self._server_command()
         log.debug("starting %s", shlex.join(self.command))
-        with open(self._out_log, "ab") as out:
-            # A new session keeps Ctrl-C in a terminal (SIGINT to the group) away from the
-            # server, so the owner can still shut it down cleanly.
-            self._proc = subprocess.Popen(
-                self.command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
+        self._proc = processes.spawn(self.command, log_path=Path(self._out_log))
         self._write_marker(state="starting")
 
     def _wait_ready(self, deadline: float) -> bool:

@@ -353,3 +353,22 @@ def output(
             pipe.wait()
             code = pipe.procs[0].returncode
             return code, out.read_text(errors="replace"), pipe.stderr(stage.name)
+
+
+def spawn(argv: Sequence[str], *, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a long-running process (a private server) that its caller stops; argv only.
+
+    Its own session keeps Ctrl-C in a terminal (SIGINT to the group) away from it, so the
+    owner can still shut it down cleanly; stdout and stderr append to ``log_path``.
+    """
+    if isinstance(argv, str):
+        raise TypeError("argv is a list of arguments, never a shell string")
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
+            [str(a) for a in argv],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )

@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import functools
 import shutil
-import subprocess
 
+from maintenance_ops import processes
 from maintenance_ops.dialect import Dialect, Flavor
 from maintenance_ops.exceptions import ConfigError
+
+
+def _ask(tool: str, flag: str) -> tuple[str, str]:
+    """Return what ``<tool> <flag>`` prints on stdout and stderr, whatever its exit code."""
+    _, out, err = processes.output([tool, flag], f"{tool} {flag}", timeout_s=30, ok=range(256))
+    return out, err
 
 
 @functools.lru_cache(maxsize=32)
@@ -26,16 +32,18 @@ def version_line(tool: str) -> str:
     """
     if not shutil.which(tool):
         raise ConfigError(f"{tool} is not installed on this machine; install it or set backup.tool")
-    done = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=30)
-    lines = (done.stdout or done.stderr).strip().splitlines()
+    _, out, err = processes.output(
+        [tool, "--version"], f"{tool} --version", timeout_s=30, ok=range(256)
+    )
+    lines = (out or err).strip().splitlines()
     return lines[0].strip() if lines else "unknown"
 
 
 @functools.lru_cache(maxsize=32)
 def supports(tool: str, option: str) -> bool:
     """Return whether ``<tool> --help`` mentions ``option`` (options differ across versions)."""
-    done = subprocess.run([tool, "--help"], capture_output=True, text=True, timeout=30)
-    return option in done.stdout
+    out, _ = _ask(tool, "--help")
+    return option in out
 
 
 def line_flavor(line: str) -> Flavor:
