@@ -10,7 +10,8 @@
 --   cadences: daily weekly monthly backup drill health
 --   features: backups (any run that takes a backup: backup testing, daily with backup.enabled)
 --             replicas (a database with replicas configured: health check and drill)
--- The runbooks' on-call account needs more (KILL, read_only, failover): see the README.
+-- The runbooks' on-call account needs more (KILL, read_only, failover): it is the second section
+-- below, 'oncall'@'%', with its own `-- needs:` tags (the runbook commands).
 
 CREATE USER IF NOT EXISTS 'maintenance'@'%' IDENTIFIED BY 'change-me';
 
@@ -71,3 +72,52 @@ GRANT SELECT ON `performance_schema`.* TO 'maintenance'@'%';
 /*M!100300 GRANT SELECT ON `mysql`.`proc` TO 'maintenance'@'%' */;
 -- needs: monthly | MariaDB histograms: which columns already have one (engine-independent statistics)
 /*M!100300 GRANT SELECT ON `mysql`.`column_stats` TO 'maintenance'@'%' */;
+
+-- ============================================================================================
+-- The on-call account: what the runbooks in include/recovery/ need, and no more. A separate
+-- account from the maintenance one: a person logs in with it at a bad moment; the DAGs never do.
+-- It is created LOCKED with a placeholder password: give it a real one (and unlock it) with
+--     ALTER USER 'oncall'@'%' IDENTIFIED BY '...' ACCOUNT UNLOCK;
+-- Every runbook's --check-privileges (run by every --dry-run and before every real run) reads
+-- these lines and names each grant missing for the command asked for, before anything is done.
+--   runbooks: status runaway read-only failover (the replica promoted) fence (the old primary,
+--             when reachable) restore (its --binlog-source) find copy-back
+-- A restore's --target is a new or scratch server: restore into it as its administrator.
+-- Supported servers: MariaDB 10.6+ and MySQL 8.0+. On older servers SUPER stands for the
+-- ADMIN privileges below (MariaDB before 10.5.2, MySQL 5.7): grant it there instead.
+
+CREATE USER IF NOT EXISTS 'oncall'@'%' IDENTIFIED BY 'change-me' ACCOUNT LOCK;
+
+-- Global privileges (ON *.* only).
+-- needs: status runaway fence | every session in the process list (the longest query, the runaway list, the writers to end), not only the account's own
+GRANT PROCESS ON *.* TO 'oncall'@'%';
+-- needs: runaway fence | KILL QUERY / KILL CONNECTION of other accounts' sessions (runaway --kill; the failover ends the old primary's writers)
+/*M!100502 GRANT CONNECTION ADMIN ON *.* TO 'oncall'@'%' */;
+-- needs: runaway fence | KILL QUERY / KILL CONNECTION of other accounts' sessions (runaway --kill; the failover ends the old primary's writers)
+/*!80000 GRANT CONNECTION_ADMIN ON *.* TO 'oncall'@'%' */;
+-- needs: read-only failover fence | SET GLOBAL read_only (read-only on/off; the failover makes the replica writable and the old primary read-only)
+/*M!100502 GRANT READ_ONLY ADMIN ON *.* TO 'oncall'@'%' */;
+-- needs: read-only failover fence | SET GLOBAL read_only and super_read_only (read-only on/off; the failover makes the replica writable and the old primary read-only)
+/*!80000 GRANT SYSTEM_VARIABLES_ADMIN ON *.* TO 'oncall'@'%' */;
+-- needs: failover | STOP REPLICA and RESET REPLICA ALL on the replica promoted
+/*M!100502 GRANT REPLICATION SLAVE ADMIN ON *.* TO 'oncall'@'%' */;
+-- needs: failover | STOP REPLICA and RESET REPLICA ALL on the replica promoted
+/*!80000 GRANT REPLICATION_SLAVE_ADMIN ON *.* TO 'oncall'@'%' */;
+-- needs: status failover | SHOW REPLICA STATUS: replication health, what the replica received and applied
+/*M!100509 GRANT SLAVE MONITOR ON *.* TO 'oncall'@'%' */;
+-- needs: status failover | SHOW REPLICA STATUS on MySQL: replication health, what the replica received and applied
+/*!80000 GRANT REPLICATION CLIENT ON *.* TO 'oncall'@'%' */;
+-- needs: restore find | SHOW BINARY LOGS on the binlog source: the chain of files to read (BINLOG MONITOR on MariaDB 10.5+)
+GRANT REPLICATION CLIENT ON *.* TO 'oncall'@'%';
+-- needs: restore find | read the binary logs of the binlog source as a replica would (mariadb-binlog --read-from-remote-server)
+GRANT REPLICATION SLAVE ON *.* TO 'oncall'@'%';
+
+-- Each maintained schema (repeat for each; `app` is an example).
+-- needs: copy-back | read the rows to copy back (on the restored copy) and the rows already there (on production)
+GRANT SELECT ON `app`.* TO 'oncall'@'%';
+-- needs: copy-back | copy the missing rows back (INSERT IGNORE: rows on both sides are left alone)
+GRANT INSERT ON `app`.* TO 'oncall'@'%';
+
+-- The history schema.
+-- needs: failover | the promoted server proves it takes writes: a row in the heartbeat table (created if missing)
+GRANT SELECT, INSERT, UPDATE, CREATE ON `_maintenance`.* TO 'oncall'@'%';

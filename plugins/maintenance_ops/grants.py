@@ -1,10 +1,15 @@
-"""What the maintenance account needs, read from ``include/sql/grants.sql`` (the one list).
+"""What the maintenance and on-call accounts need, read from ``include/sql/grants.sql``.
 
 grants.sql is written for people (one GRANT per privilege and scope, a ``-- needs:`` line saying
 which cadences or features use it and why) and read here, so the preflight checks exactly what
 the file grants: a grant added to the file is checked; a check cannot ask for a grant the file
 does not give. Version-conditional grants (``/*M!100509 ... */`` for MariaDB 10.5.9+,
 ``/*!80020 ... */`` for MySQL 8.0.20+) apply only to the flavors and versions that run them.
+
+The file holds two accounts, each in its own section with its own ``needs`` tags: the
+maintenance account (``'maintenance'@'%'``: cadences and features) and the on-call account
+(``'oncall'@'%'``: the runbook commands of ``include/recovery/``). Each parse reads one account's
+GRANTs and validates their tags against that account's tags.
 """
 
 from __future__ import annotations
@@ -38,6 +43,20 @@ KNOWN_TAGS = frozenset(CADENCE_TAGS.values()) | FEATURES | {"all"}
 EXAMPLE_SCHEMA = "app"
 EXAMPLE_HISTORY = "_maintenance"
 EXAMPLE_ACCOUNT = "'maintenance'@'%'"
+
+# The on-call account's section: its tags name the runbook commands that need a grant.
+ONCALL_ACCOUNT = "'oncall'@'%'"
+RUNBOOK_TAGS = (
+    "status",
+    "runaway",
+    "read-only",
+    "failover",
+    "fence",
+    "restore",
+    "find",
+    "copy-back",
+)
+ONCALL_TAGS = frozenset(RUNBOOK_TAGS) | {"all"}
 
 _VERSIONED = re.compile(r"^/\*(M?)!(\d{5,6})\s+(.*?)\s*\*/$", re.S)
 _GRANT = re.compile(r"^GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s+(\S+)$", re.S | re.I)
@@ -114,19 +133,21 @@ def _unquote(scope: str) -> str:
     return scope.replace("`", "")
 
 
-def parse_grants(text: str) -> list[Grant]:
-    """Parse grants.sql; every GRANT must follow a ``-- needs: tags | reason`` line."""
+def parse_grants(
+    text: str, *, account: str = EXAMPLE_ACCOUNT, known_tags: frozenset[str] = KNOWN_TAGS
+) -> list[Grant]:
+    """Parse ``account``'s GRANTs of grants.sql; each must follow a ``-- needs: tags | reason``.
+
+    GRANTs to other accounts (the file's other section) are left out, but must carry a
+    ``needs`` line too; the tags of ``account``'s lines must be in ``known_tags``.
+    """
     grants: list[Grant] = []
-    needs: tuple[frozenset[str], str] | None = None
+    needs: tuple[str, frozenset[str], str] | None = None
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("-- needs:"):
             tags, _, reason = line.removeprefix("-- needs:").partition("|")
-            names = frozenset(tags.split())
-            unknown = names - KNOWN_TAGS
-            if unknown or not reason.strip():
-                raise ConfigError(f"grants.sql: bad needs line {line!r} ({sorted(unknown)})")
-            needs = (names, reason.strip())
+            needs = (line, frozenset(tags.split()), reason.strip())
             continue
         if not line or line.startswith("--"):
             continue
@@ -141,16 +162,28 @@ def parse_grants(text: str) -> list[Grant]:
             continue  # CREATE USER and the like
         if needs is None:
             raise ConfigError(f"grants.sql: {statement!r} has no `-- needs:` line above it")
-        privileges = tuple(p.strip().upper() for p in match.group(1).split(","))
-        grants.append(Grant(privileges, _unquote(match.group(2)), needs[0], needs[1], condition))
+        needs_line, names, reason = needs
         needs = None
+        if match.group(3) != account:
+            continue
+        unknown = names - known_tags
+        if unknown or not names or not reason:
+            raise ConfigError(f"grants.sql: bad needs line {needs_line!r} ({sorted(unknown)})")
+        privileges = tuple(p.strip().upper() for p in match.group(1).split(","))
+        grants.append(Grant(privileges, _unquote(match.group(2)), names, reason, condition))
     return grants
 
 
 @lru_cache(maxsize=1)
 def grants_file() -> tuple[Grant, ...]:
-    """The grants of ``include/sql/grants.sql``."""
+    """The maintenance account's grants in ``include/sql/grants.sql``."""
     return tuple(parse_grants(load_sql("grants")))
+
+
+@lru_cache(maxsize=1)
+def oncall_grants_file() -> tuple[Grant, ...]:
+    """The on-call account's grants in ``include/sql/grants.sql`` (tagged by runbook command)."""
+    return tuple(parse_grants(load_sql("grants"), account=ONCALL_ACCOUNT, known_tags=ONCALL_TAGS))
 
 
 def tags_for(cadence_key: str, *, backups: bool = False, replicas: bool = False) -> set[str]:
@@ -281,17 +314,19 @@ def _literal(value: str) -> str:
 MATRIX_COLUMNS = (*CADENCE_TAGS.values(), "backups", "replicas")
 
 
-def matrix_markdown(grants: Iterable[Grant] | None = None) -> str:
+def matrix_markdown(
+    grants: Iterable[Grant] | None = None, columns: Sequence[str] = MATRIX_COLUMNS
+) -> str:
     """A Markdown table: each grant of grants.sql, which cadences need it, and why.
 
     The README's grants section holds this table; a test keeps the two equal.
     """
     lines = [
-        "| grant | " + " | ".join(MATRIX_COLUMNS) + " | why |",
-        "|---|" + "---|" * len(MATRIX_COLUMNS) + "---|",
+        "| grant | " + " | ".join(columns) + " | why |",
+        "|---|" + "---|" * len(columns) + "---|",
     ]
     for grant in grants if grants is not None else grants_file():
-        marks = " | ".join("x" if grant.needed_by({c}) else "" for c in MATRIX_COLUMNS)
+        marks = " | ".join("x" if grant.needed_by({c}) else "" for c in columns)
         text = f"{', '.join(grant.privileges)} ON {grant.scope}"
         if grant.condition.flavor:
             major, minor, patch = grant.condition.since
@@ -299,3 +334,11 @@ def matrix_markdown(grants: Iterable[Grant] | None = None) -> str:
             text += f"{major}.{minor}.{patch}+)"
         lines.append(f"| `{text}` | {marks} | {grant.reason} |")
     return "\n".join(lines) + "\n"
+
+
+def oncall_matrix_markdown() -> str:
+    """The on-call account's table: each grant, which runbook commands need it, and why.
+
+    The README's runbook section holds this table; a test keeps the two equal.
+    """
+    return matrix_markdown(oncall_grants_file(), RUNBOOK_TAGS)

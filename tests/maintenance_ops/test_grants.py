@@ -18,9 +18,14 @@ from maintenance_ops.config import BackupSettings, Database, MaintenanceSettings
 from maintenance_ops.dialect import parse_version
 from maintenance_ops.grants import (
     CADENCE_TAGS,
+    EXAMPLE_ACCOUNT,
+    ONCALL_ACCOUNT,
+    RUNBOOK_TAGS,
     account_statements,
     grants_file,
     matrix_markdown,
+    oncall_grants_file,
+    oncall_matrix_markdown,
     parse_grants,
 )
 from maintenance_ops.preflight import run_preflight
@@ -54,13 +59,64 @@ def test_a_grant_without_a_needs_line_is_refused() -> None:
 def test_the_readme_grants_table_is_grants_sql() -> None:
     readme = (REPO / "README.md").read_text()
     assert matrix_markdown() in readme, "README's grants table differs: paste matrix_markdown()"
+    assert oncall_matrix_markdown() in readme, (
+        "README's on-call grants table differs: paste oncall_matrix_markdown()"
+    )
+
+
+def test_the_two_sections_are_parsed_apart() -> None:
+    """Every GRANT of the file belongs to exactly one account's list, with its own tags."""
+    text = load_sql("grants")
+    maintenance, oncall = grants_file(), oncall_grants_file()
+    assert len(maintenance) == text.count(f"TO {EXAMPLE_ACCOUNT}")
+    assert len(oncall) == text.count(f"TO {ONCALL_ACCOUNT}")
+    assert all(g.needs <= set(RUNBOOK_TAGS) for g in oncall)
+    assert all(not (g.needs & set(RUNBOOK_TAGS)) for g in maintenance)
+    for tag in RUNBOOK_TAGS:
+        assert any(g.needed_by({tag}) for g in oncall), tag
+    # The maintenance account keeps no ADMIN privilege; the on-call one has them per flavor.
+    assert not any("ADMIN" in p for g in maintenance for p in g.privileges)
+    mariadb_oncall = {p for g in oncall if g.condition.applies(MARIADB) for p in g.privileges}
+    assert {"CONNECTION ADMIN", "READ_ONLY ADMIN", "REPLICATION SLAVE ADMIN"} <= mariadb_oncall
+    assert "SYSTEM_VARIABLES_ADMIN" not in mariadb_oncall
+    mysql_oncall = {
+        p for g in oncall if g.condition.applies(parse_version("8.0.40")) for p in g.privileges
+    }
+    assert {"CONNECTION_ADMIN", "SYSTEM_VARIABLES_ADMIN", "REPLICATION_SLAVE_ADMIN"} <= mysql_oncall
+    assert "READ_ONLY ADMIN" not in mysql_oncall
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            "-- needs: failover | promote\nGRANT SUPER ON *.* TO 'maintenance'@'%';",
+            "bad needs line",
+            id="runbook-tag-on-maintenance",
+        ),
+        pytest.param(
+            "GRANT PROCESS ON *.* TO 'oncall'@'%';",
+            "no `-- needs:` line",
+            id="oncall-without-needs",
+        ),
+    ],
+)
+def test_each_section_has_its_own_tags(text: str, message: str) -> None:
+    from maintenance_ops.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        parse_grants(text)
+    oncall = "-- needs: daily | a cadence\nGRANT PROCESS ON *.* TO 'oncall'@'%';"
+    with pytest.raises(ConfigError, match="bad needs line"):
+        parse_grants(oncall, account=ONCALL_ACCOUNT, known_tags=frozenset(RUNBOOK_TAGS))
 
 
 def test_grants_sql_runs_as_written_on_mariadb() -> None:
     """The file an administrator runs, with its example names, on the real server."""
     user = f"mmc_{uuid.uuid4().hex[:10]}"
+    oncall = f"{user}_oc"
     statements = [
-        s.replace("'maintenance'@'%'", f"'{user}'@'%'")
+        s.replace("'maintenance'@'%'", f"'{user}'@'%'").replace("'oncall'@'%'", f"'{oncall}'@'%'")
         for s in _file_statements()
     ]
     try:
@@ -69,8 +125,21 @@ def test_grants_sql_runs_as_written_on_mariadb() -> None:
         shown = " ".join(r[0] for r in run_sql(f"SHOW GRANTS FOR '{user}'@'%'"))
         assert "SLAVE MONITOR" in shown and "SHOW_ROUTINE" not in shown
         assert "`mysql`.`proc`" in shown and "`mysql`.`column_stats`" in shown
+        assert "ADMIN" not in shown
+        shown = " ".join(r[0] for r in run_sql(f"SHOW GRANTS FOR '{oncall}'@'%'"))
+        for privilege in ("CONNECTION ADMIN", "READ_ONLY ADMIN", "REPLICATION SLAVE ADMIN"):
+            assert privilege in shown
+        assert "SYSTEM_VARIABLES_ADMIN" not in shown and "SUPER" not in shown
+        # Created locked: the placeholder password logs nobody in.
+        locked = run_sql(
+            "SELECT JSON_VALUE(Priv, '$.account_locked') FROM mysql.global_priv"
+            " WHERE User = %s AND Host = '%%'",
+            (oncall,),
+        )
+        assert locked == [("1",)]
     finally:
         run_sql(f"DROP USER IF EXISTS '{user}'@'%'")
+        run_sql(f"DROP USER IF EXISTS '{oncall}'@'%'")
 
 
 def _file_statements() -> list[str]:
