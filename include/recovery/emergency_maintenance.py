@@ -42,11 +42,16 @@ from maintenance_ops.dialect import Dialect, parse_version  # noqa: E402
 from maintenance_ops.exceptions import MaintenanceError, VerificationError  # noqa: E402
 from maintenance_ops.runbook import (  # noqa: E402
     EXIT_OK,
+    EXIT_REFUSED,
     Plan,
     Server,
+    check_privileges,
     dry_run_argument,
     main,
+    missing_grants,
     parse_arguments,
+    privileges_argument,
+    privileges_message,
     server_argument,
 )
 
@@ -56,6 +61,7 @@ SYSTEM_USERS = ("system user", "event_scheduler", "unauthenticated user")
 # A global read-only switch waits for running statements; never let it hang the operator.
 READ_ONLY_LOCK_WAIT_S = 30
 _ER_NO_SUCH_THREAD = 1094
+_ER_SPECIFIC_ACCESS_DENIED = 1227
 _ER_LOCK_WAIT_TIMEOUT = 1205
 _STATUS_VARIABLES = ("Uptime", "Threads_connected", "Threads_running")
 
@@ -170,8 +176,9 @@ def kill_query(conn: Any, query: RunningQuery, *, connection: bool) -> bool:
         if exc.args and exc.args[0] == _ER_NO_SUCH_THREAD:
             return False  # It finished between the check and the kill.
         raise MaintenanceError(
-            f"cannot kill thread {query.id}: {exc.args[-1]}; the account needs the "
-            "CONNECTION ADMIN or SUPER privilege (or must own the thread)"
+            f"cannot kill thread {query.id}: {exc.args[-1]}; the account needs "
+            "CONNECTION ADMIN (MariaDB 10.5.2+) or CONNECTION_ADMIN (MySQL 8), or must own "
+            "the thread (include/sql/grants.sql, the on-call section)"
         ) from None
     return True
 
@@ -184,8 +191,18 @@ def read_only_state(conn: Any, dialect: Dialect) -> dict[str, bool]:
 
 
 def replica_summary(conn: Any, dialect: Dialect) -> str:
-    """Return one line on replication health, or say the server is not a replica."""
-    found = sqlexec.dicts(conn, dialect.replica_status_sql())
+    """Return one line on replication health, or say the server is not a replica.
+
+    An account that may not read the replica status gets a line saying so, not a traceback.
+    """
+    import MySQLdb
+
+    try:
+        found = sqlexec.dicts(conn, dialect.replica_status_sql())
+    except MySQLdb.OperationalError as exc:
+        if not exc.args or exc.args[0] != _ER_SPECIFIC_ACCESS_DENIED:
+            raise
+        return f"unknown: {dialect.replica_status_sql()} was refused ({exc.args[-1]})"
     row = found[0] if found else None
     if not row:
         return "not a replica"
@@ -209,6 +226,10 @@ def cmd_runaway(args: argparse.Namespace, out: TextIO) -> int:
     server: Server = args.server
     conn = server.connect(connect_timeout=args.connect_timeout)
     try:
+        commands = ["runaway", "kill"] if args.kill else ["runaway"]
+        check_privileges(server, conn, server_dialect(conn), commands, out=out)
+        if args.check_privileges:
+            return EXIT_OK
         found = list_runaway(conn, args.max_seconds, args.user)
         who = f" by {args.user}" if args.user else ""
         print(
@@ -245,6 +266,9 @@ def cmd_read_only(args: argparse.Namespace, out: TextIO) -> int:
     conn = server.connect(connect_timeout=args.connect_timeout)
     try:
         dialect = server_dialect(conn)
+        check_privileges(server, conn, dialect, ["read-only"], out=out)
+        if args.check_privileges:
+            return EXIT_OK
         before = read_only_state(conn, dialect)
         print(f"{server}: before: {format_flags(before)}", file=out)
         if all(value == on for value in before.values()):
@@ -271,7 +295,7 @@ def cmd_read_only(args: argparse.Namespace, out: TextIO) -> int:
             )
         if on and not args.dry_run and "super_read_only" not in after:
             print(
-                "note: accounts with the READ_ONLY ADMIN privilege (SUPER before MariaDB 11.0) "
+                "note: accounts with the READ_ONLY ADMIN privilege (SUPER before MariaDB 10.11) "
                 "can still write; replication keeps applying",
                 file=out,
             )
@@ -292,17 +316,26 @@ def _set_global(conn: Any, sql: str, values: tuple[object, ...]) -> None:
                 "them with `runaway --max-seconds 1`, kill the writers and retry"
             ) from None
         raise MaintenanceError(
-            f"{sql % values} failed: {exc.args[-1]}; the account needs SUPER "
-            "(MySQL: SYSTEM_VARIABLES_ADMIN)"
+            f"{sql % values} failed: {exc.args[-1]}; the account needs READ_ONLY ADMIN "
+            "(MariaDB 10.5.2+) or SYSTEM_VARIABLES_ADMIN (MySQL 8)"
         ) from None
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
-    """Print a one-screen summary of the server."""
+    """Print a one-screen summary of the server.
+
+    An account lacking a grant ``status`` needs still gets every line it can read; the lines
+    it cannot are marked, the missing grants named on stderr, and the exit code is 1.
+    """
     server: Server = args.server
     conn = server.connect(connect_timeout=args.connect_timeout)
     try:
         dialect = server_dialect(conn)
+        if args.check_privileges:
+            check_privileges(server, conn, dialect, ["status"], out=out)
+            return EXIT_OK
+        grantee, lacking = missing_grants(conn, dialect, ["status"])
+        own_only = any(req.privilege == "PROCESS" for req in lacking)
         placeholders = ", ".join(["%s"] * len(_STATUS_VARIABLES))
         status = {
             str(name): str(value)
@@ -322,7 +355,11 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
                 f"connected {status.get('Threads_connected', '?')}, "
                 f"running {status.get('Threads_running', '?')}",
             ),
-            ("longest query", longest[0].describe() if longest else "none running"),
+            (
+                "longest query",
+                (longest[0].describe() if longest else "none running")
+                + (" (the account's own sessions only: it lacks PROCESS)" if own_only else ""),
+            ),
             ("read-only", format_flags(read_only_state(conn, dialect))),
             ("replication", replica_summary(conn, dialect)),
         ]
@@ -330,6 +367,12 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         conn.close()
     for label, value in lines:
         print(f"{label + ':':<15}{value}", file=out)
+    if lacking:
+        print(
+            "status incomplete: " + privileges_message(server, grantee, ["status"], lacking),
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     return EXIT_OK
 
 
@@ -396,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
         "status", parents=[common], help="print a one-screen summary of the server"
     )
     server_argument(status, "server", "the server to summarize", required=True)
+    privileges_argument(status)
     status.set_defaults(handler=cmd_status)
     return parser
 

@@ -80,7 +80,7 @@ GRANT SELECT ON `performance_schema`.* TO 'maintenance'@'%';
 --     ALTER USER 'oncall'@'%' IDENTIFIED BY '...' ACCOUNT UNLOCK;
 -- Every runbook's --check-privileges (run by every --dry-run and before every real run) reads
 -- these lines and names each grant missing for the command asked for, before anything is done.
---   runbooks: status runaway read-only failover (the replica promoted) fence (the old primary,
+--   runbooks: status runaway (list) kill (runaway --kill) read-only failover (the replica promoted) fence (the old primary,
 --             when reachable) restore (its --binlog-source) find copy-back
 -- A restore's --target is a new or scratch server: restore into it as its administrator.
 -- Supported servers: MariaDB 10.6+ and MySQL 8.0+. On older servers SUPER stands for the
@@ -89,11 +89,11 @@ GRANT SELECT ON `performance_schema`.* TO 'maintenance'@'%';
 CREATE USER IF NOT EXISTS 'oncall'@'%' IDENTIFIED BY 'change-me' ACCOUNT LOCK;
 
 -- Global privileges (ON *.* only).
--- needs: status runaway fence | every session in the process list (the longest query, the runaway list, the writers to end), not only the account's own
+-- needs: status runaway kill fence | every session in the process list (the longest query, the runaway list, the writers to end), not only the account's own
 GRANT PROCESS ON *.* TO 'oncall'@'%';
--- needs: runaway fence | KILL QUERY / KILL CONNECTION of other accounts' sessions (runaway --kill; the failover ends the old primary's writers)
+-- needs: kill fence | KILL QUERY / KILL CONNECTION of other accounts' sessions (runaway --kill; the failover ends the old primary's writers)
 /*M!100502 GRANT CONNECTION ADMIN ON *.* TO 'oncall'@'%' */;
--- needs: runaway fence | KILL QUERY / KILL CONNECTION of other accounts' sessions (runaway --kill; the failover ends the old primary's writers)
+-- needs: kill fence | KILL QUERY / KILL CONNECTION of other accounts' sessions (runaway --kill; the failover ends the old primary's writers)
 /*!80000 GRANT CONNECTION_ADMIN ON *.* TO 'oncall'@'%' */;
 -- needs: read-only failover fence | SET GLOBAL read_only (read-only on/off; the failover makes the replica writable and the old primary read-only)
 /*M!100502 GRANT READ_ONLY ADMIN ON *.* TO 'oncall'@'%' */;

@@ -49,6 +49,7 @@ ONCALL_ACCOUNT = "'oncall'@'%'"
 RUNBOOK_TAGS = (
     "status",
     "runaway",
+    "kill",
     "read-only",
     "failover",
     "fence",

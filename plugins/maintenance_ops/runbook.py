@@ -9,6 +9,11 @@ password stays in the connection) or by a URI without a password (``mysql://user
 ``$MMC_RUNBOOK_PASSWORD``, else a prompt when stdin is a terminal (Enter: no password). A
 password inside the URI shows in ``ps`` and the shell history: it is refused unless
 ``--insecure-password-in-uri``.
+
+Runbooks run as the on-call account of ``include/sql/grants.sql``'s second section. Before any
+step, each checks that the account holds every grant its command needs there
+(:func:`check_privileges`): ``--check-privileges`` does only that, ``--dry-run`` and real runs
+do it first, and a missing grant is refused (exit 1) naming the grant, why, and the GRANT.
 """
 
 from __future__ import annotations
@@ -19,12 +24,17 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from maintenance_ops import sqlexec
 from maintenance_ops.exceptions import ConfigError, ConnectionFailed, MaintenanceError
+from maintenance_ops.grants import Requirement, missing, oncall_grants_file, requirements
 from maintenance_ops.restore import ClientEndpoint
 from maintenance_ops.session import Endpoint
+
+if TYPE_CHECKING:
+    from maintenance_ops.dialect import Dialect
 
 # Exit codes: 0 done (or dry run printed), 1 a check refused to go on, 2 bad input or unreachable.
 EXIT_OK = 0
@@ -239,9 +249,103 @@ def parse_arguments(
 
 
 def dry_run_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--dry-run``: print every step, change nothing."""
+    """Add ``--dry-run`` (print every step, change nothing) and ``--check-privileges``."""
     parser.add_argument(
-        "--dry-run", action="store_true", help="print every step and its checks; change nothing"
+        "--dry-run",
+        action="store_true",
+        help="check the account's privileges, print every step and its checks; change nothing",
+    )
+    privileges_argument(parser)
+
+
+def privileges_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--check-privileges``: check the account's grants for the command, do nothing else."""
+    parser.add_argument(
+        "--check-privileges",
+        action="store_true",
+        help="only check that the account holds every grant this command needs (grants.sql's "
+        "on-call section) and name each missing one; exit 0 if all are there, 1 if not",
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# The on-call account's privileges
+# ------------------------------------------------------------------------------------------
+
+HISTORY_SCHEMA = "_maintenance"
+
+
+class _Queries:
+    """The two queries :func:`preflight.account_privileges` asks of a session, on a connection."""
+
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    def query(self, sql: str, args: Any = ()) -> list[dict[str, Any]]:
+        return sqlexec.dicts(self.conn, sql, args)
+
+    def query_one(self, sql: str, args: Any = ()) -> dict[str, Any]:
+        return self.query(sql, args)[0]
+
+
+def missing_grants(
+    conn: Any,
+    dialect: Dialect,
+    commands: Sequence[str],
+    *,
+    schemas: Sequence[str] = (),
+    history_schema: str = HISTORY_SCHEMA,
+) -> tuple[str, list[Requirement]]:
+    """Return the account (``'user'@'host'``) and the on-call grants ``commands`` need it lacks.
+
+    :param commands: the runbook commands (grants.sql's on-call ``needs`` tags) about to run.
+    :param schemas: the schemas the commands touch (for grants on ``app``).
+    """
+    from maintenance_ops.preflight import account_privileges
+    from maintenance_ops.session import MaintenanceSession
+
+    grantee, granted = account_privileges(cast(MaintenanceSession, _Queries(conn, dialect)))
+    needed = requirements(
+        commands, dialect.version, list(schemas), history_schema, oncall_grants_file()
+    )
+    return grantee, sorted(dict.fromkeys(missing(granted, needed, dialect)), key=str)
+
+
+def privileges_message(
+    server: Server, grantee: str, commands: Sequence[str], lacking: Sequence[Requirement]
+) -> str:
+    """Say which grants ``grantee`` lacks on ``server`` for ``commands``, why, and the fix."""
+    lines = [
+        f"{server}: the account {grantee} lacks what {' and '.join(commands)} needs "
+        "(include/sql/grants.sql, the on-call section):"
+    ]
+    for req in lacking:
+        lines.append(f"  {req}: {req.reason}; fix: GRANT {req} TO {grantee}")
+    return "\n".join(lines)
+
+
+def check_privileges(
+    server: Server,
+    conn: Any,
+    dialect: Dialect,
+    commands: Sequence[str],
+    *,
+    schemas: Sequence[str] = (),
+    out: Any = None,
+) -> None:
+    """Refuse (:class:`Refused`) unless the account holds every grant ``commands`` need.
+
+    Runs before any step of a runbook, dry run included, so a real run never fails half-way
+    for a missing grant; prints one line when all are there.
+    """
+    grantee, lacking = missing_grants(conn, dialect, commands, schemas=schemas)
+    if lacking:
+        raise Refused(privileges_message(server, grantee, commands, lacking))
+    print(
+        f"privileges: {server} as {grantee} holds every grant {' and '.join(commands)} needs",
+        file=out or sys.stdout,
+        flush=True,
     )
 
 

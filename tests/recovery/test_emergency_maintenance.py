@@ -1,4 +1,7 @@
-"""emergency_maintenance.py against a private server: real long queries, real kills, real read-only."""
+"""emergency_maintenance.py against a private server: real long queries, real kills, real read-only.
+
+The runbook logs in as grants.sql's on-call account (root only builds the fixtures).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import Any
 import pytest
 
 from maintenance_ops.instance import InstanceSpec, MySQLInstance, free_port
+from tests.recovery.oncall import OnCall, create_oncall, drop_oncall, run_runbook
 from tests.support.receivers import wait_until
 
 SCRIPT = Path(__file__).resolve().parents[2] / "include" / "recovery" / "emergency_maintenance.py"
@@ -33,15 +37,8 @@ def _load_script() -> ModuleType:
 em = _load_script()
 
 
-def run_script(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,  # no terminal: a URI without a password never prompts
-        check=False,
-    )
+def run_script(*args: str, account: OnCall | None = None) -> subprocess.CompletedProcess[str]:
+    return run_runbook(SCRIPT.name, *args, account=account, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +47,12 @@ def server() -> Iterator[MySQLInstance]:
     with MySQLInstance(InstanceSpec(binlog=True)) as instance:
         instance.execute("CREATE USER %s@%s IDENTIFIED BY %s", (USER, "%", PASSWORD))
         yield instance
+
+
+@pytest.fixture(scope="module")
+def oncall(server: MySQLInstance) -> OnCall:
+    """The on-call account, as grants.sql's on-call section makes it."""
+    return create_oncall(server.execute, server.port)
 
 
 class Sleeper:
@@ -131,14 +134,17 @@ def test_runaway_sql_binds_every_value() -> None:
 
 
 def test_runaway_lists_dry_run_spares_kill_kills(
-    server: MySQLInstance, sleepers: list[Sleeper]
+    server: MySQLInstance, oncall: OnCall, sleepers: list[Sleeper]
 ) -> None:
     victim = Sleeper(server, USER, PASSWORD)
-    bystander = Sleeper(server, "root")
+    bystander = Sleeper(server, "root", server.password or "")
     sleepers += [victim, bystander]
     victim.start()
     bystander.start()
-    url = server.url()
+    url = oncall.url()
+
+    def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_runbook(SCRIPT.name, *args, account=oncall, timeout=60)
 
     listed = run_script("runaway", "--server", url, "--max-seconds", "1", "--user", USER)
     assert listed.returncode == 0, listed.stderr
@@ -154,6 +160,7 @@ def test_runaway_lists_dry_run_spares_kill_kills(
     dry = run_script(*args, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "DRY RUN" in dry.stdout and f"KILL QUERY {victim.thread_id}" in dry.stdout
+    assert f"privileges: {url.removeprefix('mysql://' + oncall.user + '@')}" in dry.stdout
     time.sleep(0.5)
     assert victim.thread.is_alive() and victim.seconds() >= 1
 
@@ -166,12 +173,14 @@ def test_runaway_lists_dry_run_spares_kill_kills(
     assert bystander.thread.is_alive() and bystander.seconds() >= 1
 
 
-def test_kill_connection_ends_the_session(server: MySQLInstance, sleepers: list[Sleeper]) -> None:
+def test_kill_connection_ends_the_session(
+    server: MySQLInstance, oncall: OnCall, sleepers: list[Sleeper]
+) -> None:
     victim = Sleeper(server, USER, PASSWORD).start()
     sleepers.append(victim)
     done = run_script(
-        "runaway", "--server", server.url(), "--max-seconds", "1", "--user", USER,
-        "--kill", "--connection",
+        "runaway", "--server", oncall.url(), "--max-seconds", "1", "--user", USER,
+        "--kill", "--connection", account=oncall,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f"KILL CONNECTION {victim.thread_id}" in done.stdout
@@ -187,23 +196,23 @@ def _read_only(server: MySQLInstance) -> int:
     return int(server.execute("SELECT @@global.read_only")[0][0])
 
 
-def test_read_only_on_off_and_dry_run(server: MySQLInstance) -> None:
-    url = server.url()
+def test_read_only_on_off_and_dry_run(server: MySQLInstance, oncall: OnCall) -> None:
+    url = oncall.url()
     try:
-        dry = run_script("read-only", "on", "--server", url, "--dry-run")
+        dry = run_script("read-only", "on", "--server", url, "--dry-run", account=oncall)
         assert dry.returncode == 0, dry.stderr
         assert "before: read_only=OFF" in dry.stdout and "SET GLOBAL read_only = ON" in dry.stdout
         assert _read_only(server) == 0
 
-        on = run_script("read-only", "on", "--server", url)
+        on = run_script("read-only", "on", "--server", url, account=oncall)
         assert on.returncode == 0, on.stderr
         assert "after: read_only=ON" in on.stdout
         assert _read_only(server) == 1
 
-        again = run_script("read-only", "on", "--server", url)
+        again = run_script("read-only", "on", "--server", url, account=oncall)
         assert "already read-only ON; nothing to do" in again.stdout
 
-        off = run_script("read-only", "off", "--server", url)
+        off = run_script("read-only", "off", "--server", url, account=oncall)
         assert off.returncode == 0, off.stderr
         assert "before: read_only=ON" in off.stdout and "after: read_only=OFF" in off.stdout
         assert _read_only(server) == 0
@@ -211,10 +220,12 @@ def test_read_only_on_off_and_dry_run(server: MySQLInstance) -> None:
         server.execute("SET GLOBAL read_only = 0")
 
 
-def test_status_prints_summary(server: MySQLInstance, sleepers: list[Sleeper]) -> None:
+def test_status_prints_summary(
+    server: MySQLInstance, oncall: OnCall, sleepers: list[Sleeper]
+) -> None:
     victim = Sleeper(server, USER, PASSWORD).start()
     sleepers.append(victim)
-    done = run_script("status", "--server", server.url())
+    done = run_script("status", "--server", oncall.url(), account=oncall)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert f"version:       {server.version}" in out
@@ -229,20 +240,43 @@ def test_status_and_runaway_on_a_replica(server: MySQLInstance) -> None:
     with MySQLInstance(InstanceSpec(server_id=2, read_only=True)) as replica:
         replica.execute(
             "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='root', "
-            "MASTER_USE_GTID=slave_pos",
-            (server.port,),
+            "MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos",
+            (server.port, server.password or ""),
         )
+        # Start from the primary's current position: its accounts stay its own.
+        position = server.execute("SELECT @@GLOBAL.gtid_binlog_pos")[0][0]
+        replica.execute("SET GLOBAL gtid_slave_pos = %s", (position,))
         replica.execute("START SLAVE")
         server.execute("CREATE DATABASE IF NOT EXISTS replicated")
         wait_until(lambda: replica.execute("SHOW DATABASES LIKE 'replicated'"), timeout=30)
         time.sleep(1.5)  # replication threads are older than --max-seconds 1 from now on
+        oncall = create_oncall(replica.execute, replica.port)
 
-        status = run_script("status", "--server", replica.url())
+        status = run_script("status", "--server", oncall.url(), account=oncall)
         assert status.returncode == 0, status.stderr
         assert "read-only:     read_only=ON" in status.stdout
         assert "replication:   replica of 127.0.0.1: IO Yes, SQL Yes, lag 0 s" in status.stdout
 
-        runaway = run_script("runaway", "--server", replica.url(), "--max-seconds", "1")
+        # Without SLAVE MONITOR: every other line, the replication line says why, no traceback.
+        blind = create_oncall(replica.execute, replica.port, skip=["SLAVE MONITOR"])
+        status = run_script("status", "--server", blind.url(), account=blind)
+        assert status.returncode == 1, status.stdout + status.stderr
+        assert "Traceback" not in status.stderr
+        assert "read-only:     read_only=ON" in status.stdout
+        assert "replication:   unknown: SHOW REPLICA STATUS was refused" in status.stdout
+        assert "SLAVE MONITOR" in status.stdout
+        assert "status incomplete:" in status.stderr
+        assert "SLAVE MONITOR ON *.*: SHOW REPLICA STATUS" in status.stderr
+        assert f"fix: GRANT SLAVE MONITOR ON *.* TO '{blind.user}'@'%'" in status.stderr
+        checked = run_script(
+            "status", "--server", blind.url(), "--check-privileges", account=blind
+        )
+        assert checked.returncode == 1 and "refused:" in checked.stderr
+        assert "SLAVE MONITOR ON *.*" in checked.stderr
+
+        runaway = run_script(
+            "runaway", "--server", oncall.url(), "--max-seconds", "1", account=oncall
+        )
         assert runaway.returncode == 0, runaway.stderr
         assert "0 queries running for at least 1 s" in runaway.stdout  # no replication thread
 
@@ -263,3 +297,62 @@ def test_bad_arguments_exit_2() -> None:
     )
     bad = run_script("status", "--server", "postgres://x@y")
     assert bad.returncode == 2 and "scheme 'postgres' is not supported" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "skip", "named"),
+    [
+        pytest.param(
+            ("runaway", "--max-seconds", "1", "--kill", "--dry-run"),
+            "CONNECTION ADMIN",
+            "CONNECTION ADMIN ON *.*",
+            id="kill-without-connection-admin",
+        ),
+        pytest.param(
+            ("runaway", "--max-seconds", "1"),
+            "GRANT PROCESS",
+            "PROCESS ON *.*",
+            id="list-without-process",
+        ),
+        pytest.param(
+            ("read-only", "on", "--dry-run"),
+            "READ_ONLY ADMIN",
+            "READ_ONLY ADMIN ON *.*",
+            id="read-only-without-read-only-admin",
+        ),
+        pytest.param(
+            ("read-only", "on"),
+            "READ_ONLY ADMIN",
+            "READ_ONLY ADMIN ON *.*",
+            id="real-run-refused-before-any-step",
+        ),
+    ],
+)
+def test_a_missing_grant_is_named_before_anything_is_done(
+    server: MySQLInstance, command: tuple[str, ...], skip: str, named: str
+) -> None:
+    account = create_oncall(server.execute, server.port, skip=[skip])
+    try:
+        done = run_script(*command, "--server", account.url(), account=account)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stderr.startswith("refused: 127.0.0.1:")
+        assert f"the account '{account.user}'@'%' lacks what" in done.stderr
+        assert f"{named}: " in done.stderr and f"fix: GRANT {named} TO" in done.stderr
+        assert "[1/" not in done.stdout  # no step printed, none run
+        assert _read_only(server) == 0
+        real = [arg for arg in command if arg != "--dry-run"]
+        checked = run_script(
+            *real, "--server", account.url(), "--check-privileges", account=account
+        )
+        assert checked.returncode == 1 and named in checked.stderr
+    finally:
+        drop_oncall(server.execute, account)
+
+
+def test_check_privileges_only_checks(server: MySQLInstance, oncall: OnCall) -> None:
+    for command in (("runaway", "--max-seconds", "1", "--kill"), ("read-only", "on"), ("status",)):
+        done = run_script(*command, "--server", oncall.url(), "--check-privileges", account=oncall)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"as '{oncall.user}'@'%' holds every grant" in done.stdout
+        assert "[1/" not in done.stdout
+    assert _read_only(server) == 0
