@@ -103,6 +103,8 @@ GRANT PROCESS ON *.* TO 'oncall'@'%';
 /*M!100502 GRANT REPLICATION SLAVE ADMIN ON *.* TO 'oncall'@'%' */;
 -- needs: failover | STOP REPLICA and RESET REPLICA ALL on the replica promoted
 /*!80000 GRANT REPLICATION_SLAVE_ADMIN ON *.* TO 'oncall'@'%' */;
+-- needs: failover | RESET REPLICA ALL on the replica promoted (both flavors ask for RELOAD)
+GRANT RELOAD ON *.* TO 'oncall'@'%';
 -- needs: status failover | SHOW REPLICA STATUS: replication health, what the replica received and applied
 /*M!100509 GRANT SLAVE MONITOR ON *.* TO 'oncall'@'%' */;
 -- needs: status failover | SHOW REPLICA STATUS on MySQL: replication health, what the replica received and applied

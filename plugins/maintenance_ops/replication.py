@@ -707,3 +707,60 @@ def check_replica(
         result.duration_s,
     )
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# Fencing a primary before a failover
+# --------------------------------------------------------------------------------------------
+
+# Threads a fence leaves alone: the server's own, and replicas reading its binary log (the
+# replica to promote must still receive the last transactions).
+SYSTEM_USERS = ("system user", "event_scheduler", "unauthenticated user")
+BINLOG_READER_COMMANDS = ("Binlog Dump", "Binlog Dump GTID", "Daemon")
+_ER_NO_SUCH_THREAD = 1094
+
+
+def client_sessions_sql() -> tuple[str, tuple[object, ...]]:
+    """Return the process-list query for every client session but this one and the spared ones."""
+    return (
+        "SELECT ID, USER, HOST, COMMAND FROM information_schema.PROCESSLIST"
+        " WHERE ID <> CONNECTION_ID() AND USER NOT IN (%s, %s, %s)"
+        " AND COMMAND NOT IN (%s, %s, %s) ORDER BY ID",
+        (*SYSTEM_USERS, *BINLOG_READER_COMMANDS),
+    )
+
+
+@dataclass(frozen=True)
+class Session:
+    """A client session of a server (who, from where), as a fence ends it."""
+
+    id: int
+    user: str
+    host: str
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.user}@{self.host}"
+
+
+def client_sessions(conn: Any) -> list[Session]:
+    """Return the server's client sessions (every one but this, its own threads, binlog readers)."""
+    return [
+        Session(int(r["ID"]), _text(r["USER"]), _text(r["HOST"]))
+        for r in _rows(conn, *client_sessions_sql())
+    ]
+
+
+def end_sessions(conn: Any, sessions: Sequence[Session]) -> list[Session]:
+    """``KILL CONNECTION`` each session; return those ended (a session already gone is skipped)."""
+    import MySQLdb
+
+    ended = []
+    for session in sessions:
+        try:
+            sqlexec.execute(conn, "KILL CONNECTION %s", (session.id,))
+        except MySQLdb.OperationalError as exc:
+            if exc.args and exc.args[0] == _ER_NO_SUCH_THREAD:
+                continue
+            raise
+        ended.append(session)
+    return ended

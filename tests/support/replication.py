@@ -32,7 +32,7 @@ REPLICA_SPEC = InstanceSpec(server_id=2, binlog=True, read_only=True)
 # MASTER_CONNECT_RETRY=1: a replica whose primary restarts reconnects within a second.
 CHANGE_MASTER_SQL = (
     "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='root', "
-    "MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1"
+    "MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1"
 )
 
 
@@ -124,7 +124,10 @@ def replication_pair() -> Iterator[ReplicationPair]:
         if primary.flavor != "mariadb":
             raise RuntimeError(f"replication_pair supports MariaDB only, found {primary.flavor}")
         pair = ReplicationPair(primary, replica)
-        pair.replica_sql(CHANGE_MASTER_SQL, (primary.port,))
+        # From the primary's current position: its start-up (root's own password) stays its own.
+        position = primary.execute("SELECT @@GLOBAL.gtid_binlog_pos")[0][0]
+        pair.replica_sql("SET GLOBAL gtid_slave_pos = %s", (position,))
+        pair.replica_sql(CHANGE_MASTER_SQL, (primary.port, getattr(primary, "password", "")))
         pair.replica_sql("START SLAVE")
         pair.wait_running()
         yield pair
