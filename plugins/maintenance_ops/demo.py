@@ -212,8 +212,8 @@ def _embedded_target(out: TextIO) -> tuple[str, list[Any]]:
     ).start()
     replica.execute(
         "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='root', "
-        "MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
-        (primary.port,),
+        "MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
+        (primary.port, primary.password),
     )
     replica.execute("START SLAVE")
     print(f"  {primary.version} on 127.0.0.1:{primary.port} (data in {primary.dir})", file=out)

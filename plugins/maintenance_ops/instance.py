@@ -7,7 +7,10 @@ suite's replica, binlog-enabled and scratch servers. Every server:
   version and cached (``mariadb-install-db`` takes seconds, a copy takes a fraction of one);
 * listens on its own unix socket and on a free TCP port on 127.0.0.1 only;
 * ignores every option file (``--no-defaults``), so a shared server's config is never read;
-* lets ``root`` log in without a password over the socket and over TCP;
+* gives ``root`` a random password of its own (:attr:`MySQLInstance.password`), set by an
+  ``--init-file`` (0600, in the instance's 0700 folder, removed once the server is ready)
+  before the server accepts its first connection: these servers hold copies of production
+  data (and, restored from mariabackup, its password hashes);
 * leaves a marker file (``mmc-instance.json``) in its folder, so :func:`cleanup_stale` can find
   and remove what killed runs left behind.
 
@@ -24,6 +27,7 @@ import functools
 import json
 import logging
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -424,6 +428,15 @@ def _file_size(path: Path) -> int:
 # --------------------------------------------------------------------------------------------
 
 _LIVE: dict[int, MySQLInstance] = {}
+
+
+def live_password(port: int, socket: str | None) -> str | None:
+    """Return root's password of a private server this process runs at ``socket`` or ``port``."""
+    with _LIVE_LOCK:
+        for inst in _LIVE.values():
+            if (socket and inst.socket == socket) or (not socket and inst.port == port):
+                return inst.password
+    return None
 _LIVE_LOCK = threading.Lock()
 
 
@@ -472,6 +485,8 @@ class MySQLInstance:
         self._socket_dir: Path | None = None
         self._version: str | None = None
         self._owner_pid = os.getpid()
+        # Hex: safe in SQL, option files and URIs without quoting; never in a repr or a log.
+        self.password = secrets.token_hex(16)
 
     def __repr__(self) -> str:
         state = f"pid={self.pid} port={self.port}" if self.pid else "stopped"
@@ -588,7 +603,7 @@ class MySQLInstance:
     # ---- connections -------------------------------------------------------------------
 
     def connect(self, database: str | None = None, *, tcp: bool = False, **kw: Any) -> Any:
-        """Return a MySQLdb connection as root without a password.
+        """Return a MySQLdb connection as root (with the instance's password).
 
         Connects over the unix socket, or over TCP to 127.0.0.1 when ``tcp`` is true or
         ``host`` is given. Extra keywords go to ``MySQLdb.connect``.
@@ -597,6 +612,7 @@ class MySQLInstance:
 
         params: dict[str, Any] = {
             "user": self.user,
+            "passwd": self.password,
             **sqlexec.connection_options(connect_timeout=10, read_timeout=3660, write_timeout=60),
         }
         if tcp or kw.get("host", "localhost") != "localhost":
@@ -618,8 +634,8 @@ class MySQLInstance:
             conn.close()
 
     def url(self) -> str:
-        """Return ``mysql://root@127.0.0.1:PORT``."""
-        return f"mysql://{self.user}@{self.host}:{self.port}"
+        """Return ``mysql://root:PASSWORD@127.0.0.1:PORT`` (holds the password: tests, demo)."""
+        return f"mysql://{self.user}:{self.password}@{self.host}:{self.port}"
 
     def airflow_conn_uri(self) -> str:
         """Return a URI usable as an ``AIRFLOW_CONN_<ID>`` environment variable (TCP)."""
@@ -692,6 +708,7 @@ class MySQLInstance:
             f"--bind-address={self.host}",
             f"--pid-file={os.path.join(self.dir, 'mysqld.pid')}",
             f"--log-error={self.error_log}",
+            f"--init-file={self._init_file}",
             f"--tmpdir={self._tmpdir}",  # private: servers sharing /tmp trip over each other
             f"--innodb-buffer-pool-size={spec.innodb_buffer_pool_size}",
             f"--innodb-log-file-size={INNODB_LOG_FILE_SIZE}",
@@ -719,7 +736,24 @@ class MySQLInstance:
             args += ["--gtid-mode=ON", "--enforce-gtid-consistency=ON"]
         return args
 
+    @property
+    def _init_file(self) -> Path:
+        return Path(self.dir) / "init.sql"
+
+    def _init_sql(self) -> str:
+        """Return what the server runs before its first connection: root's password.
+
+        Not binary-logged: a replica of this server keeps its own root password.
+        """
+        return "SET SESSION sql_log_bin = 0;\n" + "".join(
+            f"ALTER USER IF EXISTS 'root'@'{host}' IDENTIFIED BY '{self.password}';\n"
+            for host in ("localhost", "127.0.0.1", "::1")
+        )
+
     def _launch(self) -> None:
+        fd = os.open(self._init_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self._init_sql())
         self.command = self._server_command()
         log.debug("starting %s", shlex.join(self.command))
         self._proc = processes.spawn(self.command, log_path=Path(self._out_log))
@@ -734,8 +768,12 @@ class MySQLInstance:
             if os.path.exists(self.socket):
                 try:
                     MySQLdb.connect(
-                        unix_socket=self.socket, user=self.user, connect_timeout=5
+                        unix_socket=self.socket,
+                        user=self.user,
+                        passwd=self.password,
+                        connect_timeout=5,
                     ).close()
+                    self._init_file.unlink(missing_ok=True)  # the password is set
                     return True
                 except MySQLdb.Error:
                     pass  # Socket exists before the grant tables are loaded.

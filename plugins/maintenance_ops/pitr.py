@@ -443,7 +443,9 @@ def client_for(target: MySQLInstance | ClientEndpoint) -> ClientEndpoint:
         return target
     if not target.running:
         raise ConfigError(f"{target!r} is not running; start it before restoring into it")
-    return ClientEndpoint(host=target.host, port=target.port, socket=target.socket or None)
+    return ClientEndpoint(
+        host=target.host, port=target.port, socket=target.socket or None, password=target.password
+    )
 
 
 def target_replay_state(conn: Any, dialect: Dialect) -> dict[str, str]:

@@ -66,6 +66,7 @@ from maintenance_ops.instance import (
     InstanceSpec,
     MySQLInstance,
     cleanup_stale,
+    live_password,
 )
 from maintenance_ops.pipes import secret_pipe
 from maintenance_ops.processes import NEXT, PREVIOUS, Pipeline, Stage
@@ -363,6 +364,12 @@ class ClientEndpoint:
     user: str = "root"
     password: str = field(default="", repr=False)  # never in a repr, log or exception
 
+    def __post_init__(self) -> None:
+        # A private server this process runs has a random root password: a client built from
+        # its address alone (a runbook's) gets it here, never from a file or a command line.
+        if not self.password and self.user == "root":
+            self.password = live_password(self.port, self.socket) or ""
+
     def option_file(self, section: str = "client") -> bytes:
         """Return an option file holding the user and password (never argv)."""
         lines = [f"[{section}]", f"user={self.user}"]
@@ -446,7 +453,9 @@ class EphemeralTarget(TargetHandle):
 
     def __init__(self, instance: MySQLInstance) -> None:
         self.instance = instance
-        self.client = ClientEndpoint(socket=instance.socket or None, port=instance.port)
+        self.client = ClientEndpoint(
+            socket=instance.socket or None, port=instance.port, password=instance.password
+        )
         self.desc = f"ephemeral {instance.flavor} port={instance.port} dir={instance.dir}"
 
     def connect(self) -> Any:
@@ -891,10 +900,11 @@ class PreparedInstance(MySQLInstance):
         super().__init__(spec or restore_spec(), base_dir=base_dir)
         self.backup_dir = backup_dir
 
-    def _server_command(self) -> list[str]:
-        # The copied grant tables hold the source's root, maybe with a password. An init file
-        # resets root on this throwaway copy; --skip-grant-tables would also hide the events.
-        return [*super()._server_command(), f"--init-file={Path(self.dir) / 'reset-root.sql'}"]
+    def _init_sql(self) -> str:
+        # The copied grant tables hold the source's root, maybe with a password. The init file
+        # resets root on this throwaway copy (then gives it this instance's password);
+        # --skip-grant-tables would also hide the events.
+        return _RESET_ROOT_SQL + super()._init_sql()
 
     def _prepare_files(self) -> bool:
         if self.dir and (Path(self.datadir) / "mysql").is_dir():
@@ -908,7 +918,6 @@ class PreparedInstance(MySQLInstance):
         self._tmpdir.mkdir()
         self.socket = self._socket_path()
         self._write_marker(state="initializing")  # a kill while copying leaves a findable dir
-        (Path(self.dir) / "reset-root.sql").write_text(_RESET_ROOT_SQL)
         shutil.copytree(self.backup_dir, self.datadir, symlinks=True)
         processes.run(
             ["mariabackup", "--prepare", f"--target-dir={self.datadir}"],

@@ -37,8 +37,8 @@ def pair() -> Iterator[tuple[MySQLInstance, MySQLInstance]]:
     try:
         replica.execute(
             "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='root', "
-            "MASTER_USE_GTID=slave_pos",
-            (primary.port,),
+            "MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos",
+            (primary.port, primary.password),
         )
         replica.execute("START SLAVE")
         primary.execute("CREATE DATABASE app")

@@ -239,7 +239,7 @@ def test_binlog_records_writes(base: Path) -> None:
         pytest.param({"host": "127.0.0.1"}, "root@127.0.0.1", id="tcp"),
     ],
 )
-def test_root_logs_in_without_password(
+def test_root_needs_the_instances_random_password(
     base: Path, params: dict[str, Any], expected_user: str
 ) -> None:
     with MySQLInstance(base_dir=base) as inst:
@@ -249,7 +249,13 @@ def test_root_logs_in_without_password(
             kwargs["unix_socket"] = inst.socket
         else:
             kwargs.update(host="127.0.0.1", port=inst.port)
-        conn = MySQLdb.connect(**kwargs)
+        with pytest.raises(MySQLdb.OperationalError, match="Access denied"):
+            MySQLdb.connect(**kwargs)
+        assert len(inst.password) == 32 and inst.password not in repr(inst)
+        assert not (Path(inst.dir) / "init.sql").exists()  # the password's file is gone
+        other = MySQLInstance(base_dir=base)
+        assert other.password != inst.password  # per instance
+        conn = MySQLdb.connect(**{**kwargs, "passwd": inst.password})
         try:
             cur = conn.cursor()
             cur.execute("SELECT CURRENT_USER()")
@@ -260,7 +266,7 @@ def test_root_logs_in_without_password(
 
 def test_connect_helpers_and_urls(base: Path) -> None:
     with MySQLInstance(base_dir=base) as inst:
-        assert inst.url() == f"mysql://root@127.0.0.1:{inst.port}"
+        assert inst.url() == f"mysql://root:{inst.password}@127.0.0.1:{inst.port}"
         assert inst.airflow_conn_uri() == inst.url()
         inst.execute("CREATE DATABASE app")
         for conn in (inst.connect("app"), inst.connect("app", tcp=True)):
@@ -467,3 +473,16 @@ def test_template_is_built_once_under_concurrency(tmp_path: Path) -> None:
     assert len(set(results)) == 1
     assert [p.name for p in tmp_path.iterdir()] == [results[0].name], "no build leftovers"
     assert (results[0] / "mysql").is_dir()
+
+
+def test_a_private_server_listens_on_loopback_and_its_socket_only(base: Path) -> None:
+    import socket
+
+    from tests.support.forwarder import own_address
+
+    with MySQLInstance(base_dir=base) as inst:
+        assert inst.execute("SELECT @@bind_address") == [("127.0.0.1",)]
+        address = own_address()
+        if address is not None:
+            with pytest.raises(OSError):
+                socket.create_connection((address, inst.port), timeout=2).close()

@@ -373,8 +373,8 @@ def test_replica_lag_throttle_on_a_real_replica(monkeypatch: pytest.MonkeyPatch)
     ):
         replica.execute(
             "CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = 'root', "
-            "MASTER_PASSWORD = '', MASTER_USE_GTID = slave_pos",
-            (primary.host, primary.port),
+            "MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos",
+            (primary.host, primary.port, primary.password),
         )
         replica.execute("START SLAVE")
         account = create_account(replica.execute, [], "_maintenance", port=replica.port)

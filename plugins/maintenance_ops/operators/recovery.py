@@ -218,9 +218,12 @@ class DisasterRecoveryOperator(DatabaseOperator):
         from maintenance_ops.runbooks import check_runbooks, default_recovery_dir
 
         db = run.db
+        # The drill server's root password goes through the runbooks' environment variable,
+        # never a URI on their command line.
+        server = f"mysql://{scratch.user}@{scratch.host}:{scratch.port}"
         dry_runs: dict[str, list[str]] = {
             "emergency_maintenance.py": [
-                "runaway", "--server", scratch.url(), "--max-seconds", "3600", "--kill",
+                "runaway", "--server", server, "--max-seconds", "3600", "--kill",
                 "--dry-run",
             ],
         }  # fmt: skip
@@ -236,7 +239,7 @@ class DisasterRecoveryOperator(DatabaseOperator):
             )
         elif info is not None:
             dry_runs["restore_from_backup.py"] = [
-                "--backup", str(info.path.path), "--target", scratch.url(), "--dry-run",
+                "--backup", str(info.path.path), "--target", server, "--dry-run",
             ]  # fmt: skip
             key = db.backup.encryption_conn_id
             if key and (info.manifest or {}).get("encrypted"):
@@ -260,7 +263,7 @@ class DisasterRecoveryOperator(DatabaseOperator):
             today=run.now.date(),
             dry_runs=dry_runs,
             timeout_s=RUNBOOK_TIMEOUT_S,
-            env=_connection_env(conn_ids),
+            env={**_connection_env(conn_ids), "MMC_RUNBOOK_PASSWORD": scratch.password},
         )
         return checks + extra
 
