@@ -428,7 +428,8 @@ def credentials_file(conn_id: str) -> Iterator[str]:
 
     conn = BaseHook.get_connection(conn_id)
     text = option_file_text(endpoint(conn_id), conn.login, conn.password)
-    fd, path = tempfile.mkstemp(prefix="mmc-backup-", suffix=".cnf")  # created 0600
+    # Created 0600 and pid-tagged: cleanup_backup_leftovers removes it after a kill.
+    fd, path = tempfile.mkstemp(prefix=f"{CREDENTIALS_FILE_PREFIX}{os.getpid()}-", suffix=".cnf")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -1065,7 +1066,9 @@ def _count_tables(
 def _staging_dir(final: ObjectStoragePath) -> Path:
     """Stage beside the final folder on local storage (one rename at the end), else in /tmp."""
     if _is_remote(final):
-        return Path(tempfile.mkdtemp(prefix="mmc-backup-"))
+        # pid-tagged: the next run's leftover cleanup removes it (and its .stderr/.coordinates
+        # beside it) when a kill left it behind: it holds the dump in plaintext.
+        return Path(tempfile.mkdtemp(prefix=f"{REMOTE_STAGING_PREFIX}{os.getpid()}-"))
     local = _local(final)
     staging = local.parent / f"{STAGING_PREFIX}{local.name}"
     local.parent.mkdir(parents=True, exist_ok=True)
@@ -1082,6 +1085,38 @@ def _local(path: Any) -> Path:
 
 
 FETCHED_PREFIX = "mmc-fetched-"
+REMOTE_STAGING_PREFIX = "mmc-backup-staging-"
+CREDENTIALS_FILE_PREFIX = "mmc-backup-cred-"
+
+
+def remove_dead_pid_leftovers(parent: Path, prefix: str) -> list[str]:
+    """Remove ``<parent>/<prefix><pid>-*`` files and folders whose process is gone; list them.
+
+    Every private file or folder that can outlive a killed run (option files with a password,
+    plaintext staging, decrypted and downloaded copies) carries its creator's pid this way.
+    """
+    removed = []
+    for entry in parent.glob(f"{prefix}*"):
+        pid = entry.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(str(entry))
+    return removed
+
+
+def cleanup_backup_leftovers() -> list[str]:
+    """Remove the option files and remote-bound staging folders that killed backups left."""
+    tmp = Path(tempfile.gettempdir())
+    removed = []
+    for prefix in (CREDENTIALS_FILE_PREFIX, REMOTE_STAGING_PREFIX):
+        removed += remove_dead_pid_leftovers(tmp, prefix)
+    for path in removed:
+        log.warning("removed leftover of a killed backup %s", path)
+    return removed
 
 
 def download_tree(source: Any, dest: Path) -> int:

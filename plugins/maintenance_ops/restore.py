@@ -43,7 +43,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from maintenance_ops import processes, sqlexec
-from maintenance_ops.backup import FETCHED_PREFIX, verify_files
+from maintenance_ops.backup import (
+    FETCHED_PREFIX,
+    cleanup_backup_leftovers,
+    remove_dead_pid_leftovers,
+    verify_files,
+)
 from maintenance_ops.checks import Check, Status
 from maintenance_ops.config import BackupSettings, RestoreTarget
 from maintenance_ops.definitions import DEFINITIONS_FORMAT, definition_problems, read_definitions
@@ -1513,7 +1518,7 @@ def _fmt(value: float | None) -> str:
 
 
 def cleanup_restore_leftovers(base: str | os.PathLike[str] | None = None) -> list[str]:
-    """Stop ephemeral servers and remove folders that killed restore tests left behind."""
+    """Stop ephemeral servers and remove what killed restore tests and backups left behind."""
     removed = cleanup_stale(base)
     # Credential folders live in the temp folder whatever ``base`` is; decrypted copies
     # live in ``base`` when given.
@@ -1521,11 +1526,8 @@ def cleanup_restore_leftovers(base: str | os.PathLike[str] | None = None) -> lis
     for prefix in (DECRYPTED_PREFIX, FETCHED_PREFIX):
         folders.append((Path(base) if base else Path(tempfile.gettempdir()), prefix))
     for parent, prefix in folders:
-        for folder in parent.glob(f"{prefix}*"):
-            pid = folder.name[len(prefix) :].split("-", 1)[0]
-            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(str(folder))
+        removed += remove_dead_pid_leftovers(parent, prefix)
     for path in removed:
         log.warning("removed leftover restore target %s", path)
-    return removed
+    # A killed backup's option file (password inside) and plaintext staging, too.
+    return removed + cleanup_backup_leftovers()

@@ -1101,3 +1101,68 @@ def test_a_file_swapped_after_verification_fails_while_it_is_decrypted(
     with pytest.raises(VerificationError, match=f"{re.escape(names[0])} .*while it was decrypted"):
         with decrypted_copy(folder, secret, tmp_path / "copies"):
             pass
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets and plaintext after a crash
+# --------------------------------------------------------------------------------------------
+
+BACKUP_CHILD = """
+import sys
+from maintenance_ops.backup import take_backup
+from maintenance_ops.config import BackupSettings, MaintenanceSettings
+from maintenance_ops.session import MaintenanceSession
+conn_id, schema, history = sys.argv[1:4]
+with MaintenanceSession(conn_id, MaintenanceSettings()) as session:
+    take_backup(session, conn_id=conn_id, database_name="primary", schemas=[schema],
+                history_schema=history, settings=BackupSettings(enabled=True,
+                location="memory://mmc-killed-backup", tool="mariadb-dump"))
+"""
+
+
+def test_a_killed_backup_leaves_no_password_file_or_plaintext_after_cleanup(
+    target: Target,
+) -> None:
+    import signal
+    import sys
+    import tempfile
+
+    from maintenance_ops.restore import cleanup_restore_leftovers
+    from tests.conftest import mysql_connect
+
+    target.sql("CREATE TABLE t (id INT PRIMARY KEY)")
+    target.sql("INSERT INTO t VALUES (1), (2)")
+    holder = mysql_connect(target.schema)  # holds the table: the backup waits mid-run
+    holder.cursor().execute("LOCK TABLES t WRITE")
+    child = subprocess.Popen(
+        [sys.executable, "-c", BACKUP_CHILD, target.conn_id, target.schema, target.history_schema],
+        env=os.environ.copy(),
+    )
+    tmp = Path(tempfile.gettempdir())
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            left = [
+                *tmp.glob(f"mmc-backup-cred-{child.pid}-*"),
+                *tmp.glob(f"mmc-backup-staging-{child.pid}-*"),
+            ]
+            if len(left) >= 2 and any(p.suffix == ".cnf" for p in left):
+                break
+            assert child.poll() is None, "the backup ended before it was killed"
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the backup never wrote its option file and staging folder")
+        time.sleep(0.5)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        # the option file holds the password (escaped for the option-file syntax)
+        assert any("password" in p.read_text() for p in left if p.suffix == ".cnf")
+        removed = cleanup_restore_leftovers()
+        assert {str(p) for p in left} <= set(removed)
+        assert not [
+            *tmp.glob(f"mmc-backup-cred-{child.pid}-*"),
+            *tmp.glob(f"mmc-backup-staging-{child.pid}-*"),
+        ]
+    finally:
+        child.kill()
+        holder.close()  # releases the lock: the orphaned dump finishes into deleted files
