@@ -20,13 +20,29 @@ or someone dropped a table or ran a bad DELETE (then restore to just before it w
    time: every transaction committed before it is applied, none after it;
 6. prints the recovery point reached and the time taken.
 
+Two more commands help around it:
+
+* ``find --binlog-source X --table SCHEMA.TABLE --since TIME [--until TIME]`` lists the
+  transactions and statements of the binary logs that touched the table, with their time
+  (UTC, whole seconds), file, start and end positions and GTID: the damaging one shows, and
+  ``--until`` can be set to the second before it;
+* ``copy-back --from RESTORED --to PRODUCTION --table SCHEMA.TABLE [--where COND]`` inserts the
+  rows of the restored copy that production lacks (by primary key); rows on both sides are
+  left alone and listed when they differ; ``--dry-run`` prints the counts. Neither server
+  flavor can switch triggers off for one session: a table with INSERT triggers is refused
+  unless ``--triggers-fire`` (the rows a trigger changed are then listed).
+
 Run with ``--dry-run`` first: it runs the read-only checks, prints every step, changes
 nothing and starts no server.
 
 Examples::
 
+    restore_from_backup.py find --binlog-source mysql_primary --table shop.orders \\
+        --since '2026-05-01 13:00:00'
     restore_from_backup.py --location file:///var/backups/mysql-maintenance --database primary \\
         --ephemeral --keep --until '2026-05-01 14:03:00' --binlog-source mysql_primary
+    restore_from_backup.py copy-back --from mysql://root@127.0.0.1:PORT --to mysql_primary \\
+        --table shop.orders --dry-run
     MMC_RUNBOOK_PASSWORD_TARGET=... restore_from_backup.py --target mysql://root@10.0.0.9:3306 \\
         --dry-run --backup /var/backups/mysql-maintenance/primary/20260501T020000Z-mariadb-dump
 
@@ -44,7 +60,6 @@ import argparse
 import contextlib
 import datetime as dt
 import logging
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -67,6 +82,7 @@ from maintenance_ops.pitr import (  # noqa: E402
     restore_to_point,
     to_utc,
 )
+from maintenance_ops.replication import server_dialect  # noqa: E402
 from maintenance_ops.restore import (  # noqa: E402
     SYSTEM_SCHEMAS,
     ClientEndpoint,
@@ -79,9 +95,11 @@ from maintenance_ops.runbook import (  # noqa: E402
     Plan,
     Refused,
     Server,
+    check_privileges,
     dry_run_argument,
     main,
     parse_arguments,
+    privileges_argument,
     server_argument,
 )
 
@@ -120,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     onto.add_argument(
         "--keep",
         action="store_true",
-        help="with --ephemeral: keep the server running after the restore until Ctrl-C",
+        help="with --ephemeral: leave the server running after the restore (the command "
+        "returns and prints how to stop it later)",
     )
     parser.add_argument(
         "--until",
@@ -286,7 +305,10 @@ class Restore:
         from maintenance_ops.restore import restore_spec
 
         self.instance = MySQLInstance(restore_spec()).start()
-        print(f"private server: {self.instance.url()} (socket {self.instance.socket})", flush=True)
+        print(
+            f"private server: 127.0.0.1:{self.instance.port} (socket {self.instance.socket})",
+            flush=True,
+        )
 
     def restore(self) -> None:
         started = time.monotonic()
@@ -330,24 +352,51 @@ def plan_steps(job: Restore, manifest: dict[str, Any], plan: Plan) -> None:
     if args.ephemeral and not args.keep:
         plan.add("stop the private server and remove its files", job.stop_ephemeral)
     elif args.ephemeral:
-        plan.add("keep the private server running until Ctrl-C (--keep)")
+        plan.add("leave the private server running (--keep): how to stop it is printed")
 
 
-def _wait_for_ctrl_c(job: Restore) -> None:
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+def leave_running(job: Restore) -> None:
+    """Leave the private server running after this command returns; say how to stop it."""
+    from maintenance_ops import instance as instances
 
-    signal.signal(signal.SIGTERM, interrupt)
+    server = job.instance
+    tool = "mariadb" if getattr(server, "flavor", "mariadb") == "mariadb" else "mysql"
+    # Out of the at-exit stop, and marked kept so that stale-instance cleanup leaves it alone.
+    with instances._LIVE_LOCK:
+        instances._LIVE.pop(id(server), None)
+    server._write_marker(state="kept")
+    job.instance = None
     print(
-        f"private server kept at {job.instance.url()} (socket {job.instance.socket}); "
-        "press Ctrl-C to stop it and remove its files",
+        f"private server left running: 127.0.0.1:{server.port}, socket {server.socket}, "
+        f"datadir {server.datadir} (root's password: {server.dir}/root.cnf)\n"
+        f"  connect: {tool} --defaults-extra-file={server.dir}/root.cnf --socket={server.socket}\n"
+        f"  stop it and remove its files when done: {tool}-admin "
+        f"--defaults-extra-file={server.dir}/root.cnf --socket={server.socket} shutdown "
+        f"&& rm -rf {server.dir}",
         flush=True,
     )
+
+
+def _root_option_file(job: Restore) -> None:
+    """Write root's login into a 0600 file in the server's own 0700 folder (not on argv)."""
+    import os
+
+    from maintenance_ops.pipes import option_file
+
+    path = Path(job.instance.dir) / "root.cnf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        password = getattr(job.instance, "password", None)
+        out.write(option_file({"user": "root", "password": password}))
+
+
+def check_binlog_source(source: Server, commands: list[str], plan: Plan) -> None:
+    """Refuse before anything when the account cannot read the binlog source's binary logs."""
+    conn = source.connect()
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("stopping the private server", flush=True)
+        check_privileges(source, conn, server_dialect(conn), commands, out=plan.out)
+    finally:
+        conn.close()
 
 
 def run(argv: Any = None) -> int:
@@ -356,6 +405,10 @@ def run(argv: Any = None) -> int:
     args = parse_arguments(parser, argv)
     _validate(parser, args)
     plan = Plan("restore from backup", dry_run=args.dry_run)
+    if args.binlog_source is not None:
+        check_binlog_source(args.binlog_source, ["restore"], plan)
+    if args.check_privileges:
+        return EXIT_OK
     backup = find_backup(args)
     manifest = load_manifest(backup)
     tool = detect_tool(backup, manifest)
@@ -394,12 +447,174 @@ def run(argv: Any = None) -> int:
                 plan.say(line)
             plan.say(f"total time: {time.monotonic() - started:.1f} s")
             if args.keep and job.instance is not None:
-                _wait_for_ctrl_c(job)
+                _root_option_file(job)
+                leave_running(job)
     finally:
         job.stop_ephemeral()
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------------------
+# find: when did it happen?
+# ------------------------------------------------------------------------------------------
+
+
+def _table(value: str) -> tuple[str, str]:
+    from maintenance_ops.identifiers import validate_identifier
+
+    schema, dot, table = value.partition(".")
+    if not dot:
+        raise argparse.ArgumentTypeError(f"{value!r}: give the table as SCHEMA.TABLE")
+    try:
+        return validate_identifier(schema, "schema"), validate_identifier(table, "table")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_find_parser() -> argparse.ArgumentParser:
+    """Return the parser of ``find``."""
+    parser = argparse.ArgumentParser(
+        prog="restore_from_backup.py find",
+        description="List the binary log transactions and statements that touched a table, "
+        "with their time (UTC), file, positions and GTID, to choose --until.",
+        epilog="Exit codes: 0 listed, 1 refused, 2 bad input or failure.",
+    )
+    server_argument(
+        parser, "binlog-source", "the server whose binary logs to read (read only)", required=True
+    )
+    parser.add_argument("--table", type=_table, required=True, metavar="SCHEMA.TABLE")
+    parser.add_argument(
+        "--since", type=_until, required=True, metavar="'YYYY-MM-DD HH:MM:SS'",
+        help="read events from this time on (UTC)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--until", type=_until, metavar="'YYYY-MM-DD HH:MM:SS'", help="up to this time (UTC)"
+    )
+    privileges_argument(parser)
+    return parser
+
+
+def cmd_find(argv: list[str]) -> int:
+    """List the events that touched the table; return the exit code."""
+    from maintenance_ops.binlog_find import find_events
+    from maintenance_ops.binlogs import read_binlog_state
+
+    args = parse_arguments(build_find_parser(), argv)
+    source: Server = args.binlog_source
+    schema, table = args.table
+    conn = source.connect()
+    try:
+        dialect = server_dialect(conn)
+        check_privileges(source, conn, dialect, ["find"])
+        if args.check_privileges:
+            return EXIT_OK
+        state = read_binlog_state(conn)
+    finally:
+        conn.close()
+    if not state.enabled or not state.names:
+        raise Refused(f"{source} keeps no binary logs: there is nothing to search")
+    events = find_events(
+        source.client, state.names[0], schema, table, args.since, args.until,
+        tool=dialect.binlog_tool,
+    )  # fmt: skip
+    span = f"from {args.since:{UNTIL_FORMAT}}" + (
+        f" to {args.until:{UNTIL_FORMAT}}" if args.until else ""
+    )
+    print(f"{len(events)} transactions or statements touched {schema}.{table} ({span} UTC):")
+    for event in events:
+        print(f"  {event.line()}")
+        print(f"      before it: --until '{event.at:{UNTIL_FORMAT}}' (binary log times are "
+              "whole seconds: whatever else was committed in that second is left out too)")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------
+# copy-back: the lost rows, from the restored copy to production
+# ------------------------------------------------------------------------------------------
+
+
+def build_copy_back_parser() -> argparse.ArgumentParser:
+    """Return the parser of ``copy-back``."""
+    parser = argparse.ArgumentParser(
+        prog="restore_from_backup.py copy-back",
+        description="Insert the rows of a restored copy that production lacks, by primary "
+        "key; rows on both sides are left alone (and listed when they differ).",
+        epilog="Exit codes: 0 done or dry run printed, 1 refused, 2 bad input or failure.",
+    )
+    server_argument(parser, "from", "the restored copy to read the rows from", required=True)
+    server_argument(parser, "to", "production, where the missing rows go", required=True)
+    parser.add_argument("--table", type=_table, required=True, metavar="SCHEMA.TABLE")
+    parser.add_argument(
+        "--where", metavar="CONDITION",
+        help="only rows matching this condition over the table's columns (both sides)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--triggers-fire", action="store_true",
+        help="copy into a table with INSERT triggers anyway: they run on every row copied "
+        "(no server can switch them off for one session); the rows they change are listed",
+    )  # fmt: skip
+    dry_run_argument(parser)
+    return parser
+
+
+def cmd_copy_back(argv: list[str]) -> int:
+    """Copy the missing rows back; return the exit code."""
+    from maintenance_ops.copy_back import copy_back, insert_triggers
+
+    args = parse_arguments(build_copy_back_parser(), argv)
+    source: Server = getattr(args, "from")
+    target: Server = args.to
+    schema, table = args.table
+    if same_server(source.endpoint, target.endpoint):
+        raise Refused(f"--from {source} and --to {target} are the same server")
+    plan = Plan(f"copy back {schema}.{table}", dry_run=args.dry_run)
+    dst = target.connect()
+    try:
+        check_privileges(target, dst, server_dialect(dst), ["copy-back"], schemas=[schema])
+        if args.check_privileges:
+            return EXIT_OK
+        triggers = insert_triggers(dst, schema, table)
+        if triggers and not args.triggers_fire:
+            raise Refused(
+                f"{schema}.{table} has INSERT triggers on {target}: {', '.join(triggers)}; they "
+                "would run on every row copied back (neither MySQL nor MariaDB can switch "
+                "triggers off for one session). Pass --triggers-fire to accept what they do "
+                "(the rows they change are listed), or copy in a maintenance window with them "
+                "dropped"
+            )
+        src = source.connect()
+        try:
+            plan.add(
+                f"compare {schema}.{table} of {source} with {target} by primary key"
+                + (f" where {args.where}" if args.where else "")
+                + "; insert the rows missing on production (INSERT IGNORE, in chunks)",
+                None,
+            )
+            plan.run()
+            result = copy_back(
+                src, dst, schema, table, where=args.where, dry_run=args.dry_run,
+                triggers_fire=True,
+            )  # fmt: skip
+        finally:
+            src.close()
+    finally:
+        dst.close()
+    for line in result.lines():
+        plan.say(line)
+    return EXIT_OK
+
+
+COMMANDS = {"find": cmd_find, "copy-back": cmd_copy_back}
+
+
+def dispatch(argv: Any = None) -> int:
+    """Run ``find`` or ``copy-back`` when named first, else the restore."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in COMMANDS:
+        return COMMANDS[args[0]](args[1:])
+    return run(args)
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    sys.exit(main(run))
+    sys.exit(main(dispatch))

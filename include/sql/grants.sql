@@ -114,6 +114,9 @@ GRANT REPLICATION CLIENT ON *.* TO 'oncall'@'%';
 -- needs: restore find | read the binary logs of the binlog source as a replica would (mariadb-binlog --read-from-remote-server)
 GRANT REPLICATION SLAVE ON *.* TO 'oncall'@'%';
 
+-- needs: restore | the restore's identity check: a nonce row written to the binlog source's history schema (then looked for on the target, then deleted)
+GRANT SELECT, INSERT, DELETE, CREATE ON `_maintenance`.* TO 'oncall'@'%';
+
 -- Each maintained schema (repeat for each; `app` is an example).
 -- needs: copy-back | read the rows to copy back (on the restored copy) and the rows already there (on production)
 GRANT SELECT ON `app`.* TO 'oncall'@'%';

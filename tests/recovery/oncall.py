@@ -68,15 +68,22 @@ def drop_oncall(run_root: Callable[..., Any], account: OnCall) -> None:
 
 
 def run_runbook(
-    script: str, *args: str, account: OnCall | None = None, timeout: float = 120
+    script: str,
+    *args: str,
+    account: OnCall | None = None,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``include/recovery/<script>`` as an operator would, as ``account``."""
+    """Run ``include/recovery/<script>`` as an operator would, as ``account``.
+
+    :param env: more variables (another option's ``MMC_RUNBOOK_PASSWORD_<OPTION>``).
+    """
     return subprocess.run(
         [sys.executable, str(RECOVERY / script), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,  # no terminal: the password comes from the environment
-        env=account.env() if account else None,
+        env={**(account.env() if account else os.environ), **(env or {})},
         check=False,
     )

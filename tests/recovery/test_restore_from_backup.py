@@ -22,16 +22,19 @@ SCRIPT = Path(__file__).resolve().parents[2] / "include" / "recovery" / "restore
 SOURCE_CONN_ID = "mmc_test_runbook_restore_source"
 
 
-def runbook(*args: str) -> subprocess.CompletedProcess[str]:
+def runbook(*args: str, target: Any = None) -> subprocess.CompletedProcess[str]:
     """Run the runbook as an operator would: no terminal (it never prompts), the binlog
-    source's password in the environment, never on the command line."""
+    source's (and the target's) password in the environment, never on the command line."""
+    env = {**os.environ, "MMC_RUNBOOK_PASSWORD_BINLOG_SOURCE": PASSWORD}
+    if target is not None:
+        env["MMC_RUNBOOK_PASSWORD_TARGET"] = getattr(target, "password", "") or ""
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
         capture_output=True,
         text=True,
         timeout=120,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, "MMC_RUNBOOK_PASSWORD_BINLOG_SOURCE": PASSWORD},
+        env=env,
     )
 
 
@@ -66,7 +69,7 @@ def _pitr_args(drill: MarkedSource, target: Any, *extra: str) -> list[str]:
         "--backup",
         str(drill.backup),
         "--target",
-        target.url(),
+        uri_without_password(target.url()),
         "--until",
         drill.until,
         "--binlog-source",
@@ -105,7 +108,7 @@ def test_bad_arguments_exit_2(args: list[str], message: str) -> None:
 
 
 def test_until_restores_between_the_markers(drill: MarkedSource, target: MySQLInstance) -> None:
-    done = runbook(*_pitr_args(drill, target))
+    done = runbook(*_pitr_args(drill, target), target=target)
     assert done.returncode == 0, done.stderr
     assert _markers(target) == (True, False)
     assert "achieved recovery point: " in done.stdout and "time taken: restore" in done.stdout
@@ -125,7 +128,7 @@ def test_password_in_a_uri_is_refused_unless_insecure_flag(
     assert "MMC_RUNBOOK_PASSWORD_BINLOG_SOURCE" in refused.stderr
     assert PASSWORD not in refused.stdout + refused.stderr
     assert "app" not in _schemas(target)
-    accepted = runbook(*args, "--insecure-password-in-uri", "--dry-run")
+    accepted = runbook(*args, "--insecure-password-in-uri", "--dry-run", target=target)
     assert accepted.returncode == 0, accepted.stderr
     assert PASSWORD not in accepted.stdout + accepted.stderr
 
@@ -134,17 +137,17 @@ def test_non_empty_target_is_refused_then_forced(
     drill: MarkedSource, target: MySQLInstance
 ) -> None:
     target.execute("CREATE DATABASE keepme")
-    refused = runbook(*_pitr_args(drill, target))
+    refused = runbook(*_pitr_args(drill, target), target=target)
     assert refused.returncode == 1
     assert "keepme" in refused.stderr and "--force" in refused.stderr
     assert "app" not in _schemas(target)
-    forced = runbook(*_pitr_args(drill, target, "--force"))
+    forced = runbook(*_pitr_args(drill, target, "--force"), target=target)
     assert forced.returncode == 0, forced.stderr
     assert _markers(target) == (True, False) and "keepme" in _schemas(target)
 
 
 def test_dry_run_writes_nothing(drill: MarkedSource, target: MySQLInstance) -> None:
-    done = runbook(*_pitr_args(drill, target, "--dry-run"))
+    done = runbook(*_pitr_args(drill, target, "--dry-run"), target=target)
     assert done.returncode == 0, done.stderr
     assert "DRY RUN" in done.stdout and "replay binary logs" in done.stdout
     assert "dry run complete" in done.stdout
@@ -161,7 +164,7 @@ def test_dry_run_ephemeral_from_location_starts_nothing(drill: MarkedSource) -> 
 
 
 def test_target_equal_to_binlog_source_is_refused(drill: MarkedSource) -> None:
-    done = runbook(*_pitr_args(drill, drill.source, "--force"))
+    done = runbook(*_pitr_args(drill, drill.source, "--force"), target=drill.source)
     assert done.returncode == 1
     assert "same server as the binlog source" in done.stderr
 
@@ -175,7 +178,9 @@ def test_corrupted_backup_is_refused_before_any_write(
     data = bytearray(dump.read_bytes())
     data[len(data) // 2] ^= 0xFF
     dump.write_bytes(bytes(data))
-    done = runbook("--backup", str(copy), "--target", target.url())
+    done = runbook(
+        "--backup", str(copy), "--target", uri_without_password(target.url()), target=target
+    )
     assert done.returncode == 1
     assert "fails its checksum" in done.stderr and "nothing was written" in done.stderr
     assert "app" not in _schemas(target)
@@ -192,56 +197,50 @@ def test_ephemeral_restore_is_stopped_at_the_end(drill: MarkedSource) -> None:
         uri_without_password(drill.uri),
     )
     assert done.returncode == 0, done.stderr
-    assert "private server: mysql://root@127.0.0.1:" in done.stdout
+    assert "private server: 127.0.0.1:" in done.stdout
     assert "stop the private server" in done.stdout
     assert "achieved recovery point: 20" in done.stdout
-    port = int(done.stdout.split("private server: mysql://root@127.0.0.1:", 1)[1].split()[0])
+    port = int(done.stdout.split("private server: 127.0.0.1:", 1)[1].split()[0])
     import MySQLdb
 
     with pytest.raises(MySQLdb.OperationalError):
         MySQLdb.connect(host="127.0.0.1", port=port, user="root", connect_timeout=2)
 
 
-def test_keep_leaves_the_server_running_until_ctrl_c(drill: MarkedSource) -> None:
-    import signal
+def test_keep_returns_the_prompt_and_says_how_to_stop_the_server(drill: MarkedSource) -> None:
+    """--keep: the command ends, the private server stays up, the printed commands reach it
+    (root's password in a 0600 option file, never printed) and stop it."""
+    import re
 
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "--backup", str(drill.backup), "--ephemeral", "--keep"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    import MySQLdb
+
+    done = runbook("--backup", str(drill.backup), "--ephemeral", "--keep")
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = re.search(
+        r"private server left running: 127\.0\.0\.1:(\d+), socket (\S+), datadir \S+ "
+        r"\(root's password: (\S+)/root\.cnf\)", done.stdout
+    )  # fmt: skip
+    assert found, done.stdout
+    port, folder = int(found[1]), Path(found[3])
+    assert f"-admin --defaults-extra-file={folder}/root.cnf" in done.stdout
+    assert oct((folder / "root.cnf").stat().st_mode & 0o777) == "0o600"
     try:
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if "press Ctrl-C" in line:
-                break
-        kept = "".join(lines)
-        assert "private server kept at mysql://root@127.0.0.1:" in kept, kept
-        port = int(kept.split("kept at mysql://root@127.0.0.1:", 1)[1].split()[0])
-        import MySQLdb
-
-        conn = MySQLdb.connect(host="127.0.0.1", port=port, user="root", connect_timeout=5)
+        conn = MySQLdb.connect(
+            host="127.0.0.1", port=port, read_default_file=str(folder / "root.cnf"),
+            connect_timeout=5,
+        )  # fmt: skip
         try:
             cur = conn.cursor()
             cur.execute("SELECT COUNT(*) FROM app.t")
             assert cur.fetchone() == (2,)
         finally:
             conn.close()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
-        with pytest.raises(MySQLdb.OperationalError):
-            MySQLdb.connect(host="127.0.0.1", port=port, user="root", connect_timeout=2)
     finally:
-        if proc.poll() is None:  # SIGTERM also stops the private server; SIGKILL would not
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop = done.stdout.split("stop it and remove its files when done: ", 1)[1].splitlines()[0]
+        subprocess.run(["bash", "-c", stop], check=True, timeout=60)
+    assert not folder.exists()
+    with pytest.raises(MySQLdb.OperationalError):
+        MySQLdb.connect(host="127.0.0.1", port=port, user="root", connect_timeout=2)
 
 
 def test_mariabackup_backup_is_refused_before_starting_anything(tmp_path: Path) -> None:
