@@ -21,6 +21,8 @@ from maintenance_ops.runbooks import (
     parse_last_reviewed,
     review_check,
 )
+from tests.conftest import run_sql
+from tests.recovery.oncall import OnCall, create_oncall, drop_oncall
 from tests.support.accounts import PASSWORD
 
 TODAY = date(2026, 11, 29)
@@ -200,9 +202,8 @@ def test_default_recovery_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert default_recovery_dir() == tmp_path
 
 
-def test_the_real_emergency_runbook_passes(mysql_server: str) -> None:
-    """The packaged emergency_maintenance.py answers --help and dry-runs against the real server."""
-    checks = by_name(
+def _real_emergency_checks(account: OnCall) -> dict[str, Check]:
+    return by_name(
         check_runbooks(
             default_recovery_dir(),
             max_review_age_days=90,
@@ -210,17 +211,40 @@ def test_the_real_emergency_runbook_passes(mysql_server: str) -> None:
             dry_runs={
                 # Lists only hour-long queries and kills nothing: safe on the shared server.
                 "emergency_maintenance.py": [
-                    "runaway", "--server", mysql_server, "--max-seconds", "3600", "--kill", "--dry-run",
+                    "runaway", "--server", account.url(), "--max-seconds", "3600", "--kill",
+                    "--dry-run",
                 ],
             },
+            env={"MMC_RUNBOOK_PASSWORD": account.password},
         )
     )  # fmt: skip
+
+
+def test_the_real_emergency_runbook_passes_as_the_oncall_account() -> None:
+    """The packaged emergency_maintenance.py answers --help and dry-runs against the real
+    server, as the on-call account grants.sql makes (not root)."""
+    account = create_oncall(run_sql, 3306)
+    try:
+        checks = _real_emergency_checks(account)
+    finally:
+        drop_oncall(run_sql, account)
     assert checks["exists: emergency_maintenance.py"].status == "pass"
     assert checks["help: emergency_maintenance.py"] == Check(
         "help: emergency_maintenance.py", "pass", "--help exits 0"
     )
     assert checks["dry run: emergency_maintenance.py"].status == "pass"
     assert checks["reviewed: disaster_recovery.md"].status == "pass"
+
+
+def test_a_dry_run_fails_the_check_when_the_real_run_could_not_work() -> None:
+    """An account lacking a grant of the command fails the dry run, naming the grant."""
+    account = create_oncall(run_sql, 3306, skip=["CONNECTION ADMIN"])
+    try:
+        check = _real_emergency_checks(account)["dry run: emergency_maintenance.py"]
+    finally:
+        drop_oncall(run_sql, account)
+    assert check.status == "fail"
+    assert "exited 1" in check.detail and "CONNECTION ADMIN ON *.*" in check.detail
 
 
 # ------------------------------------------------------------------------------------------
