@@ -152,6 +152,9 @@ class Replica(_Model):
 
     name: Identifier
     conn_id: ConnId
+    oncall_conn_id: ConnId | None = None
+    """The on-call account on this replica (grants.sql's second section): the drill runs the
+    failover runbook's dry run as it."""
     sample_tables: list[str] = Field(default_factory=list)
     """``schema.table`` names compared by checksum in the drill; empty: the smallest tables."""
 
@@ -248,6 +251,9 @@ class Database(_Model):
     enabled: bool = True
     history_schema: Identifier = "_maintenance"
     history_conn_id: ConnId | None = None
+    oncall_conn_id: ConnId | None = None
+    """The on-call account on this server (grants.sql's second section): the drill runs the
+    runbooks' dry runs that touch the real servers as it, proving it could do the real run."""
     replicas: list[Replica] = Field(default_factory=list)
     cleanup_rules: list[CleanupRule] = Field(default_factory=list)
     backup: BackupSettings = BackupSettings()

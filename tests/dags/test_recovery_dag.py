@@ -15,6 +15,7 @@ from maintenance_ops.backup import take_backup
 from maintenance_ops.config import BackupSettings, MaintenanceSettings
 from maintenance_ops.session import MaintenanceSession
 from tests.dags.conftest import run_dag, task_states
+from tests.recovery.oncall import OnCall, create_oncall
 from tests.support.receivers import SlackReceiver, SmtpSink
 from tests.support.replication import replication_pair
 
@@ -26,6 +27,18 @@ def _evidence(reports: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def _oncall_conn(oncall: OnCall, port: int) -> str:
+    return json.dumps(
+        {
+            "conn_type": "mysql",
+            "host": "127.0.0.1",
+            "port": port,
+            "login": oncall.user,
+            "password": oncall.password,
+        }
+    )
+
+
 def test_drill_passes_on_a_healthy_setup_and_names_a_purged_binlog(
     write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -34,9 +47,14 @@ def test_drill_passes_on_a_healthy_setup_and_names_a_purged_binlog(
         pair.primary_sql("CREATE DATABASE app")
         pair.primary_sql("CREATE TABLE app.accounts (id INT PRIMARY KEY, owner VARCHAR(20))")
         pair.primary_sql("INSERT INTO app.accounts VALUES (1, 'ada'), (2, 'bob'), (3, 'cy')")
+        # The on-call account (grants.sql's second section): the drill's failover dry run runs
+        # as it against the real pair. Created first, so create_account's sync carries it over.
+        oncall = create_oncall(pair.primary.execute, pair.primary.port)
         on_primary, on_replica = pair.create_account(["app"], HISTORY)  # syncs the pair
         monkeypatch.setenv("AIRFLOW_CONN_DR_PRIMARY", on_primary.conn_json())
         monkeypatch.setenv("AIRFLOW_CONN_DR_REPLICA", on_replica.conn_json())
+        for name, port in (("PRIMARY", pair.primary.port), ("REPLICA", pair.replica.port)):
+            monkeypatch.setenv(f"AIRFLOW_CONN_DR_{name}_ONCALL", _oncall_conn(oncall, port))
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.conn_uri)
         monkeypatch.setenv("AIRFLOW_CONN_SMTP_SINK", smtp.conn_uri)
         # Encrypted at rest: the drill must decrypt for the PITR and give the runbook the key.
@@ -54,7 +72,14 @@ def test_drill_passes_on_a_healthy_setup_and_names_a_purged_binlog(
                         "conn_id": "dr_primary",
                         "schemas": ["app"],
                         "history_schema": HISTORY,
-                        "replicas": [{"name": "replica1", "conn_id": "dr_replica"}],
+                        "oncall_conn_id": "dr_primary_oncall",
+                        "replicas": [
+                            {
+                                "name": "replica1",
+                                "conn_id": "dr_replica",
+                                "oncall_conn_id": "dr_replica_oncall",
+                            }
+                        ],
                         "backup": backup,
                     }
                 ],
@@ -97,8 +122,11 @@ def test_drill_passes_on_a_healthy_setup_and_names_a_purged_binlog(
         }
         assert any(c["name"] == "markers" and c["status"] == "pass" for c in areas["pitr"])
         assert {"name": "encryption", "status": "pass"}.items() <= areas["backup"][-1].items()
-        dry_runs = [c["name"] for c in areas["runbooks"] if c["name"].startswith("dry run")]
+        dry_runs = {
+            c["name"]: c["status"] for c in areas["runbooks"] if c["name"].startswith("dry run")
+        }
         assert len(dry_runs) == 3, areas["runbooks"]
+        assert dry_runs["dry run: failover_to_replica.py"] == "pass", areas["runbooks"]
         assert evidence["rto_s"] > 0 and evidence["recovery_point"]
         assert any("[TEST]" in t for t in slack.texts()), slack.texts()
         subjects = [str(make_header(decode_header(m["Subject"]))) for m in smtp.messages]

@@ -247,16 +247,28 @@ class DisasterRecoveryOperator(DatabaseOperator):
                 conn_ids.append(key)
         else:
             extra.append(Check("dry run: restore_from_backup.py", "skipped", "no backup"))
-        if db.replicas:
-            replica = db.replicas[0]
-            conn_ids.append(replica.conn_id)
+        if not db.replicas:
+            extra.append(Check("dry run: failover_to_replica.py", "skipped", "no replica"))
+        elif db.oncall_conn_id is None or db.replicas[0].oncall_conn_id is None:
+            # The failover acts on the real servers: only the account on call can show that it
+            # could (fence the primary, promote the replica). The maintenance account cannot.
+            extra.append(
+                Check(
+                    "dry run: failover_to_replica.py",
+                    "skipped",
+                    "no on-call connection: set oncall_conn_id on the database and its replica "
+                    "(the account of grants.sql's on-call section) so the drill proves the "
+                    "failover could run",
+                )
+            )
+        else:
+            primary_oncall, replica_oncall = db.oncall_conn_id, db.replicas[0].oncall_conn_id
+            conn_ids += [primary_oncall, replica_oncall]
             lag = run.config.thresholds_for(db.name).replication_lag_critical_s
             dry_runs["failover_to_replica.py"] = [
-                "--replica", replica.conn_id, "--primary", db.conn_id,
+                "--replica", replica_oncall, "--primary", primary_oncall,
                 "--max-lag-s", f"{lag:g}", "--dry-run",
             ]  # fmt: skip
-        else:
-            extra.append(Check("dry run: failover_to_replica.py", "skipped", "no replica"))
         checks = check_runbooks(
             default_recovery_dir(),
             max_review_age_days=run.config.disaster_recovery.runbook_review_days,
