@@ -203,11 +203,12 @@ def test_default_recovery_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 
 def _real_emergency_checks(account: OnCall) -> dict[str, Check]:
+    doc = (default_recovery_dir() / "disaster_recovery.md").read_text(encoding="utf-8")
     return by_name(
         check_runbooks(
             default_recovery_dir(),
             max_review_age_days=90,
-            today=TODAY,
+            today=parse_last_reviewed(doc) or TODAY,
             dry_runs={
                 # Lists only hour-long queries and kills nothing: safe on the shared server.
                 "emergency_maintenance.py": [
