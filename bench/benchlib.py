@@ -52,3 +52,24 @@ def write_section(section: str, text: str, doc: Path = DOC) -> None:
         content = content.rstrip("\n") + "\n\n" + block
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(content, encoding="utf-8")
+
+
+def root_option_file(inst: object) -> Path:
+    """Write a private (0600) option file for root of a private server; return its path.
+
+    Private servers have a random root password: the tools the benchmarks compare against
+    (pt-*, the clients, myloader) read it from here (``--defaults-file``, DSN ``F=``), never
+    from their command line. It lives in the instance's folder and goes with it.
+    """
+    from maintenance_ops.pipes import option_file
+
+    path = Path(inst.dir) / "bench-root.cnf"  # type: ignore[attr-defined]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(
+            option_file(
+                {"user": inst.user, "password": inst.password},  # type: ignore[attr-defined]
+                ("client", "myloader"),
+            )
+        )
+    return path

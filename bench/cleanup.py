@@ -36,12 +36,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchlib import DOC, ROOT, machine, write_section
+from benchlib import DOC, ROOT, machine, root_option_file, write_section
 
 sys.path.insert(0, str(ROOT / "plugins"))
 
 from maintenance_ops.cleanup import run_cleanup_rule  # noqa: E402
-from maintenance_ops.config import CleanupRule  # noqa: E402
+from maintenance_ops.config import CleanupRule, MaintenanceSettings  # noqa: E402
 from maintenance_ops.dialect import Dialect, parse_version  # noqa: E402
 from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
 from maintenance_ops.session import MaintenanceSession  # noqa: E402
@@ -74,7 +74,7 @@ class DirectSession(MaintenanceSession):
     """A maintenance session on the private server's socket (no Airflow connection needed)."""
 
     def __init__(self, inst: MySQLInstance) -> None:
-        super().__init__("bench", None, database_name="bench")  # type: ignore[arg-type]
+        super().__init__("bench", MaintenanceSettings(), database_name="bench")
         self.inst = inst
 
     def open(self) -> None:
@@ -126,14 +126,21 @@ def fresh_table(inst: MySQLInstance, rows: int) -> None:
 
 
 def probe(
-    socket: str, first_live: int, last_live: int, rate: float, ready: Any, stop: Any, out: Any
+    socket: str,
+    password: str,
+    first_live: int,
+    last_live: int,
+    rate: float,
+    ready: Any,
+    stop: Any,
+    out: Any,
 ) -> None:
     """Read and update random live rows at ``rate`` ops/s until ``stop``; send latencies."""
     import random
 
     import MySQLdb
 
-    conn = MySQLdb.connect(unix_socket=socket, user="root", db=DB)
+    conn = MySQLdb.connect(unix_socket=socket, user="root", passwd=password, db=DB)
     conn.autocommit(True)
     cur = conn.cursor()
     ready.set()
@@ -167,7 +174,8 @@ def measure(inst: MySQLInstance, args: argparse.Namespace, rows: int, action: An
     ctx = mp.get_context("spawn")
     ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
     proc = ctx.Process(
-        target=probe, args=(inst.socket, expired + 2, rows, args.probe_rate, ready, stop, out)
+        target=probe,
+        args=(inst.socket, inst.password, expired + 2, rows, args.probe_rate, ready, stop, out),
     )
     proc.start()
     if not ready.wait(60):
@@ -234,7 +242,7 @@ def pt_archiver(inst: MySQLInstance, cutoff: datetime, extra: list[str]) -> int:
     cmd = [
         "pt-archiver",
         "--source",
-        f"S={inst.socket},u=root,D={DB},t=events",
+        f"F={root_option_file(inst)},S={inst.socket},D={DB},t=events",
         "--where",
         where,
         "--no-check-charset",
@@ -293,7 +301,7 @@ def run_mode(inst: MySQLInstance, args: argparse.Namespace, mode: str) -> list[O
     rows = args.rows if mode == "delete" else args.archive_rows
     cutoff = BASE + timedelta(seconds=int(rows * args.expired) + 1)
     pt_base = ["--limit", str(CHUNK), "--commit-each", "--statistics", "--quiet"]
-    dest = ["--dest", f"S={inst.socket},u=root,D={DB},t=events_archive"]
+    dest = ["--dest", f"F={root_option_file(inst)},S={inst.socket},D={DB},t=events_archive"]
     methods: list[tuple[str, Any]] = [
         (f"ours (chunk {args.chunk})", lambda: ours(inst, cutoff, mode, args.chunk)),
     ]

@@ -306,7 +306,8 @@ def section(r: dict[str, Any], command: str) -> str:
         "",
         f"Ours takes **1/{ratio:.1f}** of pt-duplicate-key-checker's time (goal: at most 1/5).",
         f"Inside ours (median): catalog {phase.get('catalog_s', 0):.2f} s (index sizes read "
-        f"beside it on a second connection), comparison in Python {phase.get('compare_s', 0):.2f} s;"
+        "beside it on a second connection), comparison in Python "
+        f"{phase.get('compare_s', 0):.2f} s;"
         f" analysis total {phase['analysis']:.2f} s (the rest is connecting through the Airflow "
         f"hook); client CPU {statistics.median(r['ours_cpu']):.2f} s.",
     ]

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from benchlib import DOC, ROOT, machine, write_section
+from benchlib import DOC, ROOT, machine, root_option_file, write_section
 from cleanup import DirectSession
 
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -94,7 +94,9 @@ def fresh_table(inst: MySQLInstance, rows: int) -> None:
     inst.execute(f"ANALYZE TABLE {DB}.events")
 
 
-def probe(socket: str, rows: int, rate: float, ready: Any, stop: Any, out: Any) -> None:
+def probe(
+    socket: str, password: str, rows: int, rate: float, ready: Any, stop: Any, out: Any
+) -> None:
     """Read and update random rows at ``rate`` ops/s until ``stop``; send latencies, errors.
 
     Like ``bench/cleanup.py``'s probe, but an error (pt-online-schema-change's triggers
@@ -104,7 +106,7 @@ def probe(socket: str, rows: int, rate: float, ready: Any, stop: Any, out: Any) 
 
     import MySQLdb
 
-    conn = MySQLdb.connect(unix_socket=socket, user="root", db=DB)
+    conn = MySQLdb.connect(unix_socket=socket, user="root", passwd=password, db=DB)
     conn.autocommit(True)
     cur = conn.cursor()
     ready.set()
@@ -190,7 +192,7 @@ def pt_osc(inst: MySQLInstance) -> str:
         "--execute",
         "--recursion-method=none",
         "--no-check-alter",
-        f"S={inst.socket},u=root,D={DB},t=events",
+        f"F={root_option_file(inst)},S={inst.socket},D={DB},t=events",
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -225,7 +227,8 @@ def measure(
     ctx = mp.get_context("spawn")
     ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
     proc = ctx.Process(
-        target=probe, args=(inst.socket, args.rows, args.probe_rate, ready, stop, out)
+        target=probe,
+        args=(inst.socket, inst.password, args.rows, args.probe_rate, ready, stop, out),
     )
     proc.start()
     if not ready.wait(60):

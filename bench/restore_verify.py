@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchlib import DOC, ROOT, machine, write_section
+from benchlib import DOC, ROOT, machine, root_option_file, write_section
 
 sys.path.insert(0, str(ROOT / "plugins"))
 
@@ -167,25 +167,25 @@ def raw_restore(tool: str, backup: Path) -> tuple[float, float, int]:
                     "-o",
                     "pipefail",
                     "-c",
-                    'zstd -dc "$1" | mariadb --no-defaults --socket="$2" -u root '
+                    'zstd -dc "$1" | mariadb --defaults-file="$3" --socket="$2" '
                     "--default-character-set=utf8mb4 --binary-mode --batch",
                     "raw",
                     str(backup / "dump.sql.zst"),
                     inst.socket,
+                    str(root_option_file(inst)),
                 ]
             )
         else:
             run(
                 [
                     "myloader",
+                    f"--defaults-file={root_option_file(inst)}",
                     "-d",
                     str(backup / "mydumper"),
                     "-h",
                     "127.0.0.1",
                     "-P",
                     str(inst.port),
-                    "-u",
-                    "root",
                     "--threads",
                     "2",
                     "--overwrite-tables",
