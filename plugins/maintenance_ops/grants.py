@@ -343,3 +343,26 @@ def oncall_matrix_markdown() -> str:
     The README's runbook section holds this table; a test keeps the two equal.
     """
     return matrix_markdown(oncall_grants_file(), RUNBOOK_TAGS)
+
+
+# What SUPER still stands for, for accounts set up before the ADMIN privileges split it up
+# (the servers' own checks accept SUPER for these; "at least one of SUPER, ...").
+_SUPER_COVERS_MARIADB = frozenset(
+    {"CONNECTION ADMIN", "REPLICATION SLAVE ADMIN", "SLAVE MONITOR", "BINLOG MONITOR"}
+)
+_SUPER_COVERS_MYSQL = frozenset(
+    {"CONNECTION_ADMIN", "SYSTEM_VARIABLES_ADMIN", "REPLICATION_SLAVE_ADMIN"}
+)
+
+
+def super_covers(privilege: str, version: ServerVersion) -> bool:
+    """Return whether SUPER lets an account do what ``privilege`` is asked for on this server.
+
+    MariaDB 10.11 took READ_ONLY ADMIN out of SUPER; MySQL 8 still accepts SUPER (deprecated)
+    where the dynamic ADMIN privileges are checked.
+    """
+    if version.flavor == "mariadb":
+        if privilege == "READ_ONLY ADMIN":
+            return not version.at_least(10, 11)
+        return privilege in _SUPER_COVERS_MARIADB
+    return privilege in _SUPER_COVERS_MYSQL

@@ -27,6 +27,7 @@ from maintenance_ops.grants import (
     oncall_grants_file,
     oncall_matrix_markdown,
     parse_grants,
+    super_covers,
 )
 from maintenance_ops.preflight import run_preflight
 from maintenance_ops.session import MaintenanceSession
@@ -275,3 +276,20 @@ def test_a_dag_run_stops_at_the_preflight_naming_the_privilege(
     assert [(r["command"], r["outcome"]) for r in rows] == [
         ("preflight mysql_health_check", "failed")
     ]
+
+
+@pytest.mark.parametrize(
+    ("privilege", "version", "covered"),
+    [
+        pytest.param("CONNECTION ADMIN", "10.11.19-MariaDB", True, id="mariadb-kill"),
+        pytest.param("READ_ONLY ADMIN", "10.6.18-MariaDB", True, id="mariadb-10.6-read-only"),
+        pytest.param("READ_ONLY ADMIN", "10.11.19-MariaDB", False, id="mariadb-10.11-read-only"),
+        pytest.param("PROCESS", "10.11.19-MariaDB", False, id="mariadb-process"),
+        pytest.param("SYSTEM_VARIABLES_ADMIN", "8.0.40", True, id="mysql-read-only"),
+        pytest.param("REPLICATION CLIENT", "8.4.2", False, id="mysql-replica-status"),
+    ],
+)
+def test_what_super_still_covers_for_the_runbooks(
+    privilege: str, version: str, covered: bool
+) -> None:
+    assert super_covers(privilege, parse_version(version)) is covered

@@ -356,3 +356,32 @@ def test_check_privileges_only_checks(server: MySQLInstance, oncall: OnCall) -> 
         assert f"as '{oncall.user}'@'%' holds every grant" in done.stdout
         assert "[1/" not in done.stdout
     assert _read_only(server) == 0
+
+
+def test_an_older_super_account_is_judged_as_the_server_would(
+    server: MySQLInstance, sleepers: list[Sleeper]
+) -> None:
+    """SUPER still stands for CONNECTION ADMIN on MariaDB 10.11, not for READ_ONLY ADMIN."""
+    account = create_oncall(
+        server.execute, server.port, skip=["CONNECTION ADMIN", "READ_ONLY ADMIN"]
+    )
+    server.execute(f"GRANT SUPER ON *.* TO '{account.user}'@'%'")
+    try:
+        kill = run_script(
+            "runaway", "--server", account.url(), "--max-seconds", "1", "--kill",
+            "--check-privileges", account=account,
+        )  # fmt: skip
+        assert kill.returncode == 0, kill.stdout + kill.stderr
+        victim = Sleeper(server, USER, PASSWORD).start()
+        sleepers.append(victim)
+        killed = run_script(
+            "runaway", "--server", account.url(), "--max-seconds", "1", "--user", USER, "--kill",
+            account=account,
+        )  # fmt: skip
+        assert killed.returncode == 0 and f"killed: #{victim.thread_id}" in killed.stdout
+        read_only = run_script(
+            "read-only", "on", "--server", account.url(), "--check-privileges", account=account
+        )
+        assert read_only.returncode == 1 and "READ_ONLY ADMIN ON *.*" in read_only.stderr
+    finally:
+        drop_oncall(server.execute, account)
