@@ -326,6 +326,7 @@ def test_fences_a_primary_with_writers_on_both_sides(own_pair: ReplicationPair) 
         on_primary.join(timeout=10)
         on_replica.join(timeout=10)
     assert "fenced: {'read_only': True}; ended " in done.stdout
+    assert "ended 0 client sessions" not in done.stdout  # the writer's session was ended
     old = dict(own_pair.primary_sql("SELECT id, v FROM app.orders"))
     new = dict(own_pair.replica_sql("SELECT id, v FROM app.orders"))
     # Nothing the old primary committed is missing from (or different on) the new primary.
