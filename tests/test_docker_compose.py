@@ -198,10 +198,18 @@ def test_init_script_makes_a_working_least_privilege_account(tmp_path: Path) -> 
     password = "mmc-compose-0123456789"
     with MySQLInstance(base_dir=tmp_path / "server") as server:
         done = subprocess.run(
-            ["bash", "-c", 'docker_process_sql() { mariadb --socket="$SOCK" -uroot; }; source "$0"', str(INIT_SCRIPT)],
+            # The image's docker_process_sql logs in as root; the private server's root has a
+            # password, which the client reads from MYSQL_PWD (never the command line).
+            [
+                "bash",
+                "-c",
+                'docker_process_sql() { mariadb --socket="$SOCK" -uroot; }; source "$0"',
+                str(INIT_SCRIPT),
+            ],
             env={
                 "PATH": os.environ["PATH"],
                 "SOCK": server.socket,
+                "MYSQL_PWD": server.password,
                 "MAINTENANCE_DB_PASSWORD": password,
                 "MAINTENANCE_SCHEMAS": "app",
                 "MMC_GRANTS_FILE": str(GRANTS),
@@ -211,7 +219,9 @@ def test_init_script_makes_a_working_least_privilege_account(tmp_path: Path) -> 
             check=False,
         )
         assert done.returncode == 0, done.stderr
-        conn = MySQLdb.connect(host="127.0.0.1", port=server.port, user="maintenance", passwd=password)
+        conn = MySQLdb.connect(
+            host="127.0.0.1", port=server.port, user="maintenance", passwd=password
+        )
         try:
             cursor = conn.cursor()
             cursor.execute("SELECT CURRENT_USER()")
