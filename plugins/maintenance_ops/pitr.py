@@ -586,6 +586,7 @@ def restore_to_point(
         stop_at,
         keep_gtids=keep,
         dialect=dialect,
+        history_schema=history_schema,
     )
     result = PitrResult(
         backup_path=str(path),
