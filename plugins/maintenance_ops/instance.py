@@ -621,6 +621,8 @@ class MySQLInstance:
             params["unix_socket"] = self.socket
         if database is not None:
             params["db"] = database
+        if "password" in kw:  # MySQLdb's two names for it: the caller's wins over root's
+            kw["passwd"] = kw.pop("password")
         params.update(kw)
         return MySQLdb.connect(**params)
 
