@@ -45,7 +45,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -114,6 +114,10 @@ _TRX_COUNTER = re.compile(r"Trx id counter\s+(\d+)")
 
 class BackupError(MaintenanceError):
     """A backup tool failed or its output could not be stored."""
+
+
+class ToolStalled(BackupError):
+    """The backup tool wrote nothing for ``backup.stall_timeout_s``: killed."""
 
 
 class BackupRefused(BackupError, PreflightError):
@@ -953,19 +957,48 @@ def _tool_pipeline(job: _Job, defaults_file: str) -> Pipeline:
             coordinates=_coordinates_file(job),
             stderr_dir=stderr_dir,
         )
+    on_tick = None
     if job.tool == "mydumper":
         command = mydumper_command(
             defaults_file, job.staging / "mydumper", job.schemas, compress=job.compression != "none"
         )
+        on_tick = stall_guard(job.staging / "mydumper", job.settings.stall_timeout_s, job.tool)
     else:
         command = mariabackup_command(defaults_file, job.staging / "mariabackup")
     return Pipeline(
         [Stage(command, job.tool)],
         f"backup with {job.tool}",
         timeout_s=TOOL_TIMEOUT_S,
+        on_tick=on_tick,
+        tick_s=1.0,
         error=BackupError,
         stderr_dir=stderr_dir,
     )
+
+
+def stall_guard(folder: Path, stall_s: float, tool: str) -> Callable[[], None]:
+    """A progress hook raising :class:`ToolStalled` when ``folder`` stops changing for ``stall_s``.
+
+    Progress is any new file or any growth of the folder's files (a big table's file grows).
+    """
+
+    def state() -> tuple[int, int]:
+        sizes = [p.stat().st_size for p in folder.rglob("*") if p.is_file()]
+        return len(sizes), sum(sizes)
+
+    seen, since = (-1, -1), time.monotonic()
+
+    def tick() -> None:
+        nonlocal seen, since
+        now, current = time.monotonic(), state()
+        if current != seen:
+            seen, since = current, now
+        elif now - since > stall_s:
+            raise ToolStalled(
+                f"{tool} wrote nothing for {stall_s:g}s (backup.stall_timeout_s): killed"
+            )
+
+    return tick
 
 
 def _stderr_dir(job: _Job) -> Path:
@@ -1022,7 +1055,14 @@ def _run_and_count(
             if not parallel:
                 pipeline = _tool_pipeline(job, defaults_file).start()
             assert pipeline is not None
-            pipeline.wait()
+            try:
+                pipeline.wait()
+            except ToolStalled as exc:  # mydumper 0.10's random hang: once more, from scratch
+                log.warning("%s; running it once more", exc)
+                pipeline.close()
+                shutil.rmtree(job.staging / job.tool, ignore_errors=True)
+                pipeline = _tool_pipeline(job, defaults_file).start()
+                pipeline.wait()
         finally:
             if pipeline is not None:
                 pipeline.kill()  # no-op once it finished; on any error nothing keeps running

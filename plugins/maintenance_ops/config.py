@@ -184,6 +184,9 @@ class BackupSettings(_Model):
     rpo_hours: Seconds = 26.0
     rto_minutes: Seconds = 60.0
     encryption_conn_id: ConnId | None = None
+    stall_timeout_s: Seconds = 300.0
+    """mydumper writing nothing new for this long is killed and run once more (mydumper 0.10
+    can hang for good, at random, with every thread waiting); a second stall fails the backup."""
 
 
 class RestoreTarget(_Model):

@@ -1166,3 +1166,46 @@ def test_a_killed_backup_leaves_no_password_file_or_plaintext_after_cleanup(
     finally:
         child.kill()
         holder.close()  # releases the lock: the orphaned dump finishes into deleted files
+
+
+def test_a_stalled_mydumper_is_killed_and_run_once_more(
+    target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mydumper 0.10 can hang for good at random: the stall guard kills it and tries again."""
+    import shutil
+    import stat
+
+    real = shutil.which("mydumper")
+    assert real
+    shim_dir, mark = tmp_path / "shim", tmp_path / "hung-once"
+    shim_dir.mkdir()
+    shim = shim_dir / "mydumper"
+    shim.write_text(
+        "#!/bin/bash\n"
+        f'if [ ! -e "{mark}" ] && [[ "$*" == *--outputdir* ]]; then : > "{mark}"; exec sleep 300; fi\n'
+        f'exec "{real}" "$@"\n'
+    )
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{shim_dir}:{os.environ['PATH']}")
+    _populate(target)
+    settings = _settings(tmp_path, tool="mydumper").model_copy(update={"stall_timeout_s": 2.0})
+    result = _backup(target, settings)
+    assert mark.exists()  # the first run hung and was killed
+    assert result.manifest["row_counts"][f"{target.schema}.items"] == 3
+    assert verify_files(result.path, result.manifest) == []
+
+
+def test_the_stall_guard_counts_growth_as_progress(tmp_path: Path) -> None:
+    from maintenance_ops.backup import ToolStalled, stall_guard
+
+    tick = stall_guard(tmp_path, 0.2, "mydumper")
+    tick()
+    (tmp_path / "a").write_bytes(b"x")
+    time.sleep(0.15)
+    tick()
+    (tmp_path / "a").write_bytes(b"xx")  # growth, no new file
+    time.sleep(0.15)
+    tick()
+    time.sleep(0.3)
+    with pytest.raises(ToolStalled, match="wrote nothing for 0.2s"):
+        tick()
