@@ -1080,14 +1080,24 @@ def _mydumper_routines_and_events(job: _Job, defaults_file: str, schemas: set[st
             defaults_file, outdir, schema, compress=job.compression != "none"
         )
         stage = Stage(command, "mydumper (routines and events)")
-        with Pipeline(
-            [stage],
-            f"backup of the routines and events of {schema}",
-            timeout_s=TOOL_TIMEOUT_S,
-            error=BackupError,
-            stderr_dir=_stderr_dir(job),
-        ) as pipeline:
-            pipeline.wait()
+        for attempt in (1, 2):  # mydumper 0.10's random hang: once more, from scratch
+            with Pipeline(
+                [stage],
+                f"backup of the routines and events of {schema}",
+                timeout_s=TOOL_TIMEOUT_S,
+                on_tick=stall_guard(outdir, job.settings.stall_timeout_s, "mydumper"),
+                tick_s=1.0,
+                error=BackupError,
+                stderr_dir=_stderr_dir(job),
+            ) as pipeline:
+                try:
+                    pipeline.wait()
+                    break
+                except ToolStalled as exc:
+                    if attempt == 2:
+                        raise
+                    log.warning("%s; running it once more", exc)
+                    shutil.rmtree(outdir, ignore_errors=True)
         for post in outdir.glob("*-schema-post.sql*"):
             post.rename(job.staging / "mydumper" / post.name)
         shutil.rmtree(outdir)
