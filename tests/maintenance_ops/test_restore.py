@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,7 +44,7 @@ from maintenance_ops.restore import (
 )
 from maintenance_ops.session import Endpoint
 from tests.conftest import Target, run_sql
-from tests.support.forwarder import TcpForwarder, own_address
+from tests.support.forwarder import TcpForwarder
 from tests.support.sources import source_of
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -494,26 +493,32 @@ def _through_forwarder() -> Iterator[tuple[str, int]]:
 
 
 @contextlib.contextmanager
-def _through_own_address() -> Iterator[tuple[str, int]]:
-    address = own_address()
-    if address is None:
-        pytest.skip("this machine has no address besides loopback")
-    try:
-        socket.create_connection((address, 3306), timeout=2).close()
-    except OSError:
-        pytest.skip(f"the shared server does not listen on this host's address {address}")
-    yield address, 3306
+def _through_another_address() -> Iterator[tuple[str, int]]:
+    """The same server on the same port under another address of this host (as its own
+    interface address, 0.0.0.0 or a second DNS name would be): 127.0.0.2:3306, forwarded to the
+    shared server, which listens on 127.0.0.1 only. Loopback only: no traffic leaves the host."""
+    with TcpForwarder("127.0.0.1", 3306, listen=("127.0.0.2", 3306)):
+        yield "127.0.0.2", 3306
 
 
 @pytest.mark.parametrize(
-    "reach",
+    ("reach", "refusal"),
     [
-        pytest.param(_through_forwarder, id="tcp-forwarder-on-another-port"),
-        pytest.param(_through_own_address, id="hosts-own-address"),
+        # A proxy's port passes the address check: only the server's own word refuses it.
+        pytest.param(
+            _through_forwarder, "may be the source .*nonce row", id="tcp-forwarder-on-another-port"
+        ),
+        # Another address of the same host on the source's port: refused either way.
+        pytest.param(
+            _through_another_address,
+            "resolves to the source|may be the source",
+            id="another-address-same-port",
+        ),
     ],
 )
 def test_the_source_under_another_address_is_refused_before_any_write(
     reach: Callable[[], contextlib.AbstractContextManager[tuple[str, int]]],
+    refusal: str,
     source: SourceServer,
     dump_backup: tuple[Path, dict[str, Any], str],
     target: Target,
@@ -525,7 +530,7 @@ def test_the_source_under_another_address_is_refused_before_any_write(
     target.sql("CREATE TABLE untouched (id INT)")
     with reach() as (host, port):
         scratch = _scratch_through(monkeypatch, target, host, port)
-        with pytest.raises(SafetyAbort, match="may be the source .*nonce row written to the"):
+        with pytest.raises(SafetyAbort, match=refusal):
             _run(folder, manifest, tmp_path, source, target=scratch)
     _assert_untouched(target)
 

@@ -16,11 +16,13 @@ from types import TracebackType
 
 
 class TcpForwarder:
-    """Forward every connection to ``127.0.0.1:<port>`` to ``(host, upstream_port)``."""
+    """Forward every connection to ``listen`` (default ``127.0.0.1:<free port>``) upstream."""
 
-    def __init__(self, host: str, upstream_port: int) -> None:
+    def __init__(
+        self, host: str, upstream_port: int, *, listen: tuple[str, int] = ("127.0.0.1", 0)
+    ) -> None:
         self.upstream = (host, upstream_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))  # loopback only
+        self._listener = socket.create_server(listen)  # a loopback address only
         self.port: int = self._listener.getsockname()[1]
         self._stop = threading.Event()
         self._sockets: list[socket.socket] = []
@@ -73,18 +75,3 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
     finally:
         with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
-
-
-def own_address() -> str | None:
-    """Return this host's own non-loopback IPv4 address, or None when it has none.
-
-    A UDP socket "connected" to a TEST-NET address sends nothing; it only makes the kernel
-    pick the interface address it would use.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))
-            address = str(probe.getsockname()[0])
-        except OSError:
-            return None
-    return None if address.startswith("127.") or address == "0.0.0.0" else address
