@@ -215,18 +215,24 @@ def requirements(
     tags: Iterable[str],
     version: ServerVersion,
     schemas: Sequence[str],
-    history_schema: str,
+    history_schema: str | None,
     grants: Iterable[Grant] | None = None,
 ) -> list[Requirement]:
-    """Every privilege the run needs on this server, on the real schemas."""
+    """Every privilege the run needs on this server, on the real schemas.
+
+    :param history_schema: None when history lives on another server (its grants are not
+        needed here).
+    """
     tags = set(tags)
     needed: list[Requirement] = []
     for grant in grants if grants is not None else grants_file():
         if not grant.needed_by(tags) or not grant.condition.applies(version):
             continue
+        if history_schema is None and grant.schema == EXAMPLE_HISTORY:
+            continue
         targets = schemas if grant.schema == EXAMPLE_SCHEMA else [None]
         for schema in targets:
-            scope = grant.scope_for(schema or "", history_schema)
+            scope = grant.scope_for(schema or "", history_schema or "")
             needed.extend(Requirement(p, scope, grant.reason) for p in grant.privileges)
     return needed
 

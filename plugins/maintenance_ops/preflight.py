@@ -50,9 +50,7 @@ def missing_privileges(
     :param backups: this run takes a backup. :param replicas: this run reads replicas.
     """
     tags = tags_for(cadence_key, backups=backups, replicas=replicas)
-    needed = requirements(tags, dialect.version, schemas, history_schema or "")
-    if history_schema is None:
-        needed = [r for r in needed if r.scope.split(".", 1)[0] != ""]
+    needed = requirements(tags, dialect.version, schemas, history_schema)
     found = missing(granted, needed, dialect)
     return sorted(dict.fromkeys(found), key=str)
 
