@@ -46,7 +46,6 @@ from maintenance_ops.cleanup_fk import (
     build_child_copy,
     build_group_count,
     foreign_keys_from_rows,
-    hidden_referencing_keys,
     plan_foreign_keys,
     table_name,
 )
@@ -689,20 +688,21 @@ def _inspect(session: Any, rule: CleanupRule, schema: str) -> _TablePlan:
 
 
 def _hidden_children(session: Any, root: tuple[str, str], fk_plan: Any) -> str:
-    """Refuse when InnoDB knows foreign keys on the rule's tables that the account cannot see."""
-    innodb = session.query(
-        load_sql(
-            "cleanup_innodb_foreign_keys",
-            innodb_foreign=session.dialect.innodb_foreign_keys_table(),
-        )
-    )
+    """Refuse when InnoDB knows foreign keys on the rule's tables that the account cannot see
+    (or when InnoDB's catalog cannot be read, so nobody knows)."""
+    from maintenance_ops.index_analysis import hidden_foreign_keys
+
     tables = {root, *(key.child for key in fk_plan.edges if key.on_delete == "CASCADE")}
-    hidden = hidden_referencing_keys(innodb, tables, fk_plan.edges)
+    unreadable: list[str] = []
+    hidden = hidden_foreign_keys(session, tables, list(fk_plan.edges), unreadable)
+    if unreadable:
+        return f"{root[0]}.{root[1]}: {unreadable[0]}; a delete could reach tables nobody checked"
     if not hidden:
         return ""
+    keys = "; ".join(key for found in hidden.values() for key in found)
     return (
         f"{root[0]}.{root[1]} is referenced by foreign keys in tables the maintenance account "
-        f"cannot see ({'; '.join(hidden)}), so what a delete does to them is unknown; grant the "
+        f"cannot see ({keys}), so what a delete does to them is unknown; grant the "
         "account SELECT on those schemas (include/sql/grants.sql, per maintained schema)"
     )
 
