@@ -306,4 +306,7 @@ def test_outage_long_transaction_is_waited_out_not_queued_behind(
     outcomes = [r["outcome"] for r in audit.read("primary")]
     assert outcomes == ["ok"]  # no DDL was queued behind the transaction
     assert len(probe.latencies) > 500
-    assert max(probe.latencies) < 1.0, sorted(probe.latencies)[-5:]
+    # A DDL queued behind the transaction would stall every probe op of its wait (dozens at
+    # this rate); a busy machine may delay one or two on its own. Count, do not time one op.
+    slow = [latency for latency in probe.latencies if latency > 0.5]
+    assert len(slow) <= 5, sorted(probe.latencies)[-10:]
