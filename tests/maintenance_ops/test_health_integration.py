@@ -44,21 +44,22 @@ def pair() -> Iterator[tuple[MySQLInstance, MySQLInstance]]:
         primary.execute("CREATE DATABASE app")
         primary.execute("CREATE TABLE app.t (id INT PRIMARY KEY)")
         create_account(primary.execute, ["app"], "_maintenance", user=ACCOUNT_USER)
-        _wait_replicated(replica)
+        _wait_replicated(primary, replica)
         yield primary, replica
     finally:
         replica.stop()
         primary.stop()
 
 
-def _wait_replicated(replica: MySQLInstance, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    account = "SELECT COUNT(*) FROM mysql.user WHERE User = %s"  # created after the schema
-    while time.monotonic() < deadline:
-        if replica.execute(account, (ACCOUNT_USER,)) == [(1,)]:
-            return
-        time.sleep(0.2)
-    raise AssertionError("replica did not catch up: " + str(replica.execute("SHOW SLAVE STATUS")))
+def _wait_replicated(primary: MySQLInstance, replica: MySQLInstance, timeout: int = 30) -> None:
+    """Wait until the replica applied everything the primary wrote (the account's last GRANT
+    included: waiting for the account row alone raced its grants)."""
+    ((position,),) = primary.execute("SELECT @@gtid_binlog_pos")
+    ((waited,),) = replica.execute("SELECT MASTER_GTID_WAIT(%s, %s)", (position, timeout))
+    if waited != 0:
+        raise AssertionError(
+            f"replica did not reach {position}: " + str(replica.execute("SHOW SLAVE STATUS"))
+        )
 
 
 @pytest.fixture
