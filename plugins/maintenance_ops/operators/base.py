@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from maintenance_ops.cadences import BY_KEY
-from maintenance_ops.exceptions import ConfigError, PreflightError, SafetyAbort, VerificationError
+from maintenance_ops.exceptions import PreflightError, error_code, final_reason
 
 if TYPE_CHECKING:
     from maintenance_ops.audit import AuditLog
@@ -44,8 +44,21 @@ class Run:
         return self.session, self.db, self.config, self.audit, self.preflight, self.context
 
 
-# Errors that a retry cannot fix: fail at once, without burning the retries.
-FINAL_ERRORS = (ConfigError, PreflightError, SafetyAbort, VerificationError)
+def fail_fast(database: str, exc: Exception) -> None:
+    """Raise ``AirflowFailException`` when a retry cannot fix ``exc``; return when it might.
+
+    The task then fails and alerts at once instead of sitting out its retries (a wrong
+    password would otherwise alert minutes later). The message is the error's own (it never
+    holds a password) plus what must change first.
+    """
+    if isinstance(exc, AirflowException):  # Airflow's own outcomes (fail, skip) pass as they are
+        return
+    reason = final_reason(exc)
+    if reason is None:
+        return
+    code = error_code(exc)
+    text = f"[{code}] {(exc.args + ('',))[1]}" if code is not None else str(exc)
+    raise AirflowFailException(f"{database}: {text}\nNot retried: {reason}") from exc
 
 
 class DatabaseOperator(BaseOperator):
@@ -116,8 +129,9 @@ class DatabaseOperator(BaseOperator):
                         result.update(self.work(run))
             finally:
                 audit.close()
-        except FINAL_ERRORS as exc:
-            raise AirflowFailException(f"{self.database}: {exc}") from exc
+        except Exception as exc:
+            fail_fast(self.database, exc)
+            raise
         return result
 
     def _preflight(

@@ -1,0 +1,53 @@
+"""A failure a retry cannot fix fails the task on its first try and alerts once, at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Target, target_database
+from tests.dags.conftest import run_dag, task_states
+from tests.support.accounts import PASSWORD, Account
+from tests.support.receivers import SlackReceiver
+
+
+def test_wrong_password_fails_on_the_first_try_despite_retries(
+    target: Target, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert target.account is not None
+    wrong = Account(target.account.user, password="not-" + PASSWORD)
+    with SlackReceiver() as slack:
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack.conn_uri)
+        monkeypatch.setenv("AIRFLOW_CONN_MMC_WRONG_PW", wrong.conn_json())
+        write_config(
+            {
+                "databases": [
+                    target_database(target, "healthy"),
+                    {
+                        "name": "orders",
+                        "conn_id": "mmc_wrong_pw",
+                        "history_schema": target.history_schema,
+                    },
+                ],
+                # Retries configured, with a short delay: dag.test() would really retry.
+                "maintenance": {"retries": 2, "retry_delay_s": 1, "max_retry_delay_s": 1},
+                "notifications": {"slack_conn_id": "slack_alerts"},
+            }
+        )
+        dag_run = run_dag("mysql_health_check")
+
+    tis = {
+        ti.rendered_map_index: ti for ti in dag_run.get_task_instances() if ti.task_id == "maintain"
+    }
+    assert str(tis["healthy"].state) == "success", task_states(dag_run)
+    failed = tis["orders"]
+    assert str(failed.state) == "failed"
+    assert failed.try_number == 1  # no retry used, though two were configured
+    assert failed.max_tries == 2
+
+    alerts = [t for t in slack.texts() if "Database: orders" in t and "maintain" in t]
+    assert len(alerts) == 1, slack.texts()
+    assert "[1045]" in alerts[0] and "Not retried" in alerts[0], alerts[0]
+    assert not any(PASSWORD in t for t in slack.texts())
