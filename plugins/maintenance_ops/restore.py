@@ -400,23 +400,20 @@ class ClientEndpoint:
             password=conn.password or "",
         )
 
-    def connect(self, *, connect_timeout: int = 10) -> Any:
-        """Open an autocommit MySQLdb connection (socket when set, else TCP)."""
-        import MySQLdb
+    def connect(self, *, connect_timeout: int = 10, label: str | None = None) -> Any:
+        """Open an autocommit connection by :func:`sqlexec.connect` (socket when set, else TCP).
 
-        params: dict[str, Any] = {
-            "user": self.user,
-            "passwd": self.password,
-            "charset": "utf8mb4",
-            "connect_timeout": connect_timeout,
-        }
-        if self.socket:
-            params["unix_socket"] = self.socket
-        else:
-            params.update(host=self.host, port=self.port)
-        conn = MySQLdb.connect(**params)
-        conn.autocommit(True)
-        return conn
+        :raises ConnectionFailed: naming ``label`` (default: the address), never the password.
+        """
+        return sqlexec.connect(
+            user=self.user,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            socket=self.socket,
+            connect_timeout=connect_timeout,
+            label=label,
+        )
 
     def address_args(self, *, tcp: bool = False) -> list[str]:
         """Return where to connect as client arguments (no secrets).
