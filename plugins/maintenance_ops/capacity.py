@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
-from maintenance_ops.history import linear_fit
+from maintenance_ops.history import DEFAULT_NEED, HistoryNeed, history_span, linear_fit, span_hours
 from maintenance_ops.identifiers import qualified, validate_identifier
 from maintenance_ops.index_analysis import naive_utc
 from maintenance_ops.sqlfiles import load_sql, split_statements
@@ -78,6 +78,9 @@ class Forecast:
     days_latest: float | None = None  # lower band reaches the limit
     limit_date: datetime | None = None
     points: list[tuple[datetime, float, float, float]] = field(default_factory=list)
+    samples: int = 0
+    span_hours: float = 0.0
+    history: str = ""
 
     def value_at(self, days: float) -> tuple[float, float, float]:
         """Return the fit and its band ``days`` after the latest point."""
@@ -92,6 +95,22 @@ class Forecast:
         data["points"] = [(t.isoformat(), round(m, 3), round(lo, 3), round(hi, 3))
                           for t, m, lo, hi in self.points]  # fmt: skip
         return data
+
+    def describe(self) -> str:
+        """One report line: where the series is, where it heads, and from how much history."""
+        line = f"forecast {self.metric}: {self.latest:g} now, {self.slope_per_day:+g}/day"
+        if self.limit is not None:
+            line += (
+                f", reaches {self.limit:g} in ~{self.days_until_limit:g} days "
+                f"(band {_days(self.days_earliest)} to {_days(self.days_latest)})"
+                if self.days_until_limit is not None
+                else f", not heading for {self.limit:g}"
+            )
+        return f"{line} (from {self.history})"
+
+
+def _days(days: float | None) -> str:
+    return "never" if days is None else f"{days:g}"
 
 
 def _days_to(value: float, limit: float, slope: float) -> float | None:
@@ -127,6 +146,8 @@ def forecast(
     elapsed = (now - t0).total_seconds() / 86400
     latest = intercept + slope * elapsed
     result = Forecast(metric, round(latest, 3), round(slope, 6), round(std, 6), limit)
+    result.samples, result.history = len(points), history_span(points)
+    result.span_hours = round(span_hours(points), 2)
     for step in range(steps + 1):
         ahead = horizon_days * step / max(steps, 1)
         result.points.append((now + timedelta(days=ahead), *result.value_at(ahead)))
@@ -135,7 +156,10 @@ def forecast(
         result.days_until_limit = _days_to(latest, limit, slope)
         result.days_earliest = _days_to(latest + half, limit, slope)
         result.days_latest = _days_to(latest - half, limit, slope)
-        if result.days_until_limit is not None:
+        # A limit millennia away (64 TiB at a few KiB a day) has no calendar date.
+        if result.days_until_limit is not None and result.days_until_limit < (
+            (datetime.max - now).days
+        ):
             result.limit_date = now + timedelta(days=result.days_until_limit)
     return result
 
@@ -152,12 +176,23 @@ class AutoIncrement:
     next: int
     used_ratio: float
     forecast_date: datetime | None = None
+    forecast_history: str | None = None  # what the date came from, or why there is none
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict."""
+        """Return a JSON-serialisable dict (``exhaustion``: the date with its history, as text)."""
         data = asdict(self)
         data["forecast_date"] = self.forecast_date.isoformat() if self.forecast_date else None
+        data["exhaustion"] = self.exhaustion()
         return data
+
+    def exhaustion(self) -> str:
+        """``exhausted ~DATE (from N samples over X d)``, or why there is no date."""
+        history = self.forecast_history or "no history"
+        if self.forecast_date is not None:
+            return f"exhausted ~{self.forecast_date:%Y-%m-%d} (from {history})"
+        if history.startswith("not enough history"):
+            return f"exhaustion date: {history}"
+        return f"not growing ({history})"
 
 
 def autoinc_usage(row: Mapping[str, Any]) -> AutoIncrement | None:
@@ -181,16 +216,28 @@ def autoinc_usage(row: Mapping[str, Any]) -> AutoIncrement | None:
     )
 
 
-def exhaustion_date(points: Points, maximum: int, now: datetime) -> datetime | None:
-    """Return when a counter's linear growth reaches ``maximum`` (pure); None if not growing."""
+def exhaustion_date(
+    points: Points, maximum: int, now: datetime, need: HistoryNeed = DEFAULT_NEED
+) -> datetime | None:
+    """Return when a counter's linear growth reaches ``maximum`` (pure).
+
+    None when it is not growing, or when ``points`` are too few for ``need``.
+    """
+    if need.shortfall(points):
+        return None
     fit = forecast("auto_increment", points, now, limit=float(maximum), steps=0)
     if fit is None or fit.limit_date is None:
         return None
     return fit.limit_date
 
 
-def growth(name: str, points: Points, now: datetime) -> dict[str, Any] | None:
-    """Return a series' latest value and change over 7 and 30 days (pure)."""
+def growth(
+    name: str, points: Points, now: datetime, need: HistoryNeed = DEFAULT_NEED
+) -> dict[str, Any] | None:
+    """Return a series' latest value, change over 7 and 30 days and slope (pure).
+
+    The slope needs ``need``'s history; ``history`` says what it came from or why it is None.
+    """
     points = sorted(points)
     if not points:
         return None
@@ -200,13 +247,15 @@ def growth(name: str, points: Points, now: datetime) -> dict[str, Any] | None:
         before = [v for t, v in points if t <= now - timedelta(days=days)]
         return round(latest - before[-1], 1) if before else None
 
-    fit = linear_fit(points)
+    short = need.shortfall(points)
+    fit = None if short else linear_fit(points)
     return {
         "name": name,
         "latest_bytes": latest,
         "change_7d": change(7),
         "change_30d": change(30),
         "slope_per_day": round(fit[0], 1) if fit else None,
+        "history": short or history_span(points),
     }
 
 
@@ -294,7 +343,12 @@ class CapacityResult:
             "autoinc": [a.to_dict() for a in self.autoinc],
             "svg": self.svg,
             "notes": list(self.notes),
+            "lines": self.lines(),
         }
+
+    def lines(self) -> list[str]:
+        """The report's lines: each forecast with its history, then why others are missing."""
+        return [f.describe() for f in self.forecasts] + list(self.notes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,6 +433,7 @@ def plan_capacity(
     autoinc_threshold: float = 0.8,
     horizon_days: int = 90,
     top_tables: int = TOP_TABLES,
+    need: HistoryNeed = DEFAULT_NEED,
 ) -> CapacityResult:
     """Forecast growth, disk and table-size limits, and find auto-increment columns near their end.
 
@@ -391,6 +446,7 @@ def plan_capacity(
     :param autoinc_threshold: share of the type's maximum from which a column is reported.
     :param horizon_days: how far the forecasts and the chart look ahead.
     :param top_tables: how many of the largest tables get their own growth line.
+    :param need: the history a slope or forecast needs; below it the result says so instead.
     """
     names = [validate_identifier(s, "schema") for s in schemas]
     taken_at = naive_utc(now)
@@ -405,9 +461,9 @@ def plan_capacity(
     store.store(database_name, taken_at, _sample_rows(catalog, watched, top_tables))
     since = taken_at - timedelta(days=HISTORY_DAYS)
     samples = store.series(database_name, since)
-    result.autoinc = _autoinc_findings(usages, samples, autoinc_threshold, taken_at)
-    _table_growth(result, catalog, samples, top_tables, horizon_days)
-    _database_forecasts(result, history.series(database_name, since), samples, horizon_days)
+    result.autoinc = _autoinc_findings(usages, samples, autoinc_threshold, taken_at, need)
+    _table_growth(result, catalog, samples, top_tables, horizon_days, need)
+    _database_forecasts(result, history.series(database_name, since), samples, horizon_days, need)
     log.info(
         "capacity of %s: %s tables, %s forecasts, %s auto-increment columns over %.0f%%",
         database_name,
@@ -424,6 +480,7 @@ def _autoinc_findings(
     samples: Mapping[tuple[str, str], list[Any]],
     threshold: float,
     now: datetime,
+    need: HistoryNeed,
 ) -> list[AutoIncrement]:
     found = []
     for usage in usages:
@@ -431,7 +488,8 @@ def _autoinc_findings(
             continue
         history = samples.get((usage.schema, usage.table), [])
         points = [(t, float(a)) for t, _, a in history if a is not None]
-        usage.forecast_date = exhaustion_date(points, usage.max, now)
+        usage.forecast_date = exhaustion_date(points, usage.max, now, need)
+        usage.forecast_history = need.shortfall(points) or history_span(points)
         found.append(usage)
     return sorted(found, key=lambda u: (-u.used_ratio, u.schema, u.table))
 
@@ -442,20 +500,23 @@ def _table_growth(
     samples: Mapping[tuple[str, str], list[Any]],
     top: int,
     horizon_days: int,
+    need: HistoryNeed,
 ) -> None:
     """Add per-schema and top-table growth, and table-size-limit forecasts."""
     for (schema, table), history in sorted(samples.items()):
         if table == "":
-            item = growth(schema, [(t, float(b)) for t, b, _ in history], result.taken_at)
+            item = growth(schema, [(t, float(b)) for t, b, _ in history], result.taken_at, need)
             if item:
                 result.growth.append({"scope": "schema", **item})
     for row in sorted(catalog, key=lambda r: -int(r["bytes"]))[:top]:
         key = (row["schema_name"], row["table_name"])
         points = [(t, float(b)) for t, b, _ in samples.get(key, [])]
-        item = growth(f"{key[0]}.{key[1]}", points, result.taken_at)
+        item = growth(f"{key[0]}.{key[1]}", points, result.taken_at, need)
         if item:
             result.growth.append({"scope": "table", **item})
         limit = table_size_limit(row["engine"])
+        if need.shortfall(points):
+            continue  # the growth line says why: a size limit decades away needs no note each
         fit = forecast(f"table {key[0]}.{key[1]} bytes", points, result.taken_at,
                        limit=limit, horizon_days=horizon_days)  # fmt: skip
         if fit is not None and fit.days_until_limit is not None:
@@ -467,13 +528,19 @@ def _database_forecasts(
     health: Mapping[str, Points],
     samples: Mapping[tuple[str, str], list[Any]],
     horizon_days: int,
+    need: HistoryNeed,
 ) -> None:
     """Add the database's size growth, size and disk forecasts, and the size chart."""
     size = health.get("total_size_bytes") or _summed_schemas(samples)
-    item = growth(result.database, size, result.taken_at)
+    item = growth(result.database, size, result.taken_at, need)
     if item:
         result.growth.insert(0, {"scope": "database", **item})
-    size_fit = forecast("total_size_bytes", size, result.taken_at, horizon_days=horizon_days)
+    short = need.shortfall(size)
+    size_fit = (
+        None
+        if short
+        else forecast("total_size_bytes", size, result.taken_at, horizon_days=horizon_days)
+    )
     if size_fit is not None:
         result.forecasts.insert(0, size_fit)
         band = [(t, lo, hi) for t, _, lo, hi in size_fit.points]
@@ -483,13 +550,20 @@ def _database_forecasts(
             band,
         )
     else:
-        result.notes.append("fewer than two size samples: no size forecast yet")
+        result.notes.append(f"size forecast: {short or 'no fit'}")
     disk = health.get("disk_pct", [])
-    disk_fit = forecast("disk_pct", disk, result.taken_at, limit=100.0, horizon_days=horizon_days)
+    short = need.shortfall(disk)
+    disk_fit = (
+        None
+        if short
+        else forecast("disk_pct", disk, result.taken_at, limit=100.0, horizon_days=horizon_days)
+    )
     if disk_fit is not None:
         result.forecasts.append(disk_fit)
+    elif not disk:
+        result.notes.append("disk-full forecast: no disk_pct history (health check samples)")
     else:
-        result.notes.append("no disk_pct history (health check samples): no disk-full forecast")
+        result.notes.append(f"disk-full forecast: {short or 'no fit'}")
 
 
 def _summed_schemas(samples: Mapping[tuple[str, str], list[Any]]) -> Points:

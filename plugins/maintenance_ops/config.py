@@ -11,7 +11,7 @@ import re
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -29,6 +29,9 @@ from maintenance_ops.cadences import BY_KEY, CADENCES, TASK_TYPES
 from maintenance_ops.exceptions import ConfigError, IdentifierError
 from maintenance_ops.identifiers import SAFE_IDENTIFIER, validate_identifier
 from maintenance_ops.row_filter import filter_columns
+
+if TYPE_CHECKING:
+    from maintenance_ops.history import HistoryNeed
 
 CONFIG_ENV = "MAINTENANCE_CONFIG"
 # libyaml's safe loader parses the file ten times faster than the pure-Python one: every DAG
@@ -366,6 +369,17 @@ class HealthSettings(_Model):
     quiet_period_minutes: Annotated[float, Field(ge=0)] = 60.0
     warnings_to_slack: bool = True
     metric_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.]{1,64}$")] = "mysql_maintenance"
+    trend_min_hours: Seconds = 24.0
+    """Hours of samples a trend or forecast needs before it gives a slope or a date."""
+    trend_min_samples: Annotated[int, Field(ge=2, le=10_000)] = 12
+    """Samples a trend or forecast needs; below either minimum it says "not enough history"."""
+
+    @property
+    def trend_need(self) -> HistoryNeed:
+        """The history every trend and forecast needs before it shows a number."""
+        from maintenance_ops.history import HistoryNeed
+
+        return HistoryNeed(self.trend_min_hours, self.trend_min_samples)
 
 
 class DailySettings(_Model):

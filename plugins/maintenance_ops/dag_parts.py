@@ -250,8 +250,10 @@ def detail_lines(result: dict[str, Any], most: int = 8) -> list[str]:
     for auto in (result.get("capacity") or {}).get("autoinc") or []:
         lines.append(
             f"auto-increment {auto['schema']}.{auto['table']}.{auto['column']} ({auto['type']}): "
-            f"{auto['used_ratio']:.0%} used, exhausted ~{auto.get('forecast_date') or 'unknown'}"
+            f"{auto['used_ratio']:.0%} used, {auto.get('exhaustion') or 'exhaustion unknown'}"
         )
+    lines.extend(result.get("trend_lines") or [])  # slopes and forecasts with their history
+    lines.extend((result.get("capacity") or {}).get("lines") or [])
     for breach in result.get("breaches") or []:
         lines.append(
             f"{breach['level']}: {breach['metric']}={breach['value']:g} "

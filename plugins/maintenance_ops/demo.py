@@ -222,15 +222,18 @@ def _embedded_target(out: TextIO) -> tuple[str, list[Any]]:
 
 
 def _connect(url: str) -> Any:
-    from maintenance_ops import sqlexec
+    import MySQLdb
 
     parts = urlparse(url)
-    return sqlexec.connect(
+    conn = MySQLdb.connect(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or 3306,
         user=parts.username or "root",
-        password=parts.password or "",
+        passwd=parts.password or "",
+        charset="utf8mb4",
     )
+    conn.autocommit(True)
+    return conn
 
 
 def create_maintenance_account(conn: Any, url: str) -> str:

@@ -7,6 +7,7 @@ forecasts) are pure functions; :class:`HealthHistory` stores and reads what they
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,9 +53,65 @@ def plan_alerts(
     return plan
 
 
+def _duration(hours: float) -> str:
+    """``7 min``, ``5.5 h`` or ``2.1 d``: a span in the unit a reader takes in at once."""
+    if hours < 1:
+        return f"{round(hours * 60):.0f} min"
+    if hours < 48:
+        return f"{round(hours, 1):g} h"
+    return f"{round(hours / 24, 1):g} d"
+
+
+def span_hours(points: Sequence[tuple[datetime, float]]) -> float:
+    """Hours from the oldest to the newest of ``points`` (any order; 0 with fewer than two)."""
+    if len(points) < 2:
+        return 0.0
+    times = [t for t, _ in points]
+    return (max(times) - min(times)).total_seconds() / 3600
+
+
+def history_span(points: Sequence[tuple[datetime, float]]) -> str:
+    """``12 samples over 1.5 d``: what a trend or forecast was computed from (pure)."""
+    count = len(points)
+    noun = "sample" if count == 1 else "samples"
+    return f"{count} {noun} over {_duration(span_hours(points))}"
+
+
+@dataclass(frozen=True)
+class HistoryNeed:
+    """How much history a trend or forecast needs before it gives a number.
+
+    A line through a few minutes of samples extrapolates noise (5 samples over 7 minutes once
+    forecast a full disk in 0.9 days): below both minimums there is no slope and no forecast.
+
+    :param min_hours: the samples must span at least this many hours.
+    :param min_samples: and there must be at least this many of them.
+    """
+
+    min_hours: float = 24.0
+    min_samples: int = 12
+
+    def shortfall(self, points: Sequence[tuple[datetime, float]]) -> str | None:
+        """Return why ``points`` are too few for a forecast, or None when they suffice (pure)."""
+        if len(points) >= max(self.min_samples, 2) and span_hours(points) >= self.min_hours:
+            return None
+        return (
+            f"not enough history ({history_span(points)}; needs {self.min_samples} samples "
+            f"over at least {_duration(self.min_hours)})"
+        )
+
+
+DEFAULT_NEED = HistoryNeed()
+
+
 @dataclass
 class Trend:
-    """How one metric moved and where it is heading."""
+    """How one metric moved and where it is heading.
+
+    ``slope_per_day`` and ``days_until_limit`` are None unless the history suffices
+    (:class:`HistoryNeed`); ``history`` says what they were computed from, or ``note`` why
+    there are none.
+    """
 
     metric: str
     latest: float
@@ -63,9 +120,29 @@ class Trend:
     slope_per_day: float | None
     days_until_limit: float | None = None
     limit: float | None = None
+    samples: int = 0
+    span_hours: float = 0.0
+    history: str = ""
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def describe(self) -> str:
+        """One report line: the value, then the slope and forecast with their history."""
+        head = f"trend {self.metric}: {self.latest:g}"
+        if self.note:
+            return f"{head}; {self.note}"
+        if self.slope_per_day is None:
+            return f"{head}; no slope ({self.history})"
+        until = ""
+        if self.limit is not None:
+            until = (
+                f", {self.limit:g} in ~{self.days_until_limit:g} days"
+                if self.days_until_limit is not None
+                else f", not heading for {self.limit:g}"
+            )
+        return f"{head}, {self.slope_per_day:+g}/day{until} (from {self.history})"
 
 
 def _value_at(points: list[tuple[datetime, float]], when: datetime) -> float | None:
@@ -91,9 +168,17 @@ def linear_fit(points: list[tuple[datetime, float]]) -> tuple[float, float] | No
 
 
 def trend(
-    metric: str, points: list[tuple[datetime, float]], now: datetime, limit: float | None = None
+    metric: str,
+    points: list[tuple[datetime, float]],
+    now: datetime,
+    limit: float | None = None,
+    need: HistoryNeed = DEFAULT_NEED,
 ) -> Trend | None:
-    """Change over 24 h and 7 d, and a linear forecast of when ``limit`` is reached (pure)."""
+    """Change over 24 h and 7 d, and a linear forecast of when ``limit`` is reached (pure).
+
+    The slope and the forecast come from the last 30 days, and only when those samples meet
+    ``need``; otherwise the trend carries a note saying how much history there is.
+    """
     points = sorted(points)
     if not points:
         return None
@@ -102,7 +187,9 @@ def trend(
         _value_at(points, now - timedelta(days=1)),
         _value_at(points, now - timedelta(days=7)),
     )
-    fit = linear_fit([p for p in points if p[0] >= now - timedelta(days=30)])
+    recent = [p for p in points if p[0] >= now - timedelta(days=30)]
+    note = need.shortfall(recent)
+    fit = None if note else linear_fit(recent)
     slope = fit[0] if fit else None
     days = None
     if limit is not None and slope and slope > 0 and latest < limit:
@@ -115,6 +202,10 @@ def trend(
         None if slope is None else round(slope, 4),
         days,
         limit,
+        samples=len(recent),
+        span_hours=round(span_hours(recent), 2),
+        history=history_span(recent),
+        note=note,
     )
 
 
@@ -202,10 +293,15 @@ class HealthHistory:
                 out.setdefault(metric, []).append((row["sampled_at"], float(value)))
         return out
 
-    def trends(self, database: str, now: datetime) -> list[Trend]:
-        """Return trends of every metric over the last 30 days."""
+    def trends(
+        self,
+        database: str,
+        now: datetime,
+        need: HistoryNeed = DEFAULT_NEED,
+    ) -> list[Trend]:
+        """Return trends of every metric over the last 30 days; slopes only if ``need`` is met."""
         series = self.series(database, now - timedelta(days=30))
-        found = (trend(m, pts, now, LIMITS.get(m)) for m, pts in sorted(series.items()))
+        found = (trend(m, pts, now, LIMITS.get(m), need) for m, pts in sorted(series.items()))
         return [t for t in found if t is not None]
 
     def open_alerts(self, database: str) -> dict[str, datetime | None]:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.history import LIMITS, HealthHistory, Trend, trend
+from maintenance_ops.history import DEFAULT_NEED, LIMITS, HealthHistory, HistoryNeed, Trend, trend
 from maintenance_ops.identifiers import qualified, validate_identifier
 from maintenance_ops.index_analysis import naive_utc
 from maintenance_ops.sqlfiles import load_sql, split_statements
@@ -218,9 +218,16 @@ def top_statements(digests: Sequence[Mapping[str, Any]], top: int) -> dict[str, 
     }
 
 
-def weekly_trends(series: Mapping[str, list[tuple[datetime, float]]], now: datetime) -> list[Trend]:
-    """Return the week-over-week trends of the report's health metrics (pure)."""
-    found = (trend(m, series[m], now, LIMITS.get(m)) for m in TREND_METRICS if m in series)
+def weekly_trends(
+    series: Mapping[str, list[tuple[datetime, float]]],
+    now: datetime,
+    need: HistoryNeed = DEFAULT_NEED,
+) -> list[Trend]:
+    """Return the week-over-week trends of the report's health metrics (pure).
+
+    Slopes and forecasts only where the samples meet ``need``.
+    """
+    found = (trend(m, series[m], now, LIMITS.get(m), need) for m in TREND_METRICS if m in series)
     return [t for t in found if t is not None]
 
 
@@ -297,6 +304,7 @@ def analyze_performance(
     min_calls: int = DEFAULT_MIN_CALLS,
     min_avg_s: float = DEFAULT_MIN_AVG_S,
     store_snapshot: bool = True,
+    need: HistoryNeed = DEFAULT_NEED,
 ) -> PerformanceResult:
     """Report top, full-scan and tmp-disk statements, regressions and weekly health trends.
 
@@ -311,6 +319,7 @@ def analyze_performance(
     :param min_calls: calls in the window below which a digest is not judged.
     :param min_avg_s: window average below which a digest is not judged.
     :param store_snapshot: write this run's snapshot (False for a dry run).
+    :param need: the history the health trends' slopes need.
     """
     schema = validate_identifier(history_schema, "history schema")
     if isinstance(history_session_or_store, HealthHistory):
@@ -320,7 +329,7 @@ def analyze_performance(
     taken_at = naive_utc(now)
     result = PerformanceResult(database_name, "performance_schema", taken_at)
     result.trends = weekly_trends(
-        health.series(database_name, taken_at - timedelta(days=30)), taken_at
+        health.series(database_name, taken_at - timedelta(days=30)), taken_at, need
     )
     if not performance_schema_on(session):
         result.source = "unavailable"

@@ -343,15 +343,11 @@ def output(
     timeout_s: float | None,
     ok: Iterable[int] = (0,),
     error: type[MaintenanceError] = ProcessFailed,
-    env: Mapping[str, str] | None = None,
 ) -> tuple[int, str, str]:
-    """Run one tool; return ``(exit code, stdout, stderr)`` as text (small outputs only).
-
-    :param env: variables added to the environment (private to the process, unlike argv).
-    """
+    """Run one tool; return ``(exit code, stdout, stderr)`` as text (small outputs only)."""
     with tempfile.TemporaryDirectory(prefix=f"{STDERR_PREFIX}{os.getpid()}-") as folder:
         out = Path(folder) / "stdout"
-        stage = Stage(argv, stdout=out, ok=frozenset(ok), env=env)
+        stage = Stage(argv, stdout=out, ok=frozenset(ok))
         pipe = Pipeline([stage], what, timeout_s=timeout_s, error=error, stderr_dir=Path(folder))
         with pipe:
             pipe.wait()

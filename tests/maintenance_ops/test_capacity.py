@@ -19,13 +19,14 @@ from maintenance_ops.capacity import (
     type_max,
 )
 from maintenance_ops.config import MaintenanceSettings
-from maintenance_ops.history import HealthHistory
+from maintenance_ops.history import HealthHistory, HistoryNeed
 from maintenance_ops.session import MaintenanceSession
 from tests.conftest import Target
 
 NOW = datetime(2026, 11, 1, 3, 0)
 DAY = timedelta(days=1)
 SVG = "{http://www.w3.org/2000/svg}"
+TWO_SAMPLES = HistoryNeed(min_hours=24, min_samples=2)  # the math, not the history guard
 
 
 @pytest.mark.parametrize(
@@ -72,6 +73,13 @@ def test_forecast_noisy_line_band_brackets_the_fit() -> None:
     assert len(fit.points) == 4 and fit.to_dict()["limit_date"]
 
 
+def test_a_limit_beyond_the_calendar_has_no_date() -> None:
+    points = [(NOW - 7 * DAY, 16384.0), (NOW, 524288.0)]  # a small table: 64 TiB in 2.5e9 years
+    fit = forecast("table t bytes", points, NOW, limit=float(64 * 2**40))
+    assert fit is not None and fit.days_until_limit is not None and fit.days_until_limit > 1e8
+    assert fit.limit_date is None
+
+
 def test_forecast_needs_two_times_and_flat_never_hits() -> None:
     assert forecast("x", [(NOW, 1.0)], NOW) is None
     flat = forecast("x", [(NOW - DAY, 5.0), (NOW, 5.0)], NOW, limit=10.0)
@@ -85,7 +93,8 @@ def test_autoinc_usage_and_exhaustion_date() -> None:
     assert usage is not None and (usage.max, usage.next, usage.used_ratio) == (127, 121, 0.9449)
     assert autoinc_usage({**row, "autoinc_column": None}) is None
     points = [(NOW - 7 * DAY, 100.0), (NOW, 121.0)]  # 3 a day: 2 days to 127
-    assert exhaustion_date(points, 127, NOW) == NOW + 2 * DAY
+    assert exhaustion_date(points, 127, NOW, TWO_SAMPLES) == NOW + 2 * DAY
+    assert exhaustion_date(points, 127, NOW) is None  # two monthly samples: not yet by default
 
 
 def test_svg_is_xml_with_one_polyline_per_series() -> None:
@@ -112,7 +121,7 @@ PLANTED = [
 ]
 
 
-def _plan(target: Target, now: datetime) -> dict:
+def _plan(target: Target, now: datetime, need: HistoryNeed = TWO_SAMPLES) -> dict:
     with MaintenanceSession(target.conn_id, MaintenanceSettings()) as session:
         history = HealthHistory(session, target.history_schema)
         return plan_capacity(
@@ -122,16 +131,22 @@ def _plan(target: Target, now: datetime) -> dict:
             schemas=[target.schema],
             now=now,
             autoinc_threshold=0.8,
+            need=need,
         ).to_dict()
 
 
-def _health_samples(target: Target) -> None:
-    for day in range(8):
-        metrics = {"disk_pct": 50.0 + day, "total_size_bytes": 1e6 * (1 + day)}
+def _create_history(target: Target) -> None:
+    with MaintenanceSession(target.conn_id, MaintenanceSettings()) as session:
+        HealthHistory(session, target.history_schema)
+
+
+def _health_samples(target: Target, count: int = 8, step: timedelta = DAY) -> None:
+    for i in range(count):
+        metrics = {"disk_pct": 50.0 + i, "total_size_bytes": 1e6 * (1 + i)}
         target.sql(
             f"INSERT INTO `{target.history_schema}`.health_samples (database_name, sampled_at, "
             "score, status, metrics, breaches) VALUES ('primary', %s, 100, 'healthy', %s, '[]')",
-            (NOW - (7 - day) * DAY, json.dumps(metrics)),
+            (NOW - (count - 1 - i) * step, json.dumps(metrics)),
         )
 
 
@@ -160,3 +175,27 @@ def test_planted_keys_near_their_maximum_are_found(target: Target) -> None:
     assert ("table", f"{target.schema}.roomy") in scopes
     root = ET.fromstring(second["svg"])
     assert len(root.findall(f"{SVG}polyline")) == 2
+    assert tiny["exhaustion"] == "exhausted ~2026-11-04 (from 2 samples over 7 d)"
+
+
+def test_minutes_of_history_give_no_forecast(target: Target) -> None:
+    # The run: 5 health samples over 7 minutes once forecast a full disk in 0.9 days.
+    _create_history(target)
+    _health_samples(target, count=5, step=timedelta(seconds=105))
+    plan = _plan(target, NOW, HistoryNeed())
+    assert plan["forecasts"] == [] and plan["svg"] == ""
+    short = "not enough history (5 samples over 7 min; needs 12 samples over at least 24 h)"
+    assert plan["lines"] == [f"size forecast: {short}", f"disk-full forecast: {short}"]
+    database = next(g for g in plan["growth"] if g["scope"] == "database")
+    assert database["slope_per_day"] is None and database["history"] == short
+
+
+def test_a_day_of_history_gives_forecasts_with_their_span(target: Target) -> None:
+    _create_history(target)
+    _health_samples(target, count=30, step=timedelta(hours=1))  # +1 %/h over 29 h
+    plan = _plan(target, NOW, HistoryNeed())
+    disk = next(f for f in plan["forecasts"] if f["metric"] == "disk_pct")
+    assert (disk["samples"], disk["span_hours"], disk["slope_per_day"]) == (30, 29.0, 24.0)
+    assert "forecast disk_pct: 79 now, +24/day, reaches 100 in ~0.9 days" in plan["lines"][-1]
+    assert plan["lines"][-1].endswith("(from 30 samples over 29 h)")
+    assert plan["svg"]

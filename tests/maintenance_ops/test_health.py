@@ -17,7 +17,7 @@ from maintenance_ops.health import (
     security_findings,
     server_is_local,
 )
-from maintenance_ops.history import linear_fit, plan_alerts, trend
+from maintenance_ops.history import HistoryNeed, linear_fit, plan_alerts, trend
 from maintenance_ops.metrics import metric_names
 
 T = Thresholds()
@@ -185,7 +185,7 @@ def test_alert_plan_quiet_period_and_recovery() -> None:
 
 
 def test_trend_and_forecast() -> None:
-    points = [(NOW - timedelta(days=d), 50.0 - d) for d in range(10, -1, -1)]  # +1 pct a day
+    points = [(NOW - timedelta(days=d), 50.0 - d) for d in range(12, -1, -1)]  # +1 pct a day
     t = trend("disk_pct", points, NOW, limit=100.0)
     assert t is not None
     assert (t.latest, t.change_24h, t.change_7d, t.slope_per_day, t.days_until_limit) == (
@@ -195,9 +195,48 @@ def test_trend_and_forecast() -> None:
         1.0,
         50.0,
     )
+    assert (t.samples, t.history, t.note) == (13, "13 samples over 12 d", None)
+    assert t.describe() == "trend disk_pct: 50, +1/day, 100 in ~50 days (from 13 samples over 12 d)"
     flat = trend("x", [(NOW, 3.0)], NOW)
     assert flat is not None and flat.slope_per_day is None and flat.change_24h is None
     assert linear_fit([(NOW, 1.0), (NOW, 2.0)]) is None
+
+
+def _every(count: int, step: timedelta, start: float = 40.0, rise: float = 0.5) -> list:
+    return [(NOW - (count - 1 - i) * step, start + rise * i) for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("points", "need", "history"),
+    [
+        # The run: 5 samples over 7 minutes once said "disk full in 0.9 days".
+        pytest.param(_every(5, timedelta(seconds=105)), HistoryNeed(), "5 samples over 7 min",
+                     id="5-samples-over-7-min"),
+        pytest.param(_every(12, timedelta(minutes=1)), HistoryNeed(), "12 samples over 11 min",
+                     id="enough-samples-too-short"),
+        pytest.param(_every(3, timedelta(days=3)), HistoryNeed(), "3 samples over 6 d",
+                     id="long-enough-too-few"),
+        pytest.param(_every(30, timedelta(minutes=2)), HistoryNeed(min_hours=2, min_samples=40),
+                     "30 samples over 58 min", id="configured-minimums"),
+    ],
+)  # fmt: skip
+def test_too_little_history_gives_no_number(points: list, need: HistoryNeed, history: str) -> None:
+    t = trend("disk_pct", points, NOW, limit=100.0, need=need)
+    assert t is not None and t.slope_per_day is None and t.days_until_limit is None
+    needs = f"needs {need.min_samples} samples over at least {need.min_hours:g} h"
+    assert t.note == f"not enough history ({history}; {needs})"
+    assert t.describe() == f"trend disk_pct: {t.latest:g}; {t.note}"
+
+
+def test_enough_history_shows_the_forecast_with_its_span() -> None:
+    points = _every(30, timedelta(hours=1), start=40.0, rise=0.25)  # 6 %/day over 29 h
+    t = trend("disk_pct", points, NOW, limit=100.0)
+    assert t is not None and t.note is None
+    assert (t.samples, t.span_hours, t.slope_per_day) == (30, 29.0, 6.0)
+    assert t.days_until_limit == round((100 - points[-1][1]) / 6, 1)
+    assert t.describe().endswith(
+        f"+6/day, 100 in ~{t.days_until_limit:g} days (from 30 samples over 29 h)"
+    )
 
 
 def test_metric_names_carry_everything() -> None:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from maintenance_ops.config import MaintenanceSettings
 from maintenance_ops.health import Breach, HealthSample, score
-from maintenance_ops.history import HealthHistory, plan_alerts
+from maintenance_ops.history import HealthHistory, HistoryNeed, plan_alerts
 from maintenance_ops.session import MaintenanceSession
 from tests.conftest import Target
 
@@ -23,7 +23,7 @@ def test_retention_trends_and_alert_state(target: Target) -> None:
         assert history.enforce_retention(NOW - timedelta(days=90)) == 2
         series = history.series("main", NOW - timedelta(days=365))
         assert [round(v, 1) for _, v in series["disk_pct"]] == [59.2, 59.9, 60.0]
-        (disk,) = history.trends("main", NOW)
+        (disk,) = history.trends("main", NOW, HistoryNeed(min_hours=24, min_samples=3))
         assert disk.change_7d is not None and round(disk.change_7d, 1) == 0.8
         assert disk.days_until_limit is not None and disk.days_until_limit > 0
 

@@ -128,6 +128,7 @@ class WeeklyOptimizationOperator(_OptimizingOperator):
             regression_ratio=config.optimization.regression_ratio,
             top=config.optimization.top_statements,
             store_snapshot=not preflight.dry_run,
+            need=config.health.trend_need,
         ).to_dict()
         rebuilt = [r for r in rebuilds["rebuilds"] if r["status"] in ("rebuilt", "dry_run")]
         return {
@@ -199,6 +200,7 @@ class MonthlyDeepMaintenanceOperator(_OptimizingOperator):
             now=now,
             autoinc_threshold=opt.autoinc_threshold,
             horizon_days=opt.forecast_horizon_days,
+            need=config.health.trend_need,
         ).to_dict()
         if integrity.critical:
             bad = [

@@ -58,7 +58,7 @@ class HealthCheckOperator(DatabaseOperator):
             entry.details = {"score": health.score, "status": health.status}
         cutoff = run.now - timedelta(days=config.health.history_retention_days)
         history.enforce_retention(cutoff)
-        trends = history.trends(db.name, now)
+        trends = history.trends(db.name, now, config.health.trend_need)
         emitted = emit(sample, health, config.health.metric_prefix)
         plan = plan_alerts(
             history.open_alerts(db.name),
@@ -76,6 +76,8 @@ class HealthCheckOperator(DatabaseOperator):
             "breaches": [b.to_dict() for b in breaches],
             "sample": sample.to_dict(),
             "trends": [t.to_dict() for t in trends],
+            # The report shows the metrics with a limit: slope and forecast, or why there is none.
+            "trend_lines": [t.describe() for t in trends if t.limit is not None],
             "metrics_emitted": emitted,
             "alerts": {
                 "sent": [b.key for b in plan.send],
