@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
+INCOMPLETE_NAME = ".incomplete"
 MANIFEST_FORMAT = 1
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 HEARTBEAT_TABLE = "backup_heartbeat"
@@ -243,7 +244,7 @@ def verify_files(backup_path: Any, manifest: dict[str, Any]) -> list[str]:
             sorted(files.items()),
         )
         problems = [problem for problem in found if problem]
-    if isinstance(backup_path, Path) and backup_path.is_dir():
+    if hasattr(backup_path, "rglob") and backup_path.is_dir():  # a folder, local or remote
         from maintenance_ops.encryption import unlisted_files
 
         problems += [
@@ -285,7 +286,32 @@ def manifest_complete(manifest: dict[str, Any] | None) -> bool:
 def _storage_path(location: Any) -> ObjectStoragePath:
     from airflow.sdk import ObjectStoragePath
 
-    return location if isinstance(location, ObjectStoragePath) else ObjectStoragePath(location)
+    if isinstance(location, ObjectStoragePath):
+        return location
+    path = ObjectStoragePath(location)
+    if _is_remote(path) and path.conn_id:
+        _require_connection(path.conn_id, path.protocol)
+    return path
+
+
+def _require_connection(conn_id: str, protocol: str) -> None:
+    """Refuse a location naming a connection that does not exist.
+
+    The Amazon provider would fall back to the worker's default AWS credentials (or anonymous
+    access) and the backup would go out with whatever those are, or fail far from the cause.
+    """
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.sdk import BaseHook
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ConfigError(
+            f"backup.location names Airflow connection {conn_id!r}, which is not defined; "
+            f"create it (for {protocol}://, an `aws` connection with the access key as login, "
+            'the secret as password and, for a non-AWS endpoint, {"endpoint_url": ...} in '
+            f"its extra), e.g. the env var AIRFLOW_CONN_{conn_id.upper()}"
+        ) from None
 
 
 def parse_stamp(stamp: str) -> datetime:
@@ -313,14 +339,22 @@ def list_backups(location: Any, database_name: str) -> list[BackupInfo]:
     follows it but has no ``manifest.json`` is listed with ``manifest=None``.
     """
     root = _storage_path(location) / database_name
+    if _is_remote(root):
+        # fsspec keeps listings (with each object's ETag) for the life of the process: a second
+        # look would see the first one's objects, and reading one changed since then fails
+        # with FileExpired instead of its checksum. Each look at the location reads it anew.
+        root.fs.invalidate_cache()
     if not root.exists():
         return []
     infos = []
     for child in root.iterdir():
         match = BACKUP_DIR.match(child.name)
         if match and child.is_dir():
+            manifest = _read_manifest(child)
+            if manifest is None and (child / INCOMPLETE_NAME).exists():
+                continue  # an upload that a killed run left half done: not a backup
             stamp = parse_stamp(match["stamp"])
-            infos.append(BackupInfo(child, stamp, match["tool"], _read_manifest(child)))
+            infos.append(BackupInfo(child, stamp, match["tool"], manifest))
     return sorted(infos, key=lambda info: (info.stamp, info.tool), reverse=True)
 
 
@@ -357,25 +391,46 @@ def retention_plan(
 
 
 def _remove_stale_staging(root: Any, now: datetime) -> list[str]:
-    """Remove staging folders that killed runs left behind, once they are a day old."""
-    if _is_remote(root) or not root.exists():
-        return []  # remote runs stage in a local temp folder, never at the location
+    """Remove what killed runs left at the location once it is a day old.
+
+    On local storage that is a ``.staging-*`` folder; on object storage (where runs stage in a
+    local temp folder) a backup folder whose upload never finished: no manifest, and the
+    ``.incomplete`` marker :func:`_publish` writes first and removes last.
+    """
+    if not root.exists():
+        return []
     removed = []
     for child in root.iterdir():
         match = BACKUP_DIR.match(child.name.removeprefix(STAGING_PREFIX))
-        if not (match and child.name.startswith(STAGING_PREFIX)):
+        if not match or now - parse_stamp(match["stamp"]) <= STALE_STAGING:
             continue
-        if now - parse_stamp(match["stamp"]) > STALE_STAGING:
-            log.info("Retention: removing abandoned staging folder %s", child)
-            shutil.rmtree(_local(child), ignore_errors=True)
-            removed.append(str(child))
+        if _is_remote(child):
+            if (child / MANIFEST_NAME).exists() or not (child / INCOMPLETE_NAME).exists():
+                continue
+        elif not child.name.startswith(STAGING_PREFIX):
+            continue
+        log.info("Retention: removing abandoned staging folder %s", child)
+        _remove_tree(child)
+        removed.append(str(child))
     return removed
+
+
+def _remove_tree(path: Any) -> None:
+    """Remove a folder and everything under it, on local or object storage."""
+    if _is_remote(path):
+        path.rmdir(recursive=True)
+    else:
+        shutil.rmtree(_local(path), ignore_errors=True)
 
 
 def apply_retention(
     location: Any, database_name: str, *, retention_days: int, keep_count: int, now: datetime
 ) -> list[str]:
-    """Delete the backups :func:`retention_plan` says to remove; return their paths."""
+    """Delete the backups :func:`retention_plan` says to remove; return their paths.
+
+    ``now`` may be naive (UTC, as operators hold the run's time) or aware.
+    """
+    now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     keep, remove = retention_plan(
         list_backups(location, database_name), now, retention_days, keep_count
     )
@@ -383,9 +438,7 @@ def apply_retention(
     for info in remove:
         age_days = (now - info.stamp).total_seconds() / 86400
         log.info("Retention: removing backup %s (%.1f days old)", info.path, age_days)
-        info.path.rmdir(recursive=True) if _is_remote(info.path) else shutil.rmtree(
-            _local(info.path)
-        )
+        _remove_tree(info.path)
         removed.append(str(info.path))
     log.info(
         "Retention for %s: kept %s, removed %s (retention_days=%s, keep_count=%s)",
@@ -1213,11 +1266,17 @@ def _publish(staging: Path, final: ObjectStoragePath, manifest: dict[str, Any]) 
     if not _is_remote(final):
         staging.rename(_local(final))
         return
+    # Object storage has no rename: files are uploaded one by one. The marker, written first
+    # and removed last, tells a half upload (a killed or failed run) from an external backup
+    # without a manifest: it is not listed, and retention removes it once a day old.
+    marker = final / INCOMPLETE_NAME
+    marker.write_bytes(b"")
     for path in sorted(p for p in staging.rglob("*") if p.is_file() and p.name != MANIFEST_NAME):
         target = final / path.relative_to(staging).as_posix()
         with path.open("rb") as src, target.open("wb") as dst:
             shutil.copyfileobj(src, dst, _CHUNK)
     (final / MANIFEST_NAME).write_text((staging / MANIFEST_NAME).read_text(encoding="utf-8"))
+    marker.unlink()
     shutil.rmtree(staging, ignore_errors=True)
 
 

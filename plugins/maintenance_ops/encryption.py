@@ -171,7 +171,7 @@ def encrypt_tree(root: Path, secret: str) -> int:
 def unlisted_files(root: Path, manifest: dict[str, Any]) -> list[str]:
     """Return files under ``root`` that the manifest does not list (besides itself), sorted."""
     listed = set(manifest.get("files") or {}) | {MANIFEST_NAME}
-    found = (str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    found = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     return sorted(name for name in found if name not in listed)
 
 
