@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import time
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
@@ -192,6 +193,33 @@ def test_a_hanging_runbook_times_out(folder: Path) -> None:
     checks = by_name(check_runbooks(folder, max_review_age_days=90, today=TODAY, timeout_s=1))
     assert checks["help: emergency_maintenance.py"].status == "fail"
     assert checks["help: emergency_maintenance.py"].detail == "--help did not finish within 1 s"
+
+
+def test_a_timed_out_runbook_is_killed_with_its_children(folder: Path, tmp_path: Path) -> None:
+    """The runner kills the script's whole process group: no child of it outlives the check."""
+    pid_file = tmp_path / "child.pid"
+    (folder / "emergency_maintenance.py").write_text(
+        "import subprocess\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "child.wait()\n"
+    )
+    checks = by_name(check_runbooks(folder, max_review_age_days=90, today=TODAY, timeout_s=2))
+    assert checks["help: emergency_maintenance.py"].detail == "--help did not finish within 2 s"
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), "the runbook's child outlived its timeout"
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed and waiting to be reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_default_recovery_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
