@@ -12,6 +12,9 @@
 --             replicas (a database with replicas configured: health check and drill)
 -- The runbooks' on-call account needs more (KILL, read_only, failover): it is the second section
 -- below, 'oncall'@'%', with its own `-- needs:` tags (the runbook commands).
+-- Host '%' works from any Airflow worker; your workers' addresses (e.g. '10.0.1.%') are safer.
+-- The health check's security audit knows both accounts: their global privileges from '%' are
+-- listed with the reasons below and cost no points; anything beyond this file is a finding.
 
 CREATE USER IF NOT EXISTS 'maintenance'@'%' IDENTIFIED BY 'change-me';
 

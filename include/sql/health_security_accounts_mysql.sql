@@ -1,5 +1,6 @@
 -- MySQL 8: accounts a security audit flags: anonymous, no password (caching_sha2_password,
--- the default plugin, included), any host with global privileges. Not flagged: locked
+-- the default plugin, included), any host with global privileges (any_host_global names the
+-- risky ones, comma-separated; '' for none). Not flagged: locked
 -- accounts' passwords (they cannot log in), and roles: CREATE ROLE makes a locked account with
 -- an expired, empty password, told apart from a user by being granted (mysql.role_edges).
 -- https://dev.mysql.com/doc/refman/8.0/en/roles.html ("Roles and User Interchangeability")
@@ -8,10 +9,14 @@ SELECT u.User AS user, u.Host AS host,
        (u.User = '') AS anonymous,
        (u.authentication_string = '' AND u.plugin IN %(plugins)s
         AND u.password_expired = 'N' AND u.account_locked = 'N') AS empty_password,
-       (u.Host = '%%' AND (u.Super_priv = 'Y' OR u.Grant_priv = 'Y' OR u.Process_priv = 'Y'
-                          OR u.Shutdown_priv = 'Y' OR u.File_priv = 'Y'
-                          OR u.Create_user_priv = 'Y' OR u.Delete_priv = 'Y'
-                          OR u.Drop_priv = 'Y')) AS any_host_global
+       IF(u.Host = '%%', CONCAT_WS(',', IF(u.Super_priv = 'Y', 'SUPER', NULL),
+                                        IF(u.Grant_priv = 'Y', 'GRANT OPTION', NULL),
+                                        IF(u.Process_priv = 'Y', 'PROCESS', NULL),
+                                        IF(u.Shutdown_priv = 'Y', 'SHUTDOWN', NULL),
+                                        IF(u.File_priv = 'Y', 'FILE', NULL),
+                                        IF(u.Create_user_priv = 'Y', 'CREATE USER', NULL),
+                                        IF(u.Delete_priv = 'Y', 'DELETE', NULL),
+                                        IF(u.Drop_priv = 'Y', 'DROP', NULL)), '') AS any_host_global
   FROM mysql.user AS u
  WHERE NOT (u.account_locked = 'Y' AND u.password_expired = 'Y' AND u.authentication_string = ''
             AND EXISTS (SELECT 1 FROM mysql.role_edges AS r

@@ -260,7 +260,7 @@ def detail_lines(result: dict[str, Any], most: int = 8) -> list[str]:
             f"(threshold {breach['threshold']:g})"
         )
     for reason in (result.get("score") or {}).get("reasons", []):
-        if reason.startswith("security: "):
+        if reason.startswith(("security: ", "security (no penalty): ")):
             lines.append(reason)
     if result.get("rto_trend"):
         lines.append(result["rto_trend"])

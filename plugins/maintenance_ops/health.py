@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +23,8 @@ from maintenance_ops.sqlfiles import load_sql, split_statements
 
 if TYPE_CHECKING:
     from maintenance_ops.config import Thresholds
+    from maintenance_ops.dialect import ServerVersion
+    from maintenance_ops.grants import Grant
     from maintenance_ops.session import MaintenanceSession
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,7 @@ class HealthSample:
     digest_source: str = "processlist"
     sizes: dict[str, int] = field(default_factory=dict)
     security: list[str] = field(default_factory=list)
+    security_explained: list[str] = field(default_factory=list)  # our own accounts: no penalty
     host: str = "not local"
     notes: list[str] = field(default_factory=list)
     duration_s: float = 0.0
@@ -188,6 +192,7 @@ def score(breaches: list[Breach], sample: HealthSample) -> HealthScore:
     security = min(SECURITY_PENALTY * len(sample.security), SECURITY_PENALTY_CAP)
     points -= security
     reasons.extend(f"security: {finding}" for finding in sample.security)
+    reasons.extend(f"security (no penalty): {note}" for note in sample.security_explained)
     points = max(points, 0)
     if any(b.level == "critical" for b in breaches):
         status: Literal["healthy", "degraded", "critical"] = "critical"
@@ -238,18 +243,86 @@ def since_last(current: dict[str, float], previous: dict[str, float] | None) -> 
     return out
 
 
-def security_findings(accounts: list[dict[str, Any]]) -> list[str]:
-    """Name every risky account (pure)."""
-    findings = []
+@dataclass(frozen=True)
+class OwnAccount:
+    """An account ``include/sql/grants.sql`` creates, and the global privileges it needs there.
+
+    :param role: how messages name it (``maintenance account``, ``on-call account``).
+    :param host: its host, or None for the user's account on any host.
+    :param needs: each global privilege grants.sql gives it, with the reason written there.
+    """
+
+    role: str
+    user: str
+    host: str | None
+    needs: Mapping[str, str]
+
+    def owns(self, row: Mapping[str, Any]) -> bool:
+        return row["user"] == self.user and self.host in (None, row["host"])
+
+
+def security_findings(
+    accounts: list[dict[str, Any]], own: Sequence[OwnAccount] = ()
+) -> tuple[list[str], list[str]]:
+    """Name every risky account (pure): ``(findings, explained)``.
+
+    An account from any host (``%``) with risky global privileges is a finding, unless it is
+    one of ``own`` holding only what grants.sql gives it: that one is explained (what it needs
+    and why) without a penalty. Anything it holds beyond grants.sql is still a finding.
+    """
+    findings: list[str] = []
+    explained: list[str] = []
     for row in accounts:
         who = f"'{row['user']}'@'{row['host']}'"
         if int(row.get("anonymous") or 0):
             findings.append(f"anonymous account {who}")
         elif int(row.get("empty_password") or 0):
             findings.append(f"account {who} has an empty password")
-        if int(row.get("any_host_global") or 0):
-            findings.append(f"account {who} has global privileges from any host")
-    return findings
+        held = [p for p in str(row.get("any_host_global") or "").split(",") if p]
+        if not held:
+            continue
+        mine = next((a for a in own if a.owns(row)), None)
+        beyond = [p for p in held if mine is None or p not in mine.needs]
+        if beyond:
+            extra = f" (beyond what grants.sql gives the {mine.role})" if mine else ""
+            findings.append(
+                f"account {who} has global privileges from any host: {', '.join(beyond)}{extra}"
+            )
+        elif mine is not None:
+            why = "; ".join(f"{p} for {mine.needs[p]}" for p in held)
+            explained.append(
+                f"{who} is this package's {mine.role} (include/sql/grants.sql) and needs, from "
+                f"any host: {why}. Restricting its host to the Airflow workers is safer"
+            )
+    return findings, explained
+
+
+def own_accounts(
+    version: ServerVersion, current_user: str, oncall_user: str | None = None
+) -> list[OwnAccount]:
+    """The maintenance account (this session's ``CURRENT_USER()``) and the on-call account.
+
+    :param current_user: ``user@host`` as the server names the session's account.
+    :param oncall_user: the on-call connection's login; default grants.sql's ``oncall``.
+    """
+    from maintenance_ops.grants import ONCALL_ACCOUNT, grants_file, oncall_grants_file
+
+    def global_needs(grants: Iterable[Grant]) -> dict[str, str]:
+        return {
+            privilege: grant.reason
+            for grant in grants
+            if grant.scope == "*.*" and grant.condition.applies(version)
+            for privilege in grant.privileges
+        }
+
+    user, _, host = current_user.rpartition("@")
+    found = [OwnAccount("maintenance account", user, host, global_needs(grants_file()))]
+    oncall = oncall_user or ONCALL_ACCOUNT.split("'")[1]
+    if oncall != user:
+        found.append(
+            OwnAccount("on-call account", oncall, None, global_needs(oncall_grants_file()))
+        )
+    return found
 
 
 # ---- collecting (I/O) ----------------------------------------------------------------------
@@ -327,7 +400,9 @@ def _digests(session: MaintenanceSession, sample: HealthSample, performance_sche
     ]
 
 
-def _security(session: MaintenanceSession, sample: HealthSample) -> None:
+def _security(
+    session: MaintenanceSession, sample: HealthSample, oncall_user: str | None = None
+) -> None:
     assert session.dialect is not None
     dialect = session.dialect
     try:
@@ -338,7 +413,9 @@ def _security(session: MaintenanceSession, sample: HealthSample) -> None:
         tables = "mysql.user" + ("" if dialect.is_mariadb else " and mysql.role_edges")
         sample.notes.append(f"security audit skipped: {exc}; grant SELECT ON {tables}")
         return
-    sample.security = security_findings(accounts)
+    me = session.query_one("SELECT CURRENT_USER() AS me")["me"]
+    own = own_accounts(dialect.version, me, oncall_user)
+    sample.security, sample.security_explained = security_findings(accounts, own)
 
 
 def collect(
@@ -346,10 +423,12 @@ def collect(
     database: str,
     replicas: list[tuple[str, MaintenanceSession | Exception]],
     schemas: list[str] | None = None,
+    oncall_user: str | None = None,
 ) -> HealthSample:
     """Measure one database in one short session (and each replica in its own).
 
     :param schemas: the database's maintained schemas; sizes count only these (all if None).
+    :param oncall_user: the on-call account's user, which the security audit knows as ours.
     """
     started = time.monotonic()
     sample = HealthSample(database)
@@ -366,7 +445,7 @@ def collect(
         r["schema_name"]: int(r["bytes"] or 0) for r in session.query(load_sql("health_sizes"))
     }
     sample.metrics["total_size_bytes"] = float(sum(sample.sizes.values()))
-    _security(session, sample)
+    _security(session, sample, oncall_user)
     assert session.endpoint is not None
     if server_is_local(session.endpoint.host, status.get("HOSTNAME")) or session.endpoint.socket:
         sample.host = "local"

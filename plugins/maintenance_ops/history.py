@@ -246,6 +246,7 @@ class HealthHistory:
             "digest_source": sample.digest_source,
             "sizes": sample.sizes,
             "security": sample.security,
+            "security_explained": sample.security_explained,
             "replicas": [asdict(r) for r in sample.replicas],
             "longest_query": sample.longest_query,
             "host": sample.host,

@@ -7,12 +7,15 @@ from datetime import datetime, timedelta
 import pytest
 
 from maintenance_ops.config import Thresholds
+from maintenance_ops.dialect import parse_version
 from maintenance_ops.health import (
     Breach,
     HealthSample,
+    OwnAccount,
     ReplicaState,
     connection_metrics,
     evaluate,
+    own_accounts,
     score,
     security_findings,
     server_is_local,
@@ -126,29 +129,86 @@ def test_connection_metrics() -> None:
     )
 
 
+def _row(user: str, host: str, held: str = "", anonymous: int = 0, empty: int = 0) -> dict:
+    return {"user": user, "host": host, "anonymous": anonymous, "empty_password": empty,
+            "any_host_global": held}  # fmt: skip
+
+
+MAINTENANCE = OwnAccount("maintenance account", "maint", "%", {"PROCESS": "the process list"})
+ONCALL = OwnAccount("on-call account", "oncall", None, {"PROCESS": "runaway queries"})
+
+
 def test_security_findings() -> None:
     rows = [
-        {
-            "user": "",
-            "host": "localhost",
-            "anonymous": 1,
-            "empty_password": 1,
-            "any_host_global": 0,
-        },
-        {"user": "app", "host": "%", "anonymous": 0, "empty_password": 1, "any_host_global": 1},
-        {
-            "user": "ok",
-            "host": "10.0.0.1",
-            "anonymous": 0,
-            "empty_password": 0,
-            "any_host_global": 0,
-        },
+        _row("", "localhost", anonymous=1, empty=1),
+        _row("app", "%", "PROCESS,DROP", empty=1),
+        _row("ok", "10.0.0.1"),
     ]
-    assert security_findings(rows) == [
-        "anonymous account ''@'localhost'",
-        "account 'app'@'%' has an empty password",
-        "account 'app'@'%' has global privileges from any host",
-    ]
+    assert security_findings(rows) == (
+        [
+            "anonymous account ''@'localhost'",
+            "account 'app'@'%' has an empty password",
+            "account 'app'@'%' has global privileges from any host: PROCESS, DROP",
+        ],
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "finding", "explained"),
+    [
+        pytest.param(_row("maint", "%", "PROCESS"), None,
+                     "'maint'@'%' is this package's maintenance account (include/sql/grants.sql) "
+                     "and needs, from any host: PROCESS for the process list. Restricting its "
+                     "host to the Airflow workers is safer", id="maintenance-as-granted"),
+        pytest.param(_row("maint", "%", "PROCESS,SUPER"),
+                     "account 'maint'@'%' has global privileges from any host: SUPER (beyond "
+                     "what grants.sql gives the maintenance account)", None,
+                     id="maintenance-with-more"),
+        pytest.param(_row("maint", "10.%", ""), None, None, id="maintenance-host-restricted"),
+        pytest.param(_row("oncall", "%", "PROCESS"), None,
+                     "'oncall'@'%' is this package's on-call account (include/sql/grants.sql) "
+                     "and needs, from any host: PROCESS for runaway queries. Restricting its "
+                     "host to the Airflow workers is safer", id="oncall-as-granted"),
+        pytest.param(_row("maint2", "%", "PROCESS"),
+                     "account 'maint2'@'%' has global privileges from any host: PROCESS", None,
+                     id="someone-else"),
+        pytest.param(_row("maint", "localhost", "", empty=1),
+                     "account 'maint'@'localhost' has an empty password", None,
+                     id="same-user-other-host-no-password"),
+    ],
+)  # fmt: skip
+def test_own_accounts_are_explained_not_penalised(
+    row: dict, finding: str | None, explained: str | None
+) -> None:
+    findings, notes = security_findings([row], [MAINTENANCE, ONCALL])
+    assert findings == ([finding] if finding else [])
+    assert notes == ([explained] if explained else [])
+    sample = HealthSample("db", security=findings, security_explained=notes)
+    assert score([], sample).score == (95 if finding else 100)
+
+
+def test_own_accounts_read_their_global_needs_from_grants_sql() -> None:
+    mariadb = parse_version("10.11.6-MariaDB-log")
+    maintenance, oncall = own_accounts(mariadb, "mmc_x@%")
+    assert (maintenance.user, maintenance.host, oncall.user, oncall.host) == (
+        "mmc_x",
+        "%",
+        "oncall",
+        None,
+    )
+    assert set(maintenance.needs) == {
+        "PROCESS",
+        "RELOAD",
+        "REPLICATION CLIENT",
+        "REPLICATION SLAVE",
+        "SLAVE MONITOR",
+    }  # SHOW_ROUTINE is MySQL's
+    assert maintenance.needs["PROCESS"].startswith("the process list and INNODB_TRX")
+    assert "CONNECTION ADMIN" in oncall.needs and "SUPER" not in oncall.needs
+    (only,) = own_accounts(mariadb, "ops@%", oncall_user="ops")  # one account for both: once
+    assert only.role == "maintenance account"
+    assert own_accounts(mariadb, "m@10.0.%", "pager")[1].user == "pager"
 
 
 def test_server_is_local() -> None:

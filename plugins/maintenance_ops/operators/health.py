@@ -43,7 +43,7 @@ class HealthCheckOperator(DatabaseOperator):
         now = datetime.now(UTC).replace(tzinfo=None)  # a sample is about the server now
         replicas = self._open_replicas(db, config)
         try:
-            sample = collect(session, db.name, replicas, preflight.schemas)
+            sample = collect(session, db.name, replicas, preflight.schemas, self._oncall_user(db))
         finally:
             for _, replica in replicas:
                 if not isinstance(replica, Exception):
@@ -93,6 +93,18 @@ class HealthCheckOperator(DatabaseOperator):
                 suppress_alert=not fresh,
             )
         return result
+
+    def _oncall_user(self, db: Database) -> str | None:
+        """The on-call connection's login, so the security audit knows the account as ours."""
+        from airflow.exceptions import AirflowNotFoundException
+        from airflow.sdk import BaseHook
+
+        if not db.oncall_conn_id:
+            return None
+        try:
+            return BaseHook.get_connection(db.oncall_conn_id).login or None
+        except AirflowNotFoundException:
+            return None  # the drill names a missing on-call connection; not the audit's job
 
     def _open_replicas(self, db: Database, config: Config) -> list[tuple[str, Any]]:
         from maintenance_ops.session import MaintenanceSession
