@@ -17,7 +17,10 @@ or someone dropped a table or ran a bad DELETE (then restore to just before it w
 4. restores the backup with the tool that made it (mariadb-dump/mysqldump or mydumper);
 5. with ``--until 'YYYY-MM-DD HH:MM:SS'`` (UTC), replays the binary logs of
    ``--binlog-source`` (read only, never written) from the backup's coordinates up to that
-   time: every transaction committed before it is applied, none after it;
+   time: every transaction committed before it is applied, none after it (or, with
+   ``--stop-position FILE:POS`` from ``find``, every event before that one, exactly). Account
+   statements in the range (``CREATE USER``, ``GRANT``, ``ALTER USER``...) are left out, as
+   the backup holds no accounts, and listed at the end (never their text) to redo by hand;
 6. prints the recovery point reached and the time taken.
 
 Two more commands help around it:
@@ -25,7 +28,7 @@ Two more commands help around it:
 * ``find --binlog-source X --table SCHEMA.TABLE --since TIME [--until TIME]`` lists the
   transactions and statements of the binary logs that touched the table, with their time
   (UTC, whole seconds), file, start and end positions and GTID: the damaging one shows, and
-  ``--until`` can be set to the second before it;
+  ``--until`` can be set to the second before it, or ``--stop-position FILE:START`` to it;
 * ``copy-back --from RESTORED --to PRODUCTION --table SCHEMA.TABLE [--where COND]`` inserts the
   rows of the restored copy that production lacks (by primary key); rows on both sides are
   left alone and listed when they differ; ``--dry-run`` prints the counts. Neither server
@@ -76,6 +79,7 @@ from maintenance_ops.backup import verify_files  # noqa: E402
 from maintenance_ops.encryption import decrypted_copy  # noqa: E402
 from maintenance_ops.exceptions import ConfigError  # noqa: E402
 from maintenance_ops.pitr import (  # noqa: E402
+    check_position_after_backup,
     check_stop_after_backup,
     recovery_summary,
     restore_full,
@@ -117,6 +121,23 @@ def _until(value: str) -> dt.datetime:
     return to_utc(parsed)
 
 
+def _position(value: str) -> tuple[str, int]:
+    """Parse ``--stop-position``: ``FILE:POS``, a binary log and an event's position in it."""
+    from maintenance_ops.binlogs import parse_binlog_name
+
+    file, colon, position = value.strip().rpartition(":")
+    try:
+        parse_binlog_name(file)
+        if not colon or not position.isdigit() or int(position) < 4:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a binary log position: use FILE:POS, e.g. binlog.000042:1234 "
+            "(the start position `restore_from_backup.py find` lists)"
+        ) from None
+    return file, int(position)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
@@ -147,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="'YYYY-MM-DD HH:MM:SS'",
         help="roll forward with binary logs to this time (UTC); needs --binlog-source",
     )
+    parser.add_argument(
+        "--stop-position",
+        type=_position,
+        metavar="FILE:POS",
+        help="instead of --until: roll forward up to this binary log event, not applying it "
+        "nor anything after it (FILE and the start position `find` lists); needs "
+        "--binlog-source",
+    )
     server_argument(
         parser, "binlog-source", "the backed-up server whose binary logs to read (read only)"
     )
@@ -174,8 +203,16 @@ def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
         parser.error("give either --target URI|CONN_ID or --ephemeral")
     if args.keep and not args.ephemeral:
         parser.error("--keep applies to --ephemeral only")
-    if args.until is not None and args.binlog_source is None:
-        parser.error("--until needs --binlog-source URI|CONN_ID (where the binary logs are)")
+    if args.until is not None and args.stop_position is not None:
+        parser.error("give either --until or --stop-position, not both")
+    for given, option in ((args.until, "--until"), (args.stop_position, "--stop-position")):
+        if given is not None and args.binlog_source is None:
+            parser.error(f"{option} needs --binlog-source URI|CONN_ID (where the binary logs are)")
+    if args.binlog_source is not None and args.until is None and args.stop_position is None:
+        parser.error(
+            "--binlog-source rolls forward: give --until TIME or --stop-position FILE:POS (or "
+            "leave --binlog-source out to restore the backup's snapshot only)"
+        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -312,7 +349,7 @@ class Restore:
 
     def restore(self) -> None:
         started = time.monotonic()
-        if self.args.until is None:
+        if self.args.until is None and self.args.stop_position is None:
             restored = restore_full(self.tool, self.backup, self.client)
             self.lines = [
                 "achieved recovery point: the backup's snapshot (no --until, nothing replayed)",
@@ -325,6 +362,7 @@ class Restore:
             target=self.client,
             binlog_source=source.client,
             stop_at=self.args.until,
+            stop_position=self.args.stop_position,
             verify=False,  # checked before the first step
         )
         self.lines = [*recovery_summary(result), *result.notes]
@@ -342,11 +380,22 @@ def plan_steps(job: Restore, manifest: dict[str, Any], plan: Plan) -> None:
         plan.add("start a private server on this machine to restore into", job.start_ephemeral)
     onto = "the private server" if args.ephemeral else str(args.target)
     title = f"restore {job.backup.name} ({job.tool}) onto {onto}"
-    if args.until is not None:
-        binlog = manifest.get("binlog") or {}
+    binlog = manifest.get("binlog") or {}
+    if args.stop_position is not None:
+        if not binlog.get("file"):
+            raise Refused(
+                f"backup {job.backup.name} records no binary log coordinates: it cannot be "
+                "rolled forward; restore without --stop-position"
+            )
+        check_position_after_backup(binlog, args.stop_position)
+        stop = "before {}:{}".format(*args.stop_position)
+    elif args.until is not None:
+        stop = f"until {args.until:{UNTIL_FORMAT}} UTC"
+    if args.until is not None or args.stop_position is not None:
         title += (
             f", then replay binary logs of {args.binlog_source} from "
-            f"{binlog.get('file')}:{binlog.get('position')} until {args.until:{UNTIL_FORMAT}} UTC"
+            f"{binlog.get('file')}:{binlog.get('position')} {stop}, leaving out account "
+            "statements (the backup holds no accounts; they are listed at the end)"
         )
     plan.add(title, job.restore)
     if args.ephemeral and not args.keep:
@@ -476,8 +525,12 @@ def build_find_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="restore_from_backup.py find",
         description="List the binary log transactions and statements that touched a table, "
-        "with their time (UTC), file, positions and GTID, to choose --until.",
-        epilog="Exit codes: 0 listed, 1 refused, 2 bad input or failure.",
+        "with their time (UTC), file, positions and GTID, to choose --until or --stop-position.",
+        epilog="Each event is listed as 'TIME UTC  FILE START-END ...'. To restore up to just "
+        "before one (it and everything after it not applied), pass its FILE and START to the "
+        "restore: --stop-position FILE:START (exact); or --until TIME, which also leaves out "
+        "whatever else was committed in that whole second. "
+        "Exit codes: 0 listed, 1 refused, 2 bad input or failure.",
     )
     server_argument(
         parser, "binlog-source", "the server whose binary logs to read (read only)", required=True
@@ -525,6 +578,7 @@ def cmd_find(argv: list[str]) -> int:
         print(f"  {event.line()}")
         print(f"      before it: --until '{event.at:{UNTIL_FORMAT}}' (binary log times are "
               "whole seconds: whatever else was committed in that second is left out too)")
+        print(f"      exactly before it: --stop-position {event.file}:{event.start}")
     return EXIT_OK
 
 

@@ -17,6 +17,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from maintenance_ops.binlog_accounts import AT_LINE as _AT
+from maintenance_ops.binlog_accounts import EVENT_HEADER as _HEADER
+from maintenance_ops.binlog_accounts import ROTATE_EVENT as _ROTATE
 from maintenance_ops.pipes import secret_pipe
 from maintenance_ops.pitr import STOP_FORMAT, header_time, to_utc
 from maintenance_ops.processes import CALLER, Pipeline, Stage, checked_names
@@ -25,13 +28,7 @@ from maintenance_ops.restore import ClientEndpoint
 FIND_TIMEOUT_S = 3600.0
 STATEMENT_CHARS = 200
 
-_AT = re.compile(r"^# at (?P<pos>\d+)\s*$")
-_HEADER = re.compile(
-    r"^#(?P<date>\d{6})\s+(?P<time>\d{1,2}:\d{2}:\d{2})\s+server id\s+\d+"
-    r"\s+end_log_pos\s+(?P<end>\d+)(?:\s+CRC32\s+\S+)?\s+(?P<event>.*)$"
-)
 _GTID = re.compile(r"^GTID\s+(?P<gtid>\d+-\d+-\d+)")
-_ROTATE = re.compile(r"^Rotate to (?P<file>\S+)")
 _TABLE_MAP = re.compile(r"^Table_map:\s+`(?P<schema>(?:[^`]|``)+)`\.`(?P<table>(?:[^`]|``)+)`")
 _ROW = re.compile(
     r"^### (?P<kind>INSERT INTO|UPDATE|DELETE FROM) `(?P<schema>(?:[^`]|``)+)`\."
@@ -76,6 +73,8 @@ class _Scan:
     table: str
     file: str
     at_pos: int = 0
+    prev_end: int | None = None
+    rotated: bool = False
     trx_start: int = 0
     gtid: str | None = None
     annotate: str = ""
@@ -142,20 +141,25 @@ def _event(scan: _Scan, header: re.Match[str]) -> None:
     event = header["event"].strip()
     when = header_time(header["date"], header["time"])
     end = int(header["end"])
+    # After a rotation under --to-last-log, "# at N" is wrong (mariadb-binlog 10.11 keeps
+    # counting from the first file): an event starts where the one before it ended.
+    here = scan.prev_end if scan.rotated and scan.prev_end is not None else scan.at_pos
+    if end:  # 0: the tool's own Format_description at a mid-file start
+        scan.prev_end = end
     rotate = _ROTATE.match(event)
     if rotate:
-        scan.file = rotate["file"]
+        scan.file, scan.prev_end, scan.rotated = rotate["file"], 4, True
         return
     gtid = _GTID.match(event)
     if gtid:
-        scan.gtid, scan.trx_start, scan.annotate, scan.current = gtid["gtid"], scan.at_pos, "", None
+        scan.gtid, scan.trx_start, scan.annotate, scan.current = gtid["gtid"], here, "", None
         return
     if event.startswith("Annotate_rows"):
         scan.annotate = ""
         return
     table_map = _TABLE_MAP.match(event)
     if table_map and scan.ours(table_map["schema"], table_map["table"]) and scan.current is None:
-        start = scan.trx_start or scan.at_pos
+        start = scan.trx_start or here
         scan.current = TableEvent(scan.file, start, end, when, scan.gtid)
         return
     if event.startswith("Xid") or (event.startswith("Query") and scan.current is not None):
@@ -166,7 +170,7 @@ def _event(scan: _Scan, header: re.Match[str]) -> None:
         scan.current, scan.gtid, scan.trx_start, scan.annotate = None, None, 0, ""
         return
     if event.startswith("Query"):
-        start = scan.trx_start or scan.at_pos
+        start = scan.trx_start or here
         scan.in_query = TableEvent(scan.file, start, end, when, scan.gtid)
 
 

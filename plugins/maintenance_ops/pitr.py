@@ -33,6 +33,26 @@ GTIDs (the flavor rules live in :meth:`~maintenance_ops.dialect.Dialect.replay_g
 
 By default the GTIDs are kept unless the target would refuse them, then dropped (with a note);
 ``keep_gtids=True`` refuses instead, naming why.
+
+Account statements (a backup holds no ``mysql.*`` accounts, so ``GRANT ... TO u`` or ``ALTER
+USER u`` fails on the restored server with ERROR 1133 and would abort the replay):
+
+* a first, read-only pass over the same range (:func:`scan_account_changes`, the binlog tool's
+  output without row images read by :mod:`maintenance_ops.binlog_accounts`) finds each account
+  statement's event group, its start and end positions;
+* the replay then runs as segments (:func:`plan_segments`): ``--start-position=P1
+  --stop-position=P2 file1 ... fileK`` between two such groups (``--start-position`` applies to
+  the first file named, ``--stop-position`` to the last: tested on mariadb-binlog 10.11), the
+  last one with ``--stop-datetime --to-last-log`` (or the requested ``--stop-position``). A
+  segment starting mid-file prints its first GTID's domain and server again, so kept GTIDs
+  stay right;
+* what was skipped is reported (:attr:`ReplayResult.skipped`: kind, accounts, file:position,
+  time; never the statement, which may hold a password or its hash), for the operator to
+  recreate those accounts by hand. Each segment is its own client session: a temporary table
+  of statement-format logging does not live across a skipped statement.
+
+The recovery point is a time (``stop_at``: events before it) or a position (``stop_position=
+(file, pos)``: events starting before it, as the tool's ``--stop-position``).
 """
 
 from __future__ import annotations
@@ -51,6 +71,7 @@ from typing import IO, Any
 
 from maintenance_ops import sqlexec
 from maintenance_ops.backup import verify_files
+from maintenance_ops.binlog_accounts import AccountChange, AccountScan
 from maintenance_ops.dialect import Dialect, parse_version
 from maintenance_ops.exceptions import ConfigError, SafetyAbort, VerificationError
 from maintenance_ops.identifiers import quote_identifier, validate_identifier
@@ -61,7 +82,7 @@ from maintenance_ops.identity import (
 )
 from maintenance_ops.instance import MySQLInstance
 from maintenance_ops.pipes import secret_pipe
-from maintenance_ops.processes import CALLER, NEXT, PREVIOUS, Pipeline, Stage
+from maintenance_ops.processes import CALLER, NEXT, PREVIOUS, Pipeline, Stage, checked_names
 from maintenance_ops.restore import (
     ClientEndpoint,
     backup_dialect,
@@ -120,10 +141,15 @@ class ReplayResult:
     end_position: int | None = None
     duration_s: float = 0.0
     keep_gtids: bool = True
+    skipped: list[AccountChange] = field(default_factory=list)
+    """The account statements left out of the replay (see the module docs)."""
+    segments: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return asdict(self)
+        data = asdict(self)
+        data["skipped"] = [change.to_dict() for change in self.skipped]
+        return data
 
 
 @dataclass
@@ -143,10 +169,16 @@ class PitrResult:
     replay: ReplayResult | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def skipped(self) -> list[AccountChange]:
+        """The account statements the replay left out (to recreate by hand)."""
+        return self.replay.skipped if self.replay else []
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (for XCom and the drill's report)."""
         data = asdict(self)
         data["replay"] = self.replay.to_dict() if self.replay else None
+        data["skipped"] = [change.to_dict() for change in self.skipped]
         return data
 
 
@@ -170,27 +202,123 @@ def binlog_command(
     source: ClientEndpoint,
     start_file: str,
     start_position: int,
-    stop_at: dt.datetime,
+    stop_at: dt.datetime | None,
     tool: str = "mariadb-binlog",
     extra_args: Sequence[str] = (),
+    *,
+    more_files: Sequence[str] = (),
+    stop_position: int | None = None,
 ) -> list[str]:
     """Return the command that prints the source's binary logs from a position until a time.
 
     Run it with ``TZ=UTC`` in its environment: ``--stop-datetime`` is read in local time.
 
+    :param stop_at: the time to stop at (with ``--to-last-log``); None with ``stop_position``.
     :param extra_args: more options, e.g. mysqlbinlog's ``--skip-gtids``.
+    :param more_files: the files after ``start_file``, up to the one ``stop_position`` is in.
+    :param stop_position: stop before the event at this position of the last file named
+        (``start_file`` or the last of ``more_files``); no ``--to-last-log`` then (with it the
+        tool applies the position to the first file).
     """
+    if stop_position is not None:
+        stop = [f"--stop-position={int(stop_position)}"]
+    elif stop_at is not None:
+        stop = [f"--stop-datetime={stop_datetime_arg(stop_at)}", "--to-last-log"]
+    else:
+        raise ConfigError("a binlog range needs a stop: a time or a position")
     return [
         tool,
         f"--defaults-file=/dev/fd/{option_fd}",  # must come first; keeps /etc/mysql out
         "--read-from-remote-server",
         *source.address_args(tcp=not source.socket),
         f"--start-position={int(start_position)}",
-        f"--stop-datetime={stop_datetime_arg(stop_at)}",
-        "--to-last-log",
+        *stop,
         *extra_args,
-        start_file,
+        *checked_names([start_file, *more_files], "binary log file"),
     ]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One run of the binlog tool: from a position of ``files[0]`` to one of ``files[-1]``."""
+
+    files: tuple[str, ...]
+    start_position: int
+    stop_position: int | None = None
+    """None: the last segment, up to the recovery point (a time, or the requested position)."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.files[0]}:{self.start_position}"
+
+
+def files_between(names: Sequence[str], first: str, last: str) -> tuple[str, ...]:
+    """Return the binary logs from ``first`` to ``last`` in the source's order.
+
+    :raises VerificationError: when either is not among ``names`` (purged, or a typo).
+    """
+    for name in (first, last):
+        if name not in names:
+            raise VerificationError(
+                f"binary log {name} is not on the binlog source (it has "
+                f"{', '.join(names) or 'none'}): purged, or not this server's; choose a point "
+                "in the logs it still has"
+            )
+    i, j = names.index(first), names.index(last)
+    if j < i:
+        raise ConfigError(f"binary log {last} comes before {first}: the range is empty")
+    return tuple(names[i : j + 1])
+
+
+def plan_segments(
+    start_file: str,
+    start_position: int,
+    skips: Sequence[AccountChange],
+    files: Sequence[str],
+    stop_position: int | None = None,
+) -> list[Segment]:
+    """Return the binlog tool runs that replay the range without the ``skips`` groups.
+
+    :param files: the binary logs of the range, in order (the last one holds ``stop_position``).
+    :param stop_position: the requested stop position (in ``files[-1]``), the last segment's;
+        None: the stop is a time, and the last segment runs ``--to-last-log`` from its file.
+    """
+    segments = []
+    file, position = start_file, int(start_position)
+    for skip in sorted(skips, key=lambda c: (files.index(c.file), c.start)):
+        if (skip.file, skip.start) != (file, position):
+            segments.append(Segment(files_between(files, file, skip.file), position, skip.start))
+        file, position = skip.file, skip.end
+    if stop_position is None:
+        segments.append(Segment((file,), position))
+    elif not (file == files[-1] and position >= stop_position):
+        segments.append(Segment(files_between(files, file, files[-1]), position, stop_position))
+    return segments
+
+
+def check_position_after_backup(
+    coordinates: Mapping[str, Any], stop_position: tuple[str, int]
+) -> None:
+    """Refuse a stop position before the backup's binary log coordinates (or unreadable)."""
+    from maintenance_ops.binlogs import parse_binlog_name
+
+    file, position = stop_position
+    try:
+        base, number = parse_binlog_name(file)
+        backup_base, backup_number = parse_binlog_name(str(coordinates["file"]))
+    except ValueError as exc:
+        raise ConfigError(f"stop position {file}:{position}: {exc}") from None
+    if base != backup_base:
+        raise ConfigError(
+            f"stop position {file}:{position} is not in this server's binary logs (the backup's "
+            f"are {backup_base}.NNNNNN); take the position from `restore_from_backup.py find`"
+        )
+    if (number, int(position)) < (backup_number, int(coordinates["position"])):
+        raise ConfigError(
+            f"stop position {file}:{position} is before this backup's coordinates "
+            f"{coordinates['file']}:{coordinates['position']}, so the backup already holds later "
+            "changes; choose an older backup"
+        )
 
 
 @dataclass
@@ -276,30 +404,122 @@ def _read_headers(stream: IO[bytes], scan: HeaderScan, lock: threading.Lock) -> 
             scan.feed(raw.decode("utf-8", errors="replace"))
 
 
+@dataclass(frozen=True)
+class BinlogRange:
+    """Where a replay starts and stops: a time, or a position (``files`` then lists the logs)."""
+
+    start_file: str
+    start_position: int
+    stop_at: dt.datetime | None = None
+    stop_position: int | None = None
+    """In ``files[-1]``: stop before the event at this position."""
+    files: tuple[str, ...] = ()
+
+    @property
+    def stop_label(self) -> str:
+        """The stop as a person reads it: ``... UTC`` or ``before file:position``."""
+        if self.stop_position is not None:
+            return f"before {self.files[-1]}:{self.stop_position}"
+        assert self.stop_at is not None
+        return f"{stop_datetime_arg(self.stop_at)} UTC"
+
+    def command(
+        self, option_fd: int, source: ClientEndpoint, tool: str, extra_args: Sequence[str] = ()
+    ) -> list[str]:
+        """Return the binlog tool command printing the whole range."""
+        return binlog_command(
+            option_fd, source, self.start_file, self.start_position,
+            None if self.stop_position is not None else self.stop_at, tool, extra_args,
+            more_files=self.files[1:], stop_position=self.stop_position,
+        )  # fmt: skip
+
+
+def binlog_range(
+    source: ClientEndpoint,
+    start_file: str,
+    start_position: int,
+    stop_at: dt.datetime | None,
+    stop_position: tuple[str, int] | None,
+) -> BinlogRange:
+    """Return the range to replay; a position stop lists the source's logs up to its file."""
+    if (stop_at is None) == (stop_position is None):
+        raise ConfigError("give the recovery point as a time (stop_at) or a position, not both")
+    if stop_position is None:
+        return BinlogRange(start_file, int(start_position), stop_at=stop_at)
+    from maintenance_ops.binlogs import read_binlog_state
+
+    conn = source.connect()
+    try:
+        names = read_binlog_state(conn).names
+    finally:
+        conn.close()
+    file, position = stop_position
+    files = files_between(names, start_file, file)
+    if files == (start_file,) and int(position) < int(start_position):
+        raise ConfigError(
+            f"stop position {file}:{position} is before the start {start_file}:{start_position}"
+        )
+    return BinlogRange(start_file, int(start_position), stop_position=int(position), files=files)
+
+
+def scan_account_changes(
+    source: ClientEndpoint, span: BinlogRange, tool: str = "mariadb-binlog"
+) -> AccountScan:
+    """Read the range once (read only, no row images) and find its account statements."""
+    scan = AccountScan(span.start_file)
+    what = f"reading binlogs for account statements from {span.start_file}:{span.start_position}"
+    with secret_pipe(source.option_file()) as fd:
+        stage = Stage(
+            span.command(fd, source, tool, ["--base64-output=decode-rows"]),
+            tool,
+            stdout=CALLER,
+            pass_fds=(fd,),
+            env={"TZ": "UTC"},  # --stop-datetime and the headers in UTC
+        )
+        with Pipeline([stage], what, REPLAY_TIMEOUT_S, error=VerificationError) as run:
+            for raw in run.stdout(tool):
+                scan.feed(raw.decode("utf-8", errors="replace"))
+            run.wait()
+    scan.close()
+    for change in scan.found:
+        log.warning("binlog range holds an account statement, to skip: %s", change.line())
+    return scan
+
+
 def replay_binlogs(
     source: ClientEndpoint,
     target: ClientEndpoint,
     start_file: str,
     start_position: int,
-    stop_datetime: dt.datetime,
+    stop_datetime: dt.datetime | None = None,
     *,
+    stop_position: tuple[str, int] | None = None,
     keep_gtids: bool = True,
     dialect: Dialect | None = None,
     binlog_tool: str | None = None,
     history_schema: str = DEFAULT_HISTORY_SCHEMA,
+    skip_accounts: bool = True,
+    accounts: AccountScan | None = None,
 ) -> ReplayResult:
-    """Replay the source's binary logs from a position until a time into the target.
+    """Replay the source's binary logs from a position until a time (or a position) into the target.
 
     :param source: the server whose binary logs are read (never written to).
     :param target: the server the events are applied to.
     :param start_file: binary log to start in (the backup's ``binlog.file``).
     :param start_position: position in it (the backup's ``binlog.position``).
     :param stop_datetime: apply only events before this time (naive means UTC).
+    :param stop_position: ``(file, position)``: apply only events starting before it (instead
+        of ``stop_datetime``).
     :param keep_gtids: apply the source's GTIDs; False lets the target assign its own.
     :param dialect: the source's (and target's) flavor: it names the binlog and client tools
         and how GTIDs are dropped; None means MariaDB.
     :param binlog_tool: another binlog tool than the flavor's (a path, say).
     :param history_schema: the source's history schema, where the identity nonce is written.
+    :param skip_accounts: find the account statements of the range first and leave them out
+        (reported in :attr:`ReplayResult.skipped`); False replays them (they fail on a target
+        without those accounts).
+    :param accounts: a scan of this range made earlier (:func:`scan_account_changes`); None
+        scans now when ``skip_accounts``.
     """
     dialect = dialect or _LEGACY
     binlog_tool = binlog_tool or dialect.binlog_tool
@@ -311,58 +531,67 @@ def replay_binlogs(
                 "coreutils on this machine to replay binary logs"
             )
     ensure_target_is_not_source(target, source, history_schema)
+    span = binlog_range(source, start_file, start_position, stop_datetime, stop_position)
     src = Endpoint("binlog source", source.host, source.port, source.socket)
     dst = Endpoint("replay target", target.host, target.port, target.socket)
+    if accounts is None and skip_accounts:
+        accounts = scan_account_changes(source, span, binlog_tool)
+    skipped = list(accounts.found) if accounts else []
+    segments = plan_segments(
+        start_file, start_position, skipped, span.files or (accounts.files if accounts else
+        [start_file]), span.stop_position,
+    )  # fmt: skip
     result = ReplayResult(
         start_file,
         int(start_position),
-        to_utc(stop_datetime).isoformat(),
+        to_utc(span.stop_at).isoformat() if span.stop_at else span.stop_label,
         keep_gtids=keep_gtids,
+        skipped=skipped,
+        segments=len(segments),
     )
     scan = HeaderScan(start_file)
     lock = threading.Lock()
     started = time.monotonic()
     log.info(
-        "replaying binlogs of %s from %s:%s until %s UTC into %s",
-        src,
-        start_file,
-        start_position,
-        stop_datetime_arg(stop_datetime),
-        dst,
-    )
+        "replaying binlogs of %s from %s:%s until %s into %s (%d account statements skipped, "
+        "%d segments)",
+        src, start_file, start_position, span.stop_label, dst, len(skipped), len(segments),
+    )  # fmt: skip
 
     def progress() -> None:
         with lock:
             log.info("binlog replay progress: %s", scan.line())
 
-    with (
-        secret_pipe(source.option_file()) as src_fd,
-        secret_pipe(target.option_file()) as dst_fd,
-    ):
-        pipeline = replay_pipeline(
-            binlog_command(
-                src_fd,
-                source,
-                start_file,
-                start_position,
-                stop_datetime,
-                binlog_tool,
-                [] if keep_gtids else dialect.replay_skip_gtids_args,
-            ),
-            mariadb_command(dst_fd, target, client_tool),
-            (src_fd, dst_fd),
-            None if keep_gtids else dialect.replay_gtid_filter(),
-            f"binlog replay from {start_file}:{start_position}",
-        )
-        pipeline.on_tick = progress
-        with pipeline:
-            headers = pipeline.stdout("headers")
-            reader = threading.Thread(target=_read_headers, args=(headers, scan, lock), daemon=True)
-            reader.start()
-            try:
-                pipeline.wait()  # Ctrl-C, a failure or the timeout: no tool left writing
-            finally:
-                reader.join(timeout=30)
+    extra = [] if keep_gtids else dialect.replay_skip_gtids_args
+    for segment in segments:
+        part = BinlogRange(
+            segment.files[0], segment.start_position, stop_datetime,
+            segment.stop_position, segment.files,
+        )  # fmt: skip
+        with lock:
+            scan.file = segment.files[0]
+        with (
+            secret_pipe(source.option_file()) as src_fd,
+            secret_pipe(target.option_file()) as dst_fd,
+        ):
+            pipeline = replay_pipeline(
+                part.command(src_fd, source, binlog_tool, extra),
+                mariadb_command(dst_fd, target, client_tool),
+                (src_fd, dst_fd),
+                None if keep_gtids else dialect.replay_gtid_filter(),
+                f"binlog replay from {segment.label}",
+            )
+            pipeline.on_tick = progress
+            with pipeline:
+                headers = pipeline.stdout("headers")
+                reader = threading.Thread(
+                    target=_read_headers, args=(headers, scan, lock), daemon=True
+                )
+                reader.start()
+                try:
+                    pipeline.wait()  # Ctrl-C, a failure or the timeout: no tool left writing
+                finally:
+                    reader.join(timeout=30)
     result.duration_s = time.monotonic() - started
     result.transactions = scan.transactions
     result.last_event_at = scan.last_event_at.isoformat() if scan.last_event_at else None
@@ -532,21 +761,30 @@ def restore_to_point(
     *,
     target: MySQLInstance | ClientEndpoint,
     binlog_source: ClientEndpoint,
-    stop_at: dt.datetime,
+    stop_at: dt.datetime | None = None,
+    stop_position: tuple[str, int] | None = None,
     verify: bool = True,
     keep_gtids: bool | None = None,
     history_schema: str = DEFAULT_HISTORY_SCHEMA,
+    skip_accounts: bool = True,
 ) -> PitrResult:
     """Restore a full backup onto ``target``, then replay binary logs up to ``stop_at``.
+
+    The binary logs are read once before the restore (a purged one fails then, and the
+    account statements of the range are found, to be skipped: see the module docs).
 
     :param backup_path: the backup folder (``<location>/<database>/<stamp>-<tool>``).
     :param target: a running private server or the endpoint of the server to restore onto.
     :param binlog_source: the backed-up server, whose binary logs are read (never written).
     :param stop_at: the point to recover to (naive means UTC); events before it are applied.
+    :param stop_position: instead of ``stop_at``, ``(file, position)``: events starting before
+        it are applied (the position of an event ``restore_from_backup.py find`` lists).
     :param verify: check the files against the manifest's checksums first.
     :param keep_gtids: apply the source's GTIDs; None keeps them unless the target's GTID
         state would refuse them, then lets the target number them (see the module docs).
     :param history_schema: the source's history schema, where the identity nonce is written.
+    :param skip_accounts: leave the range's account statements out and list them (the backup
+        holds no accounts, so they would fail); False replays them.
     """
     clock = time.monotonic()
     path = Path(backup_path)
@@ -562,7 +800,13 @@ def restore_to_point(
             f"backup {path.name} records no binary log coordinates (taken with log_bin off): "
             "it can be restored but not rolled forward"
         )
-    check_stop_after_backup(manifest, stop_at)
+    if (stop_at is None) == (stop_position is None):
+        raise ConfigError("give the recovery point as stop_at (a time) or stop_position, not both")
+    if stop_at is not None:
+        check_stop_after_backup(manifest, stop_at)
+    else:
+        assert stop_position is not None
+        check_position_after_backup(coordinates, stop_position)
     tool = detect_tool(path, manifest)
     client = client_for(target)
     if tool == "mariabackup":
@@ -571,6 +815,11 @@ def restore_to_point(
     dialect = _check_flavors(manifest, target, client)
     if verify and (problems := verify_files(path, manifest)):
         raise VerificationError(f"backup {path} fails verification: {'; '.join(problems)}")
+    start = (str(coordinates["file"]), int(coordinates["position"]))
+    span = binlog_range(binlog_source, *start, stop_at, stop_position)
+    accounts = (
+        scan_account_changes(binlog_source, span, dialect.binlog_tool) if skip_accounts else None
+    )
     where = Endpoint("target", client.host, client.port, client.socket)
     log.info("PITR: restoring %s (%s) onto %s", path.name, tool, where)
     started = time.monotonic()
@@ -581,18 +830,20 @@ def restore_to_point(
     replay = replay_binlogs(
         binlog_source,
         client,
-        str(coordinates["file"]),
-        int(coordinates["position"]),
+        *start,
         stop_at,
+        stop_position=stop_position,
         keep_gtids=keep,
         dialect=dialect,
         history_schema=history_schema,
+        skip_accounts=skip_accounts,
+        accounts=accounts,
     )
     result = PitrResult(
         backup_path=str(path),
         tool=tool,
         target=str(where),
-        stop_at=to_utc(stop_at).isoformat(),
+        stop_at=replay.stop_at,
         backup_binlog=dict(coordinates),
         recovery_point=replay.last_event_at,
         restore_s=restore_s,
@@ -664,14 +915,24 @@ def marker_present(conn: Any, schema: str, label: str) -> bool:
 
 
 def recovery_summary(result: PitrResult) -> Sequence[str]:
-    """Return the lines a runbook prints at the end: the point reached and the time taken."""
+    """Return the lines a runbook prints at the end: the point reached, what was skipped, time."""
     replay = result.replay
     point = result.recovery_point or "the backup's snapshot (no transaction after it)"
-    return [
+    lines = [
         f"requested point: {result.stop_at}",
         f"achieved recovery point: {point}",
         f"transactions replayed: {replay.transactions if replay else 0}"
         + (f" (last GTID {replay.last_gtid})" if replay and replay.last_gtid else ""),
-        f"time taken: restore {result.restore_s:.1f} s, replay {result.replay_s:.1f} s, "
-        f"total {result.total_s:.1f} s",
     ]
+    if result.skipped:
+        lines.append(
+            f"{len(result.skipped)} account statements skipped (the backup holds no accounts, "
+            "so they would have failed): recreate these accounts by hand, as they are on the "
+            "source (SHOW CREATE USER / SHOW GRANTS there):"
+        )
+        lines.extend(f"  {change.line()}" for change in result.skipped)
+    lines.append(
+        f"time taken: restore {result.restore_s:.1f} s, replay {result.replay_s:.1f} s, "
+        f"total {result.total_s:.1f} s"
+    )
+    return lines

@@ -70,10 +70,6 @@ class MarkedSource:
 @contextlib.contextmanager
 def marked_source(base: Path, *, conn_id: str, database_name: str) -> Iterator[MarkedSource]:
     """Start the source under ``base``, back up schema ``app``, write the markers; stop at exit."""
-    from maintenance_ops.backup import take_backup
-    from maintenance_ops.config import BackupSettings, MaintenanceSettings
-    from maintenance_ops.session import MaintenanceSession
-
     with MySQLInstance(InstanceSpec(binlog=True), base_dir=base / "srv") as source:
         for host in ("127.0.0.1", "localhost"):
             source.execute(f"CREATE USER '{USER}'@'{host}' IDENTIFIED BY '{PASSWORD}'")
@@ -81,19 +77,7 @@ def marked_source(base: Path, *, conn_id: str, database_name: str) -> Iterator[M
         source.execute("CREATE DATABASE app")
         source.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB")
         source.execute("INSERT INTO app.t VALUES (1, 'x'), (2, 'y')")
-        account = _unlogged_account(source)
-        location = (base / "backups").as_uri()
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", account.conn_json())
-            with MaintenanceSession(conn_id, MaintenanceSettings()) as session:
-                result = take_backup(
-                    session,
-                    conn_id=conn_id,
-                    database_name=database_name,
-                    schemas=["app"],
-                    history_schema="_maintenance",
-                    settings=BackupSettings(enabled=True, location=location),
-                )
+        account, location, result = backed_up(source, base, conn_id, database_name)
         conn = source.connect()
         conn.autocommit(True)
         try:
@@ -116,6 +100,33 @@ def marked_source(base: Path, *, conn_id: str, database_name: str) -> Iterator[M
             after_at,
             account,
         )
+
+
+def backed_up(
+    source: MySQLInstance, base: Path, conn_id: str, database_name: str
+) -> tuple[Account, str, Any]:
+    """Back up schema ``app`` of ``source`` into ``base/backups`` as the maintenance account.
+
+    Return the account (created outside the binary log), the location and the BackupResult.
+    """
+    from maintenance_ops.backup import take_backup
+    from maintenance_ops.config import BackupSettings, MaintenanceSettings
+    from maintenance_ops.session import MaintenanceSession
+
+    account = _unlogged_account(source)
+    location = (base / "backups").as_uri()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", account.conn_json())
+        with MaintenanceSession(conn_id, MaintenanceSettings()) as session:
+            result = take_backup(
+                session,
+                conn_id=conn_id,
+                database_name=database_name,
+                schemas=["app"],
+                history_schema="_maintenance",
+                settings=BackupSettings(enabled=True, location=location),
+            )
+    return account, location, result
 
 
 def _unlogged_account(source: MySQLInstance) -> Account:
