@@ -408,14 +408,18 @@ def test_lost_primary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @contextlib.contextmanager
 def writers(pair: ReplicationPair) -> Iterator[tuple[Writer, Writer]]:
     """An application writing on each server (rows 10000+ on the primary, 50000+ on the
-    replica); half a second before and after the caller's block, then stopped."""
+    replica) from half a second before the caller's block until the replica took a row."""
     both = (Writer(pair.primary.port, 10_000, 1), Writer(pair.replica.port, 50_000, 2))
     for writer in both:
         writer.start()
     try:
         time.sleep(0.5)
         yield both
-        time.sleep(0.5)  # both keep trying against the new topology
+        # Both keep trying against the new topology until the promoted one took a row.
+        deadline = time.monotonic() + 15
+        while not both[1].committed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
     finally:
         for writer in both:
             writer.stop.set()
