@@ -67,7 +67,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     import maintenance_ops  # noqa: F401 - installed in the project's virtualenv
@@ -76,8 +76,14 @@ except ImportError:  # run from a checkout with another interpreter: use the che
 
 from maintenance_ops import sqlexec  # noqa: E402
 from maintenance_ops.backup import verify_files  # noqa: E402
+from maintenance_ops.binlogs import (  # noqa: E402
+    binlog_enabled_check,
+    binlog_gap_check,
+    read_binlog_state,
+)
 from maintenance_ops.encryption import decrypted_copy  # noqa: E402
 from maintenance_ops.exceptions import ConfigError  # noqa: E402
+from maintenance_ops.grants import Condition, Requirement, missing  # noqa: E402
 from maintenance_ops.pitr import (  # noqa: E402
     check_position_after_backup,
     check_stop_after_backup,
@@ -94,11 +100,16 @@ from maintenance_ops.restore import (  # noqa: E402
     load_manifest,
     same_server,
 )
+
+if TYPE_CHECKING:
+    from maintenance_ops.dialect import ServerVersion
+
 from maintenance_ops.runbook import (  # noqa: E402
     EXIT_OK,
     Plan,
     Refused,
     Server,
+    account_grants,
     check_privileges,
     dry_run_argument,
     main,
@@ -313,6 +324,123 @@ def check_target(args: argparse.Namespace, plan: Plan) -> None:
     plan.say(f"check: target {target} is reachable and {held}")
 
 
+@dataclass(frozen=True)
+class TargetGrant:
+    """A privilege the restore's account needs on the target (on ``*.*``: it creates schemas)."""
+
+    privilege: str
+    reason: str
+    condition: Condition = Condition()
+    replay_only: bool = False
+
+
+# What loading a dump (mariadb-dump, mysqldump, mydumper) and piping the binary logs through the
+# client ask of the target's account. grants.sql gives the on-call account nothing there: the
+# target is a new or scratch server, restored into as its administrator; this list is what an
+# account other than root must hold there, named before the restore starts.
+_MARIADB = Condition("mariadb", (10, 5, 2))
+_MYSQL = Condition("mysql", (8, 0, 14))
+TARGET_GRANTS = (
+    TargetGrant("SELECT", "read the restored tables; the check that the target is not the source"),
+    TargetGrant("INSERT", "load the dump's rows and the replayed ones"),
+    TargetGrant("UPDATE", "replayed UPDATEs", replay_only=True),
+    TargetGrant("DELETE", "replayed DELETEs", replay_only=True),
+    TargetGrant("CREATE", "CREATE DATABASE and CREATE TABLE of the dump"),
+    TargetGrant("DROP", "the dump's DROP TABLE IF EXISTS (and DROP VIEW, DROP TRIGGER)"),
+    TargetGrant("ALTER", "the dump's ALTER TABLE ... DISABLE/ENABLE KEYS; replayed ALTERs"),
+    TargetGrant("INDEX", "replayed CREATE INDEX / DROP INDEX", replay_only=True),
+    TargetGrant("LOCK TABLES", "the dump's LOCK TABLES ... WRITE around each table's rows"),
+    TargetGrant("CREATE VIEW", "the dump's views"),
+    TargetGrant("TRIGGER", "the dump's triggers"),
+    TargetGrant("CREATE ROUTINE", "the dump's stored procedures and functions"),
+    TargetGrant("ALTER ROUTINE", "the dump's DROP PROCEDURE/FUNCTION IF EXISTS"),
+    TargetGrant("EVENT", "the dump's events"),
+    TargetGrant("SET USER", "views, triggers and routines keep their DEFINER", _MARIADB),
+    TargetGrant(
+        "BINLOG REPLAY",
+        "the BINLOG statements mariadb-binlog prints for row events, and their session "
+        "gtid_domain_id/server_id/gtid_seq_no",
+        _MARIADB,
+        replay_only=True,
+    ),
+    TargetGrant("SET_USER_ID", "views, triggers and routines keep their DEFINER", _MYSQL),
+    TargetGrant(
+        "SESSION_VARIABLES_ADMIN",
+        "the session variables mysqlbinlog and mysqldump set (pseudo_thread_id, sql_log_bin)",
+        _MYSQL,
+    ),
+    TargetGrant(
+        "BINLOG_ADMIN",
+        "the BINLOG statements mysqlbinlog prints for row events",
+        _MYSQL,
+        replay_only=True,
+    ),
+)
+
+
+def target_requirements(version: ServerVersion, *, replay: bool) -> list[Requirement]:
+    """Return what the target's account needs to restore (and, with ``replay``, roll forward)."""
+    return [
+        Requirement(grant.privilege, "*.*", grant.reason)
+        for grant in TARGET_GRANTS
+        if grant.condition.applies(version) and (replay or not grant.replay_only)
+    ]
+
+
+def _super_covers_on_target(privilege: str, version: ServerVersion) -> bool:
+    """SUPER still stands for these on MySQL 8 and on MariaDB before 11.0 (MDEV-29668)."""
+    if version.flavor == "mariadb":
+        return not version.at_least(11, 0, 1) and privilege in ("SET USER", "BINLOG REPLAY")
+    return privilege in ("SET_USER_ID", "SESSION_VARIABLES_ADMIN", "BINLOG_ADMIN")
+
+
+def check_target_privileges(target: Server, *, replay: bool, plan: Plan) -> None:
+    """Refuse before anything when the target's account cannot restore (or replay) there."""
+    conn = target.connect()
+    try:
+        dialect = server_dialect(conn)
+        grantee, granted = account_grants(conn, dialect)
+    finally:
+        conn.close()
+    lacking = missing(granted, target_requirements(dialect.version, replay=replay), dialect)
+    if ("*.*", "SUPER") in granted:
+        lacking = [r for r in lacking if not _super_covers_on_target(r.privilege, dialect.version)]
+    work = "restore and replay binary logs" if replay else "restore"
+    if lacking:
+        lines = [
+            f"target {target}: the account {grantee} lacks what it needs to {work} there "
+            "(restore into a new or scratch server as its administrator, or grant these):"
+        ]
+        lines += [f"  {r}: {r.reason}; fix: GRANT {r} TO {grantee}" for r in lacking]
+        raise Refused("\n".join(lines))
+    plan.say(f"check: target {target} as {grantee} holds every grant needed to {work}")
+
+
+def check_binlog_chain(
+    source: Server, backup: Path, manifest: dict[str, Any], stop: str, plan: Plan
+) -> None:
+    """Refuse unless every binary log from the backup's position on is still on the source.
+
+    The same check and message as the drill's: a purged file is named, before anything is
+    written (mariadb-binlog would otherwise fail after the whole restore).
+    """
+    conn = source.connect()
+    try:
+        state = read_binlog_state(conn)
+    finally:
+        conn.close()
+    checks = [binlog_enabled_check(state, str(source)), binlog_gap_check(manifest["binlog"], state)]
+    failed = next((c for c in checks if c.status != "pass"), None)
+    if failed is not None:
+        raise Refused(
+            f"the binary logs of {source} cannot roll backup {backup.name} forward to "
+            f"{stop}: {failed.detail}. Nothing was written: restore a newer "
+            "backup whose binary log is still there, or restore without --until (the backup's "
+            "snapshot only)"
+        )
+    plan.say(f"check: binary log chain on {source}: {checks[-1].detail}")
+
+
 # ------------------------------------------------------------------------------------------
 # Steps
 # ------------------------------------------------------------------------------------------
@@ -406,14 +534,8 @@ def plan_steps(job: Restore, manifest: dict[str, Any], plan: Plan) -> None:
 
 def leave_running(job: Restore) -> None:
     """Leave the private server running after this command returns; say how to stop it."""
-    from maintenance_ops import instance as instances
-
-    server = job.instance
-    tool = "mariadb" if getattr(server, "flavor", "mariadb") == "mariadb" else "mysql"
-    # Out of the at-exit stop, and marked kept so that stale-instance cleanup leaves it alone.
-    with instances._LIVE_LOCK:
-        instances._LIVE.pop(id(server), None)
-    server._write_marker(state="kept")
+    server = job.instance.detach()
+    tool = "mariadb" if server.flavor == "mariadb" else "mysql"
     job.instance = None
     print(
         f"private server left running: 127.0.0.1:{server.port}, socket {server.socket}, "
@@ -448,16 +570,16 @@ def check_binlog_source(source: Server, commands: list[str], plan: Plan) -> None
         conn.close()
 
 
-def run(argv: Any = None) -> int:
-    """Check, then restore (and roll forward) the backup; return the exit code."""
-    parser = build_parser()
-    args = parse_arguments(parser, argv)
-    _validate(parser, args)
-    plan = Plan("restore from backup", dry_run=args.dry_run)
+def check_accounts(args: argparse.Namespace, plan: Plan) -> None:
+    """Refuse when an account lacks a grant: on the binlog source, then on the target."""
     if args.binlog_source is not None:
         check_binlog_source(args.binlog_source, ["restore"], plan)
-    if args.check_privileges:
-        return EXIT_OK
+    if args.target is not None:
+        check_target_privileges(args.target, replay=args.binlog_source is not None, plan=plan)
+
+
+def check_backup(args: argparse.Namespace, plan: Plan) -> tuple[Path, dict[str, Any], str]:
+    """Find the backup, check its files and that it restores into a running server."""
     backup = find_backup(args)
     manifest = load_manifest(backup)
     tool = detect_tool(backup, manifest)
@@ -465,20 +587,53 @@ def run(argv: Any = None) -> int:
     plan.say(f"backup: {backup} ({tool}, taken {taken})")
     check_files(backup, manifest, plan)
     assert manifest is not None
-    secret = encryption_secret(args, manifest, plan)
     if tool == "mariabackup":
         raise ConfigError(
             f"{backup.name} is a mariabackup backup: it restores as a whole datadir, not into "
             "a running server; copy it, run mariabackup --prepare and start a server on it "
             "(maintenance_ops.restore.PreparedInstance shows how)"
         )
+    return backup, manifest, tool
+
+
+def check_roll_forward(
+    args: argparse.Namespace, backup: Path, manifest: dict[str, Any], plan: Plan
+) -> None:
+    """With ``--until`` or ``--stop-position``: refuse a backup without coordinates, a stop
+    before the backup, a broken binary log chain."""
+    if args.binlog_source is None:
+        return
+    coordinates = manifest.get("binlog") or {}
+    if not coordinates.get("file"):
+        raise Refused(
+            f"backup {backup.name} records no binary log coordinates: it cannot be rolled "
+            "forward; restore its snapshot only (without --binlog-source)"
+        )
     if args.until is not None:
-        if not (manifest.get("binlog") or {}).get("file"):
-            raise Refused(
-                f"backup {backup.name} records no binary log coordinates: it cannot be rolled "
-                "forward; restore without --until"
-            )
         check_stop_after_backup(manifest, args.until)
+        stop = f"{args.until:{UNTIL_FORMAT}} UTC"
+    else:
+        check_position_after_backup(coordinates, args.stop_position)
+        stop = "{}:{}".format(*args.stop_position)
+    check_binlog_chain(args.binlog_source, backup, manifest, stop, plan)
+
+
+def run(argv: Any = None) -> int:
+    """Check every precondition, then restore (and roll forward) the backup; return the exit code.
+
+    Every check runs before the first step, under ``--dry-run`` too: the accounts' grants, the
+    backup's files, the key, the binary log chain, the target.
+    """
+    parser = build_parser()
+    args = parse_arguments(parser, argv)
+    _validate(parser, args)
+    plan = Plan("restore from backup", dry_run=args.dry_run)
+    check_accounts(args, plan)
+    if args.check_privileges:
+        return EXIT_OK
+    backup, manifest, tool = check_backup(args, plan)
+    secret = encryption_secret(args, manifest, plan)
+    check_roll_forward(args, backup, manifest, plan)
     if args.target is not None:
         check_target(args, plan)
     job = Restore(backup, tool, args)

@@ -600,6 +600,20 @@ class MySQLInstance:
             self._remove_files()
         self.timings["stop_s"] = time.monotonic() - started
 
+    def detach(self) -> MySQLInstance:
+        """Leave the server running after this process exits; return self.
+
+        Takes it out of the at-exit stop and marks its folder ``kept``, so that
+        :func:`cleanup_stale` (in this process or a later one) leaves server and files alone.
+        Stopping it and removing its folder is then the caller's job: :meth:`stop` while this
+        process runs, else a SHUTDOWN as root (password in :attr:`password`) and removing
+        :attr:`dir`. Used by a runbook's ``--keep``.
+        """
+        with _LIVE_LOCK:
+            _LIVE.pop(id(self), None)
+        self._write_marker(state="kept")
+        return self
+
     # ---- connections -------------------------------------------------------------------
 
     def connect(self, database: str | None = None, *, tcp: bool = False, **kw: Any) -> Any:

@@ -295,6 +295,14 @@ class _Queries:
         return self.query(sql, args)[0]
 
 
+def account_grants(conn: Any, dialect: Dialect) -> tuple[str, list[tuple[str, str]]]:
+    """Return the connected account (``'user'@'host'``) and its ``(scope, privilege)`` grants."""
+    from maintenance_ops.preflight import account_privileges
+    from maintenance_ops.session import MaintenanceSession
+
+    return account_privileges(cast(MaintenanceSession, _Queries(conn, dialect)))
+
+
 def missing_grants(
     conn: Any,
     dialect: Dialect,
@@ -308,10 +316,7 @@ def missing_grants(
     :param commands: the runbook commands (grants.sql's on-call ``needs`` tags) about to run.
     :param schemas: the schemas the commands touch (for grants on ``app``).
     """
-    from maintenance_ops.preflight import account_privileges
-    from maintenance_ops.session import MaintenanceSession
-
-    grantee, granted = account_privileges(cast(MaintenanceSession, _Queries(conn, dialect)))
+    grantee, granted = account_grants(conn, dialect)
     needed = requirements(
         commands, dialect.version, list(schemas), history_schema, oncall_grants_file()
     )
