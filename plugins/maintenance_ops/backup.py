@@ -57,6 +57,7 @@ from maintenance_ops.encryption import backup_secret, encrypt_tree, sign_manifes
 from maintenance_ops.exceptions import ConfigError, MaintenanceError, PreflightError
 from maintenance_ops.grants import missing, requirements
 from maintenance_ops.identifiers import quote_identifier
+from maintenance_ops.pipes import option_file, private_option_file
 from maintenance_ops.processes import NEXT, PREVIOUS, Pipeline, Stage, after_options, checked_names
 from maintenance_ops.session import Endpoint, endpoint
 from maintenance_ops.sqlfiles import load_sql
@@ -456,44 +457,37 @@ def apply_retention(
 # --------------------------------------------------------------------------------------------
 
 
-def _option_value(value: str) -> str:
-    if "\n" in value or "\r" in value:
-        raise ConfigError("a connection user or password holding a newline cannot be passed")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def tool_option_file(where: Endpoint, login: str | None, password: str | None) -> bytes:
+    """Return the tools' option file (by :func:`pipes.option_file`), read by [client],
+    [mydumper] and [mariabackup].
 
-
-def option_file_text(where: Endpoint, login: str | None, password: str | None) -> str:
-    """Return a client option file for the tools; read by [client], [mydumper], [mariabackup]."""
-    lines = [f"host={where.host}", f"port={where.port}"]
-    if where.socket:
-        lines.append(f"socket={where.socket}")
-    if login:
-        lines.append(f"user={_option_value(login)}")
-    if password:
-        lines.append(f"password={_option_value(password)}")
-    body = "\n".join(lines)
-    return "".join(f"[{group}]\n{body}\n" for group in ("client", "mydumper", "mariabackup"))
+    :raises ConfigError: the user or password holds a line break or NUL (the value not shown).
+    """
+    options: dict[str, str | int | None] = {
+        "host": where.host,
+        "port": where.port,
+        "socket": where.socket,
+        "user": login or None,
+        "password": password or None,
+    }
+    return option_file(options, ("client", "mydumper", "mariabackup"))
 
 
 @contextlib.contextmanager
 def credentials_file(conn_id: str) -> Iterator[str]:
-    """Yield a 0600 option file holding the connection's credentials; delete it afterwards.
+    """Yield a private option file holding the connection's credentials; delete it afterwards.
 
-    The password is never put on a command line (visible to every local user in ``ps``).
+    The password is never put on a command line (visible to every local user in ``ps``). A
+    file, not a pipe: mydumper runs several times (per schema, once more after a stall) and
+    the dump tools may read it more than once. Its pid-tagged name lets
+    :func:`cleanup_backup_leftovers` remove it after a kill.
     """
     from airflow.sdk import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
-    text = option_file_text(endpoint(conn_id), conn.login, conn.password)
-    # Created 0600 and pid-tagged: cleanup_backup_leftovers removes it after a kill.
-    fd, path = tempfile.mkstemp(prefix=f"{CREDENTIALS_FILE_PREFIX}{os.getpid()}-", suffix=".cnf")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    text = tool_option_file(endpoint(conn_id), conn.login, conn.password)
+    with private_option_file(text, CREDENTIALS_FILE_PREFIX) as path:
+        yield str(path)
 
 
 def dump_command(

@@ -222,18 +222,15 @@ def _embedded_target(out: TextIO) -> tuple[str, list[Any]]:
 
 
 def _connect(url: str) -> Any:
-    import MySQLdb
+    from maintenance_ops import sqlexec
 
     parts = urlparse(url)
-    conn = MySQLdb.connect(
+    return sqlexec.connect(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or 3306,
         user=parts.username or "root",
-        passwd=parts.password or "",
-        charset="utf8mb4",
+        password=parts.password or "",
     )
-    conn.autocommit(True)
-    return conn
 
 
 def create_maintenance_account(conn: Any, url: str) -> str:

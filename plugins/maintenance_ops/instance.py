@@ -43,7 +43,7 @@ from typing import Any
 
 from maintenance_ops import processes, sqlexec
 from maintenance_ops.dialect import Flavor
-from maintenance_ops.exceptions import InstanceError
+from maintenance_ops.exceptions import ConnectionFailed, InstanceError
 
 log = logging.getLogger(__name__)
 
@@ -617,28 +617,23 @@ class MySQLInstance:
     # ---- connections -------------------------------------------------------------------
 
     def connect(self, database: str | None = None, *, tcp: bool = False, **kw: Any) -> Any:
-        """Return a MySQLdb connection as root (with the instance's password).
+        """Return a connection as root (with the instance's password), by :func:`sqlexec.connect`.
 
         Connects over the unix socket, or over TCP to 127.0.0.1 when ``tcp`` is true or
-        ``host`` is given. Extra keywords go to ``MySQLdb.connect``.
-        """
-        import MySQLdb
+        ``host`` is given. Autocommit is off unless ``autocommit=True``. Other keywords
+        (``user``, ``password``, timeouts, ``MySQLdb.connect`` options) go to it.
 
-        params: dict[str, Any] = {
-            "user": self.user,
-            "passwd": self.password,
-            **sqlexec.connection_options(connect_timeout=10, read_timeout=3660, write_timeout=60),
-        }
-        if tcp or kw.get("host", "localhost") != "localhost":
+        :raises ConnectionFailed: the server refused or is not there (never the password).
+        """
+        params: dict[str, Any] = {"user": self.user, "password": self.password, "autocommit": False}
+        if "passwd" in kw:  # MySQLdb's other name for it
+            kw["password"] = kw.pop("passwd")
+        if tcp or kw.pop("host", "localhost") != "localhost":
             params.update(host=self.host, port=self.port)
         else:
-            params["unix_socket"] = self.socket
-        if database is not None:
-            params["db"] = database
-        if "password" in kw:  # MySQLdb's two names for it: the caller's wins over root's
-            kw["passwd"] = kw.pop("password")
+            params["socket"] = self.socket
         params.update(kw)
-        return MySQLdb.connect(**params)
+        return sqlexec.connect(database=database, **params)
 
     def execute(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         """Run one statement with autocommit on a fresh connection and return all rows."""
@@ -777,21 +772,14 @@ class MySQLInstance:
 
     def _wait_ready(self, deadline: float) -> bool:
         """Poll the socket until a login works; return False if the server exited first."""
-        import MySQLdb
-
         assert self._proc is not None
         while self._proc.poll() is None:
             if os.path.exists(self.socket):
                 try:
-                    MySQLdb.connect(
-                        unix_socket=self.socket,
-                        user=self.user,
-                        passwd=self.password,
-                        connect_timeout=5,
-                    ).close()
+                    self.connect(connect_timeout=5).close()
                     self._init_file.unlink(missing_ok=True)  # the password is set
                     return True
-                except MySQLdb.Error:
+                except ConnectionFailed:
                     pass  # Socket exists before the grant tables are loaded.
             if time.monotonic() > deadline:
                 raise InstanceError(
@@ -857,7 +845,7 @@ class MySQLInstance:
 
         try:
             conn = self.connect(connect_timeout=5)
-        except MySQLdb.Error as exc:
+        except ConnectionFailed as exc:
             log.warning("cannot connect to send SHUTDOWN (%s); signalling instead", exc)
             return False
         try:

@@ -2,7 +2,9 @@
 
 A password never goes on a command line (every local user sees ``ps``) nor into a file left
 behind: :func:`option_file` writes the text, refusing what would change its meaning, and
-:func:`secret_pipe` hands it to the child as ``/dev/fd/N``.
+:func:`secret_pipe` hands it to the child as ``/dev/fd/N``. A tool that reads its option file
+more than once gets :func:`private_option_file` instead: a 0600 file whose name carries our
+pid, so the next run's leftover cleanup removes it if a kill left it behind.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 from maintenance_ops.exceptions import ConfigError
 
@@ -75,3 +79,24 @@ def secret_pipe(data: bytes) -> Iterator[int]:
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+@contextlib.contextmanager
+def private_option_file(data: bytes, prefix: str) -> Iterator[Path]:
+    """Yield a 0600 ``<tmp>/<prefix><pid>-*.cnf`` file holding ``data``; remove it afterwards.
+
+    Only for tools that read their option file more than once (myloader's workers, mydumper
+    run again after a stall, a dump tool's connections), which a pipe cannot serve. The pid in
+    the name lets ``backup.remove_dead_pid_leftovers`` remove it after a kill.
+
+    :param data: the file's text, from :func:`option_file`.
+    :param prefix: the caller's leftover prefix (``mmc-backup-cred-``).
+    """
+    fd, name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=".cnf")  # 0600
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)

@@ -343,11 +343,15 @@ def output(
     timeout_s: float | None,
     ok: Iterable[int] = (0,),
     error: type[MaintenanceError] = ProcessFailed,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[int, str, str]:
-    """Run one tool; return ``(exit code, stdout, stderr)`` as text (small outputs only)."""
+    """Run one tool; return ``(exit code, stdout, stderr)`` as text (small outputs only).
+
+    :param env: variables added to the environment (private to the process, unlike argv).
+    """
     with tempfile.TemporaryDirectory(prefix=f"{STDERR_PREFIX}{os.getpid()}-") as folder:
         out = Path(folder) / "stdout"
-        stage = Stage(argv, stdout=out, ok=frozenset(ok))
+        stage = Stage(argv, stdout=out, ok=frozenset(ok), env=env)
         pipe = Pipeline([stage], what, timeout_s=timeout_s, error=error, stderr_dir=Path(folder))
         with pipe:
             pipe.wait()

@@ -73,7 +73,7 @@ from maintenance_ops.instance import (
     cleanup_stale,
     live_password,
 )
-from maintenance_ops.pipes import secret_pipe
+from maintenance_ops.pipes import option_file, private_option_file, secret_pipe
 from maintenance_ops.processes import NEXT, PREVIOUS, Pipeline, Stage
 from maintenance_ops.session import Endpoint
 from maintenance_ops.sqlfiles import load_sql, split_statements
@@ -376,12 +376,11 @@ class ClientEndpoint:
             self.password = live_password(self.port, self.socket) or ""
 
     def option_file(self, section: str = "client") -> bytes:
-        """Return an option file holding the user and password (never argv)."""
-        lines = [f"[{section}]", f"user={self.user}"]
-        if self.password:
-            escaped = self.password.replace("\\", "\\\\").replace('"', '\\"')
-            lines.append(f'password="{escaped}"')
-        return ("\n".join(lines) + "\n").encode()
+        """Return an option file holding the user and password (never argv), by :func:`option_file`.
+
+        :raises ConfigError: the user or password holds a line break or NUL (not shown).
+        """
+        return option_file({"user": self.user, "password": self.password or None}, (section,))
 
     @classmethod
     def from_connection(cls, conn_id: str) -> ClientEndpoint:
@@ -400,23 +399,20 @@ class ClientEndpoint:
             password=conn.password or "",
         )
 
-    def connect(self, *, connect_timeout: int = 10) -> Any:
-        """Open an autocommit MySQLdb connection (socket when set, else TCP)."""
-        import MySQLdb
+    def connect(self, *, connect_timeout: int = 10, label: str | None = None) -> Any:
+        """Open an autocommit connection by :func:`sqlexec.connect` (socket when set, else TCP).
 
-        params: dict[str, Any] = {
-            "user": self.user,
-            "passwd": self.password,
-            "charset": "utf8mb4",
-            "connect_timeout": connect_timeout,
-        }
-        if self.socket:
-            params["unix_socket"] = self.socket
-        else:
-            params.update(host=self.host, port=self.port)
-        conn = MySQLdb.connect(**params)
-        conn.autocommit(True)
-        return conn
+        :raises ConnectionFailed: naming ``label`` (default: the address), never the password.
+        """
+        return sqlexec.connect(
+            user=self.user,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            socket=self.socket,
+            connect_timeout=connect_timeout,
+            label=label,
+        )
 
     def address_args(self, *, tcp: bool = False) -> list[str]:
         """Return where to connect as client arguments (no secrets).
@@ -730,15 +726,8 @@ def _credentials_file(client: ClientEndpoint, section: str) -> Iterator[Path | N
     if not client.password:
         yield None
         return
-    folder = Path(tempfile.mkdtemp(prefix=f"{CREDENTIALS_PREFIX}{os.getpid()}-"))
-    path = folder / "client.cnf"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(client.option_file(section))
+    with private_option_file(client.option_file(section), CREDENTIALS_PREFIX) as path:
         yield path
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def proc_io(pid: int) -> dict[str, int]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from maintenance_ops import sqlexec
-from maintenance_ops.exceptions import ConfigError, ConnectionFailed, MaintenanceError
+from maintenance_ops.exceptions import ConfigError, MaintenanceError
 from maintenance_ops.grants import (
     Requirement,
     missing,
@@ -73,16 +73,7 @@ class Server:
 
     def connect(self, *, connect_timeout: int = 10) -> Any:
         """Open an autocommit MySQLdb connection, or raise ConnectionFailed naming the server."""
-        import MySQLdb
-
-        try:
-            return self.client.connect(connect_timeout=connect_timeout)
-        except MySQLdb.OperationalError as exc:
-            code, message = (exc.args + ("",))[:2]
-            raise ConnectionFailed(
-                f"{self}: cannot connect: [{code}] {message}; check that the server is running "
-                "and the address, user and password"
-            ) from None
+        return self.client.connect(connect_timeout=connect_timeout, label=str(self))
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
+from maintenance_ops import processes
 from maintenance_ops.audit import redact
+from maintenance_ops.processes import ProcessTimeout
 from maintenance_ops.restore import Check
 
 RECOVERY_DIR_ENV = "MAINTENANCE_RECOVERY_DIR"
@@ -93,17 +94,24 @@ def _last_line(text: str) -> str:
 # ------------------------------------------------------------------------------------------
 
 
+# The checks judge every exit code themselves; a death by signal is one too.
+_ANY_EXIT = range(-64, 256)
+
+
 def _run_script(
     script: Path, argv: Sequence[str], timeout_s: float, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+) -> tuple[int, str, str]:
+    """Run ``<script> <argv>`` with this interpreter through :func:`processes.output`.
+
+    :returns: ``(exit code, stdout, stderr)``.
+    :raises ProcessTimeout: it ran past ``timeout_s`` (it and its children were killed).
+    """
+    return processes.output(
         [sys.executable, str(script), *argv],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        env={**os.environ, **env} if env else None,
+        f"runbook {script.name}",
+        timeout_s=timeout_s,
+        ok=_ANY_EXIT,
+        env=env,
     )
 
 
@@ -111,15 +119,11 @@ def help_check(script: Path, *, timeout_s: float) -> Check:
     """Run ``<script> --help`` with this interpreter; pass if it exits 0."""
     name = f"help: {script.name}"
     try:
-        done = _run_script(script, ["--help"], timeout_s)
-    except subprocess.TimeoutExpired:
+        code, stdout, stderr = _run_script(script, ["--help"], timeout_s)
+    except ProcessTimeout:
         return Check(name, "fail", f"--help did not finish within {timeout_s:g} s")
-    if done.returncode != 0:
-        return Check(
-            name,
-            "fail",
-            f"--help exited {done.returncode}: {_last_line(done.stderr or done.stdout)}",
-        )
+    if code != 0:
+        return Check(name, "fail", f"--help exited {code}: {_last_line(stderr or stdout)}")
     return Check(name, "pass", "--help exits 0")
 
 
@@ -141,15 +145,11 @@ def dry_run_check(
     if not script.is_file():
         return Check(name, "fail", f"{script} not found")
     try:
-        done = _run_script(script, argv, timeout_s, env)
-    except subprocess.TimeoutExpired:
+        code, stdout, stderr = _run_script(script, argv, timeout_s, env)
+    except ProcessTimeout:
         return Check(name, "fail", f"the dry run did not finish within {timeout_s:g} s")
-    if done.returncode != 0:
-        return Check(
-            name,
-            "fail",
-            f"the dry run exited {done.returncode}: {output_tail(done.stdout, done.stderr)}",
-        )
+    if code != 0:
+        return Check(name, "fail", f"the dry run exited {code}: {output_tail(stdout, stderr)}")
     return Check(name, "pass", "the dry run exits 0")
 
 

@@ -1,4 +1,4 @@
-"""A maintenance session: one guarded connection to a target, opened through ``MySqlHook``.
+"""A maintenance session: one guarded connection to a target, opened by ``sqlexec.connect``.
 
 The guards keep maintenance from hurting the application: a short ``lock_wait_timeout`` so DDL
 gives up instead of queueing everybody behind it, a short ``innodb_lock_wait_timeout`` so a
@@ -12,15 +12,10 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from maintenance_ops import sqlexec
 from maintenance_ops.dialect import Dialect, parse_version
-from maintenance_ops.exceptions import ConfigError, ConnectionFailed, MaintenanceError
-from maintenance_ops.sqlexec import (
-    CONNECTION_ERRORS,
-    connection_options,
-    dicts,
-    execute,
-    execute_many,
-)
+from maintenance_ops.exceptions import ConfigError, MaintenanceError
+from maintenance_ops.sqlexec import CONNECTION_ERRORS, dicts, execute, execute_many
 from maintenance_ops.watchdog import StatementWatchdog
 
 if TYPE_CHECKING:
@@ -69,40 +64,33 @@ def connect(
     write_timeout: float = 60,
     database_name: str | None = None,
 ) -> Any:
-    """Open a MySQLdb connection through ``MySqlHook``, every wait bounded, autocommit on.
+    """Open the Airflow connection ``conn_id`` through :func:`sqlexec.connect`, autocommit on.
+
+    Its host, port, login, password, schema and the ``unix_socket`` and ``ssl``/``ssl_mode``
+    extras are used, as ``MySqlHook`` would.
 
     :param read_timeout: longest wait for an answer (outlast the statement time limit).
     """
-    import MySQLdb
-    from airflow.providers.mysql.hooks.mysql import MySqlHook
+    from airflow.sdk import BaseHook
 
-    options = connection_options(
-        connect_timeout=connect_timeout, read_timeout=read_timeout, write_timeout=write_timeout
-    )
-
-    class _TimeoutHook(MySqlHook):  # the provider has no timeout knobs
-        def _get_conn_config_mysql_client(self, conn: Any) -> dict[str, Any]:
-            config = super()._get_conn_config_mysql_client(conn)
-            for key, value in options.items():
-                config.setdefault(key, value)
-            return config
-
-    where = endpoint(conn_id)
+    where = endpoint(conn_id)  # raises ConfigError naming the fix when it is not defined
+    conn = BaseHook.get_connection(conn_id)
+    extras = conn.extra_dejson if conn.extra else {}
+    tls = {key: extras[key] for key in ("ssl", "ssl_mode") if extras.get(key)}
     label = f"database {database_name!r} " if database_name else ""
-    try:
-        conn = _TimeoutHook(mysql_conn_id=conn_id).get_conn()
-    except MySQLdb.OperationalError as exc:
-        code, message = (exc.args + ("",))[:2]
-        hint = (
-            "check the user and password of the connection"
-            if code in (1044, 1045, 1698)
-            else "check that the server is running and the connection's host and port"
-        )
-        raise ConnectionFailed(
-            f"{label}(connection {conn_id!r}, {where}): cannot connect: [{code}] {message}; {hint}"
-        ) from None
-    conn.autocommit(True)  # type: ignore[operator]  # mysqlclient: a method
-    return conn
+    return sqlexec.connect(
+        user=conn.login or "",
+        password=conn.password,
+        host=where.host,
+        port=where.port,
+        socket=where.socket,
+        database=conn.schema or None,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        write_timeout=write_timeout,
+        label=f"{label}(connection {conn_id!r}, {where})",
+        **tls,
+    )
 
 
 def read_timeout(settings: MaintenanceSettings) -> float:

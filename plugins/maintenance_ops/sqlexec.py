@@ -12,13 +12,18 @@ Two rules hold for every statement, whoever built it:
   before the driver sees the statement, so the parameter step gives the name back unchanged. We
   never write ``%`` inside backticks ourselves, so nothing else is touched.
 
-Connections get read and write timeouts (:func:`connection_options`), so a frozen server ends
-a wait instead of hanging a task past its execution timeout.
+Every connection is opened by :func:`connect` (the one opener): utf8mb4, the socket when one is
+given (else TCP), read and write timeouts (:func:`connection_options`, so a frozen server ends a
+wait instead of hanging a task past its execution timeout), autocommit, and a
+:class:`~maintenance_ops.exceptions.ConnectionFailed` naming the server and the fix, never the
+password.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from maintenance_ops.exceptions import ConnectionFailed
 
 # MySQL client error codes that mean "the server is not there (any more)": retryable.
 CONNECTION_ERRORS = frozenset({2002, 2003, 2005, 2006, 2013, 2055})
@@ -152,3 +157,62 @@ def connection_options(
         "write_timeout": max(1, int(write_timeout)),
         "charset": "utf8mb4",
     }
+
+
+# Login refused: the account, not the server, needs fixing.
+_LOGIN_ERRORS = frozenset({1044, 1045, 1698})
+
+
+def connect(
+    *,
+    user: str,
+    password: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 3306,
+    socket: str | None = None,
+    database: str | None = None,
+    connect_timeout: float = 10,
+    read_timeout: float = 3660,
+    write_timeout: float = 60,
+    autocommit: bool = True,
+    label: str | None = None,
+    **extra: Any,
+) -> Any:
+    """Open a MySQLdb connection: the one place the package opens one.
+
+    :param socket: the server's unix socket; when set, ``host`` and ``port`` are not used.
+    :param read_timeout: longest wait for an answer (outlast the longest statement sent).
+    :param label: how messages name the server (default: its socket or ``host:port``).
+    :param extra: further ``MySQLdb.connect`` options (``ssl``, ``read_default_file``...).
+    :raises ConnectionFailed: the server cannot be reached or refused the login; the message
+        names the server and the fix, never the password.
+    """
+    import MySQLdb
+
+    params: dict[str, Any] = {
+        "user": user,
+        "passwd": password or "",
+        **connection_options(
+            connect_timeout=connect_timeout, read_timeout=read_timeout, write_timeout=write_timeout
+        ),
+    }
+    if socket:
+        params["unix_socket"] = socket
+    else:
+        params.update(host=host, port=int(port))
+    if database:
+        params["db"] = database
+    params.update(extra)
+    try:
+        conn = MySQLdb.connect(**params)
+    except MySQLdb.Error as exc:
+        code, message = (exc.args + ("",))[:2]
+        hint = (
+            "check the user and password"
+            if code in _LOGIN_ERRORS
+            else "check that the server is running and the host, port or socket"
+        )
+        where = label or socket or f"{host}:{port}"
+        raise ConnectionFailed(f"{where}: cannot connect: [{code}] {message}; {hint}") from None
+    conn.autocommit(autocommit)
+    return conn

@@ -30,13 +30,13 @@ from maintenance_ops.backup import (
     mydumper_command,
     mydumper_post_command,
     mydumper_regex,
-    option_file_text,
     parse_dump_binlog,
     parse_mydumper_metadata,
     retention_plan,
     routine_grant_missing,
     sha256_file,
     take_backup,
+    tool_option_file,
     verify_files,
 )
 from maintenance_ops.config import BackupSettings, MaintenanceSettings, RestoreTarget
@@ -652,10 +652,38 @@ def test_mysql_backup_with_mariadbs_mysqldump_is_refused() -> None:
     assert check_tool("mysqldump", Dialect(parse_version("10.11.19-MariaDB")), binlog=True)
 
 
-def test_option_file_quotes_credentials() -> None:
-    text = option_file_text(Endpoint("c", "db", 3307), 'u"x', "p\\w#1")
-    assert '[client]\nhost=db\nport=3307\nuser="u\\"x"\npassword="p\\\\w#1"\n' in text
-    assert "[mydumper]" in text and "[mariabackup]" in text
+def test_tool_option_file_quotes_credentials_for_every_tool() -> None:
+    text = tool_option_file(Endpoint("c", "db", 3307), 'u"x', "p\\w#1").decode()
+    body = 'host="db"\nport="3307"\nuser="u\\"x"\npassword="p\\\\w#1"\n'
+    assert text == "".join(f"[{g}]\n{body}" for g in ("client", "mydumper", "mariabackup"))
+
+
+def test_every_backup_tool_reads_a_hostile_password_back_and_logs_in(target: Target) -> None:
+    """The credentials file holds `"`, `\\`, `#`, `;`, `'`, `%`, `é`: each tool's group reads it
+    back unchanged (the servers' own parser), and the client logs in with it."""
+    import shutil
+
+    from maintenance_ops.backup import credentials_file
+    from tests.support.accounts import PASSWORD
+
+    assert target.account is not None and target.account.password == PASSWORD
+    printer = shutil.which("my_print_defaults") or shutil.which("mariadb-print-defaults")
+    assert printer, "my_print_defaults ships with the MariaDB/MySQL client"
+    with credentials_file(target.conn_id) as path:
+        assert oct(Path(path).stat().st_mode & 0o777) == "0o600"
+        for group in ("client", "mydumper", "mariabackup"):
+            read = subprocess.run(
+                [printer, f"--defaults-file={path}", group],
+                capture_output=True, text=True, check=True,
+            ).stdout.splitlines()  # fmt: skip
+            assert f"--password={PASSWORD}" in read and f"--user={target.account.user}" in read
+        login = subprocess.run(
+            ["mariadb", f"--defaults-extra-file={path}", "-N", "-e", "SELECT CURRENT_USER()"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.strip() == f"{target.account.user}@%"
+    assert not Path(path).exists()
 
 
 def test_mydumper_regex_escapes_names() -> None:

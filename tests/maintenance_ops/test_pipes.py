@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +95,78 @@ def test_client_logs_in_with_a_hostile_password_through_the_pipe(target: Target)
         )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{target.account.user}@%"
+
+
+def _backup_file_writer(password: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from maintenance_ops.backup import credentials_file
+
+    conn = {"conn_type": "mysql", "host": "127.0.0.1", "login": "m", "password": password}
+    monkeypatch.setenv("AIRFLOW_CONN_MMC_NEWLINE", json.dumps(conn))
+    with credentials_file("mmc_newline"):
+        raise AssertionError("the option file was written")
+
+
+def _backup_text_writer(password: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from maintenance_ops.backup import tool_option_file
+    from maintenance_ops.session import Endpoint
+
+    tool_option_file(Endpoint("c", "127.0.0.1", 3306), "m", password)
+
+
+def _client_writer(password: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from maintenance_ops.restore import ClientEndpoint
+
+    ClientEndpoint(user="m", password=password).option_file("myloader")
+
+
+def _myloader_file_writer(password: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from maintenance_ops.restore import ClientEndpoint, _credentials_file
+
+    with _credentials_file(ClientEndpoint(user="m", password=password), "myloader"):
+        raise AssertionError("the option file was written")
+
+
+@pytest.mark.parametrize(
+    "writer",
+    [
+        pytest.param(_backup_file_writer, id="backup-credentials-file"),
+        pytest.param(_backup_text_writer, id="backup-tool-option-file"),
+        pytest.param(_client_writer, id="restore-client-endpoint"),
+        pytest.param(_myloader_file_writer, id="restore-myloader-file"),
+    ],
+)
+@pytest.mark.parametrize(
+    "password",
+    [
+        pytest.param("s3cret\n[client]\nuser=root", id="newline"),
+        pytest.param("s3cret\rx", id="carriage-return"),
+        pytest.param("s3cret\x00x", id="nul"),
+    ],
+)
+def test_every_option_file_path_refuses_a_line_break(
+    writer: Any, password: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Backups and restores write option files only through option_file: one refusal for all."""
+    import os
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob(f"mmc-*-cred-{os.getpid()}-*"))
+    with pytest.raises(ConfigError, match="line break or NUL") as info:
+        writer(password, monkeypatch)
+    assert "s3cret" not in str(info.value)
+    assert set(Path(tempfile.gettempdir()).glob(f"mmc-*-cred-{os.getpid()}-*")) == before
+
+
+def test_private_option_file_is_private_pid_tagged_and_removed() -> None:
+    import os
+
+    from maintenance_ops.pipes import private_option_file
+
+    with pytest.raises(RuntimeError), private_option_file(b"[client]\n", "mmc-test-cred-") as path:
+        assert path.name.startswith(f"mmc-test-cred-{os.getpid()}-") and path.suffix == ".cnf"
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        assert path.read_bytes() == b"[client]\n"
+        raise RuntimeError("the caller failed")
+    assert not path.exists()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from maintenance_ops.config import MaintenanceSettings
+from maintenance_ops.exceptions import ConnectionFailed
 from maintenance_ops.identifiers import qualified, quote_identifier
 from maintenance_ops.session import MaintenanceSession
-from maintenance_ops.sqlexec import protect_identifiers
+from maintenance_ops.sqlexec import connect, protect_identifiers, rows
 
 HOSTILE = ["a%b", "%s", "a%%b", "100%", "%(x)s", "x`%`y", "ünï%cødé"]
 
@@ -47,3 +50,43 @@ def test_hostile_names_round_trip_through_the_session(target) -> None:
         (target.schema,),
     )}
     assert tables == set(HOSTILE)
+
+
+def test_connect_prefers_the_socket_and_sets_charset_and_autocommit(target) -> None:
+    from tests.conftest import run_sql
+
+    account = target.account
+    socket = str(run_sql("SELECT @@socket")[0][0])
+    # 192.0.2.1 (TEST-NET) answers nothing: only the socket can make this login work.
+    conn = connect(
+        user=account.user, password=account.password, socket=socket, host="192.0.2.1",
+        connect_timeout=2,
+    )  # fmt: skip
+    try:
+        assert rows(conn, "SELECT @@autocommit, @@character_set_client, CURRENT_USER()") == [
+            (1, "utf8mb4", f"{account.user}@%")
+        ]
+    finally:
+        conn.close()
+
+
+def test_connect_refused_login_names_the_fix_never_the_password(target) -> None:
+    account = target.account
+    with pytest.raises(ConnectionFailed) as info:
+        connect(user=account.user, password="wrong-" + account.password, port=account.port)
+    message = str(info.value)
+    assert f"127.0.0.1:{account.port}: cannot connect: [1045]" in message
+    assert "check the user and password" in message
+    assert account.password not in message and info.value.__cause__ is None
+
+
+def test_connect_unreachable_server_names_the_label_and_the_fix() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    with pytest.raises(ConnectionFailed, match="check that the server is running") as info:
+        connect(user="u", password="s3cret", port=port, connect_timeout=2, label="replica r1")
+    assert re.match(r"replica r1: cannot connect: \[200[23]\]", str(info.value))
+    assert "s3cret" not in str(info.value)
