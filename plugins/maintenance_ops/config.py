@@ -400,7 +400,7 @@ class OptimizationSettings(_Model):
     low_fragmentation: Annotated[float, Field(gt=0, lt=1)] = 0.2
     high_fragmentation: Annotated[float, Field(gt=0, lt=1)] = 0.4
     max_transaction_age_s: Seconds = 2.0
-    rebuild_lock_wait_timeout_s: PositiveInt = 2
+    rebuild_lock_wait_timeout_s: PositiveInt = 1
     rebuild_time_budget_minutes: Seconds = 180.0
     allow_locking_rebuild: bool = False
     rebuild_after_days: PositiveInt = 90

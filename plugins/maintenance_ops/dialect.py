@@ -134,6 +134,40 @@ _EMPTY_PASSWORD_PLUGINS = {
 }
 
 
+@dataclass(frozen=True)
+class LockCatalog:
+    """A server catalog that lists the sessions holding metadata locks on one table.
+
+    ``available_sql`` returns one row whose ``available`` is non-zero when the catalog can be
+    read and is filled; ``holders_file`` (``include/sql``) lists the holders of one table
+    (bound: schema, table) as ``thread_id``, ``user_name``, ``command``, ``age_s``,
+    ``lock_status``.
+    """
+
+    name: str
+    available_sql: str
+    holders_file: str
+
+
+# MariaDB's metadata_lock_info plugin (not installed by default: INSTALL SONAME
+# 'metadata_lock_info'): granted locks only, THREAD_ID is the connection id.
+METADATA_LOCK_INFO = LockCatalog(
+    "information_schema.METADATA_LOCK_INFO",
+    "SELECT COUNT(*) AS available FROM information_schema.PLUGINS "
+    "WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'",
+    "mdl_holders_mariadb",
+)
+# performance_schema.metadata_locks: MySQL 5.7+ and MariaDB 10.5.2+; filled only while
+# performance_schema=ON and the instrument is enabled (on by default in MySQL 8.0, off in
+# MariaDB). With performance_schema=OFF setup_instruments is empty, so this says 0.
+PERFORMANCE_SCHEMA_METADATA_LOCKS = LockCatalog(
+    "performance_schema.metadata_locks",
+    "SELECT COUNT(*) AS available FROM performance_schema.setup_instruments "
+    "WHERE NAME = 'wait/lock/metadata/sql/mdl' AND ENABLED = 'YES'",
+    "mdl_holders",
+)
+
+
 def statement_keyword(sql: str) -> str:
     """Return a statement's first keyword in upper case, leading comments skipped (pure)."""
     rest = sql[_LEADING_COMMENTS.match(sql).end() :]  # type: ignore[union-attr]
@@ -279,6 +313,46 @@ class Dialect:
         using = ", ".join("%s@%s" for _ in roles)
         args = tuple(part for role in roles for part in role)
         return f"SHOW GRANTS FOR CURRENT_USER() USING {using}", args
+
+    # ---- online DDL and metadata locks ------------------------------------------------------
+
+    @property
+    def ddl_nowait(self) -> bool:
+        """Whether ``ALTER TABLE ... NOWAIT`` exists: the DDL never waits for a metadata lock.
+
+        MariaDB 10.3+ takes ``[WAIT n|NOWAIT]`` after the table name: NOWAIT makes the
+        statement's ``lock_wait_timeout`` 0 both when it starts and at its final lock upgrade,
+        and it fails at once with error 1205 (ER_LOCK_WAIT_TIMEOUT) instead of queueing. MySQL
+        has no WAIT/NOWAIT for DDL.
+        """
+        return self.is_mariadb and self.version.at_least(10, 3)
+
+    def ddl_lock_wait(self, seconds: int, *, nowait: bool) -> tuple[str, int | None]:
+        """Return how a DDL waits for its metadata lock: ``(clause, session lock_wait_timeout)``.
+
+        The clause goes after the table name (MariaDB: ``NOWAIT`` or ``WAIT n``); without one
+        the session's ``lock_wait_timeout`` (whole seconds, at least 1: MySQL's minimum) bounds
+        the wait, and None means the session's value is left alone.
+
+        :param seconds: the longest wait when not ``nowait``.
+        :param nowait: never wait, where the server can say so (:attr:`ddl_nowait`).
+        """
+        wait_s = max(1, int(seconds))
+        if not self.ddl_nowait:
+            return "", wait_s
+        return ("NOWAIT", None) if nowait else (f"WAIT {wait_s}", None)
+
+    def metadata_lock_catalogs(self) -> tuple[LockCatalog, ...]:
+        """The catalogs that can name a table's metadata-lock holders, in the order to try.
+
+        MariaDB: the metadata_lock_info plugin's table, then performance_schema.metadata_locks
+        (10.5.2+, when its instrument is enabled); MySQL: performance_schema.metadata_locks.
+        """
+        if not self.is_mariadb:
+            return (PERFORMANCE_SCHEMA_METADATA_LOCKS,)
+        if self.version.at_least(10, 5, 2):
+            return (METADATA_LOCK_INFO, PERFORMANCE_SCHEMA_METADATA_LOCKS)
+        return (METADATA_LOCK_INFO,)
 
     # ---- statistics --------------------------------------------------------------------------
 

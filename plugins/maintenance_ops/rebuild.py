@@ -1,11 +1,28 @@
 """Online table rebuilds that cannot cause a metadata-lock outage, and planning them in time.
 
 An ``ALTER TABLE ... FORCE`` needs an exclusive metadata lock (MDL) briefly at its start and
-end. If a long transaction has read the table, the ALTER waits for it, and every application
-query on the table queues behind the waiting ALTER: a short ``lock_wait_timeout`` alone still
-blocks the application for the whole timeout. So before every DDL a guard checks that no
-transaction older than ``max_trx_age_s`` is open and nobody waits for a metadata lock; if the
-guard fails, the table is retried later in the run instead of queueing the DDL.
+end. If a transaction has read the table, the ALTER waits for it, and every application query
+on the table queues behind the waiting ALTER: a short ``lock_wait_timeout`` alone still blocks
+the application for the whole timeout. So:
+
+- On MariaDB (10.3+) the DDL runs with ``NOWAIT``: when any session holds the table's MDL at the
+  start *or* at the final lock upgrade (a transaction that arrived mid-rebuild), the ALTER
+  fails at once with error 1205 and nothing queues behind it. A refusal that cost almost no
+  work is tried again after short pauses (InnoDB's own threads hold a table's MDL for
+  moments); otherwise the table is ``retry_later``.
+- A DDL that may wait (MySQL, which has no NOWAIT for DDL; and on MariaDB the retry of a table
+  whose NOWAIT was refused at the final upgrade, ``WAIT n``: on a table with steady writes
+  InnoDB's purge holds its MDL for moments so often that NOWAIT is refused every time) is
+  stopped by :class:`MetadataLockWaitLimit` (KILL QUERY from a second connection) once it has
+  waited ``MDL_WAIT_LIMIT_S`` for a metadata lock; its ``lock_wait_timeout`` (at least 1 s,
+  MySQL's minimum) bounds it should the watcher fail. Residual risk: queries on the table queue
+  behind such a waiting DDL for about ``MDL_WAIT_LIMIT_S`` plus one poll.
+- Before every DDL a guard looks at the sessions holding this table's MDL where the server can
+  say (:meth:`~maintenance_ops.dialect.Dialect.metadata_lock_catalogs`: MariaDB's
+  METADATA_LOCK_INFO plugin, performance_schema.metadata_locks): one idle in a transaction, or
+  busy for ``max_trx_age_s`` or more, defers the table. Where no catalog can say, any
+  transaction older than ``max_trx_age_s`` on the server does. Sessions waiting for an MDL on
+  the table defer it too. A deferred table is retried later in the run, with back-off.
 
 :func:`plan_rebuilds` (pure) orders candidates by reclaimable bytes per predicted minute and
 keeps what fits in the remaining time; :func:`rebuild_many` runs the plan with retries.
@@ -13,16 +30,20 @@ keeps what fits in the remaining time; :func:`rebuild_many` runs the plan with r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import statistics
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from maintenance_ops import sqlexec
+from maintenance_ops.dialect import LockCatalog
 from maintenance_ops.identifiers import qualified
 from maintenance_ops.sqlfiles import load_sql
 
@@ -32,6 +53,7 @@ Status = Literal["rebuilt", "skipped", "retry_later", "dry_run", "failed", "stop
 Algorithm = Literal["INPLACE", "COPY"]
 
 ER_LOCK_WAIT_TIMEOUT = 1205
+ER_QUERY_INTERRUPTED = 1317
 ER_ALTER_OPERATION_NOT_SUPPORTED = 1845
 ER_ALTER_OPERATION_NOT_SUPPORTED_REASON = 1846
 # Index types InnoDB cannot rebuild with LOCK=NONE (MariaDB 10.11 and MySQL 8 both refuse:
@@ -41,6 +63,16 @@ OFFLINE_INDEX_TYPES = frozenset({"FULLTEXT", "SPATIAL"})
 # A rebuild writes a full copy of the table before dropping the old one; keep this much on top.
 DISK_MARGIN = 1.2
 DEFAULT_BYTES_PER_S = 20 * 1024 * 1024
+# A NOWAIT refusal that came this fast lost no work worth speaking of (the lock was refused at
+# the start, or the table is tiny): it is tried again after these pauses, because InnoDB's own
+# threads (statistics, purge) hold a table's metadata lock for moments. A slower refusal (the
+# final lock upgrade of a real rebuild) goes back to the run's retry rounds.
+QUICK_REFUSAL_S = 0.5
+QUICK_RETRY_PAUSES_S = (0.2, 0.5, 1.0, 2.0)
+# A DDL without NOWAIT is stopped (KILL QUERY from a second connection) once it has waited this
+# long for a metadata lock: queries on the table queue behind it for about this long at most.
+MDL_WAIT_LIMIT_S = 0.1
+MDL_WAIT_POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -57,6 +89,9 @@ class RebuildResult:
     duration_s: float = 0.0
     algorithm: str | None = None
     attempts: int = 1
+    # The next attempt may wait (briefly, see MDL_WAIT_LIMIT_S): NOWAIT was refused after real
+    # work (the final lock upgrade), as InnoDB's purge on a busy table would do every time.
+    wait_next: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable form."""
@@ -187,25 +222,110 @@ def read_history(
 # --------------------------------------------------------------------------------------------
 
 
-def mdl_guard(session: Any, schema: str, table: str, max_trx_age_s: float) -> str:
-    """Return why a DDL must not start now (empty: safe): long transactions, MDL waiters.
+@dataclass(frozen=True)
+class LockHolder:
+    """A session holding (or awaiting) a metadata lock on the table, as a guard reason names it."""
 
-    Any old transaction on the server counts (without ``METADATA_LOCK_INFO`` nothing tells
-    which tables it has read); waiters count when in the table's schema or naming the table.
+    thread_id: int
+    user: str
+    command: str
+    age_s: int
+    waiting: bool = False
+
+    @property
+    def idle(self) -> bool:
+        """An idle session that holds a table's MDL is inside an open transaction."""
+        return self.command == "Sleep"
+
+    def blocks(self, max_age_s: float) -> bool:
+        """Whether a DDL now would wait for this session (statements of ordinary traffic do not)."""
+        return self.waiting or self.idle or self.age_s >= max_age_s
+
+    def describe(self) -> str:
+        """Name the session without its statement (which may carry the application's data)."""
+        doing = "idle in a transaction" if self.idle else (self.command or "busy").lower()
+        state = ", waiting for the lock" if self.waiting else ""
+        return f"connection {self.thread_id} (user {self.user}, {doing} for {self.age_s}s{state})"
+
+
+def blocking_holders(rows: Sequence[Mapping[str, Any]], max_age_s: float) -> list[LockHolder]:
+    """Return the holders a DDL would wait for, one per session, oldest first (pure).
+
+    :param rows: rows of a :class:`~maintenance_ops.dialect.LockCatalog`'s holders file.
+    :param max_age_s: a session running one statement (or transaction) this long counts; an
+        idle one holding the lock counts at any age (it is inside an open transaction).
     """
-    old = session.query(load_sql("rebuild_long_transactions"), (int(max_trx_age_s),))
-    if old:
-        first = old[0]
-        return (
-            f"{len(old)} transaction(s) open longer than {max_trx_age_s:g}s (oldest: thread "
-            f"{first['thread_id']}, {first['age_s']}s, user {first['user_name']}): "
-            "a DDL would queue queries behind it"
+    sessions: dict[int, LockHolder] = {}
+    for row in rows:
+        holder = LockHolder(
+            int(row["thread_id"]),
+            str(row.get("user_name") or "?"),
+            str(row.get("command") or ""),
+            int(row.get("age_s") or 0),
+            str(row.get("lock_status") or "GRANTED").upper() == "PENDING",
         )
-    pattern = "%" + table.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        seen = sessions.get(holder.thread_id)
+        if seen is not None:
+            holder = LockHolder(
+                holder.thread_id,
+                holder.user,
+                holder.command,
+                max(holder.age_s, seen.age_s),
+                holder.waiting or seen.waiting,
+            )
+        sessions[holder.thread_id] = holder
+    found = [h for h in sessions.values() if h.blocks(max_age_s)]
+    return sorted(found, key=lambda h: (-h.age_s, h.thread_id))
+
+
+def lock_catalog(session: Any) -> LockCatalog | None:
+    """Return the first catalog that can name the table's metadata-lock holders, or None."""
+    import MySQLdb
+
+    for catalog in session.dialect.metadata_lock_catalogs():
+        try:
+            if int(session.query_one(catalog.available_sql)["available"]):
+                return catalog
+        except (MySQLdb.OperationalError, MySQLdb.ProgrammingError) as exc:
+            log.info("rebuild guard: cannot read %s (%s)", catalog.name, exc.args[-1])
+    return None
+
+
+def mdl_guard(session: Any, schema: str, table: str, max_trx_age_s: float) -> str:
+    """Return why a DDL must not start now (empty: safe): the table's MDL holders, MDL waiters.
+
+    Holders of *this* table come from the first available lock catalog; without one, any
+    transaction open longer than ``max_trx_age_s`` on the server counts (nothing tells which
+    tables it has read). Waiters count when in the table's schema or naming the table.
+    """
+    catalog = lock_catalog(session)
+    if catalog is not None:
+        rows = session.query(load_sql(catalog.holders_file), (schema, table))
+        holders = blocking_holders(rows, max_trx_age_s)
+        if holders:
+            named = "; ".join(h.describe() for h in holders[:3])
+            return (
+                f"{len(holders)} session(s) hold or await a metadata lock on the table "
+                f"({catalog.name}): {named}: a DDL would queue queries behind them"
+            )
+    else:
+        old = session.query(load_sql("rebuild_long_transactions"), (int(max_trx_age_s),))
+        if old:
+            first = old[0]
+            return (
+                f"{len(old)} transaction(s) open longer than {max_trx_age_s:g}s (oldest: "
+                f"connection {first['thread_id']}, {first['age_s']}s, user "
+                f"{first['user_name']}): a DDL would queue queries behind it"
+            )
+    pattern = "%" + "%".join(_like_escape(name) for name in (schema, table)) + "%"
     waiters = session.query(load_sql("rebuild_mdl_waiters"), (schema, pattern))
     if waiters:
         return f"{len(waiters)} session(s) waiting for a metadata lock"
     return ""
+
+
+def _like_escape(name: str) -> str:
+    return name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def table_size(session: Any, schema: str, table: str) -> int | None:
@@ -253,10 +373,15 @@ def offline_reason(engine: str | None, blocking: set[str]) -> str:
     return ""
 
 
-def rebuild_sql(schema: str, table: str, *, online: bool) -> str:
-    """Return the rebuild DDL: online (INPLACE, LOCK=NONE) or the locking copy."""
+def rebuild_sql(schema: str, table: str, *, online: bool, wait: str = "") -> str:
+    """Return the rebuild DDL: online (INPLACE, LOCK=NONE) or the locking copy.
+
+    :param wait: MariaDB's metadata-lock wait clause (``NOWAIT`` or ``WAIT n``), see
+        :meth:`~maintenance_ops.dialect.Dialect.ddl_lock_wait`.
+    """
     how = "ALGORITHM=INPLACE, LOCK=NONE" if online else "ALGORITHM=COPY, LOCK=SHARED"
-    return f"ALTER TABLE {qualified(schema, table)} FORCE, {how}"
+    clause = f" {wait}" if wait else ""
+    return f"ALTER TABLE {qualified(schema, table)}{clause} FORCE, {how}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,10 +394,11 @@ class RebuildOptions:
     """How :func:`rebuild_table` behaves (see its parameters)."""
 
     lock_wait_timeout_s: int = 1
-    max_trx_age_s: float = 5.0
+    max_trx_age_s: float = 2.0
     dry_run: bool = False
     allow_locking: bool = False
     disk_free_bytes: int | None = None
+    nowait: bool = True
 
 
 def rebuild_table(
@@ -284,10 +410,11 @@ def rebuild_table(
     database_name: str,
     throttle: Any = None,
     lock_wait_timeout_s: int = 1,
-    max_trx_age_s: float = 5.0,
+    max_trx_age_s: float = 2.0,
     dry_run: bool = False,
     allow_locking: bool = False,
     disk_free_bytes: int | None = None,
+    nowait: bool = True,
 ) -> RebuildResult:
     """Rebuild one table online after the throttle, offline, disk and metadata-lock checks.
 
@@ -295,14 +422,19 @@ def rebuild_table(
     :param audit: the :class:`~maintenance_ops.audit.AuditLog`; each DDL is one action.
     :param database_name: the database's name in configuration (audit rows).
     :param throttle: checked before the table; *stop* returns status ``stopped``.
-    :param lock_wait_timeout_s: the DDL session's metadata-lock wait (short, whole seconds).
-    :param max_trx_age_s: any transaction open longer than this makes the table ``retry_later``.
+    :param lock_wait_timeout_s: the longest metadata-lock wait of a DDL that may wait (whole
+        seconds, at least 1); it is stopped after ``MDL_WAIT_LIMIT_S`` of waiting anyway.
+    :param max_trx_age_s: a session holding the table's metadata lock in a statement or
+        transaction this old (idle in a transaction: any age) makes the table ``retry_later``;
+        where no lock catalog can say, any transaction this old on the server does.
     :param dry_run: check everything, run nothing.
     :param allow_locking: rebuild tables that cannot go online with a locking copy.
     :param disk_free_bytes: free space for the datadir (None: measured when local).
+    :param nowait: never wait for a metadata lock where the server can say so (MariaDB's
+        NOWAIT); else wait at most ``MDL_WAIT_LIMIT_S``.
     """
     opts = RebuildOptions(
-        lock_wait_timeout_s, max_trx_age_s, dry_run, allow_locking, disk_free_bytes
+        lock_wait_timeout_s, max_trx_age_s, dry_run, allow_locking, disk_free_bytes, nowait
     )
     started = time.monotonic()
     result = _rebuild(session, schema, table, audit, database_name, throttle, opts)
@@ -365,7 +497,8 @@ def _rebuild(
     early, online, before = _precheck(session, schema, table, throttle, opts)
     if early is not None:
         return early
-    sql = rebuild_sql(schema, table, online=online)
+    wait = session.dialect.ddl_lock_wait(opts.lock_wait_timeout_s, nowait=opts.nowait)
+    sql = rebuild_sql(schema, table, online=online, wait=wait[0])
     algorithm = "INPLACE" if online else "COPY"
     with audit.action(database_name, sql, f"{schema}.{table}", dry_run=opts.dry_run) as entry:
         if opts.dry_run:
@@ -373,7 +506,7 @@ def _rebuild(
             return RebuildResult(
                 schema, table, "dry_run", "would run: " + sql, before, algorithm=algorithm
             )
-        status, reason = _run_ddl(session, sql, opts.lock_wait_timeout_s)
+        status, reason, wait_next = _run_ddl(session, sql, wait)
         after = table_size(session, schema, table) if status == "rebuilt" else None
         reclaimed = before - after if before is not None and after is not None else None
         entry.outcome = "ok" if status == "rebuilt" else status
@@ -385,28 +518,183 @@ def _rebuild(
             "reason": reason,
         }
     return RebuildResult(
-        schema, table, status, reason, before, after, reclaimed, algorithm=algorithm
+        schema,
+        table,
+        status,
+        reason,
+        before,
+        after,
+        reclaimed,
+        algorithm=algorithm,
+        wait_next=wait_next,
     )
 
 
-def _run_ddl(session: Any, sql: str, lock_wait_timeout_s: int) -> tuple[Status, str]:
-    """Run the DDL with a short metadata-lock wait; map lock and online errors to statuses."""
+def _run_ddl(
+    session: Any,
+    sql: str,
+    wait: tuple[str, int | None],
+    pauses: Sequence[float] = QUICK_RETRY_PAUSES_S,
+) -> tuple[Status, str, bool]:
+    """Run the DDL; map lock and online errors to statuses.
+
+    :param wait: ``(clause, session lock_wait_timeout)`` from
+        :meth:`~maintenance_ops.dialect.Dialect.ddl_lock_wait`.
+    :returns: status, reason, and whether the next attempt may wait (NOWAIT was refused after
+        real work, or this attempt already waited).
+    """
+    clause, session_wait_s = wait
+    if clause == "NOWAIT":
+        return _run_nowait(session, sql, pauses)
+    previous = None
+    if session_wait_s is not None:
+        previous = session.query_one("SELECT @@SESSION.lock_wait_timeout AS v")["v"]
+        session.execute("SET SESSION lock_wait_timeout = %s", (int(session_wait_s),))
+    try:
+        with MetadataLockWaitLimit.for_session(session, MDL_WAIT_LIMIT_S) as limit:
+            status, reason = _attempt_ddl(session, sql, stopped=limit.killed)
+    finally:
+        if previous is not None:
+            session.execute("SET SESSION lock_wait_timeout = %s", (int(previous),))
+    if status == "retry_later" and limit.killed():
+        reason = (
+            f"waited {MDL_WAIT_LIMIT_S:g}s for a metadata lock another session holds: the DDL "
+            "was stopped"
+        )
+    elif status == "retry_later":
+        reason = f"metadata lock not granted within {session_wait_s or clause}"
+    return status, reason, status == "retry_later"
+
+
+def _run_nowait(session: Any, sql: str, pauses: Sequence[float]) -> tuple[Status, str, bool]:
+    """Run a NOWAIT DDL, once more after each pause while it is refused before doing work."""
+    for pause in (*pauses, None):
+        began = time.monotonic()
+        status, reason = _attempt_ddl(session, sql)
+        spent = time.monotonic() - began
+        if status != "retry_later" or pause is None or spent > QUICK_REFUSAL_S:
+            break
+        time.sleep(pause)
+    if status != "retry_later":
+        return status, reason, False
+    reason = (
+        "another session holds the table's metadata lock: the DDL gave up at once (NOWAIT) "
+        f"after {spent:.2f}s"
+    )
+    return status, reason, spent > QUICK_REFUSAL_S
+
+
+class MetadataLockWaitLimit:
+    """Stop our DDL (KILL QUERY from a second connection) once it waits too long for an MDL.
+
+    A thread polls the DDL connection's state (``rebuild_ddl_state.sql``); when it has shown a
+    metadata-lock wait for ``limit_s``, the statement is killed (an account may always kill its
+    own statements) and fails with error 1317, which :attr:`killed` explains.
+
+    :param open_connection: opens the second connection (same account).
+    :param connection_id: ``CONNECTION_ID()`` of the DDL's connection.
+    """
+
+    def __init__(
+        self,
+        open_connection: Callable[[], Any],
+        connection_id: int,
+        limit_s: float,
+        poll_s: float = MDL_WAIT_POLL_S,
+    ) -> None:
+        self._open = open_connection
+        self.connection_id = int(connection_id)
+        self.limit_s, self.poll_s = limit_s, poll_s
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._killed = False
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    @classmethod
+    def for_session(cls, session: Any, limit_s: float) -> MetadataLockWaitLimit:
+        """Watch a :class:`~maintenance_ops.session.MaintenanceSession`'s connection."""
+        from maintenance_ops.session import connect
+
+        own_id = session.query_one("SELECT CONNECTION_ID() AS id")["id"]
+        settings = session.settings
+        return cls(
+            lambda: connect(
+                session.conn_id,
+                connect_timeout=settings.connect_timeout_s,
+                read_timeout=60,
+                write_timeout=settings.write_timeout_s,
+                database_name=session.database_name,
+            ),
+            own_id,
+            limit_s,
+        )
+
+    def killed(self) -> bool:
+        """Whether the statement was stopped for waiting too long."""
+        return self._killed
+
+    def __enter__(self) -> MetadataLockWaitLimit:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:  # no kill once the statement is over
+            self._done.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        try:
+            conn = self._open()
+        except Exception as exc:  # noqa: BLE001 - the DDL's own lock_wait_timeout still bounds it
+            log.warning("rebuild: cannot watch the DDL's metadata-lock wait: %s", exc)
+            return
+        try:
+            self._poll(conn)
+        except Exception as exc:  # noqa: BLE001 - as above: lock_wait_timeout still bounds it
+            log.warning("rebuild: stopped watching the DDL's metadata-lock wait: %s", exc)
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _poll(self, conn: Any) -> None:
+        sql = load_sql("rebuild_ddl_state")
+        waiting_since: float | None = None
+        while not self._done.wait(self.poll_s):
+            rows = sqlexec.rows(conn, sql, (self.connection_id,))
+            state = str(rows[0][0] or "") if rows else ""
+            if "metadata lock" not in state:
+                waiting_since = None
+                continue
+            now = time.monotonic()
+            waiting_since = waiting_since or now
+            if now - waiting_since >= self.limit_s:
+                with self._lock:
+                    if not self._done.is_set():
+                        log.info("rebuild: KILL QUERY %s (%s)", self.connection_id, state)
+                        sqlexec.execute(conn, "KILL QUERY %s", (self.connection_id,))
+                        self._killed = True
+                return
+
+
+def _attempt_ddl(
+    session: Any, sql: str, stopped: Callable[[], bool] = lambda: False
+) -> tuple[Status, str]:
+    """Run the DDL once: ``rebuilt``, ``retry_later`` (lock refused) or ``skipped`` (not online).
+
+    :param stopped: says whether an interruption (error 1317) was our metadata-lock limit.
+    """
     import MySQLdb
 
-    previous = session.query_one("SELECT @@SESSION.lock_wait_timeout AS v")["v"]
-    session.execute("SET SESSION lock_wait_timeout = %s", (int(lock_wait_timeout_s),))
     try:
         session.execute(sql)
         return "rebuilt", ""
     except (MySQLdb.OperationalError, MySQLdb.NotSupportedError) as exc:
         code = exc.args[0] if exc.args else None
-        if code == ER_LOCK_WAIT_TIMEOUT:
-            return "retry_later", f"metadata lock not granted within {lock_wait_timeout_s}s"
+        if code == ER_LOCK_WAIT_TIMEOUT or (code == ER_QUERY_INTERRUPTED and stopped()):
+            return "retry_later", "metadata lock refused"
         if code in (ER_ALTER_OPERATION_NOT_SUPPORTED, ER_ALTER_OPERATION_NOT_SUPPORTED_REASON):
             return "skipped", f"server refused the online rebuild: {exc.args[1]}"
         raise
-    finally:
-        session.execute("SET SESSION lock_wait_timeout = %s", (int(previous),))
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,11 +704,22 @@ def _run_ddl(session: Any, sql: str, lock_wait_timeout_s: int) -> tuple[Status, 
 
 @dataclass
 class RetryPolicy:
-    """How ``retry_later`` tables are retried within the same run."""
+    """How ``retry_later`` tables are retried within the same run.
+
+    The wait before retry round ``n`` (1 = the first retry) is ``wait_s x backoff**(n - 1)``,
+    at most ``max_wait_s``: a blocker that outlasts the first retries is not polled every
+    ``wait_s`` for the whole run.
+    """
 
     max_attempts: int = 5
     wait_s: float = 10.0
+    backoff: float = 2.0
+    max_wait_s: float = 120.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+    def wait_before(self, retry_round: int) -> float:
+        """Return the seconds to wait before retry round ``retry_round`` (1-based)."""
+        return min(self.max_wait_s, self.wait_s * self.backoff ** max(0, retry_round - 1))
 
 
 def rebuild_many(
@@ -453,7 +752,8 @@ def rebuild_many(
         )
         if not pending or _stopped(results):
             break
-        if attempt < retry.max_attempts and not _wait_for_retry(retry, throttle, pending):
+        wait_s = retry.wait_before(attempt)
+        if attempt < retry.max_attempts and not _wait_for_retry(retry, wait_s, throttle, pending):
             break
     return list(results.values())
 
@@ -479,6 +779,8 @@ def _round(
                 cand.schema, cand.table, "skipped", reason, attempts=attempt - 1
             )
             continue
+        previous = results.get(cand.name)
+        late = previous is not None and previous.wait_next
         result = rebuild_table(
             session,
             cand.schema,
@@ -486,7 +788,7 @@ def _round(
             audit=audit,
             database_name=database_name,
             throttle=throttle,
-            **options,
+            **({**options, "nowait": False} if late else options),
         )
         results[cand.name] = RebuildResult(**{**asdict(result), "attempts": attempt})
         if result.status == "stopped":
@@ -500,13 +802,15 @@ def _stopped(results: Mapping[str, RebuildResult]) -> bool:
     return any(r.status == "stopped" for r in results.values())
 
 
-def _wait_for_retry(retry: RetryPolicy, throttle: Any, pending: Sequence[PlannedRebuild]) -> bool:
-    """Sleep before the next retry round; return False when the budget cannot cover it."""
+def _wait_for_retry(
+    retry: RetryPolicy, wait_s: float, throttle: Any, pending: Sequence[PlannedRebuild]
+) -> bool:
+    """Sleep ``wait_s`` before the next retry round; return False when the budget is short."""
     remaining = throttle.remaining_s() if throttle is not None else None
     shortest = min(p.predicted_s for p in pending)
-    if remaining is not None and remaining < retry.wait_s + shortest:
+    if remaining is not None and remaining < wait_s + shortest:
         log.info("rebuild: no time left to retry %s table(s)", len(pending))
         return False
-    log.info("rebuild: retrying %s table(s) in %.1fs", len(pending), retry.wait_s)
-    retry.sleep(retry.wait_s)
+    log.info("rebuild: retrying %s table(s) in %.1fs", len(pending), wait_s)
+    retry.sleep(wait_s)
     return True

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from maintenance_ops.dialect import PERFORMANCE_SCHEMA_METADATA_LOCKS
 from maintenance_ops.exceptions import PreflightError
 from maintenance_ops.identifiers import qualified, validate_identifier
 from maintenance_ops.index_analysis import decode_table_name, naive_utc
@@ -265,7 +266,8 @@ def analyze_guard(session: MaintenanceSession, schema: str, table: str, max_age_
     if not session.dialect.analyze_waits_for_long_transactions():
         return ""
     try:
-        rows = session.query(load_sql("analyze_long_transactions"), (schema, table, max_age_s))
+        holders = load_sql(PERFORMANCE_SCHEMA_METADATA_LOCKS.holders_file)
+        rows = [r for r in session.query(holders, (schema, table)) if r["age_s"] >= max_age_s]
     except (MySQLdb.OperationalError, MySQLdb.ProgrammingError) as exc:
         return (
             f"cannot see which sessions use the table ({exc.args[-1]}); ANALYZE TABLE on "

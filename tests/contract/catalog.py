@@ -17,6 +17,7 @@ MySQL 8.0 / 8.4 Reference Manual (https://dev.mysql.com/doc/refman/8.0/en/, .../
   performance-schema-status-variable-tables.html and performance-schema-system-variable-tables.html
   ("INFORMATION_SCHEMA GLOBAL_STATUS ... were removed in 8.0; use the Performance Schema");
   performance-schema-metadata-locks-table.html, performance-schema-threads-table.html,
+  performance-schema-setup-instruments-table.html, information-schema-plugins-table.html,
   performance-schema-statement-summary-tables.html,
   performance-schema-table-io-waits-summary-by-index-usage-table.html;
   grant-tables.html (mysql.user incl. account_locked, mysql.role_edges), innodb-persistent-stats.html
@@ -32,6 +33,8 @@ MariaDB Knowledge Base (https://mariadb.com/kb/en/):
   mysql.global_priv since 10.4, is_role, no account_locked column), mysql-column_stats-table/,
   mysql-roles_mapping-table/, mysql-innodb_table_stats/; show-binlog-status/ (10.5.2+),
   show-replica-status/ (10.5.1+), performance-schema-metadata_locks-table/ (10.5+),
+  information-schema-metadata_lock_info-table/ (the metadata_lock_info plugin's table),
+  performance-schema-setup_instruments-table/, information-schema-plugins-table/,
   server-system-variables/ (max_statement_time, histogram_size, histogram_type, gtid_binlog_pos).
 Where the MariaDB 10.11 columns are listed they were also read from the real 10.11 server the
 tests use (``SHOW COLUMNS``).
@@ -79,6 +82,10 @@ _IS_COMMON = {
         "PARAMETER_NAME DATA_TYPE CHARACTER_MAXIMUM_LENGTH CHARACTER_OCTET_LENGTH "
         "NUMERIC_PRECISION NUMERIC_SCALE DATETIME_PRECISION CHARACTER_SET_NAME COLLATION_NAME "
         "DTD_IDENTIFIER ROUTINE_TYPE"
+    ),
+    "PLUGINS": _cols(
+        "PLUGIN_NAME PLUGIN_VERSION PLUGIN_STATUS PLUGIN_TYPE PLUGIN_TYPE_VERSION PLUGIN_LIBRARY "
+        "PLUGIN_LIBRARY_VERSION PLUGIN_AUTHOR PLUGIN_DESCRIPTION PLUGIN_LICENSE LOAD_OPTION"
     ),
     "PARTITIONS": _cols(
         "TABLE_CATALOG TABLE_SCHEMA TABLE_NAME PARTITION_NAME SUBPARTITION_NAME "
@@ -164,6 +171,10 @@ _IS_MARIADB = {
     "INNODB_SYS_FOREIGN": _cols(_FOREIGN),
     "ENABLED_ROLES": _cols("ROLE_NAME"),
     "APPLICABLE_ROLES": _cols("GRANTEE ROLE_NAME IS_GRANTABLE IS_DEFAULT"),
+    # The metadata_lock_info plugin's table (present once the plugin is installed).
+    "METADATA_LOCK_INFO": _cols(
+        "THREAD_ID LOCK_MODE LOCK_DURATION LOCK_TYPE TABLE_SCHEMA TABLE_NAME"
+    ),
 }
 
 # ---- performance_schema (MariaDB 10.5+ has the MySQL 5.7 tables the package reads) ----------
@@ -186,6 +197,7 @@ _PS = {
         "OBJECT_TYPE OBJECT_SCHEMA OBJECT_NAME OBJECT_INSTANCE_BEGIN LOCK_TYPE LOCK_DURATION "
         "LOCK_STATUS SOURCE OWNER_THREAD_ID OWNER_EVENT_ID"
     ),
+    "setup_instruments": _cols("NAME ENABLED TIMED"),
     "threads": _cols(
         "THREAD_ID NAME TYPE PROCESSLIST_ID PROCESSLIST_USER PROCESSLIST_HOST PROCESSLIST_DB "
         "PROCESSLIST_COMMAND PROCESSLIST_TIME PROCESSLIST_STATE PROCESSLIST_INFO PARENT_THREAD_ID "

@@ -22,7 +22,8 @@ SAMPLE_NAMES = {
 }
 # Files only some flavors or versions run; the dialect says which (see flavor_files).
 CHOSEN_FILES = {"health_security_accounts", "health_security_accounts_mysql"}
-GUARD_FILES = {"analyze_long_transactions"}
+# Metadata-lock holders of a table, one file per lock catalog; the dialect says which.
+LOCK_FILES = {"mdl_holders", "mdl_holders_mariadb"}
 # Probes whose failure is an answer (``backup_proc_readable``: can the account read mysql.proc,
 # which MySQL 8 no longer has; error 1146 there must mean "no"): checked on MariaDB only.
 MARIADB_PROBES = {"backup_proc_readable"}
@@ -34,8 +35,7 @@ def flavor_files(dialect: Dialect) -> set[str]:
     """The SQL files (stems) the package sends to this server."""
     stems = {p.stem for p in sql_dir().glob("*.sql")} - ADMIN_FILES
     stems -= CHOSEN_FILES - {dialect.security_accounts_sql}
-    if not dialect.analyze_waits_for_long_transactions():
-        stems -= GUARD_FILES
+    stems -= LOCK_FILES - {c.holders_file for c in dialect.metadata_lock_catalogs()}
     if not dialect.is_mariadb:
         stems -= MARIADB_PROBES
     return stems
@@ -85,6 +85,16 @@ def dialect_statements(dialect: Dialect) -> list[tuple[str, str]]:
     for name in dialect.histogram_session_settings(254):
         out.append((f"histogram_session_settings[{name}]", f"SET SESSION {name} = %s"))
     out.append(("deadlocks_sql", dialect.deadlocks_sql()))
+    out += [
+        (f"metadata_lock_catalogs[{c.name}]", c.available_sql)
+        for c in dialect.metadata_lock_catalogs()
+    ]
+    for nowait in (True, False):
+        clause, wait_s = dialect.ddl_lock_wait(1, nowait=nowait)
+        out.append((f"ddl_lock_wait[{clause}]", f"ALTER TABLE `app`.`t` {clause} FORCE"))
+        if wait_s is not None:  # the rebuild DDL's own metadata-lock wait
+            out.append(("ddl_lock_wait", "SET SESSION lock_wait_timeout = %s"))
+    out.append(("metadata_lock_wait_limit", "KILL QUERY %s"))  # a DDL waiting too long
     roles = dialect.enabled_roles_sql()
     if roles:
         out.append(("enabled_roles_sql", roles))

@@ -168,6 +168,12 @@ def test_old_statements_fail_on_mysql_and_run_on_mariadb(sql: str, expected: lis
             id="mysql-roles-on-mariadb-alias-and-correlation",
         ),
         pytest.param(
+            "SELECT ml.THREAD_ID FROM information_schema.METADATA_LOCK_INFO AS ml",
+            "mysql-8.0",
+            ["table information_schema.METADATA_LOCK_INFO does not exist on mysql-8.0"],
+            id="mariadb-plugin-table-on-mysql",
+        ),
+        pytest.param(
             "SELECT x.NOPE FROM (SELECT NAME FROM information_schema.INNODB_METRICS) AS m "
             "JOIN information_schema.PROCESSLIST AS x ON x.ID = 1",
             "mysql-8.4",

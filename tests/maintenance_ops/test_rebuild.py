@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -240,17 +241,24 @@ def test_throttle_stop_starts_nothing(
 
 
 class Probe(threading.Thread):
-    """Application traffic: point selects and updates on the table at ~150 ops/s."""
+    """Application traffic: point selects and updates on the table at ~150 ops/s.
 
-    def __init__(self, schema: str, rows: int) -> None:
+    :param go: start only once this is set (default: at once).
+    """
+
+    def __init__(self, schema: str, rows: int, go: threading.Event | None = None) -> None:
         super().__init__(daemon=True)
         self.schema, self.rows = schema, rows
+        self.go = go
         self.latencies: list[float] = []
+        self.done_at: list[float] = []  # when each operation completed (monotonic)
         self.stop = threading.Event()
 
     def run(self) -> None:
         conn = mysql_connect(self.schema)
         cur = conn.cursor()
+        if self.go is not None:
+            self.go.wait()
         i = 0
         while not self.stop.is_set():
             began = time.monotonic()
@@ -260,7 +268,8 @@ class Probe(threading.Thread):
             else:
                 cur.execute("SELECT * FROM events WHERE id = %s", (row,))
                 cur.fetchall()
-            self.latencies.append(time.monotonic() - began)
+            self.done_at.append(time.monotonic())
+            self.latencies.append(self.done_at[-1] - began)
             i += 1
             time.sleep(max(0.0, 1 / 150 - (time.monotonic() - began)))
         conn.close()
@@ -310,3 +319,214 @@ def test_outage_long_transaction_is_waited_out_not_queued_behind(
     # this rate); a busy machine may delay one or two on its own. Count, do not time one op.
     slow = [latency for latency in probe.latencies if latency > 0.5]
     assert len(slow) <= 5, sorted(probe.latencies)[-10:]
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata-lock blockers (issue 16): the DDL gives up at once, the application never queues
+# --------------------------------------------------------------------------------------------
+
+
+def _settle(target: Target, table: str) -> None:
+    """Wait until InnoDB's own threads have let go of a freshly filled table (as root).
+
+    After bulk writes, purge visits the rows and holds the table's metadata lock meanwhile: a
+    NOWAIT DDL would be refused for that reason, not for the test's blocker.
+    """
+    import MySQLdb
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            target.sql(f"ALTER TABLE `{table}` NOWAIT COMMENT = 'settled'")  # metadata only
+            return
+        except MySQLdb.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+class LockWatch(threading.Thread):
+    """Root's view of the process list: when each session was seen waiting for a metadata lock.
+
+    Sessions using the schema (the application) and the maintenance account's (whose default
+    schema may be none) are watched.
+    """
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(daemon=True)
+        assert target.account is not None
+        self.schema, self.user = target.schema, target.account.user
+        self.waits: list[tuple[float, str]] = []  # (when, user)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        conn = mysql_connect()
+        cur = conn.cursor()
+        while not self.stop.is_set():
+            cur.execute(
+                "SELECT USER FROM information_schema.PROCESSLIST "
+                "WHERE STATE LIKE 'Waiting for%%metadata lock' AND (DB = %s OR USER = %s)",
+                (self.schema, self.user),
+            )
+            now = time.monotonic()
+            self.waits += [(now, user) for (user,) in cur.fetchall()]
+            time.sleep(0.005)
+        conn.close()
+
+
+@pytest.fixture
+def held(target: Target) -> Iterator[Any]:
+    """A fragmented ``events`` table and a transaction that read it, held open (its connection)."""
+    make_fragmented(target, "events", 20_000)
+    _settle(target, "events")
+    holder = mysql_connect(target.schema)
+    cur = holder.cursor()
+    cur.execute("BEGIN")
+    cur.execute("SELECT COUNT(*) FROM events")  # holds a shared metadata lock until it ends
+    yield holder
+    holder.close()
+
+
+def _rebuild_under_probe(
+    target: Target, session: MaintenanceSession, audit: AuditLog, watch: LockWatch, **options: Any
+) -> tuple[Any, float, Probe]:
+    """Rebuild ``events`` while the application reads and writes it; when it returned."""
+    probe = Probe(target.schema, 20_000)
+    watch.start()
+    probe.start()
+    try:
+        result = rebuild_table(
+            session, target.schema, "events", audit=audit, database_name="primary", **options
+        )
+        return result, time.monotonic(), probe
+    finally:
+        probe.stop.set()
+        watch.stop.set()
+        probe.join()
+        watch.join()
+
+
+def test_transaction_holding_the_table_makes_the_ddl_give_up_at_once(
+    target: Target, session: MaintenanceSession, audit: AuditLog, held: Any
+) -> None:
+    # A young transaction: the fallback guard (transaction age) does not see it, so the DDL
+    # is sent, and NOWAIT is what keeps it from queueing the application.
+    watch = LockWatch(target)
+    result, returned_at, probe = _rebuild_under_probe(
+        target, session, audit, watch, max_trx_age_s=60
+    )
+    assert result.status == "retry_later", result
+    assert "NOWAIT" in result.reason
+    (entry,) = audit.read("primary")
+    assert entry["outcome"] == "retry_later" and " NOWAIT FORCE" in entry["command"]
+    assert watch.waits == []  # neither the ALTER nor the application ever waited
+    assert any(t < returned_at for t in probe.done_at)  # it went on while the lock was held
+    held.rollback()
+    again = rebuild_table(
+        session, target.schema, "events", audit=audit, database_name="primary", max_trx_age_s=60
+    )
+    assert again.status == "rebuilt", again
+
+
+def _start_blocker_mid_alter(
+    schema: str, user: str, holder: Any, blocker_in: threading.Event
+) -> threading.Thread:
+    """Once the ALTER copies rows, open a transaction that reads the table (and keep it open)."""
+
+    def run() -> None:
+        conn = mysql_connect()
+        cur = conn.cursor()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            cur.execute(
+                "SELECT STATE FROM information_schema.PROCESSLIST WHERE USER = %s "
+                "AND INFO LIKE 'ALTER TABLE%%events%%'",
+                (user,),
+            )
+            if [row for row in cur.fetchall() if row[0] == "altering table"]:
+                break
+            time.sleep(0.002)
+        conn.close()
+        hc = holder.cursor()
+        hc.execute("BEGIN")
+        hc.execute("SELECT status FROM events WHERE id = 1")
+        hc.fetchall()
+        blocker_in.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_transaction_arriving_mid_rebuild_makes_it_give_up_then_the_retry_rebuilds(
+    target: Target, session: MaintenanceSession, audit: AuditLog
+) -> None:
+    make_fragmented(target, "events", 500_000, delete_share=0.1)  # seconds of copying
+    _settle(target, "events")
+    assert target.account is not None
+    holder = mysql_connect(target.schema)
+    blocker_in = threading.Event()
+    starter = _start_blocker_mid_alter(target.schema, target.account.user, holder, blocker_in)
+    watch, probe = LockWatch(target), Probe(target.schema, 400_000, go=blocker_in)
+    watch.start()
+    probe.start()
+    released: list[float] = []
+
+    def release_then_wait(seconds: float) -> None:
+        # The run's retry wait: the blocker commits while the rebuild backs off.
+        starter.join(timeout=60)
+        released.append(time.monotonic())
+        holder.rollback()
+        time.sleep(seconds)
+
+    plan = plan_rebuilds([Candidate(target.schema, "events", 100 * MIB, 10 * MIB)], {}, None)
+    try:
+        results = rebuild_many(
+            session,
+            plan,
+            audit=audit,
+            database_name="primary",
+            retry=RetryPolicy(max_attempts=5, wait_s=0.1, backoff=1, sleep=release_then_wait),
+            max_trx_age_s=60,
+        )
+    finally:
+        probe.stop.set()
+        watch.stop.set()
+        probe.join()
+        watch.join()
+        starter.join()
+        holder.close()
+    (result,) = results
+    assert blocker_in.is_set() and released
+    assert result.status == "rebuilt" and result.attempts >= 2, result
+    first, *retries = audit.read("primary")
+    assert first["outcome"] == "retry_later", first  # the final lock upgrade gave up at once
+    assert " NOWAIT FORCE" in first["command"]
+    # Refused after real work: the retries may wait briefly (InnoDB's purge holds a busy
+    # table's lock for moments, and would refuse NOWAIT at every final upgrade).
+    assert retries[-1]["outcome"] == "ok"
+    assert all(" WAIT 1 FORCE" in r["command"] for r in retries)
+    # The ALTER never waited while the blocker was open, so nothing queued behind it then
+    # (the retries do wait out in-flight statements, and the application the successful
+    # rebuild's own brief exclusive phase).
+    assert [w for w in watch.waits if w[0] < released[0]] == []
+    assert any(t < released[0] for t in probe.done_at)  # it went on while the lock was held
+
+
+def test_ddl_that_may_wait_is_stopped_soon_while_the_transaction_stays_open(
+    target: Target, session: MaintenanceSession, audit: AuditLog, held: Any
+) -> None:
+    assert target.account is not None
+    watch = LockWatch(target)
+    result, returned_at, probe = _rebuild_under_probe(
+        target, session, audit, watch, max_trx_age_s=60, nowait=False
+    )
+    # Stopped by our KILL QUERY after a short wait, not by lock_wait_timeout (1205 after 1 s)
+    # and not by the transaction ending: it is still open.
+    assert result.status == "retry_later" and "was stopped" in result.reason, result
+    (entry,) = audit.read("primary")
+    assert " WAIT 1 FORCE" in entry["command"]
+    assert [u for _, u in watch.waits if u == target.account.user]  # it did wait, then stopped
+    assert any(t < returned_at for t in probe.done_at)
+    held.cursor().execute("SELECT 1")  # the holder's transaction was never disturbed
+    held.rollback()
