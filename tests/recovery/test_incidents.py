@@ -537,7 +537,7 @@ def test_runaway_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# Incident 6: accounts changed in the replay range
+# Incidents 5 and 6: a purged binary log; accounts changed in the replay range
 # ------------------------------------------------------------------------------------------
 
 
@@ -545,6 +545,47 @@ def _binlog_position(server: MySQLInstance) -> str:
     """The primary's current binary log position: where its next transaction starts."""
     file, position = server.execute("SHOW MASTER STATUS")[0][:2]
     return f"{file}:{position}"
+
+
+def purge_to(server: MySQLInstance, newest: str) -> None:
+    """Purge the binary logs before ``newest`` (retried: MariaDB keeps a file until its
+    binlog checkpoint moved on, which happens shortly after the FLUSH)."""
+    deadline = time.monotonic() + 30
+    while len(server.execute("SHOW BINARY LOGS")) > 1:
+        assert time.monotonic() < deadline, f"binary logs before {newest} could not be purged"
+        server.execute("PURGE BINARY LOGS TO %s", (newest,))
+        time.sleep(0.2)
+
+
+def test_purged_binlog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The binary log after the backup was purged: the dry run refuses naming it, before
+    anything; the restore of the backup alone, as the document says next, works."""
+    with backed_up_primary(tmp_path, monkeypatch) as primary:
+        first = _binlog_position(primary.server).split(":")[0]
+        primary.sql(f"INSERT INTO {SCHEMA}.InvoiceLine VALUES (2241, 1, 1, 0.99, 7)")
+        primary.sql("FLUSH BINARY LOGS")
+        primary.sql("FLUSH BINARY LOGS")
+        purge_to(primary.server, _binlog_position(primary.server).split(":")[0])
+        next_second()
+        until = dt.datetime.now(dt.UTC).strftime(TIME_FORMAT)
+        primary.sql(f"DELETE FROM {SCHEMA}.InvoiceLine WHERE InvoiceLineId > 2200")
+        refuse, fallback = bash_blocks("Incident: a binary log the restore needs was purged")
+        shell = Shell(tmp_path, BACKUPS=primary.location, UNTIL=until)
+        (refused,) = shell.run(refuse)
+        assert refused.returncode == 1, refused
+        assert "refused: " in refused.stderr and first in refused.stderr, refused
+        assert "restore without --until" in refused.stderr, refused
+        assert "[1/" not in refused.stdout  # before any step
+        restored = shell.run(fallback)
+        dry, real = restored
+        assert dry.returncode == 0 and "DRY RUN" in dry.stdout, dry
+        assert real.returncode == 0, real
+        assert "achieved recovery point: the backup's snapshot" in real.stdout, real
+        with kept_server(restored) as (port, folder):
+            # The backup's rows: 2241 came after it and is lost with the purged log.
+            count = f"SELECT COUNT(*), MAX(InvoiceLineId) FROM {SCHEMA}.InvoiceLine"
+            assert kept_rows(port, folder, count) == [(2240, 2240)]
+        no_password_shown([refused, *restored], primary.oncall.password)
 
 
 def test_accounts_changed_in_the_replay_range(
