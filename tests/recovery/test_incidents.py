@@ -311,13 +311,15 @@ def test_bad_delete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         listing = found[-1]
         assert listing.returncode == 0, listing
         damage = re.search(
-            r"UTC  binlog\.\d+ \d+-\d+ GTID \S+  DELETE (\d+) rows: DELETE FROM .*\n"
-            r"\s+before it: --until '([^']+)'",
+            r"UTC  (binlog\.\d+) (\d+)-\d+ GTID \S+  DELETE (\d+) rows: DELETE FROM .*\n"
+            r"\s+before it: --until '([^']+)'.*\n"
+            r"\s+exactly before it: --stop-position (\S+)\n",
             listing.stdout,
         )
-        assert damage and int(damage[1]) == len(deleted), listing
+        assert damage and int(damage[3]) == len(deleted), listing
+        assert damage[5] == f"{damage[1]}:{damage[2]}"  # the doc's STOP_POSITION
         assert "INSERT 1 rows: INSERT INTO" in listing.stdout  # the good work is listed too
-        shell.variables["UNTIL"] = damage[2]
+        shell.variables["UNTIL"] = damage[4]
 
         restored = shell.run(restore)
         dry, real = restored
