@@ -538,6 +538,34 @@ def test_runaway_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         no_password_shown(looked + killed + checked, oncall.password)
 
 
+def test_writes_must_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """read-only on: the dry run changes nothing, the real run stops the application's writes
+    (reads go on); status shows it; read-only off gives writes back."""
+    with MySQLInstance(InstanceSpec()) as server:
+        server.execute("CREATE DATABASE app")
+        server.execute("CREATE TABLE app.orders (id INT PRIMARY KEY, v INT NOT NULL)")
+        server.execute(f"CREATE USER '{APP_USER}'@'127.0.0.1'")
+        server.execute(f"GRANT ALL ON app.* TO '{APP_USER}'@'127.0.0.1'")
+        oncall = create_oncall(server.execute, server.port)
+        define_connections(monkeypatch, oncall, **{PRIMARY: server.port})
+        switch, verify, give_back = bash_blocks("Incident: writes must stop now")
+        shell = Shell(tmp_path)
+        switched = shell.run(switch)
+        dry, real = switched
+        assert dry.returncode == 0 and "before: read_only=OFF" in dry.stdout, dry
+        assert real.returncode == 0 and "after: read_only=ON" in real.stdout, real
+        with pytest.raises(MySQLdb.OperationalError) as refused:
+            _app_insert(server.port, 1)
+        assert refused.value.args[0] == _ER_READ_ONLY
+        (status,) = shell.run(verify)
+        assert "read-only:     read_only=ON" in status.stdout, status
+        (back,) = shell.run(give_back)
+        assert back.returncode == 0 and "after: read_only=OFF" in back.stdout, back
+        _app_insert(server.port, 2)
+        assert server.execute("SELECT id FROM app.orders") == [(2,)]
+        no_password_shown([*switched, status, back], oncall.password)
+
+
 # ------------------------------------------------------------------------------------------
 # Incidents 5 and 6: a purged binary log; accounts changed in the replay range
 # ------------------------------------------------------------------------------------------
