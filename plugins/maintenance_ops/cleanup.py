@@ -4,11 +4,18 @@ How a rule runs (:func:`run_cleanup_rule`):
 
 * the cutoff comes from the caller (``data_interval_end - retention``), never from ``now()``,
   so a backfill does that date's work and a re-run does nothing new;
-* rows are walked along a key: the primary key (composite keys too), else a unique key over
-  NOT NULL columns (InnoDB's own row identity), else, only when the rule sets
-  ``allow_no_primary_key``, the date column itself. Each chunk picks its upper key with one
-  read (``ORDER BY key LIMIT n``), then deletes the key range ``(last, upper]`` with the date
-  predicate and the rule's filter repeated, in its own short transaction;
+* rows are walked along a key: with a primary key and an index on the date column,
+  ``(date, primary key)`` through that index (InnoDB's secondary indexes end with the primary
+  key), so a chunk reads only expired rows, however the keys are spread (random keys too);
+  else the primary key (composite keys too), else a unique key over NOT NULL columns (InnoDB's
+  own row identity), else, only when the rule sets ``allow_no_primary_key``, the date column
+  itself. Each chunk reads its upper key with one index range read (``ORDER BY key LIMIT 1
+  OFFSET n-1``), then deletes the key range ``(last, upper]`` with the date predicate and the
+  rule's filter repeated, in its own short transaction, without reading the rows first;
+* the chunk size adapts to a target time per chunk (``chunk_time_s``, as
+  pt-online-schema-change's ``--chunk-time``): the next size is the measured rows/s times the
+  target, at most double the last, within ``[MIN_CHUNK, MAX_CHUNK]``; a rule's ``batch_size``
+  pins it;
 * ``archive`` copies the chunk into the archive table and deletes it in the *same*
   transaction, checking that both touched the same number of rows, so a kill at any instant
   loses and duplicates nothing: the archive has the source's primary key, and a half-done
@@ -72,6 +79,12 @@ DUPLICATE_KEY = 1062
 ROW_IS_REFERENCED = frozenset({1451, 1217})
 PARTITION_FUNCTIONS = ("TO_DAYS", "TO_SECONDS", "UNIX_TIMESTAMP", "YEAR")
 STAGING_PREFIX = "_mmc_xchg_"
+# Adaptive chunk sizes stay within these: a slow chunk never goes below MIN_CHUNK rows (a
+# chunk that slow is waiting on locks, which fewer rows barely help), a fast one never above
+# MAX_CHUNK (bounds the undo, the locks held and a replica's apply time per transaction).
+MIN_CHUNK = 10
+MAX_CHUNK = 100_000
+DEFAULT_CHUNK_TIME_S = 0.5
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,6 +116,7 @@ class CleanupResult:
     rows_deleted: int = 0
     rows_archived: int = 0
     chunks: int = 0
+    largest_chunk: int = 0
     duration_s: float = 0.0
     rate: float = 0.0
     dry_run: bool = False
@@ -131,7 +145,7 @@ class WalkKey:
     columns: tuple[str, ...]
     index: str | None
     unique: bool
-    kind: Literal["primary", "unique", "date"]
+    kind: Literal["date_primary", "primary", "unique", "date"]
 
 
 def choose_walk_key(
@@ -139,15 +153,24 @@ def choose_walk_key(
 ) -> WalkKey | None:
     """Pick the key to walk from ``cleanup_table_indexes`` rows; None means refuse.
 
-    The primary key first; else the first unique index whose columns are all NOT NULL and
-    whole (no prefix), which InnoDB itself uses as the row identity; else, only if allowed,
-    the date column (through an index that starts with it, if any).
+    With a primary key: ``(date, primary key)`` through an index on the date column alone (or
+    on the date then the primary key's columns), whose entries InnoDB keeps in exactly that
+    order, so a chunk reads only rows older than the cutoff; else the primary key. Without
+    one: the first unique index whose columns are all NOT NULL and whole (no prefix), which
+    InnoDB itself uses as the row identity; else, only if allowed, the date column (through an
+    index that starts with it, if any).
     """
     indexes: dict[str, list[dict[str, Any]]] = {}
     for row in sorted(index_rows, key=lambda r: (r["index_name"], r["seq_in_index"])):
         indexes.setdefault(row["index_name"], []).append(row)
     if "PRIMARY" in indexes:
-        return WalkKey(_columns(indexes["PRIMARY"]), "PRIMARY", True, "primary")
+        primary = _columns(indexes["PRIMARY"])
+        walk = (date_column, *(c for c in primary if c != date_column))
+        for name in sorted(n for n in indexes if n != "PRIMARY"):
+            names = _columns(indexes[name])
+            if names[0] == date_column and walk[: len(names)] == names:
+                return WalkKey(walk, name, True, "date_primary")
+        return WalkKey(primary, "PRIMARY", True, "primary")
     for name in sorted(indexes):
         cols = indexes[name]
         if not int(cols[0]["non_unique"]) and all(
@@ -310,18 +333,37 @@ def build_estimate(spec: ChunkSpec) -> tuple[str, list[Any]]:
     return f"EXPLAIN SELECT * FROM {spec.table_sql} WHERE {pred}", args  # noqa: S608
 
 
-def build_boundary(spec: ChunkSpec, last: Sequence[Any] | None, size: int) -> tuple[str, list[Any]]:
-    """Return the query for the upper key of the next chunk of ``size`` rows after ``last``."""
+def _walk_read(spec: ChunkSpec, last: Sequence[Any] | None) -> tuple[str, str, list[Any]]:
+    """Return ``(key columns, FROM ... WHERE ...)`` of the keys after ``last``, and its args."""
     cols = ", ".join(quote_identifier(c) for c in spec.key.columns)
-    desc = ", ".join(f"{quote_identifier(c)} DESC" for c in spec.key.columns)
     pred, args = spec.predicate()
     if last is not None:
         after, after_args = _after(spec.key.columns, last)
         pred, args = f"{pred} AND {after}", args + after_args
     hint = f" FORCE INDEX ({quote_identifier(spec.key.index)})" if spec.key.index else ""
+    return cols, f"FROM {spec.table_sql}{hint} WHERE {pred}", args
+
+
+def build_boundary_at(
+    spec: ChunkSpec, last: Sequence[Any] | None, size: int
+) -> tuple[str, list[Any]]:
+    """Return the read of the ``size``-th matching key after ``last`` (the chunk's upper key).
+
+    One index range read of ``size`` entries that returns one row; no row when fewer than
+    ``size`` are left (then :func:`build_boundary` finds the last chunk's upper key).
+    """
+    cols, source, args = _walk_read(spec, last)
+    sql = f"SELECT {cols} {source} ORDER BY {cols} LIMIT 1 OFFSET %s"  # noqa: S608
+    return sql, [*args, max(int(size) - 1, 0)]
+
+
+def build_boundary(spec: ChunkSpec, last: Sequence[Any] | None, size: int) -> tuple[str, list[Any]]:
+    """Return the upper key of the next chunk of at most ``size`` rows after ``last``."""
+    cols, source, args = _walk_read(spec, last)
+    desc = ", ".join(f"{quote_identifier(c)} DESC" for c in spec.key.columns)
     sql = (
-        f"SELECT {cols} FROM (SELECT {cols} FROM {spec.table_sql}{hint} "  # noqa: S608
-        f"WHERE {pred} ORDER BY {cols} LIMIT %s) AS chunk ORDER BY {desc} LIMIT 1"
+        f"SELECT {cols} FROM (SELECT {cols} {source} ORDER BY {cols} LIMIT %s) AS chunk "  # noqa: S608
+        f"ORDER BY {desc} LIMIT 1"
     )
     return sql, [*args, int(size)]
 
@@ -357,6 +399,33 @@ def build_copy(
     pred, args = _range_predicate(spec, last, upper)
     sql = f"INSERT INTO {archive_sql} ({cols}) SELECT {cols} FROM {spec.table_sql} WHERE {pred}"  # noqa: S608
     return sql, args
+
+
+@dataclass
+class ChunkSizer:
+    """Choose each chunk's size so that a chunk takes about ``target_s`` seconds.
+
+    After each chunk, the next size is its rows/s times ``target_s``, at most double the last
+    size (one fast, small chunk says little), within ``[minimum, maximum]``. Without a target
+    the size never changes.
+    """
+
+    size: int
+    target_s: float | None = DEFAULT_CHUNK_TIME_S
+    minimum: int = MIN_CHUNK
+    maximum: int = MAX_CHUNK
+
+    def __post_init__(self) -> None:
+        if self.target_s:
+            self.size = min(max(self.size, self.minimum), self.maximum)
+
+    def update(self, rows: int, seconds: float) -> int:
+        """Record that a chunk removed ``rows`` in ``seconds``; return the next size."""
+        if not self.target_s or rows <= 0:
+            return self.size
+        wanted = int(rows / max(seconds, 1e-6) * self.target_s)
+        self.size = max(self.minimum, min(wanted, 2 * self.size, self.maximum))
+        return self.size
 
 
 def eta_s(done: int, total: int | None, rate: float) -> float | None:
@@ -428,16 +497,18 @@ class _Run:
         result: CleanupResult,
         *,
         throttle: Throttle | None,
-        chunk_size: int,
+        sizer: ChunkSizer,
         lock_retries: int,
         log: logging.Logger,
         progress_every_s: float,
         retry_sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session = session
         self.result = result
         self.throttle = throttle
-        self.chunk_size = chunk_size
+        self.sizer = sizer
+        self.clock = clock
         self.lock_retries = lock_retries
         self.log = log
         self.progress_every_s = progress_every_s
@@ -513,10 +584,12 @@ def run_cleanup_rule(
     audit: AuditLog | None = None,
     throttle: Throttle | None = None,
     chunk_size: int | None = None,
+    chunk_time_s: float | None = DEFAULT_CHUNK_TIME_S,
     dry_run: bool = False,
     lock_retries: int = 3,
     log: logging.Logger | None = None,
     progress_every_s: float = 30.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> CleanupResult:
     """Delete or archive a rule's rows older than ``cutoff``, chunk by chunk.
 
@@ -528,12 +601,16 @@ def run_cleanup_rule(
     :param database_name: the database's name in configuration, for the audit log.
     :param audit: the audit log (one action per rule run, one per partition).
     :param throttle: consulted between chunks; its stop ends the run as ``partial``.
-    :param chunk_size: rows per chunk (``maintenance.chunk_size``); a rule's own
-        ``batch_size`` wins; 1000 if neither is set.
+    :param chunk_size: rows of the first chunk (``maintenance.chunk_size``), 1000 if unset;
+        later chunks adapt to ``chunk_time_s``. A rule's own ``batch_size`` is used for every
+        chunk (no adaptation).
+    :param chunk_time_s: target seconds per chunk (``maintenance.cleanup_chunk_time_s``);
+        None or 0: every chunk has ``chunk_size`` rows.
     :param dry_run: change nothing; report the exact number of rows it would remove.
     :param lock_retries: retries of a chunk that hits a lock wait timeout or deadlock.
     :param log: logger for progress lines (an operator's ``self.log``).
     :param progress_every_s: seconds between progress lines.
+    :param clock: the clock timing chunks (a test's fake clock drives the adaptation).
     """
     log = log or logger
     schema = rule.schema_name or schema
@@ -563,23 +640,26 @@ def run_cleanup_rule(
             if dry_run:
                 _count_refused(session, rule, schema, cut, plan, result)
         else:
-            size = rule.batch_size or chunk_size or 1000
+            sizer = ChunkSizer(
+                rule.batch_size or chunk_size or 1000, None if rule.batch_size else chunk_time_s
+            )
             run = _Run(
                 session,
                 result,
                 throttle=throttle,
-                chunk_size=size,
+                sizer=sizer,
                 lock_retries=lock_retries,
                 log=log,
                 progress_every_s=progress_every_s,
+                clock=clock,
             )
             _execute(run, rule, schema, cut, plan, audit, database_name, dry_run)
         result.duration_s = round(time.monotonic() - started, 3)
         result.rate = round(result.rows_deleted / result.duration_s, 1) if result.duration_s else 0
         _finish_entry(entry, result)
     log.info(
-        "cleanup %s %s (%s): status=%s deleted=%s archived=%s chunks=%s partitions=%s "
-        "%.2fs %.0f rows/s dry_run=%s%s%s",
+        "cleanup %s %s (%s): status=%s deleted=%s archived=%s chunks=%s (largest %s rows) "
+        "partitions=%s %.2fs %.0f rows/s dry_run=%s%s%s",
         rule.name,
         result.table,
         result.mode,
@@ -587,6 +667,7 @@ def run_cleanup_rule(
         result.rows_deleted,
         result.rows_archived,
         result.chunks,
+        result.largest_chunk,
         len(result.partitions_dropped),
         result.duration_s,
         result.rate,
@@ -895,8 +976,11 @@ def _walk(
 
     last: tuple[Any, ...] | None = None
     while True:
-        sql, args = build_boundary(spec, last, run.chunk_size)
-        rows = run.session.query(sql, args)
+        size = run.sizer.size
+        started = run.clock()
+        rows = run.session.query(*build_boundary_at(spec, last, size))
+        if not rows:  # fewer than ``size`` rows left: the last chunk takes them all
+            rows = run.session.query(*build_boundary(spec, last, size))
         if not rows:
             return
         upper = tuple(rows[0][c] for c in spec.key.columns)
@@ -913,6 +997,8 @@ def _walk(
         if archive is not None:
             run.result.rows_archived += removed
         run.result.chunks += 1
+        run.result.largest_chunk = max(run.result.largest_chunk, removed)
+        run.sizer.update(removed, run.clock() - started)
         last = upper
         run.progress()
         run.checkpoint()

@@ -20,11 +20,13 @@ import pytest
 
 from maintenance_ops.audit import AuditLog
 from maintenance_ops.cleanup import (
+    ChunkSizer,
     ChunkSpec,
     CleanupResult,
     Partition,
     WalkKey,
     build_boundary,
+    build_boundary_at,
     build_copy,
     build_count,
     build_delete,
@@ -63,6 +65,15 @@ def _idx(name: str, seq: int, col: str, *, unique: bool, nullable: bool = False,
     }
 
 
+def _indexes(**columns: list[str]) -> list[dict[str, Any]]:
+    """Index rows: each name's columns in order (PRIMARY unique, the others not)."""
+    return [
+        _idx(name, seq, col, unique=name == "PRIMARY")
+        for name, cols in columns.items()
+        for seq, col in enumerate(cols, 1)
+    ]
+
+
 @pytest.mark.parametrize(
     ("rows", "allow", "expected"),
     [
@@ -95,6 +106,24 @@ def _idx(name: str, seq: int, col: str, *, unique: bool, nullable: bool = False,
             id="fallback-date-index",
         ),
         pytest.param([], True, WalkKey(("created",), None, False, "date"), id="fallback-no-index"),
+        pytest.param(
+            _indexes(PRIMARY=["id"], by_date=["created"]),
+            False,
+            WalkKey(("created", "id"), "by_date", True, "date_primary"),
+            id="primary-with-date-index-walks-the-date-index",
+        ),
+        pytest.param(
+            _indexes(PRIMARY=["id", "created"], a=["created", "kind"], b=["created", "id"]),
+            False,
+            WalkKey(("created", "id"), "b", True, "date_primary"),
+            id="date-index-in-primary-key-order-only",
+        ),
+        pytest.param(
+            _indexes(PRIMARY=["id"], by_date=["created", "kind"]),
+            False,
+            WalkKey(("id",), "PRIMARY", True, "primary"),
+            id="date-index-with-other-columns-is-not-walked",
+        ),
     ],
 )
 def test_choose_walk_key(rows: list[dict[str, Any]], allow: bool, expected: WalkKey | None) -> None:
@@ -172,6 +201,49 @@ def test_build_boundary_composite_after_last() -> None:
         "LIMIT %s) AS chunk ORDER BY `tenant` DESC, `seq` DESC LIMIT 1"
     )
     assert args == [CUTOFF, "acme", "acme", 7, 500]
+
+
+def test_build_boundary_at_reads_one_key_at_an_offset() -> None:
+    date_walk = ChunkSpec(
+        "app",
+        "events",
+        WalkKey(("created", "id"), "by_date", True, "date_primary"),
+        "created",
+        None,
+        CUTOFF,
+    )
+    sql, args = build_boundary_at(date_walk, (BASE, 7), 500)
+    assert sql == (
+        "SELECT `created`, `id` FROM `app`.`events` FORCE INDEX (`by_date`) "
+        "WHERE `created` < %s AND (`created` > %s OR (`created` = %s AND `id` > %s)) "
+        "ORDER BY `created`, `id` LIMIT 1 OFFSET %s"
+    )
+    assert args == [CUTOFF, BASE, BASE, 7, 499]
+
+
+@pytest.mark.parametrize(
+    ("target_s", "chunks", "expected"),
+    [
+        # 1000 rows in 0.1 s: 10,000 rows/s, 5,000 rows in 0.5 s, but at most double.
+        pytest.param(
+            0.5, [(1000, 0.1), (2000, 0.1), (4000, 1.0)], [2000, 4000, 2000], id="up-then-down"
+        ),
+        pytest.param(0.5, [(1000, 4.0), (125, 20.0)], [125, 10], id="slow-down-to-the-minimum"),
+        pytest.param(
+            0.5,
+            [(1000, 0.001)] * 8,
+            [2000, 4000, 8000, 16_000, 32_000, 64_000, 100_000, 100_000],
+            id="doubling-capped-at-maximum",
+        ),
+        pytest.param(0.5, [(0, 0.0), (1000, 0.5)], [1000, 1000], id="empty-chunk-changes-nothing"),
+        pytest.param(None, [(1000, 0.01), (1000, 9.0)], [1000, 1000], id="no-target-fixed"),
+    ],
+)
+def test_chunk_sizer_adapts_to_the_target_time(
+    target_s: float | None, chunks: list[tuple[int, float]], expected: list[int]
+) -> None:
+    sizer = ChunkSizer(1000, target_s, minimum=10, maximum=100_000)
+    assert [sizer.update(rows, seconds) for rows, seconds in chunks] == expected
 
 
 def test_build_delete_and_copy_repeat_the_predicate() -> None:
@@ -252,6 +324,7 @@ def _rule(**kw: Any) -> CleanupRule:
 def _run(session: MaintenanceSession, target: Target, rule: CleanupRule, **kw: Any):
     kw.setdefault("cutoff", CUTOFF)
     kw.setdefault("chunk_size", 70)
+    kw.setdefault("chunk_time_s", None)  # fixed chunks: most tests count them
     return run_cleanup_rule(session, rule, schema=target.schema, database_name="primary", **kw)
 
 
@@ -288,7 +361,7 @@ def test_delete_removes_exactly_the_expired_rows(
     assert result.chunks == math.ceil(600 / 70)
     assert _count(target, "events") == 400
     assert _count(target, "events", "created < '2024-01-01 10:00'") == 0
-    assert result.walk_key == ["id"]
+    assert result.walk_key == ["created", "id"]  # through by_created, in its own order
     log = audit.read("primary")
     assert [(r["outcome"], r["rows_affected"]) for r in log] == [("ok", 600)]
     assert log[0]["command"] == "cleanup delete rule events cutoff 2024-01-01 10:00:00"
@@ -370,6 +443,75 @@ def test_composite_key_hostile_values_and_percent_filter(
     assert _rows(target, "events_archive") == sorted(expected)
     assert sorted(_rows(target, "events") + _rows(target, "events_archive")) == before
     assert result.walk_key == ["tenant", "seq"]
+
+
+class FakeClock:
+    """Each reading is ``step`` seconds after the previous: every chunk "takes" ``step``."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("first", "step", "chunks", "largest"),
+    [
+        # Fast chunks: sizes double (10, 20, 40, 80, 160 = 310 rows); the last takes the 290 left.
+        pytest.param(10, 0.01, 6, 290, id="fast-chunks-grow"),
+        # Slow chunks (5 s for 200 rows: 20 in 0.5 s): 200, 20, then the minimum 10 until done.
+        pytest.param(200, 5.0, 2 + 38, 200, id="slow-chunks-shrink"),
+    ],
+)
+def test_chunk_size_adapts_to_the_chunk_time(
+    session: MaintenanceSession, target: Target, first: int, step: float, chunks: int, largest: int
+) -> None:
+    _make_events(target)
+    result = _run(
+        session, target, _rule(), chunk_size=first, chunk_time_s=0.5, clock=FakeClock(step)
+    )
+    assert (result.status, result.rows_deleted) == ("ok", 600)
+    assert (result.chunks, result.largest_chunk) == (chunks, largest)
+    # A rule's batch_size pins the size whatever the clock says.
+    pinned = _run(
+        session,
+        target,
+        _rule(batch_size=70),
+        cutoff=CUTOFF + timedelta(minutes=300),
+        chunk_time_s=0.5,
+        clock=FakeClock(0.01),
+    )
+    assert (pinned.rows_deleted, pinned.chunks, pinned.largest_chunk) == (300, 5, 70)
+
+
+@pytest.mark.parametrize("mode", ["delete", "archive"])
+def test_random_keys_walk_the_date_index_with_default_chunk_times(
+    session: MaintenanceSession, target: Target, mode: str
+) -> None:
+    """Django's session table: random varchar(40) keys, expiry in no relation to them."""
+    target.sql(
+        "CREATE TABLE sessions (session_key VARCHAR(40) NOT NULL PRIMARY KEY, "
+        "session_data LONGTEXT NOT NULL, expire_date DATETIME(6) NOT NULL, "
+        "KEY sessions_expire_date (expire_date)) ENGINE=InnoDB"
+    )
+    target.sql(
+        "INSERT INTO sessions SELECT SHA1(seq), REPEAT(MD5(seq), 3), "
+        "%s + INTERVAL seq * 1000 MICROSECOND FROM seq_1_to_3000",
+        (BASE,),
+    )
+    before = target.sql("SELECT * FROM sessions ORDER BY session_key")
+    cutoff = BASE + timedelta(microseconds=1_500_500)  # 1500 rows are older
+    rule = _rule(table="sessions", date_column="expire_date", cleanup_type=mode)
+    result = _run(session, target, rule, cutoff=cutoff, chunk_size=100, chunk_time_s=0.5)
+    assert (result.status, result.rows_deleted) == ("ok", 1500)
+    assert result.walk_key == ["expire_date", "session_key"]
+    after = target.sql("SELECT * FROM sessions ORDER BY session_key")
+    assert after == [r for r in before if r[2] >= cutoff]
+    if mode == "archive":
+        archived = target.sql("SELECT * FROM sessions_archive ORDER BY session_key")
+        assert archived == [r for r in before if r[2] < cutoff]
 
 
 def test_table_without_primary_key_is_refused_by_name(
@@ -608,7 +750,8 @@ CHILD = textwrap.dedent(
     with DirectSession("direct", MaintenanceSettings()) as session:
         run_cleanup_rule(session, rule, schema=args["conn"]["db"],
                          cutoff=datetime.fromisoformat(args["cutoff"]), database_name="primary",
-                         throttle=Throttle(None, window=tick), chunk_size=37)
+                         throttle=Throttle(None, window=tick), chunk_size=37,
+                         chunk_time_s=None)
     print("done", flush=True)
     """
 )
