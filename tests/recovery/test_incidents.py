@@ -566,6 +566,35 @@ def test_writes_must_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         no_password_shown([*switched, status, back], oncall.password)
 
 
+def test_dropped_database_restored_onto_a_replacement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DROP DATABASE after more work: the restore onto an empty replacement server (as its
+    administrator) brings the backup and the later work back, up to just before the drop."""
+    with (
+        backed_up_primary(tmp_path, monkeypatch) as primary,
+        MySQLInstance(InstanceSpec(), base_dir=tmp_path / "replacement") as replacement,
+    ):
+        primary.sql(f"INSERT INTO {SCHEMA}.InvoiceLine VALUES (2241, 1, 1, 0.99, 7)")
+        next_second()
+        until = dt.datetime.now(dt.UTC).strftime(TIME_FORMAT)
+        primary.sql(f"DROP DATABASE {SCHEMA}")
+        administrator = Account("root", port=replacement.port, password=replacement.password)
+        define_connections(monkeypatch, administrator, mysql_restore_target=replacement.port)
+        restore, verify = bash_blocks("Incident: a database was dropped, or no replica is left")
+        shell = Shell(tmp_path, BACKUPS=primary.location, UNTIL=until)
+        restored = shell.run(restore)
+        dry, real = restored
+        assert dry.returncode == 0 and "holds no user schemas" in dry.stdout, dry
+        assert real.returncode == 0 and "achieved recovery point: " in real.stdout, real
+        (status,) = shell.run(verify)
+        assert status.returncode == 0 and "read_only=OFF" in status.stdout, status
+        count = f"SELECT COUNT(*), MAX(InvoiceLineId) FROM {SCHEMA}.InvoiceLine"
+        assert replacement.execute(count) == [(2241, 2241)]
+        assert replacement.execute(f"SELECT COUNT(*) FROM {SCHEMA}.Track") == [(3503,)]
+        no_password_shown([*restored, status], primary.oncall.password, replacement.password)
+
+
 # ------------------------------------------------------------------------------------------
 # Incidents 5 and 6: a purged binary log; accounts changed in the replay range
 # ------------------------------------------------------------------------------------------
