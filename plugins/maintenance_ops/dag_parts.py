@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 
 START_DATE = datetime(2026, 1, 1)
 
+# The params' schemas use only JSON Schema draft 7. Naming it makes each validation check the
+# schema against draft 7's metaschema instead of the default 2020-12's, about 4x faster: Airflow
+# validates every param a dozen times while it parses and serializes one DAG.
+SCHEMA_DIALECT = {"$schema": "http://json-schema.org/draft-07/schema#"}
+
 
 def default_args(config: Config) -> dict[str, Any]:
     """Return the task defaults every maintenance task shares (one place)."""
@@ -62,12 +67,14 @@ def params(config: Config, *, databases: Sequence[str] | None = None) -> dict[st
                 "Names of configured databases to run on; leave empty for every enabled database. "
                 f"Configured: {', '.join(names) or 'none'}."
             ),
+            **SCHEMA_DIALECT,
         ),
         "dry_run": Param(
             default=False,
             type=["boolean", "null"],
             title="Dry run",
             description="Show what would be done, with row counts, without changing anything.",
+            **SCHEMA_DIALECT,
         ),
     }
 
