@@ -149,7 +149,11 @@ class WalkKey:
 
 
 def choose_walk_key(
-    index_rows: Sequence[dict[str, Any]], date_column: str, *, allow_no_primary_key: bool
+    index_rows: Sequence[dict[str, Any]],
+    date_column: str,
+    *,
+    allow_no_primary_key: bool,
+    date_index: bool = True,
 ) -> WalkKey | None:
     """Pick the key to walk from ``cleanup_table_indexes`` rows; None means refuse.
 
@@ -158,7 +162,8 @@ def choose_walk_key(
     order, so a chunk reads only rows older than the cutoff; else the primary key. Without
     one: the first unique index whose columns are all NOT NULL and whole (no prefix), which
     InnoDB itself uses as the row identity; else, only if allowed, the date column (through an
-    index that starts with it, if any).
+    index that starts with it, if any). ``date_index=False`` walks the primary key even when a
+    date index could be walked.
     """
     indexes: dict[str, list[dict[str, Any]]] = {}
     for row in sorted(index_rows, key=lambda r: (r["index_name"], r["seq_in_index"])):
@@ -166,7 +171,7 @@ def choose_walk_key(
     if "PRIMARY" in indexes:
         primary = _columns(indexes["PRIMARY"])
         walk = (date_column, *(c for c in primary if c != date_column))
-        for name in sorted(n for n in indexes if n != "PRIMARY"):
+        for name in sorted(n for n in indexes if n != "PRIMARY" and date_index):
             names = _columns(indexes[name])
             if names[0] == date_column and walk[: len(names)] == names:
                 return WalkKey(walk, name, True, "date_primary")
@@ -295,6 +300,13 @@ class ChunkSpec:
     def table_sql(self) -> str:
         return qualified(self.schema, self.table)
 
+    @property
+    def from_sql(self) -> str:
+        """The table read through the walk's index (``FORCE INDEX``), if it has one."""
+        if not self.key.index:
+            return self.table_sql
+        return f"{self.table_sql} FORCE INDEX ({quote_identifier(self.key.index)})"
+
     def predicate(self) -> tuple[str, list[Any]]:
         """Return the rows-to-remove condition: date before cutoff and the rule's filter."""
         parts: list[str] = []
@@ -340,8 +352,7 @@ def _walk_read(spec: ChunkSpec, last: Sequence[Any] | None) -> tuple[str, str, l
     if last is not None:
         after, after_args = _after(spec.key.columns, last)
         pred, args = f"{pred} AND {after}", args + after_args
-    hint = f" FORCE INDEX ({quote_identifier(spec.key.index)})" if spec.key.index else ""
-    return cols, f"FROM {spec.table_sql}{hint} WHERE {pred}", args
+    return cols, f"FROM {spec.from_sql} WHERE {pred}", args
 
 
 def build_boundary_at(
@@ -382,8 +393,15 @@ def _range_predicate(
 def build_delete(
     spec: ChunkSpec, last: Sequence[Any] | None, upper: Sequence[Any]
 ) -> tuple[str, list[Any]]:
-    """Return the DELETE of one chunk: key range ``(last, upper]`` with the predicate repeated."""
+    """Return the DELETE of one chunk: key range ``(last, upper]`` with the predicate repeated.
+
+    Through the walk's index (the multi-table form, which both servers let name an index):
+    left to itself, the optimizer may scan the whole table for a chunk that is a large part of
+    it, and a scan locks every row it reads, live ones too.
+    """
     pred, args = _range_predicate(spec, last, upper)
+    if spec.key.index:
+        return f"DELETE {spec.table_sql} FROM {spec.from_sql} WHERE {pred}", args  # noqa: S608
     return f"DELETE FROM {spec.table_sql} WHERE {pred}", args  # noqa: S608
 
 
@@ -397,7 +415,7 @@ def build_copy(
     """Return the INSERT ... SELECT copying one chunk into the (already quoted) archive."""
     cols = ", ".join(quote_identifier(c) for c in columns)
     pred, args = _range_predicate(spec, last, upper)
-    sql = f"INSERT INTO {archive_sql} ({cols}) SELECT {cols} FROM {spec.table_sql} WHERE {pred}"  # noqa: S608
+    sql = f"INSERT INTO {archive_sql} ({cols}) SELECT {cols} FROM {spec.from_sql} WHERE {pred}"  # noqa: S608
     return sql, args
 
 
@@ -761,6 +779,13 @@ def _inspect(session: Any, rule: CleanupRule, schema: str) -> _TablePlan:
     )
     plan.refusal = fk_plan.refusal or _hidden_children(session, (schema, rule.table), fk_plan)
     plan.children = _Children(fk_plan)
+    if plan.key.kind == "date_primary" and plan.children.tracked:
+        # Each chunk locks and counts its parents and children by the chunk's key range
+        # (cleanup_fk's statements, which name no index): along the primary key that range
+        # is one the optimizer always reads by the key.
+        plan.key = choose_walk_key(
+            indexes, rule.date_column, allow_no_primary_key=False, date_index=False
+        )
     for child in fk_plan.archives:
         plan.children.columns[child] = copyable_columns(
             session.query(load_sql("cleanup_table_columns"), child)

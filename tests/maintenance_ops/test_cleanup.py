@@ -248,13 +248,14 @@ def test_chunk_sizer_adapts_to_the_target_time(
 
 def test_build_delete_and_copy_repeat_the_predicate() -> None:
     assert build_delete(SPEC, (10,), (20,)) == (
-        "DELETE FROM `app`.`events` WHERE `created` < %s AND `id` > %s AND `id` <= %s",
+        "DELETE `app`.`events` FROM `app`.`events` FORCE INDEX (`PRIMARY`) "
+        "WHERE `created` < %s AND `id` > %s AND `id` <= %s",
         [CUTOFF, 10, 20],
     )
     sql, args = build_copy(COMPOSITE, "`arc`.`events_archive`", ["tenant", "seq"], None, ("b", 3))
     assert sql == (
         "INSERT INTO `arc`.`events_archive` (`tenant`, `seq`) SELECT `tenant`, `seq` FROM "
-        "`app`.`events` WHERE `created` < %s AND (kind LIKE 'tmp%%') AND "
+        "`app`.`events` FORCE INDEX (`PRIMARY`) WHERE `created` < %s AND (kind LIKE 'tmp%%') AND "
         "(`tenant` < %s OR (`tenant` = %s AND `seq` <= %s))"
     )
     assert args == [CUTOFF, "b", "b", 3]

@@ -665,3 +665,31 @@ def test_a_child_in_a_schema_the_account_cannot_see_is_refused(
         assert run_sql(f"SELECT COUNT(*) FROM `{hidden_schema}`.invoices") == [(1,)]
     finally:
         run_sql(f"DROP DATABASE IF EXISTS `{hidden_schema}`")
+
+
+@pytest.mark.parametrize(
+    ("children", "rule", "walk", "removed"),
+    [
+        pytest.param(
+            ("items",),
+            {"cleanup_type": "archive", "archive_children": ["order_items"]},
+            ["id"],
+            50,
+            id="tracked-children-walk-the-primary-key",
+        ),
+        # A RESTRICT child is not locked per chunk: the walk may use the date index.
+        pytest.param(("shipments",), {}, ["created", "id"], 28, id="restrict-only-date-index"),
+    ],
+)
+def test_walk_key_on_a_table_with_a_date_index(
+    session: MaintenanceSession,
+    target: Target,
+    children: tuple[str, ...],
+    rule: dict[str, Any],
+    walk: list[str],
+    removed: int,
+) -> None:
+    _orders(target, *children)
+    target.sql("ALTER TABLE orders ADD KEY by_created (created)")
+    result = _run(session, target, _rule(**rule))
+    assert (result.walk_key, result.rows_deleted) == (walk, removed)
