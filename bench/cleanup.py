@@ -1,5 +1,5 @@
 # ruff: noqa: S608 - SQL here is built from the benchmark's own constants
-"""Benchmark: retention cleanup against pt-archiver and a naive DELETE, under live traffic.
+"""Benchmark: retention cleanup against pt-archiver, on serial and random keys, under traffic.
 
 Run it from the repository root (needs mariadbd and percona-toolkit's pt-archiver)::
 
@@ -8,35 +8,54 @@ Run it from the repository root (needs mariadbd and percona-toolkit's pt-archive
     .venv/bin/python bench/cleanup.py --write              # also update docs/benchmarks.md
 
 Everything happens in one run on a private MariaDB (``MySQLInstance``: own datadir and port,
-1 GiB buffer pool), never on a shared server. The data is generated once (``--rows`` rows, one
-per second, ``--expired`` of them older than the cutoff) into a template table, and every method
-starts from an identical copy of it. While a method runs, a separate process (the *probe*) does
-point reads and single-row updates of live rows of the same table at ``--probe-rate`` ops/s;
-each operation's latency is its own service time.
+1 GiB buffer pool), never on a shared server. Two table shapes, each generated once into a
+template (``--rows`` rows, one per second, ``--expired`` of them older than the cutoff) from
+which every method starts with an identical copy:
 
-Delete mode: our cleanup (``run_cleanup_rule``), ``pt-archiver --purge --bulk-delete --limit
-1000 --commit-each``, one ``DELETE ... WHERE created < cutoff``. Archive mode (``--archive-rows``
-rows): our cleanup in archive mode, ``pt-archiver --dest --limit 1000 --commit-each`` and
-``pt-archiver --dest --bulk-insert --bulk-delete --limit 1000 --commit-each``; each is checked:
-source before == after + archived, no duplicate in the archive, archived rows equal to the
-source's expired rows (count and checksum).
+* ``events``: ``id BIGINT AUTO_INCREMENT`` primary key (serial: expired rows sit together);
+* ``django_session``: Django's session table, a random ``varchar(40)`` primary key
+  (``SHA1(n)``), ``session_data longtext``, ``expire_date datetime(6)`` with an index (expired
+  rows are spread over the whole key range).
+
+While a method runs, the probe (``benchlib.Probe``: open loop, 200 ops/s through 16 pooled
+connections, timed from each operation's scheduled start) reads and updates live rows of the
+same table. Delete mode: our cleanup (``run_cleanup_rule`` with the package's defaults),
+``pt-archiver --purge --bulk-delete --limit 1000 --commit-each`` and, on ``events``, one
+``DELETE ... WHERE created < cutoff``. Archive mode (``--archive-rows`` rows): ours in archive
+mode, ``pt-archiver --dest --limit 1000 --commit-each`` and ``pt-archiver --dest --bulk-insert
+--bulk-delete --limit 1000 --commit-each``; each is checked: source before == after +
+archived, no duplicate in the archive, archived rows equal to the source's expired rows
+(count and checksum).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import shutil
-import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchlib import DOC, ROOT, machine, root_option_file, write_section
+from benchlib import (
+    DOC,
+    PROBE_COLUMNS,
+    PROBE_DESCRIPTION,
+    PROBE_POOL,
+    PROBE_RATE,
+    ROOT,
+    Probe,
+    ProbeStats,
+    ProbeTarget,
+    machine,
+    probe_cells,
+    root_option_file,
+    write_section,
+)
 
 sys.path.insert(0, str(ROOT / "plugins"))
 
@@ -51,23 +70,22 @@ SECTION = "## Retention cleanup (issue 4)"
 DB = "bench"
 BASE = datetime(2024, 1, 1)
 CHUNK = 1000
+GOAL = 1.5
 
 
 @dataclass
 class Outcome:
     """One method's measurement."""
 
+    shape: str
     mode: str
     method: str
     rows: int
     seconds: float
     rows_per_s: float
-    probe_ops: int
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    over_1s: int
+    probe: ProbeStats
     check: str = ""
+    note: str = ""
 
 
 class DirectSession(MaintenanceSession):
@@ -85,127 +103,90 @@ class DirectSession(MaintenanceSession):
 
 
 # --------------------------------------------------------------------------------------------
-# Data
+# Data: the two table shapes
 # --------------------------------------------------------------------------------------------
 
-TABLE_DDL = (
-    "CREATE TABLE {name} (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
-    "created DATETIME NOT NULL, account_id INT NOT NULL, status VARCHAR(16) NOT NULL, "
-    "payload VARCHAR(200) NOT NULL, KEY by_created (created)) ENGINE=InnoDB"
-)
+
+@dataclass(frozen=True)
+class Shape:
+    """One table shape: its DDL, how row ``seq`` is generated, and its columns."""
+
+    name: str
+    table: str
+    ddl: str  # CREATE TABLE {name} ...
+    select: str  # the SELECT list generating row ``seq`` (%s: BASE)
+    key: str
+    date: str
+    data: str
+    columns: str  # every column, for checksums
+    key_kind: str
+
+    def probe_target(self, first: int, last: int) -> ProbeTarget:
+        return ProbeTarget(self.table, self.key, self.data, first, last, self.key_kind)  # type: ignore[arg-type]
 
 
-def generate(inst: MySQLInstance, rows: int) -> None:
-    """Create ``bench.template`` with ``rows`` rows, one per second from BASE."""
+SHAPES = {
+    "serial": Shape(
+        "serial key (`events`: BIGINT AUTO_INCREMENT id, index on `created`)",
+        "events",
+        "CREATE TABLE {name} (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+        "created DATETIME NOT NULL, account_id INT NOT NULL, status VARCHAR(16) NOT NULL, "
+        "payload VARCHAR(200) NOT NULL, KEY by_created (created)) ENGINE=InnoDB",
+        "seq, %s + INTERVAL seq SECOND, seq MOD 9973, "
+        "ELT(1 + seq MOD 3, 'new', 'paid', 'shipped'), REPEAT(MD5(seq), 3)",
+        "id",
+        "created",
+        "payload",
+        "id, created, account_id, status, payload",
+        "int",
+    ),
+    "random": Shape(
+        "random key (Django's `django_session`: varchar(40) key, index on `expire_date`)",
+        "django_session",
+        "CREATE TABLE {name} (session_key VARCHAR(40) NOT NULL PRIMARY KEY, "
+        "session_data LONGTEXT NOT NULL, expire_date DATETIME(6) NOT NULL, "
+        "KEY django_session_expire_date_a5c62663 (expire_date)) ENGINE=InnoDB",
+        "SHA1(seq), REPEAT(MD5(seq), 3), %s + INTERVAL seq SECOND",
+        "session_key",
+        "expire_date",
+        "session_data",
+        "session_key, session_data, expire_date",
+        "sha1",
+    ),
+}
+
+
+def template(shape: Shape) -> str:
+    return f"template_{shape.table}"
+
+
+def generate(inst: MySQLInstance, rows: int, shapes: list[str]) -> None:
+    """Create each shape's template with ``rows`` rows, one per second from BASE."""
     inst.execute(f"CREATE DATABASE IF NOT EXISTS {DB}")
-    inst.execute(f"DROP TABLE IF EXISTS {DB}.template")
-    inst.execute(TABLE_DDL.format(name=f"{DB}.template"))
-    step = 250_000
-    for start in range(1, rows + 1, step):
-        end = min(start + step - 1, rows)
-        inst.execute(
-            f"INSERT INTO {DB}.template SELECT seq, %s + INTERVAL seq SECOND, seq MOD 9973, "
-            f"ELT(1 + seq MOD 3, 'new', 'paid', 'shipped'), REPEAT(MD5(seq), 3) "
-            f"FROM {DB}.seq_{start}_to_{end}",
-            (BASE,),
-        )
+    for shape in (SHAPES[key] for key in shapes):
+        inst.execute(f"DROP TABLE IF EXISTS {DB}.{template(shape)}")
+        inst.execute(shape.ddl.format(name=f"{DB}.{template(shape)}"))
+        step = 250_000
+        for start in range(1, rows + 1, step):
+            end = min(start + step - 1, rows)
+            inst.execute(
+                f"INSERT INTO {DB}.{template(shape)} SELECT {shape.select} "
+                f"FROM {DB}.seq_{start}_to_{end}",
+                (BASE,),
+            )
 
 
-def fresh_table(inst: MySQLInstance, rows: int) -> None:
-    """(Re)create ``bench.events`` as a copy of the first ``rows`` template rows."""
-    for table in ("events", "events_archive"):
+def fresh_table(inst: MySQLInstance, shape: Shape, rows: int) -> None:
+    """(Re)create the shape's table as a copy of the first ``rows`` template rows."""
+    for table in (shape.table, f"{shape.table}_archive"):
         inst.execute(f"DROP TABLE IF EXISTS {DB}.{table}")
-    inst.execute(TABLE_DDL.format(name=f"{DB}.events"))
-    inst.execute(f"INSERT INTO {DB}.events SELECT * FROM {DB}.template WHERE id <= %s", (rows,))
-    inst.execute(f"ANALYZE TABLE {DB}.events")
-
-
-# --------------------------------------------------------------------------------------------
-# The probe: live traffic on the same table
-# --------------------------------------------------------------------------------------------
-
-
-def probe(
-    socket: str,
-    password: str,
-    first_live: int,
-    last_live: int,
-    rate: float,
-    ready: Any,
-    stop: Any,
-    out: Any,
-) -> None:
-    """Read and update random live rows at ``rate`` ops/s until ``stop``; send latencies."""
-    import random
-
-    import MySQLdb
-
-    conn = MySQLdb.connect(unix_socket=socket, user="root", passwd=password, db=DB)
-    conn.autocommit(True)
-    cur = conn.cursor()
-    ready.set()
-    rng = random.Random(7)
-    latencies: list[float] = []
-    started = time.monotonic()
-    i = 0
-    while not stop.is_set():
-        due = started + i / rate
-        now = time.monotonic()
-        if due > now:
-            time.sleep(due - now)
-        row = rng.randint(first_live, last_live)
-        began = time.monotonic()
-        if i % 2:
-            cur.execute("UPDATE events SET payload = CONCAT('p', %s) WHERE id = %s", (i, row))
-        else:
-            cur.execute("SELECT * FROM events WHERE id = %s", (row,))
-            cur.fetchall()
-        # Service time of the operation: what an application request waits for. (From "due"
-        # would measure this one connection's backlog once the server is merely busy.)
-        latencies.append(time.monotonic() - began)
-        i += 1
-    conn.close()
-    out.put(latencies)
-
-
-def measure(inst: MySQLInstance, args: argparse.Namespace, rows: int, action: Any) -> tuple:
-    """Run ``action()`` under the probe; return (seconds, latencies, action's return)."""
-    expired = int(rows * args.expired)
-    ctx = mp.get_context("spawn")
-    ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
-    proc = ctx.Process(
-        target=probe,
-        args=(inst.socket, inst.password, expired + 2, rows, args.probe_rate, ready, stop, out),
+    inst.execute(shape.ddl.format(name=f"{DB}.{shape.table}"))
+    inst.execute(
+        f"INSERT INTO {DB}.{shape.table} SELECT * FROM {DB}.{template(shape)} "
+        f"WHERE {shape.date} < %s",
+        (BASE + timedelta(seconds=rows + 1),),
     )
-    proc.start()
-    if not ready.wait(60):
-        raise RuntimeError("the probe did not connect within 60s")
-    time.sleep(1.0)  # the probe is steady before the method starts
-    started = time.monotonic()
-    value = action()
-    seconds = time.monotonic() - started
-    time.sleep(0.5)
-    stop.set()
-    latencies = out.get(timeout=60)
-    proc.join()
-    return seconds, latencies, value
-
-
-def outcome(mode: str, method: str, removed: int, seconds: float, lat: list[float]) -> Outcome:
-    ordered = sorted(lat) or [0.0]
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return Outcome(
-        mode,
-        method,
-        removed,
-        round(seconds, 2),
-        round(removed / seconds, 0),
-        len(lat),
-        round(statistics.median(ordered) * 1000, 2),
-        round(p99 * 1000, 2),
-        round(ordered[-1] * 1000, 1),
-        sum(1 for x in lat if x > 1.0),
-    )
+    inst.execute(f"ANALYZE TABLE {DB}.{shape.table}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,11 +194,13 @@ def outcome(mode: str, method: str, removed: int, seconds: float, lat: list[floa
 # --------------------------------------------------------------------------------------------
 
 
-def ours(inst: MySQLInstance, cutoff: datetime, mode: str, chunk: int) -> int:
+def ours(
+    inst: MySQLInstance, shape: Shape, cutoff: datetime, mode: str, args: argparse.Namespace
+) -> tuple[int, str]:
     rule = CleanupRule(
-        name="events",
-        table="events",
-        date_column="created",
+        name=shape.table,
+        table=shape.table,
+        date_column=shape.date,
         retention_days=1,
         cleanup_type=mode,  # type: ignore[arg-type]
     )
@@ -230,33 +213,35 @@ def ours(inst: MySQLInstance, cutoff: datetime, mode: str, chunk: int) -> int:
             cutoff=cutoff,
             database_name="bench",
             throttle=throttle,
-            chunk_size=chunk,
+            chunk_size=args.chunk,
+            chunk_time_s=args.chunk_time,
         )
     assert result.status == "ok", result
-    return result.rows_deleted
+    note = f"{result.chunks} chunks, largest {result.largest_chunk:,} rows"
+    return result.rows_deleted, note
 
 
-def pt_archiver(inst: MySQLInstance, cutoff: datetime, extra: list[str]) -> int:
-    before = count(inst, "events")
-    where = f"created < '{cutoff:%Y-%m-%d %H:%M:%S}'"
+def pt_archiver(inst: MySQLInstance, shape: Shape, cutoff: datetime, extra: list[str]) -> int:
+    before = count(inst, shape.table)
+    where = f"{shape.date} < '{cutoff:%Y-%m-%d %H:%M:%S}'"
     cmd = [
         "pt-archiver",
         "--source",
-        f"F={root_option_file(inst)},S={inst.socket},D={DB},t=events",
+        f"F={root_option_file(inst)},S={inst.socket},D={DB},t={shape.table}",
         "--where",
         where,
         "--no-check-charset",
         *extra,
     ]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return before - count(inst, "events")
+    return before - count(inst, shape.table)
 
 
-def naive(inst: MySQLInstance, cutoff: datetime) -> int:
+def naive(inst: MySQLInstance, shape: Shape, cutoff: datetime) -> int:
     conn = inst.connect(DB)
     conn.autocommit(True)
     cur = conn.cursor()
-    removed = cur.execute("DELETE FROM events WHERE created < %s", (cutoff,))
+    removed = cur.execute(f"DELETE FROM {shape.table} WHERE {shape.date} < %s", (cutoff,))
     conn.close()
     return int(removed)
 
@@ -265,29 +250,27 @@ def count(inst: MySQLInstance, table: str, where: str = "1=1") -> int:
     return int(inst.execute(f"SELECT COUNT(*) FROM {DB}.{table} WHERE {where}")[0][0])
 
 
-def checksum(inst: MySQLInstance, table: str, where: str = "1=1") -> tuple:
-    return inst.execute(
-        f"SELECT COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', id, created, account_id, status, "
-        f"payload))) FROM {DB}.{table} WHERE {where}"
-    )[0]
-
-
-def verify_archive(inst: MySQLInstance, rows: int, cutoff: datetime) -> str:
+def verify_archive(inst: MySQLInstance, shape: Shape, rows: int, cutoff: datetime) -> str:
     """Check before == after + archived, no duplicates, archived == the source's rows.
 
-    Archived rows are compared with the same ids' rows of the template (the untouched source)
+    Archived rows are compared with the same keys' rows of the template (the untouched source)
     by count and checksum; a method stopped by a run-time cap archives only part of them.
     """
-    after, archived = count(inst, "events"), count(inst, "events_archive")
-    distinct = int(inst.execute(f"SELECT COUNT(DISTINCT id) FROM {DB}.events_archive")[0][0])
-    too_new = count(inst, "events_archive", f"created >= '{cutoff:%Y-%m-%d %H:%M:%S}'")
+    archive = f"{shape.table}_archive"
+    after, archived = count(inst, shape.table), count(inst, archive)
+    distinct = int(inst.execute(f"SELECT COUNT(DISTINCT {shape.key}) FROM {DB}.{archive}")[0][0])
+    stamp = f"'{cutoff:%Y-%m-%d %H:%M:%S}'"
+    too_new = count(inst, archive, f"{shape.date} >= {stamp}")
+    crc = "BIT_XOR(CRC32(CONCAT_WS('#', {})))"
+    cols = [c.strip() for c in shape.columns.split(",")]
     source = inst.execute(
-        f"SELECT COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', t.id, t.created, t.account_id, "
-        f"t.status, t.payload))) FROM {DB}.template AS t JOIN {DB}.events_archive AS a "
-        "ON a.id = t.id"
+        f"SELECT COUNT(*), {crc.format(', '.join('t.' + c for c in cols))} "
+        f"FROM {DB}.{template(shape)} AS t JOIN {DB}.{archive} AS a "
+        f"ON a.{shape.key} = t.{shape.key}"
     )[0]
-    same = checksum(inst, "events_archive") == source
-    expired = count(inst, "template", f"created < '{cutoff:%Y-%m-%d %H:%M:%S}' AND id <= {rows}")
+    mine = inst.execute(f"SELECT COUNT(*), {crc.format(shape.columns)} FROM {DB}.{archive}")[0]
+    same = mine == source
+    expired = count(inst, template(shape), f"{shape.date} < {stamp}")
     ok = rows == after + archived and distinct == archived and same and not too_new
     part = "" if archived == expired else f" (partial: {archived:,} of {expired:,} expired)"
     return (
@@ -297,47 +280,60 @@ def verify_archive(inst: MySQLInstance, rows: int, cutoff: datetime) -> str:
     )
 
 
-def run_mode(inst: MySQLInstance, args: argparse.Namespace, mode: str) -> list[Outcome]:
-    rows = args.rows if mode == "delete" else args.archive_rows
-    cutoff = BASE + timedelta(seconds=int(rows * args.expired) + 1)
+PT_BULK_DELETE = "pt-archiver --purge --bulk-delete --limit 1000 --commit-each"
+PT_BULK_ARCHIVE = "pt-archiver --dest --bulk-insert --bulk-delete --limit 1000 --commit-each"
+
+
+def methods(
+    inst: MySQLInstance, shape: Shape, mode: str, args: argparse.Namespace, cutoff: datetime
+) -> list[tuple[str, Callable[[], tuple[int, str]]]]:
+    """Return ``(name, action)`` of each method compared on one shape and mode."""
     pt_base = ["--limit", str(CHUNK), "--commit-each", "--statistics", "--quiet"]
-    dest = ["--dest", f"F={root_option_file(inst)},S={inst.socket},D={DB},t=events_archive"]
-    methods: list[tuple[str, Any]] = [
-        (f"ours (chunk {args.chunk})", lambda: ours(inst, cutoff, mode, args.chunk)),
+    dest = [
+        "--dest",
+        f"F={root_option_file(inst)},S={inst.socket},D={DB},t={shape.table}_archive",
+    ]
+
+    def pt(extra: list[str]) -> Callable[[], tuple[int, str]]:
+        return lambda: (pt_archiver(inst, shape, cutoff, extra), "")
+
+    found: list[tuple[str, Callable[[], tuple[int, str]]]] = [
+        ("ours (`run_cleanup_rule`, defaults)", lambda: ours(inst, shape, cutoff, mode, args)),
     ]
     if mode == "delete":
-        methods += [
-            (
-                "pt-archiver --purge --bulk-delete --limit 1000 --commit-each",
-                lambda: pt_archiver(inst, cutoff, ["--purge", "--bulk-delete", *pt_base]),
-            ),
-            ("naive single DELETE", lambda: naive(inst, cutoff)),
-        ]
-    else:
-        methods += [
-            (
-                f"pt-archiver --dest --limit 1000 --commit-each (--run-time {args.pt_run_time}s)",
-                lambda: pt_archiver(
-                    inst, cutoff, [*dest, *pt_base, "--run-time", f"{args.pt_run_time}s"]
-                ),
-            ),
-            (
-                "pt-archiver --dest --bulk-insert --bulk-delete --limit 1000 --commit-each",
-                lambda: pt_archiver(
-                    inst, cutoff, [*dest, "--bulk-insert", "--bulk-delete", *pt_base]
-                ),
-            ),
-        ]
+        found.append((PT_BULK_DELETE, pt(["--purge", "--bulk-delete", *pt_base])))
+        if shape.table == "events":
+            found.append(("naive single DELETE", lambda: (naive(inst, shape, cutoff), "")))
+        return found
+    capped = f"pt-archiver --dest --limit 1000 --commit-each (--run-time {args.pt_run_time}s)"
+    found.append((capped, pt([*dest, *pt_base, "--run-time", f"{args.pt_run_time}s"])))
+    found.append((PT_BULK_ARCHIVE, pt([*dest, "--bulk-insert", "--bulk-delete", *pt_base])))
+    return found
+
+
+def run_mode(inst: MySQLInstance, args: argparse.Namespace, key: str, mode: str) -> list[Outcome]:
+    shape = SHAPES[key]
+    rows = args.rows if mode == "delete" else args.archive_rows
+    expired = int(rows * args.expired)
+    cutoff = BASE + timedelta(seconds=expired + 1)
+    target = shape.probe_target(expired + 2, rows)
     results = []
-    for name, action in methods:
-        fresh_table(inst, rows)
+    for name, action in methods(inst, shape, mode, args, cutoff):
+        fresh_table(inst, shape, rows)
         if mode == "archive" and name.startswith("pt-"):
-            inst.execute(f"CREATE TABLE {DB}.events_archive LIKE {DB}.events")
-        print(f"{mode}: {name} ...", file=sys.stderr, flush=True)
-        seconds, lat, removed = measure(inst, args, rows, action)
-        result = outcome(mode, name, removed, seconds, lat)
+            inst.execute(f"CREATE TABLE {DB}.{shape.table}_archive LIKE {DB}.{shape.table}")
+        print(f"{key} {mode}: {name} ...", file=sys.stderr, flush=True)
+        with Probe(inst, DB, target, rate=args.probe_rate, pool=args.probe_pool) as probe:
+            started = time.monotonic()
+            removed, note = action()
+            seconds = time.monotonic() - started
+        assert probe.stats is not None
+        result = Outcome(
+            key, mode, name, removed, round(seconds, 2), round(removed / seconds), probe.stats
+        )
+        result.note = note
         if mode == "archive":
-            result.check = verify_archive(inst, rows, cutoff)
+            result.check = verify_archive(inst, shape, rows, cutoff)
         print(f"  {json.dumps(asdict(result))}", file=sys.stderr, flush=True)
         results.append(result)
     return results
@@ -350,65 +346,79 @@ def run_mode(inst: MySQLInstance, args: argparse.Namespace, mode: str) -> list[O
 
 def table(results: list[Outcome]) -> str:
     lines = [
-        "| Method | Rows | Seconds | Rows/s | Probe ops | p50 ms | p99 ms | max ms | ops > 1 s |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        f"| Method | Rows | Seconds | Rows/s | {PROBE_COLUMNS} |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in results:
+        note = f" ({r.note})" if r.note else ""
         lines.append(
-            f"| {r.method} | {r.rows:,} | {r.seconds} | {r.rows_per_s:,.0f} | {r.probe_ops:,} | "
-            f"{r.p50_ms} | {r.p99_ms} | {r.max_ms} | {r.over_1s} |"
+            f"| {r.method}{note} | {r.rows:,} | {r.seconds} | {r.rows_per_s:,.0f} | "
+            f"{probe_cells(r.probe)} |"
         )
     return "\n".join(lines)
 
 
-def verdict(results: list[Outcome], mode: str) -> str:
+def verdict(results: list[Outcome]) -> str:
     mine = results[0]
     pts = [r for r in results if r.method.startswith("pt-")]
     best = max(pts, key=lambda r: r.rows_per_s)
     ratio = mine.rows_per_s / best.rows_per_s
+    p99, best_p99 = mine.probe.p99_ms, best.probe.p99_ms
     return (
         f"Ours vs pt-archiver's best ({best.method.removeprefix('pt-archiver ')}): "
-        f"{ratio:.2f}x rows/s (goal >= 1.3x: {'met' if ratio >= 1.3 else 'NOT met'}); probe p99 "
-        f"{mine.p99_ms} ms vs {best.p99_ms} ms (goal no worse: "
-        f"{'met' if mine.p99_ms <= best.p99_ms else 'NOT met'}); probe ops over 1 s: "
-        f"{mine.over_1s} (goal 0: {'met' if mine.over_1s == 0 else 'NOT met'})."
+        f"{ratio:.2f}x rows/s (goal >= {GOAL}x: {'met' if ratio >= GOAL else 'NOT met'}); "
+        f"probe p99 {p99} ms vs {best_p99} ms (goal no worse: "
+        f"{'met' if p99 <= best_p99 else 'NOT met'}); probe ops over 1 s: "
+        f"{mine.probe.over_1s} (goal 0: {'met' if mine.probe.over_1s == 0 else 'NOT met'})."
     )
 
 
-def report(args: argparse.Namespace, version: str, deletes: list, archives: list) -> str:
-    command = "  ".join(["$", ".venv/bin/python", "bench/cleanup.py", *sys.argv[1:]])
-    checks = "\n".join(f"- {r.method}: {r.check}" for r in archives)
+def load() -> str:
+    with open("/proc/loadavg", encoding="ascii") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def report(args: argparse.Namespace, version: str, runs: dict, loads: dict) -> str:
+    command = " ".join([".venv/bin/python", "bench/cleanup.py", *sys.argv[1:]])
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     m = machine()
     host = f"{m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['system']}"
+    probe = PROBE_DESCRIPTION.format(rate=args.probe_rate, pool=args.probe_pool)
+    parts = []
+    for (key, mode), results in runs.items():
+        rows = args.rows if mode == "delete" else args.archive_rows
+        shape = SHAPES[key]
+        title = f"### {mode.capitalize()}, {shape.name}"
+        size = f"{rows:,} rows, {int(rows * args.expired):,} expired"
+        text = f"{title}\n\n{size}; load average before: {loads[key, mode]}.\n\n"
+        text += f"{table(results)}\n\n{verdict(results)}"
+        checks = "\n".join(f"- {r.method}: {r.check}" for r in results if r.check)
+        if checks:
+            text += (
+                "\n\nChecks (source before == after + archived, no duplicates, archived rows "
+                f"equal to the source's expired rows by count and CRC32 checksum):\n{checks}"
+            )
+        parts.append(text)
+    body = "\n\n".join(parts)
     return f"""{SECTION}
 
 Written by `bench/cleanup.py` on {when}; machine: {host}; server: private MariaDB
 {version} (`MySQLInstance`, 1 GiB buffer pool, 512 MiB redo log, binlog off); pt-archiver
-{pt_version()}. Command: `{command.replace("$  ", "")}`.
+{pt_version()}. Command: `{command}`. Load average (1, 5, 15 min) at the start: {loads["start"]}
+(other work shares this machine).
 
 Each method starts from an identical copy of the same generated table (one row per second,
-{args.expired:.0%} older than the cutoff; indexes on `id` (PK) and `created`) while a separate
-process reads and updates random live rows of that table at up to {args.probe_rate:g} ops/s
-(one connection, paced; latency is each operation's service time; "Probe ops" is how many it
-completed, across the method's run plus 1.5 s). Ours runs with chunk size {args.chunk}, the
-throttle on (`Threads_running` < 50), and the session's 5 s lock wait timeouts.
+{args.expired:.0%} older than the cutoff) while {probe}. Probe columns count every operation
+due from 1 s before the method to 0.5 s after it. Ours is `run_cleanup_rule` with the
+package's defaults: first chunk {args.chunk} rows, then sized to
+{args.chunk_time:g} s per chunk (`maintenance.cleanup_chunk_time_s`), the walk along
+`(date, primary key)` through the date index, the throttle on (`Threads_running` < 50), and
+the session's 5 s lock wait timeouts. The two table shapes: `events` (serial BIGINT key, so
+expired rows sit together) and Django's `django_session` (random `SHA1(n)` varchar(40) key,
+`session_data longtext`, `expire_date datetime(6)` with an index: expired rows are spread over
+the whole key range).
 
-### Delete ({args.rows:,} rows, {int(args.rows * args.expired):,} expired)
-
-{table(deletes)}
-
-{verdict(deletes, "delete")}
-
-### Archive ({args.archive_rows:,} rows, {int(args.archive_rows * args.expired):,} expired)
-
-{table(archives)}
-
-{verdict(archives, "archive")}
-
-Checks (source before == after + archived, no duplicates, archived rows equal to the
-source's expired rows by count and CRC32 checksum):
-{checks}
+{body}
 """
 
 
@@ -424,8 +434,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000, help="rows in delete mode")
     parser.add_argument("--archive-rows", type=int, default=700_000, help="rows in archive mode")
     parser.add_argument("--expired", type=float, default=0.6, help="share older than cutoff")
-    parser.add_argument("--probe-rate", type=float, default=200.0, help="probe ops per second")
-    parser.add_argument("--chunk", type=int, default=CHUNK, help="our chunk size")
+    parser.add_argument("--probe-rate", type=float, default=PROBE_RATE, help="probe ops/s")
+    parser.add_argument("--probe-pool", type=int, default=PROBE_POOL, help="probe connections")
+    parser.add_argument("--chunk", type=int, default=CHUNK, help="our first chunk's size")
+    parser.add_argument(
+        "--chunk-time",
+        type=float,
+        default=MaintenanceSettings().cleanup_chunk_time_s,
+        help="our target seconds per chunk (0: every chunk --chunk rows)",
+    )
+    parser.add_argument(
+        "--shapes", default="serial,random", help="table shapes to run: serial, random"
+    )
+    parser.add_argument("--modes", default="delete,archive", help="modes to run: delete, archive")
     parser.add_argument(
         "--pt-run-time",
         type=int,
@@ -436,17 +457,25 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("pt-archiver"):
         sys.exit("pt-archiver not found: apt-get install -y percona-toolkit")
+    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    unknown = [s for s in shapes if s not in SHAPES]
+    if unknown:
+        sys.exit(f"--shapes: unknown {unknown}; use {', '.join(SHAPES)}")
     spec = InstanceSpec(
         innodb_buffer_pool_size="1G",
         extra_args=("--innodb-log-file-size=512M",),
         startup_timeout_s=120,
     )
+    loads: dict[Any, str] = {"start": load()}
+    runs: dict[tuple[str, str], list[Outcome]] = {}
     with MySQLInstance(spec) as inst:
         print(f"generating {max(args.rows, args.archive_rows):,} rows ...", file=sys.stderr)
-        generate(inst, max(args.rows, args.archive_rows))
-        deletes = run_mode(inst, args, "delete")
-        archives = run_mode(inst, args, "archive")
-        text = report(args, inst.version, deletes, archives)
+        generate(inst, max(args.rows, args.archive_rows), shapes)
+        for mode in args.modes.split(","):
+            for key in shapes:
+                loads[key, mode] = load()
+                runs[key, mode] = run_mode(inst, args, key, mode)
+        text = report(args, inst.version, runs, loads)
     print(text)
     if args.write:
         write_section(SECTION, text)

@@ -9,8 +9,9 @@ Run it from the repository root (needs mariadbd and percona-toolkit)::
 
 Everything happens on a private MariaDB (``MySQLInstance``). Before each method the table is
 built afresh (``--rows`` rows, then half of them deleted at random, so the free space sits in
-half-empty pages) while a separate process (the probe, shared with ``bench/cleanup.py``) reads
-and updates random rows of the same table at ``--probe-rate`` ops/s. Two scenarios: a quiet
+half-empty pages) while the probe (``benchlib.Probe``, shared with ``bench/cleanup.py``: open
+loop, ``--probe-rate`` ops/s through a pool of 16 connections, timed from each operation's
+scheduled start) reads and updates random rows of the same table. Two scenarios: a quiet
 server, and the MDL scenario where a session opened a transaction that read the table
 ``--hold`` seconds before the method starts and keeps it open.
 """
@@ -19,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
@@ -33,7 +32,21 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from benchlib import DOC, ROOT, machine, root_option_file, write_section
+from benchlib import (
+    DOC,
+    PROBE_COLUMNS,
+    PROBE_DESCRIPTION,
+    PROBE_POOL,
+    PROBE_RATE,
+    ROOT,
+    Probe,
+    ProbeStats,
+    ProbeTarget,
+    machine,
+    probe_cells,
+    root_option_file,
+    write_section,
+)
 from cleanup import DirectSession
 
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -57,11 +70,7 @@ class Outcome:
     before_mib: float
     after_mib: float
     reclaimed_mib: float
-    probe_ops: int
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    over_1s: int
+    probe: ProbeStats
     note: str = ""
 
 
@@ -92,48 +101,6 @@ def fresh_table(inst: MySQLInstance, rows: int) -> None:
         )
     inst.execute(f"DELETE FROM {DB}.events WHERE RAND(7) < 0.5")
     inst.execute(f"ANALYZE TABLE {DB}.events")
-
-
-def probe(
-    socket: str, password: str, rows: int, rate: float, ready: Any, stop: Any, out: Any
-) -> None:
-    """Read and update random rows at ``rate`` ops/s until ``stop``; send latencies, errors.
-
-    Like ``bench/cleanup.py``'s probe, but an error (pt-online-schema-change's triggers
-    deadlock with it) is counted and the probe goes on.
-    """
-    import random
-
-    import MySQLdb
-
-    conn = MySQLdb.connect(unix_socket=socket, user="root", passwd=password, db=DB)
-    conn.autocommit(True)
-    cur = conn.cursor()
-    ready.set()
-    rng = random.Random(7)
-    latencies: list[float] = []
-    errors: list[str] = []
-    started = time.monotonic()
-    i = 0
-    while not stop.is_set():
-        due = started + i / rate
-        now = time.monotonic()
-        if due > now:
-            time.sleep(due - now)
-        row = rng.randint(1, rows)
-        began = time.monotonic()
-        try:
-            if i % 2:
-                cur.execute("UPDATE events SET payload = CONCAT('p', %s) WHERE id = %s", (i, row))
-            else:
-                cur.execute("SELECT * FROM events WHERE id = %s", (row,))
-                cur.fetchall()
-        except MySQLdb.Error as exc:
-            errors.append(str(exc.args[0]))
-        latencies.append(time.monotonic() - began)
-        i += 1
-    conn.close()
-    out.put((latencies, errors))
 
 
 def file_size(inst: MySQLInstance) -> int:
@@ -224,39 +191,26 @@ def measure(
     """Run ``action`` on a fresh fragmented table under the probe (and the holder, if MDL)."""
     fresh_table(inst, args.rows)
     before = file_size(inst)
-    ctx = mp.get_context("spawn")
-    ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
-    proc = ctx.Process(
-        target=probe,
-        args=(inst.socket, inst.password, args.rows, args.probe_rate, ready, stop, out),
-    )
-    proc.start()
-    if not ready.wait(60):
-        raise RuntimeError("the probe did not connect within 60s")
+    target = ProbeTarget("events", "id", "payload", 1, args.rows)
     holder = None
-    if scenario == "mdl":
-        opened = threading.Event()
-        holder = threading.Thread(target=hold_transaction, args=(inst, args.hold, opened))
-        holder.start()
-        opened.wait(10)
-        time.sleep(2.0)  # the transaction is a few seconds old when maintenance starts
-    else:
-        time.sleep(1.0)
-    started = time.monotonic()
-    note = action(inst)
-    seconds = time.monotonic() - started
-    if holder is not None:
-        holder.join()
-    time.sleep(0.5)
-    stop.set()
-    latencies, errors = out.get(timeout=120)
-    lat = sorted(latencies) or [0.0]
-    if errors:
-        counts = {code: errors.count(code) for code in sorted(set(errors))}
-        note = f"{note + '; ' if note else ''}probe errors: {counts}"
-    proc.join()
+    # The MDL scenario's transaction opens 2 s before the method (the probe settles first).
+    settle = 0.0 if scenario == "mdl" else 1.0
+    with Probe(inst, DB, target, rate=args.probe_rate, pool=args.probe_pool, settle_s=settle) as p:
+        if scenario == "mdl":
+            opened = threading.Event()
+            holder = threading.Thread(target=hold_transaction, args=(inst, args.hold, opened))
+            holder.start()
+            opened.wait(10)
+            time.sleep(2.0)  # the transaction is a few seconds old when maintenance starts
+        started = time.monotonic()
+        note = action(inst)
+        seconds = time.monotonic() - started
+        if holder is not None:
+            holder.join()
+    assert p.stats is not None
+    if p.stats.errors:
+        note = f"{note + '; ' if note else ''}probe errors: {p.stats.errors}"
     after = file_size(inst)
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
     return Outcome(
         scenario,
         method,
@@ -264,11 +218,7 @@ def measure(
         round(before / 2**20, 1),
         round(after / 2**20, 1),
         round((before - after) / 2**20, 1),
-        len(lat),
-        round(statistics.median(lat) * 1000, 2),
-        round(p99 * 1000, 2),
-        round(lat[-1] * 1000, 1),
-        sum(1 for x in lat if x > 1.0),
+        p.stats,
         note or "",
     )
 
@@ -299,14 +249,13 @@ def run(inst: MySQLInstance, args: argparse.Namespace) -> list[Outcome]:
 
 def table(results: list[Outcome]) -> str:
     lines = [
-        "| Method | Seconds | File before → after MiB | Reclaimed MiB | Probe ops | p50 ms "
-        "| p99 ms | max ms | ops > 1 s | Note |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        f"| Method | Seconds | File before → after MiB | Reclaimed MiB | {PROBE_COLUMNS} | Note |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.method} | {r.seconds} | {r.before_mib} → {r.after_mib} | {r.reclaimed_mib} | "
-            f"{r.probe_ops:,} | {r.p50_ms} | {r.p99_ms} | {r.max_ms} | {r.over_1s} | {r.note} |"
+            f"{probe_cells(r.probe)} | {r.note} |"
         )
     return "\n".join(lines)
 
@@ -325,6 +274,7 @@ def report(args: argparse.Namespace, version: str, results: list[Outcome]) -> st
     host = f"{m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['system']}"
     quiet = [r for r in results if r.scenario == "quiet"]
     mdl = [r for r in results if r.scenario == "mdl"]
+    probe = PROBE_DESCRIPTION.format(rate=args.probe_rate, pool=args.probe_pool)
     return f"""{SECTION}
 
 Written by `bench/optimize.py` on {when}; machine: {host}; server: private MariaDB {version}
@@ -333,8 +283,7 @@ Written by `bench/optimize.py` on {when}; machine: {host}; server: private Maria
 
 Each method starts from a freshly built table of {args.rows:,} rows (indexes on `id` (PK) and
 `created`) of which half were then deleted at random, so most free space sits in half-empty
-pages. A separate process reads and updates random rows of the table at up to
-{args.probe_rate:g} ops/s (one connection, paced; latency is each operation's service time).
+pages. While each method runs, {probe}.
 "Ours" is `rebuild_many` with the metadata-lock guard (no transaction older than 1 s, no MDL
 waiters), the DDL's `lock_wait_timeout=1` and retries every 1 s. pt-online-schema-change runs
 with `--recursion-method=none --no-check-alter`.
@@ -345,9 +294,9 @@ with `--recursion-method=none --no-check-alter`.
 
 ### MDL scenario: a transaction that read the table stays open {args.hold:g} s
 
-The transaction opens 2 s before the method starts. The probe is one paced connection, so a
-blocked probe shows as one slow operation (its max), not as many: "ops > 1 s" counts
-operations, "max ms" says for how long the application was blocked.
+The transaction opens 2 s before the method starts. Every probe operation due while the
+application is blocked counts: "ops > 1 s" is how many operations waited over a second, "max ms"
+how long the longest waited.
 
 {table(mdl)}
 """
@@ -356,7 +305,8 @@ operations, "max ms" says for how long the application was blocked.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows before the delete")
-    parser.add_argument("--probe-rate", type=float, default=200.0, help="probe ops per second")
+    parser.add_argument("--probe-rate", type=float, default=PROBE_RATE, help="probe ops/s")
+    parser.add_argument("--probe-pool", type=int, default=PROBE_POOL, help="probe connections")
     parser.add_argument("--hold", type=float, default=20.0, help="open transaction, seconds")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""bench/benchlib.write_section: replace or append one section of docs/benchmarks.md."""
+"""bench/benchlib: write_section (one section of docs/benchmarks.md) and the probe's maths."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from benchlib import DOC_HEADER, write_section  # noqa: E402
+from benchlib import DOC_HEADER, OpenLoop, ProbeStats, ProbeTarget, write_section  # noqa: E402
 
 ALPHA = "## Alpha\n\nold alpha\n"
 BETA = "## Beta (issue 2)\n\nold beta\n"
@@ -50,3 +50,97 @@ def test_a_missing_doc_starts_from_the_header(tmp_path: Path) -> None:
     doc = tmp_path / "docs" / "benchmarks.md"
     write_section("## Alpha", "## Alpha\n\nalpha\n", doc=doc)
     assert doc.read_text(encoding="utf-8") == f"{DOC_HEADER}\n## Alpha\n\nalpha\n"
+
+
+class FakeTime:
+    """A clock that only moves when the probe sleeps or an operation runs."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _run_one_worker(stall_s: float, stall_op: int = 100) -> OpenLoop:
+    """200 ops/s for 3 s on one worker: every op takes 1 ms but ``stall_op`` takes ``stall_s``."""
+    fake = FakeTime()
+    loop = OpenLoop(200.0, clock=fake.clock, sleep=fake.sleep)
+    loop.stop(at=3.0)
+
+    def execute(i: int) -> None:
+        fake.now += stall_s if i == stall_op else 0.001
+
+    loop.worker(execute)
+    return loop
+
+
+def test_a_stalled_operation_makes_the_following_scheduled_ones_late() -> None:
+    loop = _run_one_worker(1.21)
+    # Op 100 (due at 0.5 s) ends at 1.71 s. Op 100+m was due at 0.5 + 0.005m and ends at
+    # 1.71 + 0.001m: late by 1.21 - 0.004m until the worker catches up (m = 302).
+    stats = ProbeStats.of(loop.latencies, loop.errors)
+    assert stats.ops == 600  # every op due before the stop ran and counted
+    assert stats.over_1s == 53  # m = 0..52, not 1 (the stalled op alone)
+    assert stats.over_100ms == 278  # m = 0..277
+    assert stats.max_ms == 1210.0
+    assert stats.p50_ms == 10.0  # half the run was late: the median is m = 300's 10 ms
+    assert loop.latencies[100 + 302] > 0.001 and loop.latencies[100 + 304] == pytest.approx(0.001)
+
+
+def test_without_a_stall_every_operation_counts_its_own_time() -> None:
+    stats = ProbeStats.of(_run_one_worker(0.001).latencies)
+    assert (stats.ops, stats.over_100ms, stats.over_1s, stats.max_ms) == (600, 0, 0, 1.0)
+
+
+def test_operations_due_after_the_stop_are_not_run() -> None:
+    fake = FakeTime()
+    loop = OpenLoop(100.0, clock=fake.clock, sleep=fake.sleep)
+    ran: list[int] = []
+    loop.stop(at=0.05)
+    loop.worker(ran.append)
+    assert ran == [0, 1, 2, 3, 4]
+
+
+def test_errors_are_counted_and_the_probe_goes_on() -> None:
+    fake = FakeTime()
+    loop = OpenLoop(100.0, clock=fake.clock, sleep=fake.sleep)
+    loop.stop(at=0.1)
+
+    def execute(i: int) -> None:
+        if i % 5 == 0:
+            raise RuntimeError("1213", "Deadlock found")
+
+    loop.worker(execute, RuntimeError)
+    stats = ProbeStats.of(loop.latencies, loop.errors)
+    assert (stats.ops, stats.errors) == (10, {"1213": 2})
+
+
+def test_probe_stats_percentiles_by_nearest_rank() -> None:
+    stats = ProbeStats.of([i / 1000 for i in range(1000, 0, -1)])  # 1 ms .. 1000 ms
+    assert (stats.p50_ms, stats.p99_ms, stats.p999_ms, stats.max_ms) == (
+        500.0,
+        990.0,
+        999.0,
+        1000.0,
+    )
+    assert (stats.over_100ms, stats.over_1s) == (900, 0)
+
+
+def test_probe_target_mix_and_keys() -> None:
+    target = ProbeTarget("django_session", "session_key", "session_data", 1, 10, "sha1")
+    statements = [target.statement(i, 1) for i in range(10)]
+    assert sum(sql.startswith("SELECT") for sql, _ in statements) == 7
+    assert statements[0] == (
+        "SELECT * FROM django_session WHERE session_key = %s",
+        ("356a192b7913b04c54574d18c28d46e6395428ab",),  # SHA1('1') on the server
+    )
+    assert statements[9] == (
+        "UPDATE django_session SET session_data = CONCAT(LPAD(%s, 10, '0'), "
+        "SUBSTRING(session_data, 11)) WHERE session_key = %s",
+        (9, "356a192b7913b04c54574d18c28d46e6395428ab"),
+    )
+    assert ProbeTarget("events", "id", "payload", 1, 10).key(7) == 7
