@@ -32,21 +32,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from benchlib import (
-    DOC,
-    PROBE_COLUMNS,
-    PROBE_DESCRIPTION,
-    PROBE_POOL,
-    PROBE_RATE,
-    ROOT,
-    Probe,
-    ProbeStats,
-    ProbeTarget,
-    machine,
-    probe_cells,
-    root_option_file,
-    write_section,
-)
+import benchlib
+from benchlib import DOC, ROOT, Probe, ProbeStats, ProbeTarget, root_option_file, write_section
 from cleanup import DirectSession
 
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -249,13 +236,14 @@ def run(inst: MySQLInstance, args: argparse.Namespace) -> list[Outcome]:
 
 def table(results: list[Outcome]) -> str:
     lines = [
-        f"| Method | Seconds | File before → after MiB | Reclaimed MiB | {PROBE_COLUMNS} | Note |",
+        "| Method | Seconds | File before → after MiB | Reclaimed MiB | "
+        f"{benchlib.PROBE_COLUMNS} | Note |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.method} | {r.seconds} | {r.before_mib} → {r.after_mib} | {r.reclaimed_mib} | "
-            f"{probe_cells(r.probe)} | {r.note} |"
+            f"{benchlib.probe_cells(r.probe)} | {r.note} |"
         )
     return "\n".join(lines)
 
@@ -270,11 +258,11 @@ def pt_version() -> str:
 def report(args: argparse.Namespace, version: str, results: list[Outcome]) -> str:
     command = " ".join([".venv/bin/python", "bench/optimize.py", *sys.argv[1:]])
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    m = machine()
+    m = benchlib.machine()
     host = f"{m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['system']}"
     quiet = [r for r in results if r.scenario == "quiet"]
     mdl = [r for r in results if r.scenario == "mdl"]
-    probe = PROBE_DESCRIPTION.format(rate=args.probe_rate, pool=args.probe_pool)
+    probe = benchlib.PROBE_DESCRIPTION.format(rate=args.probe_rate, pool=args.probe_pool)
     return f"""{SECTION}
 
 Written by `bench/optimize.py` on {when}; machine: {host}; server: private MariaDB {version}
@@ -305,8 +293,10 @@ how long the longest waited.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows before the delete")
-    parser.add_argument("--probe-rate", type=float, default=PROBE_RATE, help="probe ops/s")
-    parser.add_argument("--probe-pool", type=int, default=PROBE_POOL, help="probe connections")
+    parser.add_argument("--probe-rate", type=float, default=benchlib.PROBE_RATE, help="probe ops/s")
+    parser.add_argument(
+        "--probe-pool", type=int, default=benchlib.PROBE_POOL, help="probe connections"
+    )
     parser.add_argument("--hold", type=float, default=20.0, help="open transaction, seconds")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
