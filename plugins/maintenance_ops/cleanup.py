@@ -9,9 +9,12 @@ How a rule runs (:func:`run_cleanup_rule`):
   key), so a chunk reads only expired rows, however the keys are spread (random keys too);
   else the primary key (composite keys too), else a unique key over NOT NULL columns (InnoDB's
   own row identity), else, only when the rule sets ``allow_no_primary_key``, the date column
-  itself. Each chunk reads its upper key with one index range read (``ORDER BY key LIMIT 1
-  OFFSET n-1``), then deletes the key range ``(last, upper]`` with the date predicate and the
-  rule's filter repeated, in its own short transaction, without reading the rows first;
+  itself. A plain delete of a mostly expired table walks the primary key instead
+  (``PRIMARY_WALK_SHARE``), each chunk in READ COMMITTED where the binary log allows it, so
+  the live rows it reads past are never left locked. Each chunk reads its upper key with one
+  index range read (``ORDER BY key LIMIT 1 OFFSET n-1``), then deletes the key range
+  ``(last, upper]`` with the date predicate and the rule's filter repeated, in its own short
+  transaction, without reading the rows first;
 * the chunk size adapts to a target time per chunk (``chunk_time_s``, as
   pt-online-schema-change's ``--chunk-time``): the next size is the measured rows/s times the
   target, at most double the last, within ``[MIN_CHUNK, MAX_CHUNK]``; a rule's ``batch_size``
@@ -40,7 +43,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -85,6 +88,11 @@ STAGING_PREFIX = "_mmc_xchg_"
 MIN_CHUNK = 10
 MAX_CHUNK = 100_000
 DEFAULT_CHUNK_TIME_S = 0.5
+# A delete walks the primary key instead of the date index when at least this share of the
+# table is expired: reading the live rows in between costs less than deleting in date order,
+# which writes to pages all over a random-keyed table (measured on 1 M Django sessions, 60 %
+# expired: 66k rows/s along the key, 41k along the date).
+PRIMARY_WALK_SHARE = 0.4
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,6 +512,7 @@ class _TablePlan:
     partitions: list[dict[str, Any]]
     refusal: str = ""
     children: _Children | None = None
+    primary: WalkKey | None = None  # the primary key walk, when ``key`` is the date index's
 
 
 class _Run:
@@ -534,6 +543,7 @@ class _Run:
         self.started = time.monotonic()
         self.last_progress = self.started
         self.estimate: int | None = None
+        self.read_committed = False  # each delete chunk in READ COMMITTED (see _execute)
 
     def checkpoint(self) -> None:
         """Ask the throttle between chunks; raise :class:`_Stopped` when it says stop."""
@@ -786,6 +796,10 @@ def _inspect(session: Any, rule: CleanupRule, schema: str) -> _TablePlan:
         plan.key = choose_walk_key(
             indexes, rule.date_column, allow_no_primary_key=False, date_index=False
         )
+    elif plan.key.kind == "date_primary":
+        plan.primary = choose_walk_key(
+            indexes, rule.date_column, allow_no_primary_key=False, date_index=False
+        )
     for child in fk_plan.archives:
         plan.children.columns[child] = copyable_columns(
             session.query(load_sql("cleanup_table_columns"), child)
@@ -872,6 +886,8 @@ def _execute(
             _clean_partition(run, spec, plan, part, archive, audit, database_name)
         left = _estimate(run.session, spec)
         run.estimate = None if left is None else run.result.rows_deleted + left
+        if archive is None and not (plan.children and plan.children.tracked):
+            spec = _plan_delete(run, spec, plan)
         _walk(run, spec, plan.columns, archive, plan.children)
         if archive is not None:
             _drop_staging(run, spec)
@@ -888,6 +904,32 @@ def _execute(
         run.result.warnings.append(f"{locked}; left for the next run")
         run.log.warning("cleanup %s: %s; left for the next run", rule.name, locked)
     run.progress(force=run.result.chunks > 0)
+
+
+def _plan_delete(run: _Run, spec: ChunkSpec, plan: _TablePlan) -> ChunkSpec:
+    """Choose how a plain delete (one statement per chunk) runs; return the walk to use.
+
+    Each chunk runs in READ COMMITTED where the binary log allows it (off, or not
+    STATEMENT): the DELETE then keeps locks only on the rows it deletes, releasing those of
+    the live rows it reads past at once, and takes no gap locks, so the application's writes
+    to live rows never wait for a chunk to end.
+    With that, a mostly expired table is walked along its primary key (PRIMARY_WALK_SHARE).
+    """
+    binlog = run.session.query_one("SELECT @@log_bin AS log_bin, @@binlog_format AS format")
+    run.read_committed = not int(binlog["log_bin"]) or str(binlog["format"]) != "STATEMENT"
+    if not run.read_committed or plan.primary is None:
+        return spec
+    # Rows through the date index's range (the optimizer's estimate of a full scan, which it
+    # may prefer for the bare predicate, counts the whole table), against the whole table.
+    pred, args = spec.predicate()
+    ranged = run.session.query(f"EXPLAIN SELECT 1 FROM {spec.from_sql} WHERE {pred}", args)  # noqa: S608
+    whole = run.session.query(f"EXPLAIN SELECT * FROM {spec.table_sql}")  # noqa: S608
+    expired = int(ranged[0]["rows"] or 0) if ranged else 0
+    total = int(whole[0]["rows"] or 0) if whole else 0
+    if expired < PRIMARY_WALK_SHARE * total:
+        return spec
+    run.result.walk_key = list(plan.primary.columns)
+    return replace(spec, key=plan.primary)
 
 
 def _count(session: Any, spec: ChunkSpec) -> int:
@@ -1048,6 +1090,8 @@ def _chunk(
     delete_sql, delete_args = build_delete(spec, last, upper)
     tracked = children.tracked if children is not None else []
     if archive is None and not tracked:
+        if run.read_committed:  # the next transaction only: this chunk's DELETE
+            run.session.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         return run.session.execute(delete_sql, delete_args)  # autocommit: its own transaction
     session = run.session
     session.execute("START TRANSACTION")
