@@ -338,6 +338,9 @@ class MaintenanceSettings(_Model):
     """Longest wait for a server's answer; default: the statement time limit plus 60 s."""
     write_timeout_s: PositiveInt = 60
     chunk_size: Annotated[int, Field(gt=0, le=100_000)] = 1000
+    cleanup_chunk_time_s: Annotated[float, Field(ge=0, le=10)] = 0.5
+    """Target seconds per cleanup chunk: the chunk size starts at ``chunk_size`` and adapts
+    (10 to 100,000 rows); 0 keeps every chunk at ``chunk_size`` rows."""
     max_replica_lag_s: Seconds = 5.0
     max_threads_running: PositiveInt = 50
     owner: Annotated[str, Field(min_length=1)] = "dba"
@@ -554,18 +557,23 @@ def parse_config(text: str, source: Path | str = "<string>") -> Config:
 
 
 @lru_cache(maxsize=8)
-def _load_cached(path: str, mtime_ns: int) -> Config:
+def _load_cached(path: str, mtime_ns: int, size: int) -> Config:
     return parse_config(Path(path).read_text(encoding="utf-8"), path)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read and validate the configuration file (cached until the file changes)."""
+    """Read and validate the configuration file (cached until the file changes).
+
+    The cache key is the file's modification time and size, so building every DAG of a folder
+    in one process reads and validates the file once, and a rewrite shows at the next call
+    even within the clock's resolution when it changed the size.
+    """
     resolved = Path(path) if path is not None else config_path()
     try:
-        mtime = resolved.stat().st_mtime_ns
+        stat = resolved.stat()
     except FileNotFoundError:
         raise ConfigError(
             f"{resolved}: configuration file not found; create it (see include/maintenance.yaml) "
             f"or point {CONFIG_ENV} at it"
         ) from None
-    return _load_cached(str(resolved), mtime)
+    return _load_cached(str(resolved), stat.st_mtime_ns, stat.st_size)

@@ -180,6 +180,24 @@ def test_config_is_reread_when_the_file_changes(tmp_path: Path) -> None:
     assert load_config(path).databases[0].name == "other"
 
 
+def test_unchanged_file_is_validated_once(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(GOOD_DB)
+    assert load_config(path) is load_config(path)  # the DAG files of one folder share it
+
+
+def test_rewrite_within_the_same_mtime_is_reread_when_the_size_changed(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "m.yaml"
+    path.write_text(GOOD_DB)
+    mtime = path.stat().st_mtime_ns
+    assert load_config(path).databases[0].name == "main"
+    path.write_text("databases: [{name: a_longer_name, conn_id: mysql_other}]\n")
+    os.utime(path, ns=(mtime, mtime))  # a coarse clock: the rewrite kept the modification time
+    assert load_config(path).databases[0].name == "a_longer_name"
+
+
 def test_unknown_database_lookup_names_the_configured_ones() -> None:
     config = parse_config(GOOD_DB)
     with pytest.raises(ConfigError, match="unknown database 'x'; configured databases: main"):
