@@ -37,15 +37,14 @@ OPENSSL_TIMEOUT_S = 6 * 3600.0
 
 def backup_secret(conn_id: str) -> str:
     """Return the encryption secret: the password of Airflow connection ``conn_id``."""
-    from airflow.exceptions import AirflowNotFoundException
-    from airflow.sdk import BaseHook
+    from maintenance_ops.connections import ConnectionNotDefined, get_connection
 
     try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
+        conn = get_connection(conn_id, example="--conn-type generic")
+    except ConnectionNotDefined as exc:
         raise ConfigError(
-            f"backup encryption connection {conn_id!r} is not defined; create it with the key "
-            f"as its password, e.g. AIRFLOW_CONN_{conn_id.upper()}='generic://:KEY@'"
+            f"backup encryption key: {exc} (the key is the connection's password, e.g. "
+            f"AIRFLOW_CONN_{conn_id.upper()}='generic://:KEY@')"
         ) from None
     if not conn.password:
         raise ConfigError(

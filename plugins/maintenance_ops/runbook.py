@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from maintenance_ops import sqlexec
+from maintenance_ops.connections import ConnectionNotDefined
 from maintenance_ops.exceptions import ConfigError, MaintenanceError
 from maintenance_ops.grants import (
     Requirement,
@@ -181,12 +182,13 @@ def _from_uri(parts: Any, password: str) -> Server:
 
 
 def _from_connection(conn_id: str) -> Server:
+    """Resolve a connection id as Airflow does here (:func:`connections.get_connection`)."""
     try:
         return Server(conn_id, ClientEndpoint.from_connection(conn_id))
-    except ConfigError:
+    except ConnectionNotDefined as exc:
         raise ConfigError(
-            f"{conn_id!r} is neither a mysql:// URI nor a defined Airflow connection; pass "
-            f"mysql://USER@HOST:3306 or define AIRFLOW_CONN_{conn_id.upper()}"
+            f"{conn_id!r} is not a mysql:// URI, so it names an Airflow connection. {exc}; or "
+            f"pass mysql://USER@HOST:3306 with the password in ${PASSWORD_ENV}"
         ) from None
 
 

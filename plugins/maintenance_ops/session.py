@@ -13,17 +13,27 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from maintenance_ops import sqlexec
+from maintenance_ops.connections import get_connection
 from maintenance_ops.dialect import Dialect, parse_version
-from maintenance_ops.exceptions import ConfigError, MaintenanceError
+from maintenance_ops.exceptions import MaintenanceError
 from maintenance_ops.sqlexec import CONNECTION_ERRORS, dicts, execute, execute_many
 from maintenance_ops.watchdog import StatementWatchdog
 
 if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
     from maintenance_ops.config import MaintenanceSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CONNECTION_ERRORS", "Endpoint", "MaintenanceSession", "connect", "endpoint"]
+__all__ = [
+    "CONNECTION_ERRORS",
+    "Endpoint",
+    "MaintenanceSession",
+    "connect",
+    "endpoint",
+    "endpoint_of",
+]
 
 
 @dataclass(frozen=True)
@@ -41,17 +51,11 @@ class Endpoint:
 
 def endpoint(conn_id: str) -> Endpoint:
     """Read an Airflow connection's address, raising a clear error when it is not defined."""
-    from airflow.exceptions import AirflowNotFoundException
-    from airflow.sdk import BaseHook
+    return endpoint_of(conn_id, get_connection(conn_id))
 
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        raise ConfigError(
-            f"Airflow connection {conn_id!r} is not defined; add it with `airflow connections add "
-            f"{conn_id} --conn-uri mysql://USER:PASSWORD@HOST:3306` or the env var "
-            f"AIRFLOW_CONN_{conn_id.upper()}"
-        ) from None
+
+def endpoint_of(conn_id: str, conn: Connection) -> Endpoint:
+    """Return where an already looked-up connection points (host, port, ``unix_socket``)."""
     socket = conn.extra_dejson.get("unix_socket") if conn.extra else None
     return Endpoint(conn_id, conn.host or "localhost", int(conn.port or 3306), socket)
 
@@ -71,10 +75,8 @@ def connect(
 
     :param read_timeout: longest wait for an answer (outlast the statement time limit).
     """
-    from airflow.sdk import BaseHook
-
-    where = endpoint(conn_id)  # raises ConfigError naming the fix when it is not defined
-    conn = BaseHook.get_connection(conn_id)
+    conn = get_connection(conn_id)  # raises ConfigError naming the fix when it is not defined
+    where = endpoint_of(conn_id, conn)
     extras = conn.extra_dejson if conn.extra else {}
     tls = {key: extras[key] for key in ("ssl", "ssl_mode") if extras.get(key)}
     label = f"database {database_name!r} " if database_name else ""

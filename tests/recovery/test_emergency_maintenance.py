@@ -19,6 +19,7 @@ import pytest
 
 from maintenance_ops.instance import InstanceSpec, MySQLInstance, free_port
 from tests.recovery.oncall import OnCall, create_oncall, drop_oncall, run_runbook
+from tests.support.metadata_home import metadata_home
 from tests.support.receivers import wait_until
 
 SCRIPT = Path(__file__).resolve().parents[2] / "include" / "recovery" / "emergency_maintenance.py"
@@ -279,6 +280,24 @@ def test_status_and_runaway_on_a_replica(server: MySQLInstance) -> None:
         )
         assert runaway.returncode == 0, runaway.stderr
         assert "0 queries running for at least 1 s" in runaway.stdout  # no replication thread
+
+
+def test_status_through_a_connection_added_with_the_cli(
+    server: MySQLInstance, oncall: OnCall, tmp_path: Path
+) -> None:
+    """``--server CONN_ID`` finds what ``airflow connections add`` stored (no AIRFLOW_CONN_*)."""
+    home = metadata_home(tmp_path)
+    home.add_mysql_connection(
+        "mmc_oncall", port=server.port, login=oncall.user, password=oncall.password
+    )
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "status", "--server", "mmc_oncall"],
+        capture_output=True, text=True, timeout=60, env=home.env(), stdin=subprocess.DEVNULL,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"version:       {server.version}" in done.stdout
+    assert oncall.password not in done.stdout + done.stderr
 
 
 def test_unreachable_server_exits_2() -> None:

@@ -8,10 +8,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from maintenance_ops.connections import get_connection
 from maintenance_ops.exceptions import ConfigError
 from maintenance_ops.pipes import option_file, private_option_file
 from maintenance_ops.processes import after_options
-from maintenance_ops.session import Endpoint, endpoint
+from maintenance_ops.session import Endpoint, endpoint_of
 from maintenance_ops.tools import require_flavor, version_line
 
 if TYPE_CHECKING:
@@ -47,10 +48,8 @@ def credentials_file(conn_id: str) -> Iterator[str]:
     the dump tools may read it more than once. Its pid-tagged name lets
     :func:`cleanup_backup_leftovers` remove it after a kill.
     """
-    from airflow.sdk import BaseHook
-
-    conn = BaseHook.get_connection(conn_id)
-    text = tool_option_file(endpoint(conn_id), conn.login, conn.password)
+    conn = get_connection(conn_id)
+    text = tool_option_file(endpoint_of(conn_id, conn), conn.login, conn.password)
     with private_option_file(text, CREDENTIALS_FILE_PREFIX) as path:
         yield str(path)
 

@@ -154,17 +154,16 @@ def _require_connection(conn_id: str, protocol: str) -> None:
     The Amazon provider would fall back to the worker's default AWS credentials (or anonymous
     access) and the backup would go out with whatever those are, or fail far from the cause.
     """
-    from airflow.exceptions import AirflowNotFoundException
-    from airflow.sdk import BaseHook
+    from maintenance_ops.connections import ConnectionNotDefined, get_connection
 
     try:
-        BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
+        get_connection(conn_id, example="--conn-type aws --conn-login ACCESS_KEY")
+    except ConnectionNotDefined as exc:
         raise ConfigError(
             f"backup.location names Airflow connection {conn_id!r}, which is not defined; "
             f"create it (for {protocol}://, an `aws` connection with the access key as login, "
             'the secret as password and, for a non-AWS endpoint, {"endpoint_url": ...} in '
-            f"its extra), e.g. the env var AIRFLOW_CONN_{conn_id.upper()}"
+            f"its extra). {exc}"
         ) from None
 
 

@@ -96,14 +96,13 @@ class HealthCheckOperator(DatabaseOperator):
 
     def _oncall_user(self, db: Database) -> str | None:
         """The on-call connection's login, so the security audit knows the account as ours."""
-        from airflow.exceptions import AirflowNotFoundException
-        from airflow.sdk import BaseHook
+        from maintenance_ops.connections import ConnectionNotDefined, get_connection
 
         if not db.oncall_conn_id:
             return None
         try:
-            return BaseHook.get_connection(db.oncall_conn_id).login or None
-        except AirflowNotFoundException:
+            return get_connection(db.oncall_conn_id).login or None
+        except ConnectionNotDefined:
             return None  # the drill names a missing on-call connection; not the audit's job
 
     def _open_replicas(self, db: Database, config: Config) -> list[tuple[str, Any]]:

@@ -430,11 +430,11 @@ def _wait_for_server_time(run: Run, moment: datetime, timeout_s: float = 30.0) -
 
 def _connection_env(conn_ids: list[str]) -> dict[str, str]:
     """Return ``AIRFLOW_CONN_*`` variables so runbook subprocesses resolve these connections."""
-    from airflow.sdk import BaseHook
+    from maintenance_ops.connections import get_connection
 
     env = {}
     for conn_id in conn_ids:
-        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = BaseHook.get_connection(conn_id).get_uri()
+        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = get_connection(conn_id).get_uri()
     return env
 
 

@@ -119,13 +119,15 @@ class ClientEndpoint:
 
     @classmethod
     def from_connection(cls, conn_id: str) -> ClientEndpoint:
-        """Build from an Airflow connection (address via :func:`session.endpoint`, its errors)."""
-        from airflow.sdk import BaseHook
+        """Build from an Airflow connection, looked up as Airflow does where this runs.
 
-        from maintenance_ops.session import endpoint
+        :raises ConnectionNotDefined: naming where it looked and how to define it.
+        """
+        from maintenance_ops.connections import get_connection
+        from maintenance_ops.session import endpoint_of
 
-        where = endpoint(conn_id)  # raises ConfigError naming the fix when it is not defined
-        conn = BaseHook.get_connection(conn_id)
+        conn = get_connection(conn_id)
+        where = endpoint_of(conn_id, conn)
         return cls(
             host=where.host,
             port=where.port,
