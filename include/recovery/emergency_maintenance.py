@@ -46,6 +46,7 @@ from maintenance_ops.runbook import (  # noqa: E402
     Plan,
     Server,
     check_privileges,
+    counted,
     dry_run_argument,
     main,
     missing_grants,
@@ -233,7 +234,8 @@ def cmd_runaway(args: argparse.Namespace, out: TextIO) -> int:
         found = list_runaway(conn, args.max_seconds, args.user)
         who = f" by {args.user}" if args.user else ""
         print(
-            f"{server}: {len(found)} queries{who} running for at least {args.max_seconds} s",
+            f"{server}: {counted(len(found), 'query', 'queries')}{who} running for at least "
+            f"{args.max_seconds} s",
             file=out,
         )
         for query in found:
@@ -241,7 +243,8 @@ def cmd_runaway(args: argparse.Namespace, out: TextIO) -> int:
         if not args.kill or not found:
             return EXIT_OK
         what = "connection" if args.connection else "query"
-        plan = Plan(f"kill runaway {what}s on {server}", args.dry_run, out=out)
+        plural = "connections" if args.connection else "queries"
+        plan = Plan(f"kill runaway {plural} on {server}", args.dry_run, out=out)
         for query in found:
             plan.add(
                 f"KILL {what.upper()} {query.id} ({query.user}@{query.host}, {query.seconds} s)",

@@ -83,6 +83,7 @@ from maintenance_ops.runbook import (  # noqa: E402
     Refused,
     Server,
     check_privileges,
+    counted,
     dry_run_argument,
     main,
     missing_grants,
@@ -255,7 +256,8 @@ def fence(primary: Primary, plan: Plan) -> None:
     if not all(flags.values()):
         raise MaintenanceError(f"{server}: still {flags} after the fence; fence it by hand")
     shown = ", ".join(str(s) for s in ended[:10]) + (" ..." if len(ended) > 10 else "")
-    plan.say(f"      fenced: {flags}; ended {len(ended)} client sessions {shown}".rstrip())
+    sessions = counted(len(ended), "client session")
+    plan.say(f"      fenced: {flags}; ended {sessions} {shown}".rstrip())
 
 
 def final_catch_up(

@@ -541,6 +541,8 @@ def leave_running(job: Restore) -> None:
         f"private server left running: 127.0.0.1:{server.port}, socket {server.socket}, "
         f"datadir {server.datadir} (root's password: {server.dir}/root.cnf)\n"
         f"  connect: {tool} --defaults-extra-file={server.dir}/root.cnf --socket={server.socket}\n"
+        f"  as --from of copy-back: mysql://root@127.0.0.1:{server.port}"
+        f"?option_file={server.dir}/root.cnf\n"
         f"  stop it and remove its files when done: {tool}-admin "
         f"--defaults-extra-file={server.dir}/root.cnf --socket={server.socket} shutdown "
         f"&& rm -rf {server.dir}",

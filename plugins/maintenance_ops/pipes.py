@@ -100,3 +100,31 @@ def private_option_file(data: bytes, prefix: str) -> Iterator[Path]:
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def read_option_password(path: str | os.PathLike[str], group: str = "client") -> str | None:
+    """Return the ``password`` that an option file written by :func:`option_file` sets in
+    ``group`` (None when it sets none), undoing its quoting; the value is never shown.
+
+    For a runbook reaching a kept private server through the ``root.cnf`` the restore printed.
+
+    :raises ConfigError: the file cannot be read (named, with the reason).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read option file {path}: {exc.strerror or exc}") from None
+    current = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1].strip()
+            continue
+        name, sep, value = line.partition("=")
+        if current != group or not sep or name.strip() != "password":
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            return re.sub(r"\\(.)", r"\1", value[1:-1])
+        return value
+    return None

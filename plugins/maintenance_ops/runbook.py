@@ -6,7 +6,9 @@ Servers are named either by an Airflow connection id (``mysql_maintenance_defaul
 password stays in the connection) or by a URI without a password (``mysql://user@host:3306``,
 ``mysql://root@localhost?unix_socket=/run/mysqld.sock``); the password of a URI comes from
 ``$MMC_RUNBOOK_PASSWORD_<OPTION>`` (``MMC_RUNBOOK_PASSWORD_TARGET`` for ``--target``), else
-``$MMC_RUNBOOK_PASSWORD``, else a prompt when stdin is a terminal (Enter: no password). A
+``$MMC_RUNBOOK_PASSWORD``, else a prompt when stdin is a terminal (Enter: no password), or
+from an option file named in the URI (``mysql://root@127.0.0.1:PORT?option_file=DIR/root.cnf``,
+the kept restore server's: the password stays in the file). A
 password inside the URI shows in ``ps`` and the shell history: it is refused unless
 ``--insecure-password-in-uri``.
 
@@ -37,6 +39,7 @@ from maintenance_ops.grants import (
     requirements,
     super_covers,
 )
+from maintenance_ops.pipes import read_option_password
 from maintenance_ops.restore import ClientEndpoint
 from maintenance_ops.session import Endpoint
 
@@ -115,6 +118,12 @@ def parse_server(
         )
     if parts.password is not None:
         return _from_uri(parts, unquote(parts.password))
+    option_files = parse_qs(parts.query).get("option_file") or []
+    if option_files:  # the kept restore server's root.cnf: the password stays in the file
+        password = read_option_password(option_files[0])
+        if password is None:
+            raise ConfigError(f"--{option}: {option_files[0]} sets no password in [client]")
+        return _from_uri(parts, password)
     password = _password_from(option, os.environ if environ is None else environ)
     if password is None:
         who = f"{unquote(parts.username or 'root')}@{_from_uri(parts, '')}"
@@ -364,6 +373,11 @@ class Step:
     action: Callable[[], Any] | None = None
 
 
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """Return ``"1 step"`` / ``"2 steps"``: a count with its noun in the right number."""
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
+
+
 @dataclass
 class Plan:
     """The steps of a runbook, printed before they run; under dry run only printed."""
@@ -384,7 +398,7 @@ class Plan:
     def run(self) -> list[Any]:
         """Print each step and, unless dry run, run it; return the actions' results."""
         mode = "DRY RUN: nothing will be changed" if self.dry_run else "running"
-        self.say(f"{self.name}: {len(self.steps)} steps ({mode})")
+        self.say(f"{self.name}: {counted(len(self.steps), 'step')} ({mode})")
         results = []
         for number, step in enumerate(self.steps, 1):
             self.say(f"[{number}/{len(self.steps)}] {step.title}")

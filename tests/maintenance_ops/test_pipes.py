@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from maintenance_ops.exceptions import ConfigError
-from maintenance_ops.pipes import option_file, secret_pipe
+from maintenance_ops.pipes import option_file, read_option_password, secret_pipe
 from tests.conftest import Target
 from tests.support.accounts import PASSWORD
 
@@ -170,3 +170,18 @@ def test_private_option_file_is_private_pid_tagged_and_removed() -> None:
         assert path.read_bytes() == b"[client]\n"
         raise RuntimeError("the caller failed")
     assert not path.exists()
+
+
+@pytest.mark.parametrize("value", [PASSWORD, 'a\\nb', 'plain', '"', "\\"])
+def test_read_option_password_undoes_the_writers_quoting(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "root.cnf"
+    path.write_bytes(option_file({"user": "root", "password": value}) + b"[other]\npassword=x\n")
+    assert read_option_password(path) == value
+    assert read_option_password(path, "other") == "x"
+    path.write_bytes(option_file({"user": "root"}))
+    assert read_option_password(path) is None
+
+
+def test_read_option_password_names_an_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read option file .*missing.cnf"):
+        read_option_password(tmp_path / "missing.cnf")

@@ -335,6 +335,21 @@ def test_uri_password_from_the_environment(environ: dict[str, str], password: st
     assert server.client.password == password
 
 
+def test_uri_password_from_an_option_file(tmp_path: Path) -> None:
+    # The kept restore server's root.cnf: the password stays in the file, off argv and env.
+    from maintenance_ops.pipes import option_file
+
+    cnf = tmp_path / "root.cnf"
+    cnf.write_bytes(option_file({"user": "root", "password": 'p"w\\x #1'}))
+    uri = f"mysql://root@127.0.0.1:3307?option_file={cnf}"
+    args = parse_arguments(_parser(), ["--binlog-source", uri], environ={}, ask=_no_prompt)
+    assert args.binlog_source.client.password == 'p"w\\x #1'
+    assert args.binlog_source.client.port == 3307
+    cnf.write_bytes(option_file({"user": "root"}))
+    with pytest.raises((ConfigError, SystemExit)):
+        parse_arguments(_parser(), ["--binlog-source", uri], environ={}, ask=_no_prompt)
+
+
 def test_uri_password_from_the_prompt_names_the_server() -> None:
     asked: list[str] = []
 
