@@ -362,7 +362,7 @@ def test_delete_removes_exactly_the_expired_rows(
     assert result.chunks == math.ceil(600 / 70)
     assert _count(target, "events") == 400
     assert _count(target, "events", "created < '2024-01-01 10:00'") == 0
-    assert result.walk_key == ["created", "id"]  # through by_created, in its own order
+    assert result.walk_key == ["id"]  # 60 % expired: along the primary key (READ COMMITTED)
     log = audit.read("primary")
     assert [(r["outcome"], r["rows_affected"]) for r in log] == [("ok", 600)]
     assert log[0]["command"] == "cleanup delete rule events cutoff 2024-01-01 10:00:00"
@@ -415,6 +415,7 @@ def test_backfill_cutoff_deletes_only_older_rows(
     early = CUTOFF - timedelta(hours=5)
     result = _run(session, target, _rule(), cutoff=early.replace(tzinfo=UTC))
     assert result.rows_deleted == 300
+    assert result.walk_key == ["created", "id"]  # 30 % expired: through the date index
     assert _count(target, "events") == 700
     assert _count(target, "events", "created >= '2024-01-01 05:00'") == 700
     assert _run(session, target, _rule(), cutoff=early).rows_deleted == 0  # re-run: nothing new
@@ -488,9 +489,15 @@ def test_chunk_size_adapts_to_the_chunk_time(
     assert (pinned.rows_deleted, pinned.chunks, pinned.largest_chunk) == (300, 5, 70)
 
 
-@pytest.mark.parametrize("mode", ["delete", "archive"])
-def test_random_keys_walk_the_date_index_with_default_chunk_times(
-    session: MaintenanceSession, target: Target, mode: str
+@pytest.mark.parametrize(
+    ("mode", "walk"),
+    [
+        pytest.param("delete", ["session_key"], id="delete-half-expired-walks-the-key"),
+        pytest.param("archive", ["expire_date", "session_key"], id="archive-walks-the-date"),
+    ],
+)
+def test_random_keys_with_default_chunk_times(
+    session: MaintenanceSession, target: Target, mode: str, walk: list[str]
 ) -> None:
     """Django's session table: random varchar(40) keys, expiry in no relation to them."""
     target.sql(
@@ -508,7 +515,7 @@ def test_random_keys_walk_the_date_index_with_default_chunk_times(
     rule = _rule(table="sessions", date_column="expire_date", cleanup_type=mode)
     result = _run(session, target, rule, cutoff=cutoff, chunk_size=100, chunk_time_s=0.5)
     assert (result.status, result.rows_deleted) == ("ok", 1500)
-    assert result.walk_key == ["expire_date", "session_key"]
+    assert result.walk_key == walk
     after = target.sql("SELECT * FROM sessions ORDER BY session_key")
     assert after == [r for r in before if r[2] >= cutoff]
     if mode == "archive":
@@ -516,12 +523,15 @@ def test_random_keys_walk_the_date_index_with_default_chunk_times(
         assert archived == [r for r in before if r[2] < cutoff]
 
 
-def test_delete_chunks_take_no_gap_locks(session: MaintenanceSession, target: Target) -> None:
+def test_delete_chunks_keep_no_lock_on_live_rows_they_read_past(
+    session: MaintenanceSession, target: Target
+) -> None:
     """READ COMMITTED chunks: while a chunk's DELETE is still running (a trigger sleeps on one
-    of its rows), the application inserts a row into the date range the DELETE already read.
-    Under REPEATABLE READ that gap stays locked until the chunk commits and the insert fails
-    after its 1 s lock wait timeout. The row arrived behind the walk: the next run takes it."""
+    of its rows), the application updates a live row the DELETE already read past, in the same
+    key range. Under REPEATABLE READ that row stays locked until the chunk commits and the
+    update fails after its 1 s lock wait timeout."""
     _make_events(target)
+    target.sql("UPDATE events SET created = created + INTERVAL 1 YEAR WHERE id MOD 2 = 0")
     target.sql(
         "CREATE TRIGGER events_slow BEFORE DELETE ON events FOR EACH ROW "
         "BEGIN IF OLD.id = 41 THEN DO SLEEP(3); END IF; END"
@@ -542,16 +552,58 @@ def test_delete_chunks_take_no_gap_locks(session: MaintenanceSession, target: Ta
         time.sleep(0.05)
     else:
         pytest.fail("the chunk never reached row 41")
+    updated = cur.execute("UPDATE events SET payload = 'app' WHERE id = 20")
+    app.close()
+    worker.join()
+    assert updated == 1
+    result: CleanupResult = outcome["result"]
+    # The odd ids before the cutoff: half the table's rows in range, so the key is walked.
+    assert (result.status, result.rows_deleted, result.walk_key) == ("ok", 300, ["id"])
+    assert _count(target, "events", "id MOD 2 = 1 AND id <= 600") == 0
+
+
+def test_delete_chunks_take_no_gap_locks(session: MaintenanceSession, target: Target) -> None:
+    """READ COMMITTED chunks: while a chunk's DELETE is still running (a trigger sleeps on one
+    of its rows), the application inserts a row into the date range the DELETE already read.
+    Under REPEATABLE READ that gap stays locked until the chunk commits and the insert fails
+    after its 1 s lock wait timeout. The row arrived behind the walk: the next run takes it.
+    (A cutoff 5 h in: 30 % of the table expired, walked through the date index.)"""
+    _make_events(target)
+    target.sql(
+        "CREATE TRIGGER events_slow BEFORE DELETE ON events FOR EACH ROW "
+        "BEGIN IF OLD.id = 41 THEN DO SLEEP(3); END IF; END"
+    )
+    outcome: dict[str, Any] = {}
+    cutoff = BASE + timedelta(hours=5)
+
+    def clean() -> None:
+        outcome["result"] = _run(session, target, _rule(), cutoff=cutoff)
+
+    worker = threading.Thread(target=clean)
+    worker.start()
+    app = MySQLdb.connect(**_conn_args(target))
+    app.autocommit(True)
+    cur = app.cursor()
+    cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
+    for _ in range(100):  # until the first chunk's DELETE sleeps in the trigger on row 41
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User sleep'"
+        )
+        if cur.fetchone()[0]:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the chunk never reached row 41")
     late = BASE + timedelta(minutes=20, seconds=30)  # between rows 21 and 22
     inserted = cur.execute("INSERT INTO events VALUES (5000, %s, 'late', 'app')", (late,))
     app.close()
     worker.join()
     assert inserted == 1
     result: CleanupResult = outcome["result"]
-    assert (result.status, result.rows_deleted) == ("ok", 600)
+    assert (result.status, result.rows_deleted) == ("ok", 300)
     assert result.walk_key == ["created", "id"]
     assert _count(target, "events", "id = 5000") == 1
-    assert _run(session, target, _rule()).rows_deleted == 1
+    assert _run(session, target, _rule(), cutoff=cutoff).rows_deleted == 1
 
 
 def test_table_without_primary_key_is_refused_by_name(

@@ -678,7 +678,13 @@ def test_a_child_in_a_schema_the_account_cannot_see_is_refused(
             id="tracked-children-walk-the-primary-key",
         ),
         # A RESTRICT child is not locked per chunk: the walk may use the date index.
-        pytest.param(("shipments",), {}, ["created", "id"], 28, id="restrict-only-date-index"),
+        pytest.param(
+            ("shipments",),
+            {"cleanup_type": "archive"},
+            ["created", "id"],
+            28,
+            id="restrict-only-date-index",
+        ),
     ],
 )
 def test_walk_key_on_a_table_with_a_date_index(
