@@ -523,58 +523,20 @@ def test_random_keys_with_default_chunk_times(
         assert archived == [r for r in before if r[2] < cutoff]
 
 
-def test_delete_chunks_keep_no_lock_on_live_rows_they_read_past(
-    session: MaintenanceSession, target: Target
-) -> None:
-    """READ COMMITTED chunks: while a chunk's DELETE is still running (a trigger sleeps on one
-    of its rows), the application updates a live row the DELETE already read past, in the same
-    key range. Under REPEATABLE READ that row stays locked until the chunk commits and the
-    update fails after its 1 s lock wait timeout."""
-    _make_events(target)
-    target.sql("UPDATE events SET created = created + INTERVAL 1 YEAR WHERE id MOD 2 = 0")
+def _while_a_chunk_sleeps(
+    session: MaintenanceSession,
+    target: Target,
+    cutoff: datetime,
+    statement: str,
+    args: tuple[Any, ...] = (),
+) -> tuple[int, CleanupResult]:
+    """Run the delete rule while the application runs ``statement`` (1 s lock wait timeout)
+    once the first chunk's DELETE sleeps in a trigger on row 41; return its rows and result."""
     target.sql(
         "CREATE TRIGGER events_slow BEFORE DELETE ON events FOR EACH ROW "
         "BEGIN IF OLD.id = 41 THEN DO SLEEP(3); END IF; END"
     )
     outcome: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: outcome.update(result=_run(session, target, _rule())))
-    worker.start()
-    app = MySQLdb.connect(**_conn_args(target))
-    app.autocommit(True)
-    cur = app.cursor()
-    cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
-    for _ in range(100):  # until the first chunk's DELETE sleeps in the trigger on row 41
-        cur.execute(
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User sleep'"
-        )
-        if cur.fetchone()[0]:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the chunk never reached row 41")
-    updated = cur.execute("UPDATE events SET payload = 'app' WHERE id = 20")
-    app.close()
-    worker.join()
-    assert updated == 1
-    result: CleanupResult = outcome["result"]
-    # The odd ids before the cutoff: half the table's rows in range, so the key is walked.
-    assert (result.status, result.rows_deleted, result.walk_key) == ("ok", 300, ["id"])
-    assert _count(target, "events", "id MOD 2 = 1 AND id <= 600") == 0
-
-
-def test_delete_chunks_take_no_gap_locks(session: MaintenanceSession, target: Target) -> None:
-    """READ COMMITTED chunks: while a chunk's DELETE is still running (a trigger sleeps on one
-    of its rows), the application inserts a row into the date range the DELETE already read.
-    Under REPEATABLE READ that gap stays locked until the chunk commits and the insert fails
-    after its 1 s lock wait timeout. The row arrived behind the walk: the next run takes it.
-    (A cutoff 5 h in: 30 % of the table expired, walked through the date index.)"""
-    _make_events(target)
-    target.sql(
-        "CREATE TRIGGER events_slow BEFORE DELETE ON events FOR EACH ROW "
-        "BEGIN IF OLD.id = 41 THEN DO SLEEP(3); END IF; END"
-    )
-    outcome: dict[str, Any] = {}
-    cutoff = BASE + timedelta(hours=5)
 
     def clean() -> None:
         outcome["result"] = _run(session, target, _rule(), cutoff=cutoff)
@@ -585,23 +547,54 @@ def test_delete_chunks_take_no_gap_locks(session: MaintenanceSession, target: Ta
     app.autocommit(True)
     cur = app.cursor()
     cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
-    for _ in range(100):  # until the first chunk's DELETE sleeps in the trigger on row 41
-        cur.execute(
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User sleep'"
-        )
-        if cur.fetchone()[0]:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the chunk never reached row 41")
+    try:
+        for _ in range(100):
+            cur.execute(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User sleep'"
+            )
+            if cur.fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the chunk never reached row 41")
+        changed = int(cur.execute(statement, args))
+    finally:
+        app.close()
+        worker.join()
+    return changed, outcome["result"]
+
+
+def test_delete_chunks_keep_no_lock_on_live_rows_they_read_past(
+    session: MaintenanceSession, target: Target
+) -> None:
+    """READ COMMITTED chunks: while a chunk's DELETE is still running, the application updates
+    a live row the DELETE already read past, in the same key range. Under REPEATABLE READ that
+    row stays locked until the chunk commits and the update fails with 1205."""
+    _make_events(target)
+    target.sql("UPDATE events SET created = created + INTERVAL 1 YEAR WHERE id MOD 2 = 0")
+    updated, result = _while_a_chunk_sleeps(
+        session, target, CUTOFF, "UPDATE events SET payload = 'app' WHERE id = 20"
+    )
+    assert updated == 1
+    # The odd ids before the cutoff: half the table's rows in range, so the key is walked.
+    assert (result.status, result.rows_deleted, result.walk_key) == ("ok", 300, ["id"])
+    assert _count(target, "events", "id MOD 2 = 1 AND id <= 600") == 0
+
+
+def test_delete_chunks_take_no_gap_locks(session: MaintenanceSession, target: Target) -> None:
+    """READ COMMITTED chunks: while a chunk's DELETE is still running, the application inserts
+    a row into the date range the DELETE already read. Under REPEATABLE READ that gap stays
+    locked until the chunk commits and the insert fails with 1205. The row arrived behind the
+    walk: the next run takes it. (A cutoff 5 h in: 30 % expired, walked through the date
+    index.)"""
+    _make_events(target)
+    cutoff = BASE + timedelta(hours=5)
     late = BASE + timedelta(minutes=20, seconds=30)  # between rows 21 and 22
-    inserted = cur.execute("INSERT INTO events VALUES (5000, %s, 'late', 'app')", (late,))
-    app.close()
-    worker.join()
+    inserted, result = _while_a_chunk_sleeps(
+        session, target, cutoff, "INSERT INTO events VALUES (5000, %s, 'late', 'app')", (late,)
+    )
     assert inserted == 1
-    result: CleanupResult = outcome["result"]
-    assert (result.status, result.rows_deleted) == ("ok", 300)
-    assert result.walk_key == ["created", "id"]
+    assert (result.status, result.rows_deleted, result.walk_key) == ("ok", 300, ["created", "id"])
     assert _count(target, "events", "id = 5000") == 1
     assert _run(session, target, _rule(), cutoff=cutoff).rows_deleted == 1
 
