@@ -549,8 +549,10 @@ def _while_a_chunk_sleeps(
     cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
     try:
         for _ in range(100):
-            cur.execute(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User sleep'"
+            cur.execute(  # the trigger's sleep in this test's schema (others share the server)
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User sleep' "
+                "AND DB = %s AND INFO = 'DO SLEEP(3)'",
+                (target.schema,),
             )
             if cur.fetchone()[0]:
                 break
@@ -571,14 +573,17 @@ def test_delete_chunks_keep_no_lock_on_live_rows_they_read_past(
     a live row the DELETE already read past, in the same key range. Under REPEATABLE READ that
     row stays locked until the chunk commits and the update fails with 1205."""
     _make_events(target)
-    target.sql("UPDATE events SET created = created + INTERVAL 1 YEAR WHERE id MOD 2 = 0")
+    # Live rows among the first chunk's: even ids up to 100 are a year younger.
+    target.sql(
+        "UPDATE events SET created = created + INTERVAL 1 YEAR WHERE id MOD 2 = 0 AND id <= 100"
+    )
     updated, result = _while_a_chunk_sleeps(
         session, target, CUTOFF, "UPDATE events SET payload = 'app' WHERE id = 20"
     )
     assert updated == 1
-    # The odd ids before the cutoff: half the table's rows in range, so the key is walked.
-    assert (result.status, result.rows_deleted, result.walk_key) == ("ok", 300, ["id"])
-    assert _count(target, "events", "id MOD 2 = 1 AND id <= 600") == 0
+    # 550 of 1000 rows expired (>= PRIMARY_WALK_SHARE): the key is walked.
+    assert (result.status, result.rows_deleted, result.walk_key) == ("ok", 550, ["id"])
+    assert _count(target, "events", "created < '2024-01-01 10:00'") == 0
 
 
 def test_delete_chunks_take_no_gap_locks(session: MaintenanceSession, target: Target) -> None:
