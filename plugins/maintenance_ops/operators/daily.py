@@ -233,6 +233,7 @@ class DailyMaintenanceOperator(DatabaseOperator):
                         audit=audit,
                         throttle=throttle,
                         chunk_size=config.maintenance.chunk_size,
+                        chunk_time_s=config.maintenance.cleanup_chunk_time_s,
                         dry_run=preflight.dry_run,
                         log=self.log,  # type: ignore[arg-type]
                     )
