@@ -711,7 +711,9 @@ def test_mydumper_round_trip(source: SourceServer, target: Target, tmp_path: Pat
 # --------------------------------------------------------------------------------------------
 
 
-def test_mariabackup_round_trip(source: SourceServer, target: Target, tmp_path: Path) -> None:
+@pytest.fixture
+def mariabackup_backup(target: Target, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A raw mariabackup backup (with manifest) of a schema holding every kind of object."""
     _populate(target)
     folder = tmp_path / "primary" / "20260601T100000Z-mariabackup"
     folder.mkdir(parents=True)  # mariabackup creates only the last folder
@@ -721,7 +723,13 @@ def test_mariabackup_round_trip(source: SourceServer, target: Target, tmp_path: 
         check=False, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    manifest = _manifest(folder, target.schema, "mariabackup", NOW - dt.timedelta(hours=1))
+    return folder, _manifest(folder, target.schema, "mariabackup", NOW - dt.timedelta(hours=1))
+
+
+def test_mariabackup_round_trip(
+    source: SourceServer, target: Target, tmp_path: Path, mariabackup_backup: Any
+) -> None:
+    folder, manifest = mariabackup_backup
     result = _run(folder, manifest, tmp_path, source)
     assert result.ok, result.critical
     assert result.tool == "mariabackup" and result.restore_s and result.rto_s
@@ -730,6 +738,78 @@ def test_mariabackup_round_trip(source: SourceServer, target: Target, tmp_path: 
     # The raw backup is untouched: the restore test prepares a copy.
     assert verify_files(folder, manifest) == []
     assert not list((tmp_path / "servers").glob(f"*/{MARKER_NAME}"))
+    files = next(c for c in result.checks if c.name == "files")
+    assert files.status == "pass" and f"{len(manifest['files'])} files" in files.detail
+
+
+def _tamper(folder: Path, how: str) -> str:
+    """Change the backup after its manifest was written; return the file's name."""
+    if how == "added":
+        (folder / "mariabackup" / "extra.sql").write_text("DROP DATABASE mysql;")
+        return "mariabackup/extra.sql is not listed"
+    victim = max((folder / "mariabackup").rglob("*.ibd"), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the sha256 can tell
+    victim.write_bytes(bytes(data))
+    return f"{victim.relative_to(folder).as_posix()} fails its checksum"
+
+
+@pytest.mark.parametrize("how", [pytest.param("changed", id="changed"), "added"])
+def test_mariabackup_files_checked_while_copied_nothing_prepared(
+    source: SourceServer, tmp_path: Path, mariabackup_backup: Any, how: str
+) -> None:
+    folder, manifest = mariabackup_backup
+    problem = _tamper(folder, how)
+    result = _run(folder, manifest, tmp_path, source)
+    checks = {c.name: c for c in result.checks}
+    assert checks["files"].status == "fail" and problem in checks["files"].detail
+    assert checks["restore"].status == "skipped" and not result.ok
+    assert result.restore_s is None
+    # The copy that failed is removed, with the server folder it was in.
+    assert not [p for p in (tmp_path / "servers").rglob("*") if p.is_dir()]
+
+
+def test_copy_hashed_copies_and_hashes_every_file(tmp_path: Path) -> None:
+    from maintenance_ops.restore.loaders import copy_hashed
+
+    src = tmp_path / "src"
+    (src / "db").mkdir(parents=True)
+    (src / "ibdata1").write_bytes(os.urandom(3 << 20) + b"tail")
+    (src / "db" / "t.ibd").write_bytes(b"")
+    (src / "link").symlink_to("ibdata1")
+    copied = copy_hashed(src, tmp_path / "dst")
+    assert copied == {
+        name: ((src / name).stat().st_size, _sha256(src / name)) for name in ("ibdata1", "db/t.ibd")
+    }
+    assert (tmp_path / "dst" / "ibdata1").read_bytes() == (src / "ibdata1").read_bytes()
+    assert os.readlink(tmp_path / "dst" / "link") == "ibdata1"
+
+
+@pytest.mark.parametrize(
+    ("found", "problems"),
+    [
+        pytest.param({"a": (3, "x"), "b": (1, "y")}, [], id="intact"),
+        pytest.param({"a": (3, "x")}, ["b is missing"], id="missing"),
+        pytest.param(
+            {"a": (2, "x"), "b": (1, "y")}, ["a is truncated: 2 bytes, manifest says 3"], id="short"
+        ),
+        pytest.param(
+            {"a": (3, "z"), "b": (1, "y")},
+            ["a fails its checksum (sha256 z, manifest x)"],
+            id="changed",
+        ),
+        pytest.param(
+            {"a": (3, "x"), "b": (1, "y"), "c": (0, "w")},
+            ["c is not listed in the manifest (added after the backup?)"],
+            id="added",
+        ),
+    ],
+)
+def test_file_problems(found: dict[str, tuple[int, str]], problems: list[str]) -> None:
+    from maintenance_ops.restore.manifest import file_problems
+
+    listed = {"a": {"bytes": 3, "sha256": "x"}, "b": {"bytes": 1, "sha256": "y"}}
+    assert file_problems(listed, found) == problems
 
 
 # --------------------------------------------------------------------------------------------
@@ -867,3 +947,34 @@ def test_a_failing_client_is_named_not_the_decompressor_it_cut_off(tmp_path: Pat
         client = ClientEndpoint(socket=server.socket, port=server.port)
         with pytest.raises(VerificationError, match=r"(?s)mariadb exited with 1: .*ERROR 1064"):
             restore_dump(tmp_path / "dump.sql.zst", client)
+
+
+@pytest.mark.parametrize(
+    ("apart", "connections"),
+    [pytest.param(True, 2, id="apart"), pytest.param(False, 1, id="in-turn")],
+)
+def test_table_checker_counts_beside_the_check(
+    target: Target, apart: bool, connections: int
+) -> None:
+    from maintenance_ops.restore.verify import TableChecker
+    from maintenance_ops.session import connect
+
+    target.sql("CREATE TABLE t (id INT PRIMARY KEY, k INT, KEY by_k (k))")
+    target.sql("INSERT INTO t SELECT seq, seq MOD 7 FROM seq_1_to_1000")
+    opened: list[Any] = []
+
+    def open_one() -> Any:
+        opened.append(connect(target.conn_id))
+        return opened[-1]
+
+    checker = TableChecker(open_one, workers=1, apart=apart)
+    try:
+        found = checker.results([f"{target.schema}.t", f"{target.schema}.gone"])
+    finally:
+        checker.close()
+    table = found[f"{target.schema}.t"]
+    assert table.ok and table.rows == 1000 and table.messages == "OK"
+    gone = found[f"{target.schema}.gone"]
+    assert not gone.ok and gone.rows is None and "gone" in gone.messages
+    # Apart: each table's CHECK TABLE and its count ran at once, on connections of their own.
+    assert len(opened) == connections

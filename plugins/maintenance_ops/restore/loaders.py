@@ -10,10 +10,12 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from maintenance_ops import processes
+from maintenance_ops.backup import HASH_WORKERS, sha256_file
 from maintenance_ops.exceptions import VerificationError
 from maintenance_ops.instance import DEFAULT_BASE_PREFIX, InstanceSpec, MySQLInstance
 from maintenance_ops.pipes import private_option_file, secret_pipe
@@ -260,8 +262,35 @@ GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
 """
 
 
+def copy_hashed(src: Path, dst: Path) -> dict[str, tuple[int, str]]:
+    """Copy the folder ``src`` to ``dst`` (new) and take the sha256 of its files meanwhile.
+
+    The copy runs in the kernel (``shutil.copytree``, ``copy_file_range``) while other threads
+    hash the same files, so the checksums cost little more than the copy. (Hashing in the
+    copy loop itself, through Python's buffers, measured slower than copying and hashing one
+    after the other.) Symbolic links are copied as links, not followed.
+
+    :return: ``{relative/posix/path: (bytes, sha256 hex)}`` of every regular file of ``src``.
+    """
+    files = [p for p in src.rglob("*") if p.is_file() and not p.is_symlink()]
+    files.sort(key=lambda p: p.stat().st_size, reverse=True)  # the largest first: even shares
+    with ThreadPoolExecutor(max_workers=HASH_WORKERS, thread_name_prefix="hash") as pool:
+        hashed = [pool.submit(lambda p: (p.stat().st_size, sha256_file(p)), p) for p in files]
+        shutil.copytree(src, dst, symlinks=True)
+        return {
+            p.relative_to(src).as_posix(): f.result() for p, f in zip(files, hashed, strict=True)
+        }
+
+
 class PreparedInstance(MySQLInstance):
-    """A private server whose datadir is a prepared ``mariabackup`` copy, not the template."""
+    """A private server whose datadir is a prepared ``mariabackup`` copy, not the template.
+
+    :param backup_dir: the ``mariabackup`` folder of a backup (left untouched: a copy is
+        prepared).
+    :param on_copied: when given, the copy is made with :func:`copy_hashed` and this is
+        called with its result before ``--prepare`` reads the copy; it may raise (the copy is
+        then removed) to stop a restore from files that fail their checksums.
+    """
 
     def __init__(
         self,
@@ -269,9 +298,11 @@ class PreparedInstance(MySQLInstance):
         *,
         base_dir: str | os.PathLike[str] | None = None,
         spec: InstanceSpec | None = None,
+        on_copied: Callable[[dict[str, tuple[int, str]]], None] | None = None,
     ) -> None:
         super().__init__(spec or restore_spec(), base_dir=base_dir)
         self.backup_dir = backup_dir
+        self.on_copied = on_copied
 
     def _init_sql(self) -> str:
         # The copied grant tables hold the source's root, maybe with a password. The init file
@@ -291,11 +322,18 @@ class PreparedInstance(MySQLInstance):
         self._tmpdir.mkdir()
         self.socket = self._socket_path()
         self._write_marker(state="initializing")  # a kill while copying leaves a findable dir
-        shutil.copytree(self.backup_dir, self.datadir, symlinks=True)
-        processes.run(
-            ["mariabackup", "--prepare", f"--target-dir={self.datadir}"],
-            f"mariabackup --prepare of {self.backup_dir}",
-            timeout_s=RESTORE_TIMEOUT_S,
-            error=VerificationError,
-        )
+        try:
+            if self.on_copied is None:
+                shutil.copytree(self.backup_dir, self.datadir, symlinks=True)
+            else:
+                self.on_copied(copy_hashed(self.backup_dir, Path(self.datadir)))
+            processes.run(
+                ["mariabackup", "--prepare", f"--target-dir={self.datadir}"],
+                f"mariabackup --prepare of {self.backup_dir}",
+                timeout_s=RESTORE_TIMEOUT_S,
+                error=VerificationError,
+            )
+        except BaseException:
+            self._remove_files()  # a copy nothing will start on
+            raise
         return True

@@ -131,3 +131,35 @@ def decryption_secret(
             "wrong key, or the manifest or its checksums were altered",
         )
     return secret, Check("encryption", "pass", "manifest signature matches the key")
+
+
+def file_problems(
+    listed: dict[str, dict[str, Any]], found: dict[str, tuple[int, str]]
+) -> list[str]:
+    """Return how the files found differ from the manifest's: missing, resized, changed, added.
+
+    The same findings as :func:`maintenance_ops.backup.verify_files`, from sizes and sha256
+    already taken (while the files were copied, say) instead of reading them again.
+
+    :param listed: the manifest's ``files`` (``{relative/path: {bytes, sha256}}``).
+    :param found: ``{relative/path: (bytes, sha256)}`` of every file present.
+    """
+    problems: list[str] = []
+    for name, expected in sorted(listed.items()):
+        if name not in found:
+            problems.append(f"{name} is missing")
+            continue
+        size, sha256 = found[name]
+        want = expected.get("bytes")
+        if want is not None and size != want:
+            kind = "truncated" if size < want else "grown"
+            problems.append(f"{name} is {kind}: {size} bytes, manifest says {want}")
+        elif sha256 != expected.get("sha256"):
+            problems.append(
+                f"{name} fails its checksum (sha256 {sha256}, manifest {expected.get('sha256')})"
+            )
+    problems += [
+        f"{name} is not listed in the manifest (added after the backup?)"
+        for name in sorted(set(found) - set(listed))
+    ]
+    return problems
