@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +49,7 @@ from maintenance_ops.config import BackupSettings, MaintenanceSettings, RestoreT
 from maintenance_ops.identity import identify_source  # noqa: E402
 from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
 from maintenance_ops.restore import PreparedInstance, restore_spec, restore_test  # noqa: E402
+from maintenance_ops.restore.run import VERIFY_WORKERS  # noqa: E402
 from maintenance_ops.session import MaintenanceSession  # noqa: E402
 
 SECTION = "## Restore verification (issue 6)"
@@ -76,6 +78,8 @@ class Outcome:
     raw_start_s: float
     raw_load_s: float
     raw_s: float
+    read_s: float  # one read of the data after the raw restore (mariabackup only)
+    baseline_s: float  # what the goal compares with: raw, or raw + one read for mariabackup
     ours_s: float
     ratio: float
     ours_target_s: float
@@ -141,8 +145,12 @@ def run(cmd: list[str] | str, **kw: Any) -> None:
         raise RuntimeError(f"{cmd!r} failed ({done.returncode}): {done.stderr[-800:]}")
 
 
-def raw_restore(tool: str, backup: Path) -> tuple[float, float, int]:
-    """Restore ``backup`` with the tool alone; return (start s, load s, rows in bench)."""
+def raw_restore(tool: str, backup: Path) -> tuple[float, float, float, int]:
+    """Restore ``backup`` with the tool alone; return (start s, load s, read s, rows in bench).
+
+    The read is mariabackup's only (0 for the others): :func:`one_read` right after the
+    server starts on the prepared copy.
+    """
     if tool == "mariabackup":
         # Copy, --prepare and server start on the copy: that is the restore.
         inst: MySQLInstance = PreparedInstance(backup / "mariabackup")
@@ -151,7 +159,8 @@ def raw_restore(tool: str, backup: Path) -> tuple[float, float, int]:
         total = time.monotonic() - began
         ready = inst.timings.get("start_to_ready_s", 0.0)
         try:
-            return ready, total - ready, count_rows(inst)
+            read_s, rows = one_read(inst)
+            return ready, total - ready, read_s, rows
         finally:
             inst.stop()
     inst = MySQLInstance(restore_spec())
@@ -192,13 +201,43 @@ def raw_restore(tool: str, backup: Path) -> tuple[float, float, int]:
                 ]
             )
         load_s = time.monotonic() - began
-        return start_s, load_s, count_rows(inst)
+        return start_s, load_s, 0.0, count_rows(inst)
     finally:
         inst.stop()
 
 
 def count_rows(inst: MySQLInstance) -> int:
     return sum(int(inst.execute(f"SELECT COUNT(*) FROM {DB}.{t}")[0][0]) for t in TABLES)
+
+
+def one_read(inst: MySQLInstance) -> tuple[float, int]:
+    """Read every row of every table once, as ``restore_test`` does, on a cold server.
+
+    ``SELECT COUNT(*) ... FORCE INDEX (PRIMARY)``: InnoDB's clustered index *is* the table's
+    rows, so every data page is read from the files (each page's checksum verified by InnoDB
+    as it is read) and every row visited, and nothing else is done with it. A plain
+    ``COUNT(*)`` would scan the smallest secondary index instead and never touch the rows.
+    Tables are read ``VERIFY_WORKERS`` at a time, on that many connections, as ours checks
+    them. Return (seconds, rows).
+    """
+
+    def read(share: tuple[str, ...]) -> int:
+        conn = inst.connect()
+        try:
+            cur = conn.cursor()
+            total = 0
+            for name in share:
+                cur.execute(f"SELECT COUNT(*) FROM {DB}.{name} FORCE INDEX (PRIMARY)")
+                total += int(cur.fetchone()[0])
+            return total
+        finally:
+            conn.close()
+
+    shares = [TABLES[i::VERIFY_WORKERS] for i in range(VERIFY_WORKERS)]
+    began = time.monotonic()
+    with ThreadPoolExecutor(max_workers=VERIFY_WORKERS) as pool:
+        rows = sum(pool.map(read, shares))
+    return time.monotonic() - began, rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,12 +263,15 @@ def bench_tool(tool: str, location: Path, source: Any, rows: int, data_bytes: in
         assert session.endpoint is not None
         source = identify_source(session.conn, session.endpoint, HISTORY)
     path = Path(str(backup.path).removeprefix("file://"))
+    os.sync()  # the backup's writeback must not slow whichever restore comes first
     print(f"[{tool}] backup {backup_s:.1f}s {backup.bytes / 1e6:.0f} MB at {path}", flush=True)
 
-    raw_start, raw_load, raw_rows = raw_restore(tool, path)
+    raw_start, raw_load, read_s, raw_rows = raw_restore(tool, path)
     raw_s = raw_start + raw_load
     print(
-        f"[{tool}] raw restore {raw_s:.1f}s (start {raw_start:.1f}s), {raw_rows} rows", flush=True
+        f"[{tool}] raw restore {raw_s:.1f}s (start {raw_start:.1f}s), one read {read_s:.1f}s, "
+        f"{raw_rows} rows",
+        flush=True,
     )
 
     began = time.monotonic()
@@ -257,8 +299,10 @@ def bench_tool(tool: str, location: Path, source: Any, rows: int, data_bytes: in
         raw_start_s=round(raw_start, 1),
         raw_load_s=round(raw_load, 1),
         raw_s=round(raw_s, 1),
+        read_s=round(read_s, 1),
+        baseline_s=round(raw_s + read_s, 1),
         ours_s=round(ours_s, 1),
-        ratio=round(ours_s / raw_s, 2),
+        ratio=round(ours_s / (raw_s + read_s), 2),
         ours_target_s=round(result.target_s or 0.0, 1),
         ours_restore_s=round(restore_s, 1),
         verify_s=round(result.verify_s or 0.0, 1),
@@ -277,14 +321,15 @@ def bench_tool(tool: str, location: Path, source: Any, rows: int, data_bytes: in
 
 def table(outcomes: list[Outcome]) -> str:
     head = (
-        "| Tool | Backup s | Backup MB | Raw restore s (start + load) | Ours s | Ratio | "
-        "Ours: start / restore / verify / teardown s | Restore MB/s (tool bytes) | "
-        "Restore MB/s (data) | Checks |\n"
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|---|"
+        "| Tool | Backup s | Backup MB | Raw restore s (start + load) | One read s | "
+        "Baseline s | Ours s | Ratio | Ours: start / restore / verify / teardown s | "
+        "Restore MB/s (tool bytes) | Restore MB/s (data) | Checks |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"
     )
     lines = [
         f"| {o.tool} | {o.backup_s} | {o.backup_mb:.0f} | {o.raw_s} ({o.raw_start_s} + "
-        f"{o.raw_load_s}) | {o.ours_s} | {o.ratio:.2f}x | {o.ours_target_s} / "
+        f"{o.raw_load_s}) | {o.read_s if o.tool == 'mariabackup' else '-'} | {o.baseline_s} | "
+        f"{o.ours_s} | {o.ratio:.2f}x | {o.ours_target_s} / "
         f"{o.ours_restore_s} / {o.verify_s} / {o.teardown_s} | {o.ours_mb_s} | {o.data_mb_s} | "
         f"{'all pass' if o.ok else 'FAIL'}{': ' + o.note if o.note else ''} |"
         for o in outcomes
@@ -293,37 +338,44 @@ def table(outcomes: list[Outcome]) -> str:
 
 
 def gaps(outcomes: list[Outcome]) -> str:
-    """Split each tool's ours - raw into its parts (they add up to the difference)."""
+    """Split each tool's ours - baseline into its parts (they add up to the difference)."""
     lines = []
     for o in outcomes:
         start = 0.0 if o.tool == "mariabackup" else o.ours_target_s  # in restore for mariabackup
         restore = start + o.ours_restore_s - o.raw_s
         other = o.ours_s - start - o.ours_restore_s - o.verify_s - o.teardown_s
-        lines.append(
-            f"- {o.tool}: {o.ours_s - o.raw_s:+.1f} s = start + restore {restore:+.1f} s "
-            f"(ours {start + o.ours_restore_s:.1f} s vs raw {o.raw_s:.1f} s), verify "
-            f"{o.verify_s:.1f} s, teardown {o.teardown_s:.1f} s, file checksums and the rest "
-            f"{other:.1f} s."
+        verify = (
+            f"verify {o.verify_s:.1f} s - one read {o.read_s:.1f} s = "
+            f"{o.verify_s - o.read_s:+.1f} s"
+            if o.tool == "mariabackup"
+            else f"verify {o.verify_s:.1f} s"
         )
-    return "Where ours differs from raw:\n\n" + "\n".join(lines)
+        lines.append(
+            f"- {o.tool}: {o.ours_s - o.baseline_s:+.1f} s = start + restore {restore:+.1f} s "
+            f"(ours {start + o.ours_restore_s:.1f} s vs raw {o.raw_s:.1f} s), {verify}, "
+            f"teardown {o.teardown_s:.1f} s, file checksums and the rest {other:.1f} s."
+        )
+    return "Where ours differs from the baseline:\n\n" + "\n".join(lines)
 
 
 def verdict(outcomes: list[Outcome]) -> str:
     met = [o.tool for o in outcomes if o.ratio <= GOAL]
     missed = [f"{o.tool} ({o.ratio:.2f}x)" for o in outcomes if o.ratio > GOAL]
-    text = f"Goal ≤ {GOAL:.2f}x the raw restore: met by {', '.join(met) or 'none'}"
+    text = f"Goal ≤ {GOAL:.2f}x the baseline: met by {', '.join(met) or 'none'}"
     text += f"; missed by {', '.join(missed)}." if missed else "."
     physical = next((o for o in outcomes if o.tool == "mariabackup"), None)
-    if physical is not None and physical.ratio > GOAL:
-        checks = physical.ours_s - physical.raw_s
+    if physical is not None:
         text += (
-            f"\n\nWhy mariabackup cannot meet a ratio: its raw restore ({physical.raw_s:.1f} s) "
-            "copies files, applies the redo log and starts a server; it never reads the data. "
-            "The checks the issue requires must read all of it: the sha256 of every file and "
-            f"`CHECK TABLE` plus an exact count of every table ({checks:.1f} s here: that is the "
-            f"{physical.ratio:.2f}x). A goal that fits a physical backup is the raw restore "
-            "plus one read of the data; the logical tools' raw restores re-create the data "
-            "row by row, which is why their checks fit in the 15%."
+            f" mariabackup is held to its raw restore plus one read of the data ("
+            f"{physical.raw_s:.1f} + {physical.read_s:.1f} s), as issue 16 restates its goal: "
+            "the raw restore alone never reads the rows, and a restore test must."
+        )
+    if physical is not None and physical.ratio > GOAL:
+        text += (
+            f" mariabackup's gap: {physical.ours_s - physical.baseline_s:.1f} s over "
+            f"{physical.baseline_s:.1f} s, split above: what `CHECK TABLE` (every index, "
+            "validated) and the exact count add to reading the rows, the sha256 of every "
+            "backup file (taken while it is copied) and the teardown."
         )
     return text
 
@@ -372,15 +424,33 @@ run and on the same backup files (just written, so in the page cache for both):
   (`PreparedInstance`). **Server start is included** for every tool (for mariabackup it is
   the restore) and shown separately: "start" is the fresh server's start for the logical
   tools, the server's start on the prepared copy for mariabackup (copy + prepare is "load").
+- **Baseline** (what the goal compares with): the raw restore for mariadb-dump and mydumper,
+  whose raw restores re-create every row (they cannot finish without reading all the data).
+  For mariabackup, whose raw restore copies files, applies the redo log and starts a server
+  without ever reading the rows, the raw restore **plus one read of the data** ("one read"):
+  on that server, `SELECT COUNT(*) FROM t FORCE INDEX (PRIMARY)` for every table,
+  {VERIFY_WORKERS} tables at a time. The clustered index holds the rows, so every data page
+  is read from the files and its checksum verified by InnoDB, and every row visited: the
+  least a DBA would accept as proof that a physical copy's data can be read (a plain
+  `COUNT(*)` scans the smallest secondary index and never touches the rows; `CHECKSUM TABLE`
+  reads the same pages but also decodes and hashes every value, about 5x the CPU on pages
+  already in memory in a trial on this data: stricter than the minimum, so a softer
+  baseline). Teardown is not in any baseline.
 - **Ours**: the wall time of one `restore_test(...)` call: ephemeral server start, sha256 of
   every file, restore, every check (objects, `CHECK TABLE` per table, exact row counts,
   heartbeat), teardown. Its breakdown is `restore_test`'s own: start (for mariabackup: copy +
   prepare + start), restore (for mariabackup the same copy + prepare + start), verify,
-  teardown; what is left is the sha256 of every file.
+  teardown; what is left is the sha256 of every file. For mariabackup the files are hashed
+  while they are copied for `--prepare` (nothing is prepared before they pass), so their
+  sha256 is inside its start. Checks that follow the restore (mydumper, mariabackup) run
+  each table's exact count beside its `CHECK TABLE`, on a connection of its own,
+  {VERIFY_WORKERS} tables at a time; while the dump loads, the tables it has moved past are
+  checked and counted with at most {VERIFY_WORKERS} statements at once, as before.
 - Restore MB/s (tool bytes) is `restore_test`'s throughput: uncompressed SQL for
   mariadb-dump, the backup's (gzipped) files for mydumper, the raw backup files for
   mariabackup, each over its restore time; (data) is the source's InnoDB bytes over the same
-  time. Ratio = ours / raw.{skip}
+  time. Ratio = ours / baseline; the goal is ≤ {GOAL:.2f}x (issue 6; for mariabackup as
+  restated by issue 16).{skip}
 
 {table(outcomes)}
 
