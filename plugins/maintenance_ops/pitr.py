@@ -82,7 +82,15 @@ from maintenance_ops.identity import (
 )
 from maintenance_ops.instance import MySQLInstance
 from maintenance_ops.pipes import secret_pipe
-from maintenance_ops.processes import CALLER, NEXT, PREVIOUS, Pipeline, Stage, checked_names
+from maintenance_ops.processes import (
+    BYTE_LOCALE,
+    CALLER,
+    NEXT,
+    PREVIOUS,
+    Pipeline,
+    Stage,
+    checked_names,
+)
 from maintenance_ops.restore import (
     ClientEndpoint,
     backup_dialect,
@@ -624,8 +632,9 @@ def replay_pipeline(
         Stage(["tee", f"/dev/fd/{header_w}"], "tee", stdin=PREVIOUS, stdout=NEXT,
               pass_fds=(header_w,)),
         Stage(["grep", "-a", "-E", _GREP_HEADERS], "headers", stdin=header_r, stdout=CALLER,
-              ok=grep_ok),
-        Stage(filter_cmd or ["cat"], "filter", stdin=PREVIOUS, stdout=NEXT, ok=grep_ok),
+              ok=grep_ok, env=BYTE_LOCALE),
+        Stage(filter_cmd or ["cat"], "filter", stdin=PREVIOUS, stdout=NEXT, ok=grep_ok,
+              env=BYTE_LOCALE),
         Stage(client_cmd, "client", stdin=PREVIOUS, pass_fds=(dst_fd,)),
     ]  # fmt: skip
     return Pipeline(

@@ -36,6 +36,9 @@ PREVIOUS = "previous"  # stdin: the previous stage's stdout
 NEXT = "next"  # stdout: the next stage's stdin
 CALLER = "caller"  # stdout: a pipe the caller reads (Pipeline.stdout(name))
 STDERR_PREFIX = "mmc-proc-"
+# For grep stages over a dump or binlog stream with ASCII patterns: the same matches as in a
+# UTF-8 locale, 5-8x less CPU (300 MB of SQL: 1.0 s in C.UTF-8, 0.13-0.19 s in C).
+BYTE_LOCALE: Mapping[str, str] = {"LC_ALL": "C"}
 _TAIL = 2000
 
 

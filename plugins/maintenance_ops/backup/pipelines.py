@@ -41,7 +41,7 @@ from maintenance_ops.backup.snapshot import (
     counting_snapshot,
     trx_id_counter,
 )
-from maintenance_ops.processes import NEXT, PREVIOUS, Pipeline, Stage
+from maintenance_ops.processes import BYTE_LOCALE, NEXT, PREVIOUS, Pipeline, Stage
 from maintenance_ops.tools import supports
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ def dump_pipeline(
             stdin=read_fd,
             stdout=coordinates,
             ok=frozenset({0, 1}),
+            env=BYTE_LOCALE,
         ),
     ]
     if packing:
