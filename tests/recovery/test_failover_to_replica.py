@@ -183,18 +183,26 @@ def test_refuses_a_replica_behind(pair: ReplicationPair, extra: tuple[str, ...])
 
 def test_max_lag_waits_for_a_delayed_replica(pair: ReplicationPair) -> None:
     pair.replica_sql("STOP SLAVE")
-    pair.replica_sql("CHANGE MASTER TO MASTER_DELAY = 4")
+    # The delay outlasts the first runbook's start (importing Airflow takes seconds on a busy
+    # machine: a 4 s delay let the replica catch up before the "too short" run looked).
+    pair.replica_sql("CHANGE MASTER TO MASTER_DELAY = 12")
     pair.replica_sql("START SLAVE")
     pair.wait_running()
-    pair.primary_sql("INSERT INTO app.orders VALUES (600, 6)")
-    too_short = failover(pair, "--dry-run", "--max-lag-s", "0.5")
-    assert too_short.returncode == 1, too_short.stdout + too_short.stderr
-    assert "waiting up to 0.5s (--max-lag-s)" in too_short.stdout
-    assert "1 transactions behind the primary" in too_short.stderr
-    long_enough = failover(pair, "--dry-run", "--max-lag-s", "20")
-    assert long_enough.returncode == 0, long_enough.stdout + long_enough.stderr
-    assert "waiting up to 20s (--max-lag-s)" in long_enough.stdout
-    assert "caught up with the primary" in long_enough.stdout
+    try:
+        pair.primary_sql("INSERT INTO app.orders VALUES (600, 6)")
+        too_short = failover(pair, "--dry-run", "--max-lag-s", "0.5")
+        assert too_short.returncode == 1, too_short.stdout + too_short.stderr
+        assert "waiting up to 0.5s (--max-lag-s)" in too_short.stdout
+        assert "1 transactions behind the primary" in too_short.stderr
+        long_enough = failover(pair, "--dry-run", "--max-lag-s", "40")
+        assert long_enough.returncode == 0, long_enough.stdout + long_enough.stderr
+        assert "waiting up to 40s (--max-lag-s)" in long_enough.stdout
+        assert "caught up with the primary" in long_enough.stdout
+    finally:  # the pair is shared by the module's other tests
+        pair.replica_sql("STOP SLAVE")
+        pair.replica_sql("CHANGE MASTER TO MASTER_DELAY = 0")
+        pair.replica_sql("START SLAVE")
+        pair.wait_running()
 
 
 def test_force_promotes_a_replica_behind(own_pair: ReplicationPair) -> None:
