@@ -630,8 +630,13 @@ class MetadataLockWaitLimit:
         )
 
     def killed(self) -> bool:
-        """Whether the statement was stopped for waiting too long."""
-        return self._killed
+        """Whether the statement was stopped for waiting too long.
+
+        Takes the watcher's lock: the DDL's error 1317 can arrive while the watcher is still
+        inside ``KILL QUERY``, before it has recorded the kill; asking then waits for it.
+        """
+        with self._lock:
+            return self._killed
 
     def __enter__(self) -> MetadataLockWaitLimit:
         self._thread.start()
