@@ -36,6 +36,7 @@ class Alert:
     run_id: str | None = None
     error: str | None = None
     log_url: str | None = None
+    run_after: str | None = None  # shown for runs without a logical date (manual, REST)
 
     def fields(self) -> list[tuple[str, str]]:
         """Return the labelled lines of the message, in order, leaving out empty ones."""
@@ -44,6 +45,7 @@ class Alert:
             ("Task", self.task_id),
             ("Database", self.database),
             ("Logical date", self.logical_date),
+            ("Run after (no logical date)", None if self.logical_date else self.run_after),
             ("Run", self.run_id),
             ("Details" if self.severity == "info" else "Error", self.error),
             ("Report" if self.severity == "info" else "Log", self.log_url),
@@ -102,6 +104,7 @@ def alert_from_context(
     dag_id = getattr(ti, "dag_id", None) or getattr(dag, "dag_id", None) or "?"
     task_id = None if whole_run else getattr(ti, "task_id", None)
     logical = context.get("logical_date") or getattr(dag_run, "logical_date", None)
+    run_after = getattr(dag_run, "run_after", None)
     error = context.get("exception") if not whole_run else context.get("reason")
     return Alert(
         severity=severity,
@@ -110,6 +113,7 @@ def alert_from_context(
         task_id=task_id,
         database=_database_of(context) if task_id else None,
         logical_date=logical.isoformat() if logical is not None else None,
+        run_after=run_after.isoformat() if run_after is not None else None,
         run_id=getattr(dag_run, "run_id", None) or context.get("run_id"),
         error=summarize_error(error),
         log_url=getattr(ti, "log_url", None) if task_id else None,
@@ -225,6 +229,7 @@ async def deadline_missed(
         title=f"{dag_id} run overran its {interval_minutes:g} min deadline",
         dag_id=dag_id,
         logical_date=str(dag_run.get("logical_date") or "") or None,
+        run_after=str(dag_run.get("run_after") or "") or None,
         run_id=run_id,
         error=f"still running {interval_minutes:g} minutes after it was queued",
     )

@@ -106,6 +106,27 @@ def test_daily_run_on_a_backfilled_date(target: Target, write_config: Callable[.
     assert (_count(target, "sessions"), _count(target, "admin_log_archive")) == (20, 20)
 
 
+def test_a_run_without_logical_date_keeps_its_time_when_cleared_later(
+    target: Target, write_config: Callable[..., Path]
+) -> None:
+    # Triggered from the UI, the CLI or REST: no logical date, no data interval, only the
+    # moment it was asked to run (run_after). The cutoff comes from that moment, so the run
+    # cleared and re-run months later (today is long after DAY) deletes nothing new.
+    _plant(target)
+    write_config(_config(target))
+    dag = load_dagbag().dags["mysql_daily_maintenance"]
+    first = dag.test(logical_date=None, run_after=DAY)
+    assert str(first.state) == "success", task_states(first)
+    assert first.logical_date is None and first.data_interval_end is None
+    # 30 days before run_after: ages 40, 100 and 400 go; with the clock (over 150 days later)
+    # every row would be over 30 days old.
+    assert _count(target, "sessions") == 20
+    assert _count(target, "admin_log_archive") == 20
+    again = dag.test(logical_date=None, run_after=DAY)
+    assert str(again.state) == "success", task_states(again)
+    assert (_count(target, "sessions"), _count(target, "admin_log")) == (20, 30)
+
+
 def test_a_rule_naming_a_missing_table_fails_before_any_write(
     target: Target, write_config: Callable[..., Path]
 ) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from maintenance_ops.exceptions import VerificationError
-from maintenance_ops.operators.base import DatabaseOperator, Run
+from maintenance_ops.operators.base import DatabaseOperator, Run, run_moment
 
 if TYPE_CHECKING:
     from maintenance_ops.restore import RestoreTestResult
@@ -30,7 +29,7 @@ class BackupTestingOperator(DatabaseOperator):
         from maintenance_ops.restore import cleanup_restore_leftovers, restore_test
 
         cleanup_restore_leftovers()  # servers and folders a killed earlier run left behind
-        now = context.get("data_interval_end") or datetime.now(UTC)
+        now = run_moment(context)
         info = latest_backup(db.backup.location, db.name)
         if info is None and db.backup.enabled and not preflight.dry_run:
             self.log.info("No backup of %s at %s: taking one", db.name, db.backup.location)

@@ -36,12 +36,28 @@ class Run:
 
     @property
     def now(self) -> datetime:
-        """The run's ``data_interval_end`` as naive UTC: every time-based decision uses it."""
-        moment = self.context.get("data_interval_end") or datetime.now(UTC)
+        """The run's moment (:func:`run_moment`) as naive UTC: every time-based decision uses it."""
+        moment = run_moment(self.context)
         return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
     def parts(self) -> tuple[MaintenanceSession, Database, Config, AuditLog, PreflightResult, Any]:
         return self.session, self.db, self.config, self.audit, self.preflight, self.context
+
+
+def run_moment(context: Any) -> datetime:
+    """Return the moment a DAG run is about, frozen for the run's lifetime.
+
+    A scheduled or backfilled run has a data interval: its end. A run triggered from the UI,
+    the CLI or REST without a logical date has none; its ``run_after`` (when it was asked to
+    run) stands in, so clearing that run later repeats the same decisions (the same cleanup
+    cutoff) instead of taking the clock at task time. The clock is the last resort only for
+    a context without a DAG run (an operator's ``execute`` called directly).
+    """
+    moment = context.get("data_interval_end")
+    if moment is None:
+        dag_run = context.get("dag_run")
+        moment = getattr(dag_run, "run_after", None) or context.get("logical_date")
+    return moment or datetime.now(UTC)
 
 
 def fail_fast(database: str, exc: Exception) -> None:

@@ -46,8 +46,9 @@ def resolve_rule_targets(
 class DailyMaintenanceOperator(DatabaseOperator):
     """Analyse indexes, refresh stale statistics and apply the retention rules on one database.
 
-    Time-based decisions use the run's ``data_interval_end``, so a backfill of an old date
-    deletes only what was expired on that date, and a re-run does nothing new.
+    Time-based decisions use the run's moment (``run_moment``: ``data_interval_end``, else
+    ``run_after``), so a backfill of an old date deletes only what was expired on that date,
+    and a re-run (even of a manual run cleared days later) does nothing new.
 
     :param database: name of the database in the configuration (mapped per database).
     :param cadence: the schedule key (``daily_maintenance`` for the built-in DAG).
