@@ -144,8 +144,16 @@ def run_preflight(
     window: Window | None,
     now: datetime,
     dry_run: bool,
+    backups: bool | None = None,
+    replicas: bool | None = None,
 ) -> PreflightResult:
-    """Check privileges and the window on an open session; return what was found."""
+    """Check privileges and the window on an open session; return what was found.
+
+    :param backups: whether this run takes a backup (its grants are needed); None: whenever
+        backups are enabled and the cadence is one that takes them.
+    :param replicas: whether this run reads replicas; None: whenever the database has some
+        and the cadence is one that reads them.
+    """
     started = time.monotonic()
     assert session.dialect is not None and session.endpoint is not None
     _, granted = account_privileges(session)
@@ -157,8 +165,12 @@ def run_preflight(
         schemas,
         session.dialect,
         history,
-        backups=db.backup.enabled and cadence.key in BACKUP_CADENCES,
-        replicas=bool(db.replicas) and cadence.key in REPLICA_CADENCES,
+        backups=(db.backup.enabled and cadence.key in BACKUP_CADENCES)
+        if backups is None
+        else backups,
+        replicas=(bool(db.replicas) and cadence.key in REPLICA_CADENCES)
+        if replicas is None
+        else replicas,
     )
     return PreflightResult(
         database=db.name,
