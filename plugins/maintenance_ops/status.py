@@ -1,23 +1,25 @@
 """``python -m maintenance_ops status``: the spec's ``maintenance_status`` command.
 
 Per database: the latest health score and breaches, read from the history store. Per DAG:
-whether it is paused, its last run's state and its next run, read through Airflow's REST API
-(``AIRFLOW_API_URL``, with ``AIRFLOW_API_TOKEN`` or ``AIRFLOW_API_USER``/``AIRFLOW_API_PASSWORD``).
-Each source that cannot be reached is reported as such; the rest is still shown.
+whether it is paused, its last run's state and its next run (none while paused), read through
+Airflow's REST API with the coordinator's client: ``AIRFLOW_API_URL``, else Airflow's ``[api]
+base_url``, with ``AIRFLOW_API_TOKEN`` or ``AIRFLOW_API_USER``/``AIRFLOW_API_PASSWORD`` (see
+coordinator.py). Each source that cannot be reached is reported as such; the rest is still shown.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from maintenance_ops.cadences import CADENCES
 from maintenance_ops.config import Config, Database
+from maintenance_ops.exceptions import ConfigError
 
-API_URL_ENV = "AIRFLOW_API_URL"
-DEFAULT_API_URL = "http://localhost:8080"
+if TYPE_CHECKING:
+    from maintenance_ops.coordinator import AirflowApi
 
 
 def database_status(config: Config, db: Database) -> dict[str, Any]:
@@ -56,69 +58,51 @@ def _describe(breach: dict[str, Any]) -> str:
     )
 
 
-class ApiClient:
-    """A small Airflow REST API client (token or user/password from the environment)."""
-
-    def __init__(self, url: str | None = None) -> None:
-        import requests
-
-        self.url = (url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL).rstrip("/")
-        self.http = requests.Session()
-        token = os.environ.get("AIRFLOW_API_TOKEN")
-        if not token and os.environ.get("AIRFLOW_API_USER"):
-            resp = self.http.post(
-                f"{self.url}/auth/token",
-                json={
-                    "username": os.environ["AIRFLOW_API_USER"],
-                    "password": os.environ.get("AIRFLOW_API_PASSWORD", ""),
-                },
-                timeout=10,
-            )
-            resp.raise_for_status()
-            token = resp.json()["access_token"]
-        if token:
-            self.http.headers["Authorization"] = f"Bearer {token}"
-
-    def get(self, path: str, **params: Any) -> Any:
-        resp = self.http.get(f"{self.url}{path}", params=params, timeout=10)
-        resp.raise_for_status()
-        return resp.json()
-
-
-def dag_status(client: ApiClient, dag_id: str) -> dict[str, Any]:
-    """Return paused, last run state and next run of one DAG."""
-    dag = client.get(f"/api/v2/dags/{quote(dag_id)}")
-    runs = client.get(f"/api/v2/dags/{quote(dag_id)}/dagRuns", order_by="-run_after", limit=1)
+def dag_status(api: AirflowApi, dag_id: str) -> dict[str, Any]:
+    """Return paused, last run state and next run (none while paused) of one DAG."""
+    dag = api.call("GET", f"/api/v2/dags/{quote(dag_id, safe='')}")
+    runs = api.call(
+        "GET",
+        f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns",
+        params={"order_by": "-run_after", "limit": 1},
+    )
     last = (runs.get("dag_runs") or [None])[0]
+    paused = dag.get("is_paused")
     return {
         "dag_id": dag_id,
-        "paused": dag.get("is_paused"),
+        "paused": paused,
         "last_run": last and {"run_id": last["dag_run_id"], "state": last["state"]},
-        "next_run": dag.get("next_dagrun_run_after") or dag.get("next_dagrun_logical_date"),
+        "next_run": None if paused else dag.get("next_dagrun_run_after"),
     }
 
 
-def dags_status(dag_ids: list[str]) -> dict[str, Any]:
-    """Return every DAG's status, or why the API could not be read."""
+def dags_status(dag_ids: list[str], api: AirflowApi | None = None) -> dict[str, Any]:
+    """Return every DAG's status, or why the API could not be read.
+
+    :param api: the client to use; by default one from the environment (see coordinator.py).
+    """
+    from maintenance_ops.coordinator import AirflowApi, AirflowApiError, ApiSettings
+
+    url = api.url if api is not None else None
     try:
-        client = ApiClient()
-        return {"api": client.url, "dags": [dag_status(client, d) for d in dag_ids]}
-    except Exception as exc:  # noqa: BLE001 - report it, the database part still stands
-        url = os.environ.get(API_URL_ENV) or DEFAULT_API_URL
-        return {
-            "api": url,
-            "error": f"Airflow API unreachable at {url}: {exc}; set {API_URL_ENV} and "
-            "AIRFLOW_API_TOKEN (or AIRFLOW_API_USER/AIRFLOW_API_PASSWORD)",
-            "dags": [],
-        }
+        if api is None:
+            settings = ApiSettings.from_environment()
+            url = settings.url
+            with AirflowApi(settings) as own:
+                return {"api": url, "dags": [dag_status(own, d) for d in dag_ids]}
+        return {"api": url, "dags": [dag_status(api, d) for d in dag_ids]}
+    except (AirflowApiError, ConfigError) as exc:  # report it, the database part still stands
+        return {"api": url, "error": str(exc), "dags": []}
 
 
-def collect_status(config: Config, *, schedules: bool) -> dict[str, Any]:
-    """Gather the whole status report."""
+def collect_status(
+    config: Config, *, schedules: bool, api: AirflowApi | None = None
+) -> dict[str, Any]:
+    """Gather the whole status report (DAG state through ``api``, else one from the env)."""
     dag_ids = [c.dag_id for c in CADENCES] + [f"mysql_custom_{n}" for n in config.custom_schedules]
     report: dict[str, Any] = {
         "databases": [database_status(config, db) for db in config.databases],
-        "airflow": dags_status(dag_ids),
+        "airflow": dags_status(dag_ids, api),
     }
     if schedules:
         report["schedules"] = {key: s.model_dump() for key, s in config.schedules.items()} | {
@@ -153,23 +137,16 @@ def render_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m maintenance_ops status``."""
-    import argparse
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``status`` options to its subcommand parser."""
+    parser.add_argument("--schedules", action="store_true", help="also list the schedules")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
 
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``python -m maintenance_ops status`` with parsed arguments; return the exit code."""
     from maintenance_ops.config import load_config
-    from maintenance_ops.exceptions import ConfigError
 
-    parser = argparse.ArgumentParser(prog="python -m maintenance_ops", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    status = sub.add_parser("status", help="health per database and state per DAG")
-    status.add_argument("--schedules", action="store_true", help="also list the schedules")
-    status.add_argument("--format", choices=("text", "json"), default="text")
-    args = parser.parse_args(argv)
-    import logging
-
-    # Airflow logs to stdout; keep stdout for the report (JSON must parse).
-    logging.getLogger("maintenance_ops").setLevel(logging.WARNING)
     try:
         config = load_config()
     except ConfigError as exc:
