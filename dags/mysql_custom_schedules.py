@@ -3,7 +3,8 @@
 
 The spec's `CUSTOM_MAINTENANCE_SCHEDULES`: each entry names a database, a task type (daily,
 weekly, monthly, backup_test, disaster_recovery_test, health_check) and a cron, and becomes the
-DAG `mysql_custom_<name>` running that one task type on that one database.
+DAG `mysql_custom_<name>` running that one task type on that one database: the same steps, the
+same operators, as the task type's own DAG (a task group `maintain` of its steps).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 from airflow.sdk import dag
 
 from maintenance_ops.config import load_config
-from maintenance_ops.dag_parts import custom_dag_kwargs, report, select_databases
-from maintenance_ops.operators import operator_for
+from maintenance_ops.dag_parts import custom_dag_kwargs, maintain, report, select_databases
 
 
 def build(name: str) -> None:
@@ -22,8 +22,8 @@ def build(name: str) -> None:
     @dag(**kwargs)
     def custom_schedule() -> None:
         databases = select_databases(only=database)
-        done = operator_for(cadence_key).for_each(databases, cadence=cadence_key)
-        report(databases, done.output)
+        steps = maintain(cadence_key).expand(database=databases)
+        report(databases, steps)
 
     custom_schedule()
 

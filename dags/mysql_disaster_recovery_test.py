@@ -7,16 +7,16 @@ checksums of sample tables), the runbooks in `include/recovery/` (`--help`, `--d
 date), every alert channel (a marked test message), and a point-in-time recovery of the newest
 backup onto a private server to a time between two markers the drill writes. Ends with a
 readiness report (score, verdict, RTO and RPO against targets) saved as JSON + Markdown
-evidence; any failed check is a critical alert. Params: `databases`, `dry_run` (reads only: no
-markers, no restore, no test messages).
+evidence; any failed check is a critical alert. Each database's drill is the step `drill` of its
+task group `maintain` (labelled with the database's name), after its own preflight. Params:
+`databases`, `dry_run` (reads only: no markers, no restore, no test messages).
 """
 
 from __future__ import annotations
 
 from airflow.sdk import dag
 
-from maintenance_ops.dag_parts import dag_kwargs, report, select_databases
-from maintenance_ops.operators import DisasterRecoveryOperator
+from maintenance_ops.dag_parts import dag_kwargs, maintain, report, select_databases
 
 CADENCE = "disaster_recovery_test"
 
@@ -24,8 +24,8 @@ CADENCE = "disaster_recovery_test"
 @dag(**dag_kwargs(CADENCE, doc_md=__doc__))
 def mysql_disaster_recovery_test() -> None:
     databases = select_databases()
-    done = DisasterRecoveryOperator.for_each(databases, cadence=CADENCE)
-    report(databases, done.output)
+    steps = maintain(CADENCE).expand(database=databases)
+    report(databases, steps)
 
 
 mysql_disaster_recovery_test()

@@ -1,16 +1,17 @@
 """
 ### Hourly health check: metrics, thresholds, health score, history and alerts.
 
-For every selected database: a preflight written to the audit log, then the measurements, then
-one report across databases. Params: `databases` (empty = all enabled), `dry_run`.
+For every selected database, a task group `maintain` (labelled with the database's name) with one
+step, `health_check` (outside the maintenance pool: it only reads), after its own preflight
+written to the audit log; then one report across databases. Params: `databases` (empty = all
+enabled), `dry_run`.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import dag
 
-from maintenance_ops.dag_parts import dag_kwargs, report, select_databases
-from maintenance_ops.operators import HealthCheckOperator
+from maintenance_ops.dag_parts import dag_kwargs, maintain, report, select_databases
 
 CADENCE = "health_check"
 
@@ -18,8 +19,8 @@ CADENCE = "health_check"
 @dag(**dag_kwargs(CADENCE, doc_md=__doc__))
 def mysql_health_check() -> None:
     databases = select_databases()
-    done = HealthCheckOperator.for_each(databases, cadence=CADENCE)
-    report(databases, done.output)
+    steps = maintain(CADENCE).expand(database=databases)
+    report(databases, steps)
 
 
 mysql_health_check()

@@ -7,7 +7,7 @@ the manager has imported is inherited by every child instead of imported again f
 at each parsing loop (the manager's ``parsing_pre_import_modules`` does the same for the
 ``airflow.*`` modules a DAG file names). The DAG files' own imports are ``maintenance_ops``,
 which Airflow does not pre-import: this file does, for the modules that *build* the DAGs (the
-configuration models, the ``@task`` parts, the operator classes). What the tasks run is
+configuration models, the ``@task`` parts, every step's operator class). What the tasks run is
 imported inside ``execute`` and stays out of here.
 
 It also reads the configuration once: ``load_config`` caches it by the file's modification
@@ -27,10 +27,9 @@ import contextlib
 from maintenance_ops import dag_parts  # noqa: F401
 from maintenance_ops.config import load_config
 from maintenance_ops.exceptions import ConfigError
-from maintenance_ops.operators import CADENCE_OPERATORS, operator_for
+from maintenance_ops.operators import load_all
 
-for _cadence in CADENCE_OPERATORS:
-    operator_for(_cadence)
+load_all()
 
 with contextlib.suppress(ConfigError):
     load_config()

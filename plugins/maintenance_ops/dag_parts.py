@@ -1,12 +1,16 @@
-"""The parts every maintenance DAG is built from: defaults, params, selection and report.
+"""The parts every maintenance DAG is built from: defaults, params, selection, steps, report.
 
-DAG files stay pure composition: they call these and wire the result. Nothing here opens a
-connection at parse time; configuration is read from its file once (cached).
+DAG files stay pure composition: they call these and wire the result. Each cadence is a
+sequence of steps (:data:`CADENCE_STEPS`), one operator each, run per database in a mapped
+task group (:func:`maintain`). Nothing here opens a connection at parse time; configuration is
+read from its file once (cached).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +185,79 @@ def resolve_databases(
     return chosen
 
 
+@dataclass(frozen=True)
+class Step:
+    """One step of a cadence: its task id, the operator that does it, and its arguments."""
+
+    task_id: str
+    operator: str
+    """The operator's class name in :mod:`maintenance_ops.operators` (imported when used)."""
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Each cadence's steps, in the order they run on one database. A failed step fails its own
+# task and the steps after it; a retry repeats that step alone.
+CADENCE_STEPS: dict[str, tuple[Step, ...]] = {
+    "daily_maintenance": (
+        Step("index_analysis", "MySqlIndexAnalysisOperator"),
+        Step("statistics", "MySqlStatisticsOperator"),
+        Step("cleanup", "MySqlCleanupOperator"),
+        Step("backup", "MySqlBackupOperator"),
+    ),
+    "weekly_optimization": (
+        Step("optimize", "MySqlOptimizeTablesOperator"),
+        Step("performance", "MySqlPerformanceAnalysisOperator"),
+    ),
+    "monthly_deep_maintenance": (
+        Step(
+            "optimize",
+            "MySqlOptimizeTablesOperator",
+            {"levels": ("low", "high"), "rebuild_aged": True},
+        ),
+        Step("integrity", "MySqlIntegrityCheckOperator"),
+        Step("statistics", "MySqlStatisticsOperator", {"histograms": True}),
+        Step("capacity", "MySqlCapacityPlanOperator"),
+    ),
+    "backup_testing": (Step("restore_verify", "MySqlRestoreVerifyOperator"),),
+    "disaster_recovery_test": (Step("drill", "MySqlRecoveryDrillOperator"),),
+    "health_check": (Step("health_check", "MySqlHealthCheckOperator"),),
+}
+
+# The task group of one database's steps; its tasks are ``maintain.<step>``.
+GROUP_ID = "maintain"
+
+
+def maintain(cadence_key: str) -> Any:
+    """Return the ``@task_group`` of ``cadence_key``'s steps on one database, to ``.expand()``.
+
+    ``maintain(CADENCE).expand(database=databases)`` makes one group per selected database,
+    each step a task labelled with the database's name, run one after the other; the group
+    returns each step's output by step name, for :func:`report`.
+    """
+    from airflow.sdk import chain, task_group
+
+    from maintenance_ops.operators import operator
+
+    steps = CADENCE_STEPS[cadence_key]
+
+    @task_group(group_id=GROUP_ID, tooltip=BY_KEY[cadence_key].summary)
+    def per_database(database: str) -> Any:  # each step's output by step name
+        tasks = [
+            operator(step.operator)(
+                task_id=step.task_id,
+                database=database,
+                cadence=cadence_key,
+                map_index_template="{{ task.database }}",
+                **step.kwargs,
+            )
+            for step in steps
+        ]
+        chain(*tasks)
+        return {step.task_id: task.output for step, task in zip(steps, tasks, strict=True)}
+
+    return per_database
+
+
 @task
 def select_databases(only: str | None = None, **context: Any) -> list[str]:
     """Resolve which databases this run maintains from its params and the configuration."""
@@ -194,17 +271,82 @@ def select_databases(only: str | None = None, **context: Any) -> list[str]:
     return chosen
 
 
+def _outputs(value: Any) -> list[dict[str, Any]]:
+    """One step's outputs as a list: Airflow hands a single mapped output over unwrapped."""
+    if not value:
+        return []
+    if isinstance(value, Mapping):
+        return [dict(value)]
+    return [dict(v) for v in value if v]
+
+
+def merge_steps(
+    selected: Sequence[str], steps: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Merge each database's step outputs into one result, in step order (pure).
+
+    :param steps: each step's outputs by step name, in order (a list over the databases, or
+        one output).
+    :returns: one result per database with at least one step done (its summary the steps'
+        summaries joined, its warnings all of theirs), and the first step without an output of
+        each database that has one (failed, or not run after a failure).
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    failed_at: dict[str, str] = {}
+    by_step = {step: {o["database"]: o for o in _outputs(v)} for step, v in steps.items()}
+    for name in selected:
+        result: dict[str, Any] = {}
+        summaries: list[str] = []
+        warnings: list[str] = []
+        skipped: list[str] = []
+        for step, outputs in by_step.items():
+            output = outputs.get(name)
+            if output is None:
+                failed_at.setdefault(name, step)
+                continue
+            if output.get("skipped"):
+                skipped.append(output["skipped"])
+                summaries.append(f"{step} not run: {output['skipped']}")
+            elif output.get("summary"):
+                summaries.append(output["summary"])
+            warnings += output.get("warnings") or []
+            result = {**output, **result}  # the first step's database, preflight, dry_run
+        if not result:
+            continue
+        result.pop("step", None)
+        result.pop("skipped", None)
+        result["steps"] = [s for s in by_step if by_step[s].get(name) is not None]
+        result["summary"] = "; ".join(summaries)
+        result["warnings"] = warnings
+        if skipped and len(skipped) == len(by_step):
+            result["skipped"] = skipped[0]
+        merged[name] = result
+    return [merged[n] for n in selected if n in merged], failed_at
+
+
 def render_report(
-    dag_id: str, selected: Sequence[str], results: Sequence[dict[str, Any]]
+    dag_id: str,
+    selected: Sequence[str],
+    results: Sequence[dict[str, Any]],
+    failed_at: Mapping[str, str] | None = None,
 ) -> tuple[str, list[str]]:
-    """Return a readable report of every database's result, and the databases that failed."""
+    """Return a readable report of every database's result, and the databases that failed.
+
+    :param failed_at: the step each failed database stopped at (a database with no result at
+        all failed too).
+    """
+    failed_at = failed_at or {}
     by_name = {r["database"]: r for r in results if r}
-    failed = [name for name in selected if name not in by_name]
-    lines = [f"{dag_id}: {len(by_name)} of {len(selected)} database(s) done"]
+    failed = [name for name in selected if name not in by_name or name in failed_at]
+    lines = [f"{dag_id}: {len(selected) - len(failed)} of {len(selected)} database(s) done"]
     for name in selected:
         result = by_name.get(name)
+        step = failed_at.get(name)
+        where = f"{GROUP_ID}.{step} [{name}]" if step else "its mapped task"
         if result is None:
-            lines.append(f"  {name}: FAILED (see the task log of its mapped task)")
+            lines.append(
+                f"  {name}: FAILED{' at ' + step if step else ''} (see the task log of {where})"
+            )
             continue
         pre = result.get("preflight", {})
         window = "open" if pre.get("window_open") else "closed"
@@ -218,6 +360,8 @@ def render_report(
             f"  {name}: {pre.get('flavor')} {pre.get('version')} at {pre.get('server')}; "
             f"{status}{' (dry run)' if result.get('dry_run') else ''}"
         )
+        if step:
+            lines.append(f"    - FAILED at {step} (see the task log of {where}); not run after it")
         lines.extend(f"    - {line}" for line in detail_lines(result))
     return "\n".join(lines), failed
 
@@ -278,8 +422,11 @@ def detail_lines(result: dict[str, Any], most: int = 8) -> list[str]:
 
 
 @task(trigger_rule="all_done", multiple_outputs=False)
-def report(selected: list[str], results: Any, **context: Any) -> dict[str, Any]:
-    """Gather every database's result into one report; fail if any database failed."""
+def report(selected: list[str], steps: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """Gather every database's step outputs into one report; fail if any database failed.
+
+    :param steps: each step's outputs by step name, in order (what :func:`maintain` returns).
+    """
     from airflow.sdk.exceptions import AirflowFailException
 
     from maintenance_ops.alerts import Alert, send_alert
@@ -287,8 +434,9 @@ def report(selected: list[str], results: Any, **context: Any) -> dict[str, Any]:
 
     dag_id = context["dag"].dag_id
     run_id = context["ti"].run_id
-    collected = [r for r in (results or []) if r]
-    text, failed = render_report(dag_id, selected, collected)
+    selected = selected or []
+    collected, failed_at = merge_steps(selected, steps or {})
+    text, failed = render_report(dag_id, selected, collected, failed_at)
     for line in text.splitlines():
         log.info("%s", line)
     config = load_config()

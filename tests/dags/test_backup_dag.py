@@ -49,10 +49,10 @@ def test_daily_backup_is_restore_tested_and_an_empty_location_alerts(
     by_db = {
         ti.rendered_map_index: str(ti.state)
         for ti in tested.get_task_instances()
-        if ti.task_id == "maintain"
+        if ti.task_id == "maintain.restore_verify"
     }
     assert by_db == {"primary": "success", "nobackups": "failed"}, task_states(tested)
-    (alert,) = [t for t in slack.texts() if "maintain failed" in t]
+    (alert,) = [t for t in slack.texts() if "maintain.restore_verify failed" in t]
     assert "Database: nobackups" in alert and "the location is empty" in alert
     # The source was never the restore target: its data is exactly as before.
     assert target.sql("SELECT COUNT(*) FROM accounts") == [(3,)]

@@ -28,6 +28,29 @@ EXPECTED = {  # DESIGN.md's table
 }
 
 
+# Each DAG's steps per database, in order; the cheap ones (catalog reads) outside the pool.
+STEPS = {
+    "mysql_daily_maintenance": ["index_analysis", "statistics", "cleanup", "backup"],
+    "mysql_weekly_optimization": ["optimize", "performance"],
+    "mysql_monthly_deep_maintenance": ["optimize", "integrity", "statistics", "capacity"],
+    "mysql_backup_testing": ["restore_verify"],
+    "mysql_disaster_recovery_test": ["drill"],
+    "mysql_health_check": ["health_check"],
+    "mysql_custom_quarter_hour_health": ["health_check"],
+    "mysql_custom_nightly_alpha": ["index_analysis", "statistics", "cleanup", "backup"],
+}
+CHEAP = {
+    ("mysql_daily_maintenance", "index_analysis"),
+    ("mysql_daily_maintenance", "statistics"),
+    ("mysql_weekly_optimization", "performance"),
+    ("mysql_monthly_deep_maintenance", "capacity"),
+    ("mysql_health_check", "health_check"),
+    ("mysql_custom_quarter_hour_health", "health_check"),
+    ("mysql_custom_nightly_alpha", "index_analysis"),
+    ("mysql_custom_nightly_alpha", "statistics"),
+}
+
+
 @pytest.fixture(scope="module")
 def parsed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     mp = pytest.MonkeyPatch()
@@ -75,19 +98,38 @@ def test_dag_ids_and_schedules(parsed: Any) -> None:
     assert getattr(bag.dags["mysql_custom_nightly_alpha"].timetable, "expression", None) is None
 
 
-@pytest.mark.parametrize("dag_id", [*EXPECTED, "mysql_custom_quarter_hour_health"])
+@pytest.mark.parametrize("dag_id", STEPS)
 def test_shared_defaults_on_every_task(parsed: Any, dag_id: str) -> None:
     dag = parsed[0].dags[dag_id]
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert "mysql" in dag.tags and dag.doc_md
     assert on_dag_failure in _as_list(dag.on_failure_callback)
-    assert [t.task_id for t in dag.tasks] == ["select_databases", "maintain", "report"]
+    steps = [f"maintain.{step}" for step in STEPS[dag_id]]
+    assert [t.task_id for t in dag.tasks] == ["select_databases", *steps, "report"]
     for task in dag.tasks:
         assert on_failure in _as_list(task.on_failure_callback), task.task_id
         assert task.retries == 3, task.task_id
-        assert task.pool == "mysql_maintenance", task.task_id
+        cheap = (dag_id, task.task_id.removeprefix("maintain.")) in CHEAP
+        assert task.pool == ("default_pool" if cheap else "mysql_maintenance"), task.task_id
         assert task.execution_timeout == timedelta(minutes=120)
         assert task.retry_exponential_backoff
+
+
+@pytest.mark.parametrize("dag_id", STEPS)
+def test_steps_run_in_order_per_database_then_the_report(parsed: Any, dag_id: str) -> None:
+    dag = parsed[0].dags[dag_id]
+    steps = [dag.get_task(f"maintain.{step}") for step in STEPS[dag_id]]
+    group = steps[0].task_group
+    assert group.group_id == "maintain" and type(group).__name__ == "MappedTaskGroup"
+    assert steps[0].upstream_task_ids == {"select_databases"}
+    for before, after in zip(steps, steps[1:], strict=False):
+        assert before.task_id in after.upstream_task_ids, after.task_id
+    for step in steps:
+        assert step.task_group is group and step.map_index_template == "{{ task.database }}"
+    # The report hears from every step, whatever became of them.
+    report = dag.get_task("report")
+    assert {s.task_id for s in steps} <= report.upstream_task_ids
+    assert report.trigger_rule == "all_done"
 
 
 def test_deadline_alert_per_dag(parsed: Any) -> None:

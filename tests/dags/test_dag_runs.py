@@ -31,7 +31,9 @@ def test_preflight_writes_one_audit_row_per_database_per_run(
     dag_run = run_dag("mysql_health_check")
     assert str(dag_run.state) == "success", task_states(dag_run)
     mapped = sorted(
-        ti.rendered_map_index for ti in dag_run.get_task_instances() if ti.task_id == "maintain"
+        ti.rendered_map_index
+        for ti in dag_run.get_task_instances()
+        if ti.task_id == "maintain.health_check"
     )
     assert mapped == ["primary", "secondary"]
 
@@ -42,14 +44,22 @@ def test_preflight_writes_one_audit_row_per_database_per_run(
         ("secondary", "preflight mysql_health_check", "ok"),
     ]
     assert {r["dag_id"] for r in rows} == {"mysql_health_check"}
-    assert {r["task_id"] for r in rows} == {"maintain"}
+    assert {r["task_id"] for r in rows} == {"maintain.health_check"}
 
-    # A second run with params selecting one database and dry_run adds exactly one row.
+    # A second run with params selecting one database and dry_run: one row per step.
     second = run_dag("mysql_daily_maintenance", {"databases": ["secondary"], "dry_run": True})
     assert str(second.state) == "success", task_states(second)
     rows = AuditLog(target.conn_id, target.history_schema).read(run_id=second.run_id)
     preflights = [r for r in rows if r["command"].startswith("preflight")]
-    assert [(r["database_name"], r["outcome"]) for r in preflights] == [("secondary", "dry_run")]
+    assert [(r["database_name"], r["outcome"]) for r in preflights] == [
+        ("secondary", "dry_run")
+    ] * 4
+    assert [r["task_id"] for r in preflights] == [
+        "maintain.index_analysis",
+        "maintain.statistics",
+        "maintain.cleanup",
+        "maintain.backup",
+    ]
     # Everything that run recorded was a dry run on the selected database only.
     assert {(r["database_name"], r["outcome"]) for r in rows} == {("secondary", "dry_run")}
 
@@ -94,16 +104,19 @@ def test_a_failing_task_alerts_slack_and_email(
     by_index = {
         ti.rendered_map_index: str(ti.state)
         for ti in dag_run.get_task_instances()
-        if ti.task_id == "maintain"
+        if ti.task_id == "maintain.index_analysis"
     }
     assert by_index == {"healthy": "success", "orders_down": "failed"}, states
+    # The first step failed: the steps after it on that database never started.
+    assert states[("maintain.backup", 0)] == "success"
+    assert states[("maintain.backup", 1)] == "upstream_failed"
 
     task_alerts = [t for t in slack.texts() if "mysql_daily_maintenance.maintain" in t]
     assert len(task_alerts) == 1, slack.texts()
     text = task_alerts[0]
     for expected in (
         "DAG: mysql_daily_maintenance",
-        "Task: maintain",
+        "Task: maintain.index_analysis",
         "Database: orders_down",
         "Logical date:",
         "cannot connect",
@@ -154,7 +167,7 @@ def test_a_broken_channel_never_masks_the_outcome(
     by_index = {
         ti.rendered_map_index: str(ti.state)
         for ti in dag_run.get_task_instances()
-        if ti.task_id == "maintain"
+        if ti.task_id == "maintain.health_check"
     }
     assert by_index == {"primary": "success", "down": "failed"}
     assert str(dag_run.state) == "failed"
@@ -196,11 +209,13 @@ def test_health_check_of_an_unreachable_database_fails_fast_and_alone(
         dag_run = run_dag("mysql_health_check")
     silent.close()
     tis = {
-        ti.rendered_map_index: ti for ti in dag_run.get_task_instances() if ti.task_id == "maintain"
+        ti.rendered_map_index: ti
+        for ti in dag_run.get_task_instances()
+        if ti.task_id == "maintain.health_check"
     }
     assert str(tis["primary"].state) == "success"
     assert str(tis["silent"].state) == "failed"
     assert tis["silent"].duration < 15  # bounded by the 2 s connect timeout, not a hang
-    (alert,) = [t for t in slack.texts() if "maintain failed" in t]
+    (alert,) = [t for t in slack.texts() if "maintain.health_check failed" in t]
     assert "Database: silent" in alert
     assert "cannot connect" in alert and "connection 'mmc_silent'" in alert

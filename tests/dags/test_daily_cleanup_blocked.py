@@ -1,4 +1,4 @@
-"""A rule refused for its foreign keys fails the daily task once, after the other steps ran."""
+"""A rule refused for its foreign keys fails the cleanup step once, after its other rules ran."""
 
 from __future__ import annotations
 
@@ -22,10 +22,20 @@ def _plant(target: Target) -> None:
 
 def _rules() -> list[dict]:
     return [
-        {"name": "orders", "table": "orders", "date_column": "created", "retention_days": 30,
-         "cleanup_type": "delete"},
-        {"name": "logs", "table": "logs", "date_column": "at", "retention_days": 30,
-         "cleanup_type": "delete"},
+        {
+            "name": "orders",
+            "table": "orders",
+            "date_column": "created",
+            "retention_days": 30,
+            "cleanup_type": "delete",
+        },
+        {
+            "name": "logs",
+            "table": "logs",
+            "date_column": "at",
+            "retention_days": 30,
+            "cleanup_type": "delete",
+        },
     ]
 
 
@@ -42,9 +52,13 @@ def test_a_refused_rule_alerts_once_naming_it_and_the_rest_of_the_day_runs(
             }
         )
         dag_run = run_dag("mysql_daily_maintenance")
-    assert task_states(dag_run)[("maintain", 0)] == "failed"
-    task_alerts = [t for t in slack.texts() if "maintain failed" in t]
+    states = task_states(dag_run)
+    assert states[("maintain.index_analysis", 0)] == "success"
+    assert states[("maintain.cleanup", 0)] == "failed"
+    assert states[("maintain.backup", 0)] == "upstream_failed"
+    task_alerts = [t for t in slack.texts() if " failed" in t and ".maintain." in t]
     assert len(task_alerts) == 1, slack.texts()
+    assert "maintain.cleanup failed" in task_alerts[0]
     assert ".orders refused" in task_alerts[0]
     assert "fk_items_order" in task_alerts[0] and "archive_children" in task_alerts[0]
     # Nothing of the refused rule was touched; the other rule did its work.
@@ -57,5 +71,5 @@ def test_a_dry_run_of_a_refused_rule_only_reports(target: Target, write_config) 
     _plant(target)
     write_config({"databases": [target_database(target, "shop", cleanup_rules=_rules())]})
     dag_run = run_dag("mysql_daily_maintenance", {"dry_run": True})
-    assert task_states(dag_run)[("maintain", 0)] == "success"
+    assert task_states(dag_run)[("maintain.cleanup", 0)] == "success"
     assert target.sql("SELECT COUNT(*) FROM logs") == [(2,)]

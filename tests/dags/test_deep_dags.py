@@ -102,7 +102,7 @@ def test_monthly_finds_the_autoincrement_and_alerts_on_a_missing_table(
         )
         run = run_dag("mysql_monthly_deep_maintenance")
     assert str(run.state) == "failed"
-    (alert,) = [t for t in slack.texts() if "maintain failed" in t]
+    (alert,) = [t for t in slack.texts() if "maintain.integrity failed" in t]
     assert "CHECK TABLE found problems" in alert and "app.doomed" in alert
     assert "CRITICAL" in alert and "Database: app_db" in alert
     server.execute("DROP TABLE IF EXISTS app.doomed")

@@ -39,7 +39,9 @@ def test_wrong_password_fails_on_the_first_try_despite_retries(
         dag_run = run_dag("mysql_health_check")
 
     tis = {
-        ti.rendered_map_index: ti for ti in dag_run.get_task_instances() if ti.task_id == "maintain"
+        ti.rendered_map_index: ti
+        for ti in dag_run.get_task_instances()
+        if ti.task_id == "maintain.health_check"
     }
     assert str(tis["healthy"].state) == "success", task_states(dag_run)
     failed = tis["orders"]
@@ -47,7 +49,7 @@ def test_wrong_password_fails_on_the_first_try_despite_retries(
     assert failed.try_number == 1  # no retry used, though two were configured
     assert failed.max_tries == 2
 
-    alerts = [t for t in slack.texts() if "Database: orders" in t and "maintain" in t]
+    alerts = [t for t in slack.texts() if "Database: orders" in t and "maintain.health_check" in t]
     assert len(alerts) == 1, slack.texts()
     assert "[1045]" in alerts[0] and "Not retried" in alerts[0], alerts[0]
     assert not any(PASSWORD in t for t in slack.texts())

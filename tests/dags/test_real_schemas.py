@@ -120,7 +120,7 @@ def _run_green(dag_id: str, history: str) -> tuple[Any, dict[str, Any]]:
 
 
 def _results(dag_run: Any) -> list[dict[str, Any]]:
-    """The return values of the run's ``maintain`` tasks (one per database)."""
+    """Each database's result: its steps' outputs merged, as the run's report returned them."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -129,11 +129,12 @@ def _results(dag_run: Any) -> list[dict[str, Any]]:
             XComModel.get_many(
                 run_id=dag_run.run_id,
                 dag_ids=dag_run.dag_id,
-                task_ids="maintain",
+                task_ids="report",
                 key="return_value",
             )
         ).all()
-        return [XComModel.deserialize_value(row) for row in rows]
+        (report,) = [XComModel.deserialize_value(row) for row in rows]
+        return list(report["databases"])
 
 
 def _failed_actions(history: str, dag_run: Any, url: str = MYSQL_URL) -> list[dict[str, Any]]:

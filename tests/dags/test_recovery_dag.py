@@ -150,5 +150,5 @@ def test_drill_passes_on_a_healthy_setup_and_names_a_purged_binlog(
     assert evidence["verdict"] == "not ready"
     gap = [c for c in evidence["areas"]["binlogs"] if c["status"] == "fail"]
     assert gap and first_log[0] in gap[0]["detail"], gap
-    alerts = [t for t in slack.texts() if "maintain failed" in t]
+    alerts = [t for t in slack.texts() if "maintain.drill failed" in t]
     assert alerts and first_log[0] in alerts[-1], slack.texts()

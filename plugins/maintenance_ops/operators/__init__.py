@@ -1,7 +1,8 @@
-"""Thin Airflow operators: validate in ``__init__``, do the I/O in ``execute``.
+"""Operators, one per kind of work on one database: validate in ``__init__``, I/O in ``execute``.
 
-Each class is imported from its own module on first use (PEP 562), so a DAG file parsing one
-cadence imports that operator's module, not all six.
+Each is usable in any DAG (``database=`` names a configured database); the built-in DAGs are
+composed of them (``maintenance_ops.dag_parts.CADENCE_STEPS``). Each class is imported from
+its own module on first use (PEP 562), so a DAG file imports the modules of its own steps only.
 """
 
 from __future__ import annotations
@@ -10,35 +11,47 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from maintenance_ops.operators.backup import BackupTestingOperator
-    from maintenance_ops.operators.base import DatabaseOperator
-    from maintenance_ops.operators.daily import DailyMaintenanceOperator
-    from maintenance_ops.operators.deep import (
-        MonthlyDeepMaintenanceOperator,
-        WeeklyOptimizationOperator,
+    from maintenance_ops.operators.backup import (
+        BackupTestingOperator,
+        MySqlBackupOperator,
+        MySqlRestoreVerifyOperator,
     )
-    from maintenance_ops.operators.health import HealthCheckOperator
-    from maintenance_ops.operators.recovery import DisasterRecoveryOperator
+    from maintenance_ops.operators.base import DatabaseOperator
+    from maintenance_ops.operators.daily import (
+        MySqlCleanupOperator,
+        MySqlIndexAnalysisOperator,
+        MySqlStatisticsOperator,
+    )
+    from maintenance_ops.operators.deep import (
+        MySqlCapacityPlanOperator,
+        MySqlIntegrityCheckOperator,
+        MySqlOptimizeTablesOperator,
+        MySqlPerformanceAnalysisOperator,
+    )
+    from maintenance_ops.operators.health import HealthCheckOperator, MySqlHealthCheckOperator
+    from maintenance_ops.operators.recovery import (
+        DisasterRecoveryOperator,
+        MySqlRecoveryDrillOperator,
+    )
 
 # Where each operator class lives: its module under maintenance_ops.operators.
 _MODULES = {
-    "BackupTestingOperator": "backup",
     "DatabaseOperator": "base",
-    "DailyMaintenanceOperator": "daily",
-    "MonthlyDeepMaintenanceOperator": "deep",
-    "WeeklyOptimizationOperator": "deep",
+    "MySqlIndexAnalysisOperator": "daily",
+    "MySqlStatisticsOperator": "daily",
+    "MySqlCleanupOperator": "daily",
+    "MySqlOptimizeTablesOperator": "deep",
+    "MySqlPerformanceAnalysisOperator": "deep",
+    "MySqlIntegrityCheckOperator": "deep",
+    "MySqlCapacityPlanOperator": "deep",
+    "MySqlBackupOperator": "backup",
+    "MySqlRestoreVerifyOperator": "backup",
+    "MySqlHealthCheckOperator": "health",
+    "MySqlRecoveryDrillOperator": "recovery",
+    # The names of the one-operator-per-cadence days, kept for existing imports.
+    "BackupTestingOperator": "backup",
     "HealthCheckOperator": "health",
     "DisasterRecoveryOperator": "recovery",
-}
-
-# The operator that does each cadence's work, by class name.
-CADENCE_OPERATORS: dict[str, str] = {
-    "daily_maintenance": "DailyMaintenanceOperator",
-    "weekly_optimization": "WeeklyOptimizationOperator",
-    "monthly_deep_maintenance": "MonthlyDeepMaintenanceOperator",
-    "backup_testing": "BackupTestingOperator",
-    "disaster_recovery_test": "DisasterRecoveryOperator",
-    "health_check": "HealthCheckOperator",
 }
 
 
@@ -50,22 +63,34 @@ def __getattr__(name: str) -> Any:
     return operator
 
 
-def operator_for(cadence: str) -> type[DatabaseOperator]:
-    """Return the operator class that does ``cadence``'s work."""
-    operator: type[DatabaseOperator] = __getattr__(
-        CADENCE_OPERATORS.get(cadence, "DatabaseOperator")
-    )
-    return operator
+def operator(name: str) -> type[DatabaseOperator]:
+    """Return the operator class called ``name`` (importing its module once)."""
+    found: type[DatabaseOperator] = __getattr__(name)
+    return found
+
+
+def load_all() -> None:
+    """Import every operator module (the dag-processor's preload does, once)."""
+    for name in _MODULES:
+        operator(name)
 
 
 __all__ = [
-    "CADENCE_OPERATORS",
     "BackupTestingOperator",
-    "DailyMaintenanceOperator",
     "DatabaseOperator",
     "DisasterRecoveryOperator",
     "HealthCheckOperator",
-    "MonthlyDeepMaintenanceOperator",
-    "WeeklyOptimizationOperator",
-    "operator_for",
+    "MySqlBackupOperator",
+    "MySqlCapacityPlanOperator",
+    "MySqlCleanupOperator",
+    "MySqlHealthCheckOperator",
+    "MySqlIndexAnalysisOperator",
+    "MySqlIntegrityCheckOperator",
+    "MySqlOptimizeTablesOperator",
+    "MySqlPerformanceAnalysisOperator",
+    "MySqlRecoveryDrillOperator",
+    "MySqlRestoreVerifyOperator",
+    "MySqlStatisticsOperator",
+    "load_all",
+    "operator",
 ]

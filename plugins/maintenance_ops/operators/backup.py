@@ -1,4 +1,4 @@
-"""The backup-testing operator: find (or take) the newest backup, restore it, prove it."""
+"""The backup steps: take the day's backup; find (or take) the newest one, restore it, prove it."""
 
 from __future__ import annotations
 
@@ -11,20 +11,86 @@ if TYPE_CHECKING:
     from maintenance_ops.restore import RestoreTestResult
 
 
-class BackupTestingOperator(DatabaseOperator):
+def _take(run: Run) -> Any:
+    """Take a backup of the database's maintained schemas to its ``backup.location``."""
+    from maintenance_ops.backup import take_backup
+
+    session, db, _, audit, preflight, _ = run.parts()
+    return take_backup(
+        session,
+        conn_id=db.conn_id,
+        database_name=db.name,
+        schemas=preflight.schemas,
+        history_schema=db.history_schema,
+        settings=db.backup,
+        audit=audit,
+    )
+
+
+class MySqlBackupOperator(DatabaseOperator):
+    """Take one database's backup and apply its retention, when ``backup.enabled``.
+
+    The tool is ``backup.tool`` (a logical dump, mydumper or mariabackup/xtrabackup), with a
+    manifest of sha256 checksums, optionally encrypted, to ``backup.location`` (a folder or
+    object storage); then backups beyond ``backup.retention_days`` and ``backup.keep_count``
+    are removed. With backups off, or in a dry run, it does nothing and says so.
+
+    :param database: name of the database in the configuration (templated).
+    :param cadence: the schedule whose settings and grants apply (default
+        ``daily_maintenance``).
+    """
+
+    step = "backup"
+    default_cadence = "daily_maintenance"
+    takes_backups = True
+
+    def work(self, run: Run) -> dict[str, Any]:
+        from maintenance_ops.backup import apply_retention
+
+        db = run.db
+        if not db.backup.enabled:
+            return {"backup": None, "summary": "no backup (backup.enabled is off)"}
+        if run.dry_run:
+            return {"backup": None, "summary": "no backup (dry run)"}
+        result = _take(run)
+        removed = apply_retention(
+            db.backup.location,
+            db.name,
+            retention_days=db.backup.retention_days,
+            keep_count=db.backup.keep_count,
+            now=run.now,
+        )
+        name = str(result.path).rsplit("/", 1)[-1]
+        return {
+            "backup": {
+                "path": str(result.path),
+                "bytes": result.bytes,
+                "removed": [str(r) for r in removed],
+            },
+            "summary": f"backup {name} ({result.bytes} bytes)",
+        }
+
+
+class MySqlRestoreVerifyOperator(DatabaseOperator):
     """Restore the newest backup to a scratch or ephemeral server and verify it completely.
 
     With backups enabled and none found, one is taken first. An empty location, a backup
     older than its RPO target, or any failed check is a critical alert (the task fails).
-    The source server is never the restore target.
+    The source server is never the restore target. The RTO and RPO measured are kept for
+    the weekly trend.
 
-    :param database: name of the database in the configuration (mapped per database).
-    :param cadence: the schedule key (``backup_testing`` for the built-in DAG).
+    :param database: name of the database in the configuration (templated).
+    :param cadence: the schedule whose settings and grants apply (default
+        ``backup_testing``).
     """
+
+    step = "restore_verify"
+    default_cadence = "backup_testing"
+    takes_backups = True
 
     def work(self, run: Run) -> dict[str, Any]:
         session, db, config, audit, preflight, context = run.parts()
-        from maintenance_ops.backup import latest_backup, local_copy, take_backup
+        from maintenance_ops.backup import latest_backup, local_copy
         from maintenance_ops.identity import marked_source
         from maintenance_ops.restore import cleanup_restore_leftovers, restore_test
 
@@ -33,15 +99,7 @@ class BackupTestingOperator(DatabaseOperator):
         info = latest_backup(db.backup.location, db.name)
         if info is None and db.backup.enabled and not preflight.dry_run:
             self.log.info("No backup of %s at %s: taking one", db.name, db.backup.location)
-            take_backup(
-                session,
-                conn_id=db.conn_id,
-                database_name=db.name,
-                schemas=preflight.schemas,
-                history_schema=db.history_schema,
-                settings=db.backup,
-                audit=audit,
-            )
+            _take(run)
             info = latest_backup(db.backup.location, db.name)
         if info is None:
             raise VerificationError(
@@ -96,3 +154,7 @@ class BackupTestingOperator(DatabaseOperator):
             run_id=run.context.get("run_id"),
             details=details,
         )
+
+
+# The name this operator had when each cadence was one operator.
+BackupTestingOperator = MySqlRestoreVerifyOperator

@@ -1,10 +1,15 @@
-"""The per-database operator every maintenance DAG maps over its databases."""
+"""The base of every step operator: one database, one kind of work, after its own preflight.
+
+Each step (index analysis, cleanup, a backup, ...) is its own operator and its own task: it
+connects, checks the privileges its step needs and the maintenance window, writes its audit
+rows, does its work and returns a JSON-able result for the report.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -13,6 +18,8 @@ from maintenance_ops.cadences import BY_KEY
 from maintenance_ops.exceptions import PreflightError, error_code, final_reason
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from maintenance_ops.audit import AuditLog
     from maintenance_ops.config import Config, Database
     from maintenance_ops.preflight import PreflightResult
@@ -77,34 +84,60 @@ def fail_fast(database: str, exc: Exception) -> None:
     raise AirflowFailException(f"{database}: {text}\nNot retried: {reason}") from exc
 
 
+# The pool of Airflow's own: cheap steps run there, not in the maintenance pool.
+DEFAULT_POOL = "default_pool"
+
+
 class DatabaseOperator(BaseOperator):
-    """Run one cadence's work on one configured database, after a preflight.
+    """Run one step of maintenance on one configured database, after a preflight.
 
     The preflight connects, detects flavor and version, checks the account's privileges for
-    this cadence and the maintenance window, and writes one audit row. Subclasses put the
-    cadence's real work in :meth:`work`; this class alone runs just the preflight.
+    this step (grants.sql's tags of its cadence, with the backup and replica features only
+    for the steps that use them) and the maintenance window, and writes one audit row.
+    Subclasses put the step's work in :meth:`work`; this class alone runs just the preflight.
 
-    :param database: name of the database in the configuration (mapped per database).
-    :param cadence: the schedule key, e.g. ``daily_maintenance``.
+    A cheap step (``heavy = False``: catalog reads) runs in Airflow's ``default_pool`` unless
+    given a ``pool``; a heavy one takes the pool its DAG's ``default_args`` name (the built-in
+    DAGs: ``maintenance.pool``).
+
+    :param database: name of the database in the configuration (templated; mapped per database).
+    :param cadence: the schedule whose settings and grants apply (``daily_maintenance``, ...);
+        default: the step's own cadence.
     """
 
-    template_fields = ("database",)
+    template_fields: Sequence[str] = ("database",)
     ui_color = "#d9ecff"
 
-    def __init__(self, *, database: str, cadence: str, **kwargs: Any) -> None:
+    step: ClassVar[str] = "preflight"
+    """The step's name: its task id in the built-in DAGs and its key in the report."""
+    default_cadence: ClassVar[str | None] = None
+    heavy: bool = True
+    """Whether the step loads the server (then it runs in the maintenance pool)."""
+    writes: ClassVar[bool | None] = None
+    """Whether the step changes the target, so the maintenance window applies (None: the
+    cadence's)."""
+    takes_backups: ClassVar[bool] = False
+    """The step takes a backup when ``backup.enabled`` (its grants are checked then)."""
+    reads_replicas: ClassVar[bool] = False
+    """The step reads the database's replicas (their grants are checked)."""
+
+    def __init__(self, *, database: str, cadence: str | None = None, **kwargs: Any) -> None:
+        cadence = cadence or self.default_cadence
         if cadence not in BY_KEY:
-            raise ValueError(f"unknown cadence {cadence!r}; use one of {', '.join(BY_KEY)}")
+            raise ValueError(
+                f"{type(self).__name__}: unknown cadence {cadence!r}; pass cadence= one of "
+                f"{', '.join(BY_KEY)}"
+            )
+        if isinstance(database, str) and not database.strip():
+            raise ValueError(
+                f"{type(self).__name__}: database= is empty; name a database of the "
+                "configuration's `databases:`"
+            )
+        if not self.heavy:
+            kwargs.setdefault("pool", DEFAULT_POOL)
         super().__init__(**kwargs)
         self.database = database
         self.cadence = cadence
-
-    @classmethod
-    def for_each(
-        cls, databases: Any, *, cadence: str, task_id: str = "maintain", **kwargs: Any
-    ) -> Any:
-        """Map this operator over ``databases``; each map index is shown as the database name."""
-        kwargs.setdefault("map_index_template", "{{ task.database }}")
-        return cls.partial(task_id=task_id, cadence=cadence, **kwargs).expand(database=databases)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from maintenance_ops.audit import AuditLog, RunContext
@@ -133,12 +166,13 @@ class DatabaseOperator(BaseOperator):
                     preflight = self._preflight(session, db, config, audit, dry_run)
                     result = {
                         "database": db.name,
+                        "step": self.step,
                         "dry_run": dry_run,
                         "preflight": preflight.to_dict(),
                     }
                     skip = self._outside_window(config, preflight)
                     if skip:
-                        self.log.warning("%s: %s; nothing done", db.name, skip)
+                        self.log.warning("%s: %s; %s not run", db.name, skip, self.step)
                         result["skipped"] = skip
                     else:
                         run = Run(session, db, config, audit, preflight, context)
@@ -171,13 +205,16 @@ class DatabaseOperator(BaseOperator):
                     UTC
                 ),  # the window is about the server's load now, not the run date
                 dry_run=dry_run,
+                backups=self.takes_backups and db.backup.enabled,
+                replicas=self.reads_replicas and bool(db.replicas),
             )
-            entry.details = preflight.to_dict()
+            entry.details = {"step": self.step, **preflight.to_dict()}
             if not preflight.ok:
                 entry.outcome = "failed"
         self.log.info(
-            "Preflight %s: %s %s at %s, schemas=%s, window_open=%s, dry_run=%s, %.2fs",
+            "Preflight %s (%s): %s %s at %s, schemas=%s, window_open=%s, dry_run=%s, %.2fs",
             db.name,
+            self.step,
             preflight.flavor,
             preflight.version,
             preflight.server,
@@ -194,8 +231,8 @@ class DatabaseOperator(BaseOperator):
                 )
             )
             raise PreflightError(
-                f"the maintenance account lacks {lacking} for {cadence.dag_id}; nothing was "
-                "done: grant them (include/sql/grants.sql lists every grant and why)"
+                f"the maintenance account lacks {lacking} for {cadence.dag_id} ({self.step}); "
+                "nothing was done: grant them (include/sql/grants.sql lists every grant and why)"
             )
         return preflight
 
@@ -215,7 +252,8 @@ class DatabaseOperator(BaseOperator):
     def _outside_window(self, config: Config, preflight: PreflightResult) -> str | None:
         """Return why the work must wait for the window, or None when it may run now."""
         window = config.maintenance.window
-        if not BY_KEY[self.cadence].writes or preflight.window_open or window is None:
+        writes = BY_KEY[self.cadence].writes if self.writes is None else self.writes
+        if not writes or preflight.window_open or window is None:
             return None
         if not config.maintenance.enforce_window:
             self.log.warning("%s: outside the maintenance window, running anyway", self.database)
@@ -247,5 +285,5 @@ class DatabaseOperator(BaseOperator):
         return RecoveryHistory(self.history_session(session, db, config), db.history_schema)
 
     def work(self, run: Run) -> dict[str, Any]:
-        """Do the cadence's work on an open, preflighted session; return a JSON-able result."""
+        """Do the step's work on an open, preflighted session; return a JSON-able result."""
         return {"actions": []}

@@ -1,4 +1,9 @@
-"""The daily maintenance operator: index analysis, statistics refresh, retention cleanup."""
+"""The daily steps: index analysis, statistics refresh, retention cleanup.
+
+Time-based decisions use the run's moment (``run_moment``: ``data_interval_end``, else
+``run_after``), so a backfill of an old date deletes only what was expired on that date, and a
+re-run (even of a manual run cleared days later) does nothing new.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,18 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.exceptions import ConfigError, SafetyAbort
+from maintenance_ops.exceptions import ConfigError, MaintenanceError, SafetyAbort
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from maintenance_ops.config import CleanupRule, Database
     from maintenance_ops.session import MaintenanceSession
+
+
+class CleanupLocked(MaintenanceError):
+    """A rule's table stayed locked: retryable, the next try (or run) continues it."""
 
 
 def resolve_rule_targets(
@@ -43,141 +54,65 @@ def resolve_rule_targets(
     return targets, errors
 
 
-class DailyMaintenanceOperator(DatabaseOperator):
-    """Analyse indexes, refresh stale statistics and apply the retention rules on one database.
+def cleanup_outcome(cleanup: Sequence[dict[str, Any]], dry_run: bool) -> MaintenanceError | None:
+    """Return the error that ends a cleanup whose rules did not all complete, or None (pure).
 
-    Time-based decisions use the run's moment (``run_moment``: ``data_interval_end``, else
-    ``run_after``), so a backfill of an old date deletes only what was expired on that date,
-    and a re-run (even of a manual run cleared days later) does nothing new.
-
-    :param database: name of the database in the configuration (mapped per database).
-    :param cadence: the schedule key (``daily_maintenance`` for the built-in DAG).
+    A rule refused for its foreign keys or stopped by a RESTRICT child leaves expired rows
+    behind every night until someone acts: final (:class:`SafetyAbort`). A table that stayed
+    locked is worth another try of this step alone: retryable (:class:`CleanupLocked`). A dry
+    run only reports.
     """
+    if dry_run:
+        return None
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._cancel = threading.Event()
-
-    def on_kill(self) -> None:
-        self._cancel.set()  # the cleanup stops between chunks, never inside one
-
-    def work(self, run: Run) -> dict[str, Any]:
-        targets = self._rule_targets(run.session, run.db, run.preflight.schemas)
-        indexes = self._indexes(run)
-        stats = self._statistics(run)
-        cleanup = self._cleanup(run, targets)
-        backup = self._backup(run)
-        warnings = [w for r in cleanup for w in r["warnings"]] + stats.get("notes", [])
-        rows = sum(r["rows_deleted"] for r in cleanup)
-        would = sum(r.get("dry_run_rows") or 0 for r in cleanup)
-        counts = indexes["counts"]
-        summary = (
-            f"{sum(counts.values())} index finding(s) "
-            f"({', '.join(f'{k} {v}' for k, v in counts.items() if v) or 'none'}); "
-            f"statistics refreshed on {len(stats['analysed'])} table(s); "
-            + (
-                f"cleanup would remove {would} row(s)"
-                if run.dry_run
-                else f"cleanup removed {rows} row(s)"
-            )
-            + f" in {len(cleanup)} rule run(s)"
-        )
-        if backup:
-            summary += f"; backup {backup['path'].rsplit('/', 1)[-1]} ({backup['bytes']} bytes)"
-        self._fail_on_blocked_rules(cleanup, run.dry_run)
-        return {
-            "summary": summary,
-            "backup": backup,
-            "index_analysis": indexes,
-            "statistics": stats,
-            "cleanup": cleanup,
-            "warnings": warnings,
-        }
-
-    @staticmethod
-    def _fail_on_blocked_rules(cleanup: list[dict[str, Any]], dry_run: bool) -> None:
-        """Fail the task (one alert) when a rule was refused or stopped, after the other steps.
-
-        A rule refused for its foreign keys or stopped by a RESTRICT child leaves expired rows
-        behind every night until someone acts: green would hide it. A dry run only reports.
-        """
-        blocked = [r for r in cleanup if r["status"] in ("refused", "failed")]
-        if not blocked or dry_run:
-            return
-        reasons = "; ".join(
+    def reasons(rows: list[dict[str, Any]]) -> str:
+        return "; ".join(
             f"rule {r['rule']} on {r['table']} {r['status']}: "
             + (r["warnings"][-1] if r["warnings"] else "see the task log")
-            for r in blocked
-        )
-        raise SafetyAbort(
-            f"{len(blocked)} cleanup rule run(s) did not complete ({reasons}); the other rules, "
-            "index analysis, statistics and the backup ran"
+            for r in rows
         )
 
-    def _backup(self, run: Run) -> dict[str, Any] | None:
-        """Take the day's backup and apply retention, when backups are enabled."""
-        session, db, config, audit, preflight, _ = run.parts()
-        end = run.now
-
-        from maintenance_ops.backup import apply_retention, take_backup
-
-        if not db.backup.enabled or preflight.dry_run:
-            return None
-        result = take_backup(
-            session,
-            conn_id=db.conn_id,
-            database_name=db.name,
-            schemas=preflight.schemas,
-            history_schema=db.history_schema,
-            settings=db.backup,
-            audit=audit,
+    blocked = [r for r in cleanup if r["status"] in ("refused", "failed")]
+    if blocked:
+        return SafetyAbort(
+            f"{len(blocked)} cleanup rule run(s) did not complete ({reasons(blocked)}); "
+            "the other rules ran"
         )
-        removed = apply_retention(
-            db.backup.location,
-            db.name,
-            retention_days=db.backup.retention_days,
-            keep_count=db.backup.keep_count,
-            now=end,
+    locked = [r for r in cleanup if r["status"] == "skipped_locked"]
+    if locked:
+        return CleanupLocked(
+            f"{len(locked)} cleanup rule run(s) met a locked table ({reasons(locked)}); the "
+            "other rules ran, a retry of this step continues"
         )
-        return {
-            "path": str(result.path),
-            "bytes": result.bytes,
-            "removed": [str(r) for r in removed],
-        }
+    return None
 
-    def _rule_targets(
-        self, session: MaintenanceSession, db: Database, schemas: list[str]
-    ) -> dict[str, list[str]]:
-        """Check every rule's table and column exist before anything is written."""
-        from maintenance_ops.sqlfiles import load_sql
 
-        if not db.cleanup_rules:
-            return {}
-        wanted = {r.schema_name for r in db.cleanup_rules if r.schema_name} | set(schemas)
-        rows = session.query(
-            load_sql("cleanup_rule_targets"),
-            {
-                "schemas": tuple(wanted) or ("",),
-                "tables": tuple({r.table for r in db.cleanup_rules}),
-            },
-        )
-        columns = {(r["schema_name"], r["table_name"], r["column_name"]) for r in rows}
-        targets, errors = resolve_rule_targets(list(db.cleanup_rules), schemas, columns)
-        if errors:
-            raise ConfigError("; ".join(errors))
-        return targets
+class MySqlIndexAnalysisOperator(DatabaseOperator):
+    """Find duplicate, redundant, unused and low-selectivity indexes of one database.
 
-    def _indexes(self, run: Run) -> dict[str, Any]:
-        session, db, config, audit, preflight, _ = run.parts()
-        end = run.now
+    Reads the catalog and the index usage counters (no change to the tables); keeps the
+    findings in the history schema and logs a ``DROP INDEX`` for each one safe to drop.
+
+    :param database: name of the database in the configuration (templated).
+    :param cadence: the schedule whose settings and grants apply (default
+        ``daily_maintenance``).
+    """
+
+    step = "index_analysis"
+    default_cadence = "daily_maintenance"
+    heavy = False
+    writes = False
+
+    def work(self, run: Run) -> dict[str, Any]:
         from maintenance_ops.index_analysis import analyze_indexes, render_findings
 
+        session, db, config, audit, preflight, _ = run.parts()
         with audit.action(db.name, "index analysis", dry_run=preflight.dry_run) as entry:
             analysis = analyze_indexes(
                 session,
                 preflight.schemas,
                 history_schema=db.history_schema,
-                now=end,
+                now=run.now,
                 unused_days=config.daily.unused_index_days,
                 max_selectivity=config.daily.low_selectivity_max,
                 min_rows=config.daily.low_selectivity_min_rows,
@@ -186,14 +121,50 @@ class DailyMaintenanceOperator(DatabaseOperator):
             entry.details = {"counts": analysis.to_dict()["counts"]}
         for line in render_findings(analysis).splitlines():
             self.log.info("%s", line)
-        return analysis.to_dict()
+        found = analysis.to_dict()
+        counts = found["counts"]
+        return {
+            "index_analysis": found,
+            "summary": (
+                f"{sum(counts.values())} index finding(s) "
+                f"({', '.join(f'{k} {v}' for k, v in counts.items() if v) or 'none'})"
+            ),
+        }
 
-    def _statistics(self, run: Run) -> dict[str, Any]:
-        session, db, config, audit, preflight, _ = run.parts()
-        end = run.now
+
+class MySqlStatisticsOperator(DatabaseOperator):
+    """Refresh the optimizer statistics of one database's stale tables, and histograms.
+
+    ``ANALYZE TABLE`` on each table whose rows changed by ``daily.stale_stats_ratio`` since
+    its last refresh, within ``daily.statistics_time_budget_minutes``; with ``histograms``
+    also the column histograms (``optimization.histogram_*``), which read whole tables.
+
+    :param database: name of the database in the configuration (templated).
+    :param histograms: also refresh histograms on the columns that benefit (heavy: runs in
+        the maintenance pool).
+    :param cadence: the schedule whose settings and grants apply (default
+        ``daily_maintenance``; the monthly DAG passes ``monthly_deep_maintenance``).
+    """
+
+    step = "statistics"
+    default_cadence = "daily_maintenance"
+    heavy = False
+
+    def __init__(self, *, histograms: bool = False, **kwargs: Any) -> None:
+        if not isinstance(histograms, bool):
+            raise TypeError(
+                f"MySqlStatisticsOperator: histograms= takes True or False, not {histograms!r}"
+            )
+        self.histograms = histograms
+        if histograms:
+            self.heavy = True  # whole-table reads: the maintenance pool (set before the base)
+        super().__init__(**kwargs)
+
+    def work(self, run: Run) -> dict[str, Any]:
         from maintenance_ops.statistics import refresh_statistics
 
-        result = refresh_statistics(
+        session, db, config, audit, preflight, _ = run.parts()
+        stats = refresh_statistics(
             session,
             preflight.schemas,
             audit,
@@ -201,17 +172,129 @@ class DailyMaintenanceOperator(DatabaseOperator):
             dry_run=preflight.dry_run,
             time_budget_s=config.daily.statistics_time_budget_minutes * 60,
             ratio=config.daily.stale_stats_ratio,
-            now=end,
-        )
-        return result.to_dict()
+            now=run.now,
+        ).to_dict()
+        result: dict[str, Any] = {
+            "statistics": stats,
+            "warnings": list(stats.get("notes", [])),
+            "summary": f"statistics refreshed on {len(stats['analysed'])} table(s)",
+        }
+        if self.histograms:
+            histograms = self._histograms(run)
+            result["histograms"] = histograms
+            result["summary"] += f"; histograms on {len(histograms['refreshed'])} table(s)"
+        return result
 
-    def _cleanup(self, run: Run, targets: dict[str, list[str]]) -> list[dict[str, Any]]:
+    def _histograms(self, run: Run) -> dict[str, Any]:
+        from maintenance_ops.histograms import refresh_histograms
+
         session, db, config, audit, preflight, _ = run.parts()
-        end = run.now
+        opt = config.optimization
+        return refresh_histograms(
+            session,
+            preflight.schemas,
+            audit=audit,
+            database_name=db.name,
+            dry_run=preflight.dry_run,
+            time_budget_s=opt.histogram_time_budget_minutes * 60,
+            max_columns_per_table=opt.histogram_max_columns,
+        ).to_dict()
+
+
+class MySqlCleanupOperator(DatabaseOperator):
+    """Apply one database's retention rules (``cleanup_rules``): delete or archive expired rows.
+
+    Each rule deletes (or archives, then deletes) the rows older than its ``retention_days``
+    before the run's moment, in chunks on the throttle (``daily.cleanup_time_budget_minutes``,
+    replica lag, the window), checking every rule's table and column before anything is
+    written. A rule refused for its foreign keys fails the task for good (after the other
+    rules ran); a table that stayed locked fails it so that a retry, of this step alone,
+    continues.
+
+    :param database: name of the database in the configuration (templated).
+    :param rule: the name of one of the database's ``cleanup_rules`` (templated); default:
+        every rule.
+    :param cadence: the schedule whose settings and grants apply (default
+        ``daily_maintenance``).
+    """
+
+    template_fields: Sequence[str] = ("database", "rule")
+    step = "cleanup"
+    default_cadence = "daily_maintenance"
+
+    def __init__(self, *, rule: str | None = None, **kwargs: Any) -> None:
+        if rule is not None and (not isinstance(rule, str) or not rule.strip()):
+            raise ValueError(
+                f"MySqlCleanupOperator: rule= must name one of the database's cleanup_rules "
+                f"(or be left out for every rule), not {rule!r}"
+            )
+        super().__init__(**kwargs)
+        self.rule = rule
+        self._cancel = threading.Event()
+
+    def on_kill(self) -> None:
+        self._cancel.set()  # the cleanup stops between chunks, never inside one
+
+    def work(self, run: Run) -> dict[str, Any]:
+        rules = self._rules(run.db)
+        targets = self._rule_targets(run.session, rules, run.preflight.schemas)
+        cleanup = self._cleanup(run, rules, targets)
+        rows = sum(r["rows_deleted"] for r in cleanup)
+        would = sum(r.get("dry_run_rows") or 0 for r in cleanup)
+        error = cleanup_outcome(cleanup, run.dry_run)
+        if error is not None:
+            raise error
+        return {
+            "cleanup": cleanup,
+            "warnings": [w for r in cleanup for w in r["warnings"]],
+            "summary": (
+                f"cleanup would remove {would} row(s)"
+                if run.dry_run
+                else f"cleanup removed {rows} row(s)"
+            )
+            + f" in {len(cleanup)} rule run(s)",
+        }
+
+    def _rules(self, db: Database) -> list[CleanupRule]:
+        if self.rule is None:
+            return list(db.cleanup_rules)
+        chosen = [r for r in db.cleanup_rules if r.name == self.rule]
+        if not chosen:
+            names = ", ".join(r.name for r in db.cleanup_rules) or "none"
+            raise ConfigError(
+                f"{db.name} has no cleanup rule {self.rule!r} (its rules: {names}); fix rule= "
+                "or add the rule under the database's cleanup_rules"
+            )
+        return chosen
+
+    def _rule_targets(
+        self, session: MaintenanceSession, rules: list[CleanupRule], schemas: list[str]
+    ) -> dict[str, list[str]]:
+        """Check every rule's table and column exist before anything is written."""
+        from maintenance_ops.sqlfiles import load_sql
+
+        if not rules:
+            return {}
+        wanted = {r.schema_name for r in rules if r.schema_name} | set(schemas)
+        rows = session.query(
+            load_sql("cleanup_rule_targets"),
+            {"schemas": tuple(wanted) or ("",), "tables": tuple({r.table for r in rules})},
+        )
+        columns = {(r["schema_name"], r["table_name"], r["column_name"]) for r in rows}
+        targets, errors = resolve_rule_targets(rules, schemas, columns)
+        if errors:
+            raise ConfigError("; ".join(errors))
+        return targets
+
+    def _cleanup(
+        self, run: Run, rules: list[CleanupRule], targets: dict[str, list[str]]
+    ) -> list[dict[str, Any]]:
         from maintenance_ops.cleanup import run_cleanup_rule
         from maintenance_ops.preflight import window_is_open
         from maintenance_ops.throttle import Throttle
 
+        session, db, config, audit, preflight, _ = run.parts()
+        end = run.now
         window = config.maintenance.window
         throttle = Throttle.from_settings(
             session,
@@ -223,7 +306,7 @@ class DailyMaintenanceOperator(DatabaseOperator):
         )
         results = []
         try:
-            for rule in db.cleanup_rules:
+            for rule in rules:
                 for schema in targets.get(rule.name, []):
                     result = run_cleanup_rule(
                         session,

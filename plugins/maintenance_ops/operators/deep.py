@@ -1,4 +1,4 @@
-"""Weekly optimization and monthly deep maintenance operators."""
+"""The weekly and monthly steps: table rebuilds, performance, integrity, capacity."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from maintenance_ops.exceptions import VerificationError
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from maintenance_ops.fragmentation import FragEstimate
 
 MIB = 1024 * 1024
+LEVELS = ("low", "high")
+RTO_TREND_DAYS = 90
 
 
 def due_for_rebuild(
@@ -30,18 +34,54 @@ def due_for_rebuild(
     ]
 
 
-class _OptimizingOperator(DatabaseOperator):
-    """Shared by weekly and monthly: fragmentation analysis and planned online rebuilds."""
+class MySqlOptimizeTablesOperator(DatabaseOperator):
+    """Measure fragmentation and rebuild the fragmented tables online, within a time budget.
 
-    rebuild_levels: tuple[str, ...] = ("high",)
-    rebuild_stale_tables = False
+    Each table's free space is estimated from the catalog; the tables at one of ``levels``
+    (and with ``rebuild_aged`` those not rebuilt for ``optimization.rebuild_after_days``) are
+    planned by expected duration into ``optimization.rebuild_time_budget_minutes`` and rebuilt
+    with ``ALTER TABLE ... FORCE`` (online DDL), guarded against metadata-lock pile-ups and long
+    transactions; a table that would need a locking rebuild is skipped unless
+    ``optimization.allow_locking_rebuild``.
 
-    def __init__(self, **kwargs: Any) -> None:
+    :param database: name of the database in the configuration (templated).
+    :param levels: the fragmentation levels to rebuild: ``("high",)`` (weekly) or
+        ``("low", "high")`` (monthly).
+    :param rebuild_aged: also rebuild tables not rebuilt for ``rebuild_after_days``.
+    :param cadence: the schedule whose settings and grants apply (default
+        ``weekly_optimization``).
+    """
+
+    step = "optimize"
+    default_cadence = "weekly_optimization"
+
+    def __init__(
+        self, *, levels: Sequence[str] = ("high",), rebuild_aged: bool = False, **kwargs: Any
+    ) -> None:
+        unknown = [level for level in levels if level not in LEVELS] if levels else ["(none)"]
+        if isinstance(levels, str) or unknown:
+            raise ValueError(
+                f"MySqlOptimizeTablesOperator: levels= takes a list of {', '.join(LEVELS)}, "
+                f"not {levels!r}"
+            )
         super().__init__(**kwargs)
+        self.levels = tuple(levels)
+        self.rebuild_aged = bool(rebuild_aged)
         self._cancel = threading.Event()
 
     def on_kill(self) -> None:
         self._cancel.set()  # a rebuild in progress finishes; no new one starts
+
+    def work(self, run: Run) -> dict[str, Any]:
+        rebuilds = self._rebuilds(run)
+        rebuilt = [r for r in rebuilds["rebuilds"] if r["status"] in ("rebuilt", "dry_run")]
+        return {
+            **rebuilds,
+            "summary": (
+                f"{len(rebuilt)} table(s) rebuilt{' (dry run)' if run.dry_run else ''}, "
+                f"{rebuilds['reclaimed_bytes'] / MIB:.1f} MiB reclaimed"
+            ),
+        }
 
     def _rebuilds(self, run: Run) -> dict[str, Any]:
         from maintenance_ops import fragmentation as frag
@@ -50,7 +90,6 @@ class _OptimizingOperator(DatabaseOperator):
         from maintenance_ops.throttle import Throttle
 
         session, db, config, audit, preflight, _ = run.parts()
-        now = run.now
         opt = config.optimization
         thresholds = frag.FragThresholds(
             min_size_bytes=int(opt.min_table_size_mb * MIB),
@@ -62,10 +101,10 @@ class _OptimizingOperator(DatabaseOperator):
         ]
         past = rb.read_history(session, db.history_schema, db.name)
         aged: set[str] = set()
-        if self.rebuild_stale_tables:
+        if self.rebuild_aged:
             names = [f"{e.schema}.{e.table}" for e in estimates]
-            aged = set(rb.due_by_age(names, past, opt.rebuild_after_days, now))
-        due = due_for_rebuild(estimates, self.rebuild_levels, aged)
+            aged = set(rb.due_by_age(names, past, opt.rebuild_after_days, run.now))
+        due = due_for_rebuild(estimates, self.levels, aged)
         window = config.maintenance.window
         throttle = Throttle.from_settings(
             session,
@@ -103,41 +142,43 @@ class _OptimizingOperator(DatabaseOperator):
         }
 
 
-RTO_TREND_DAYS = 90
+class MySqlPerformanceAnalysisOperator(DatabaseOperator):
+    """Compare statement performance with last week's snapshot and report regressions.
 
+    Reads the statement digests (``performance_schema``, else the slow log's summary), keeps
+    a snapshot in the history schema, and lists the ``optimization.top_statements`` slowest
+    and those slower than ``optimization.regression_ratio`` times before; adds the restore
+    tests' RTO trend of the last 90 days.
 
-class WeeklyOptimizationOperator(_OptimizingOperator):
-    """Rebuild tables over the high fragmentation level online; analyse statement performance.
-
-    :param database: name of the database in the configuration (mapped per database).
-    :param cadence: the schedule key (``weekly_optimization`` for the built-in DAG).
+    :param database: name of the database in the configuration (templated).
+    :param cadence: the schedule whose settings and grants apply (default
+        ``weekly_optimization``).
     """
 
+    step = "performance"
+    default_cadence = "weekly_optimization"
+    heavy = False
+    writes = False
+
     def work(self, run: Run) -> dict[str, Any]:
-        session, db, config, audit, preflight, context = run.parts()
         from maintenance_ops.performance import analyze_performance
 
-        now = run.now
-        rebuilds = self._rebuilds(run)
+        session, db, config, _, preflight, _ = run.parts()
         perf = analyze_performance(
             session,
             history_session_or_store=self.open_history(session, db, config),
             database_name=db.name,
             history_schema=db.history_schema,
-            now=now,
+            now=run.now,
             regression_ratio=config.optimization.regression_ratio,
             top=config.optimization.top_statements,
             store_snapshot=not preflight.dry_run,
             need=config.health.trend_need,
         ).to_dict()
-        rebuilt = [r for r in rebuilds["rebuilds"] if r["status"] in ("rebuilt", "dry_run")]
         return {
-            **rebuilds,
             "performance": perf,
             "rto_trend": self._rto_trend(run),
             "summary": (
-                f"{len(rebuilt)} table(s) rebuilt{' (dry run)' if preflight.dry_run else ''}, "
-                f"{rebuilds['reclaimed_bytes'] / MIB:.1f} MiB reclaimed; "
                 f"{len(perf.get('regressions') or [])} statement regression(s) "
                 f"[{perf.get('source')}]"
             ),
@@ -152,56 +193,35 @@ class WeeklyOptimizationOperator(_OptimizingOperator):
         return rto_trend_line(points, run.db.backup.rto_minutes * 60)
 
 
-class MonthlyDeepMaintenanceOperator(_OptimizingOperator):
-    """Rebuild fragmented and stale tables, check integrity, refresh histograms, plan capacity.
+class MySqlIntegrityCheckOperator(DatabaseOperator):
+    """Run ``CHECK TABLE`` on every table of one database within a time budget.
 
-    A corrupt or missing table fails the task (critical alert) after the other work is done.
+    A corrupt or missing table fails the task (a critical alert) after every table was
+    checked; tables left by ``optimization.integrity_time_budget_minutes`` come first next
+    time.
 
-    :param database: name of the database in the configuration (mapped per database).
-    :param cadence: the schedule key (``monthly_deep_maintenance`` for the built-in DAG).
+    :param database: name of the database in the configuration (templated).
+    :param cadence: the schedule whose settings and grants apply (default
+        ``monthly_deep_maintenance``).
     """
 
-    rebuild_levels = ("low", "high")
-    rebuild_stale_tables = True
+    step = "integrity"
+    default_cadence = "monthly_deep_maintenance"
 
     def work(self, run: Run) -> dict[str, Any]:
-        session, db, config, audit, preflight, context = run.parts()
-        from maintenance_ops.capacity import plan_capacity
-        from maintenance_ops.histograms import refresh_histograms
         from maintenance_ops.integrity import check_tables
 
-        opt = config.optimization
-        now = run.now
-        rebuilds = self._rebuilds(run)
+        session, db, config, audit, preflight, _ = run.parts()
         integrity = check_tables(
             session,
             preflight.schemas,
             audit=audit,
             database_name=db.name,
             history_schema=db.history_schema,
-            time_budget_s=opt.integrity_time_budget_minutes * 60,
-            now=now,
+            time_budget_s=config.optimization.integrity_time_budget_minutes * 60,
+            now=run.now,
             dry_run=preflight.dry_run,
         )
-        histograms = refresh_histograms(
-            session,
-            preflight.schemas,
-            audit=audit,
-            database_name=db.name,
-            dry_run=preflight.dry_run,
-            time_budget_s=opt.histogram_time_budget_minutes * 60,
-            max_columns_per_table=opt.histogram_max_columns,
-        )
-        capacity = plan_capacity(
-            session,
-            history=self.open_history(session, db, config),
-            database_name=db.name,
-            schemas=preflight.schemas,
-            now=now,
-            autoinc_threshold=opt.autoinc_threshold,
-            horizon_days=opt.forecast_horizon_days,
-            need=config.health.trend_need,
-        ).to_dict()
         if integrity.critical:
             bad = [
                 f"{t['schema']}.{t['table']}: {t['msg']}"
@@ -209,15 +229,44 @@ class MonthlyDeepMaintenanceOperator(_OptimizingOperator):
             ]
             raise VerificationError("CHECK TABLE found problems: " + "; ".join(bad))
         return {
-            **rebuilds,
             "integrity": integrity.to_dict(),
-            "histograms": histograms.to_dict(),
+            "summary": f"{len(integrity.checked)} table(s) checked, none corrupt",
+        }
+
+
+class MySqlCapacityPlanOperator(DatabaseOperator):
+    """Forecast one database's growth and find auto-increment columns near their limit.
+
+    Reads sizes and auto-increment values from the catalog, fits the size history kept by the
+    health checks, and says when each limit is reached (``optimization.forecast_horizon_days``,
+    ``optimization.autoinc_threshold``), with a chart in the report.
+
+    :param database: name of the database in the configuration (templated).
+    :param cadence: the schedule whose settings and grants apply (default
+        ``monthly_deep_maintenance``).
+    """
+
+    step = "capacity"
+    default_cadence = "monthly_deep_maintenance"
+    heavy = False
+    writes = False
+
+    def work(self, run: Run) -> dict[str, Any]:
+        from maintenance_ops.capacity import plan_capacity
+
+        session, db, config, _, preflight, _ = run.parts()
+        opt = config.optimization
+        capacity = plan_capacity(
+            session,
+            history=self.open_history(session, db, config),
+            database_name=db.name,
+            schemas=preflight.schemas,
+            now=run.now,
+            autoinc_threshold=opt.autoinc_threshold,
+            horizon_days=opt.forecast_horizon_days,
+            need=config.health.trend_need,
+        ).to_dict()
+        return {
             "capacity": capacity,
-            "summary": (
-                f"{len([r for r in rebuilds['rebuilds'] if r['status'] == 'rebuilt'])} table(s) "
-                f"rebuilt, {rebuilds['reclaimed_bytes'] / MIB:.1f} MiB reclaimed; "
-                f"{len(integrity.checked)} table(s) checked, none corrupt; "
-                f"histograms on {len(histograms.refreshed)} table(s); "
-                f"{len(capacity.get('autoinc') or [])} auto-increment(s) near exhaustion"
-            ),
+            "summary": (f"{len(capacity.get('autoinc') or [])} auto-increment(s) near exhaustion"),
         }

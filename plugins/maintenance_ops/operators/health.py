@@ -27,12 +27,23 @@ class HealthCritical(AirflowFailException):
         self.suppress_alert = suppress_alert
 
 
-class HealthCheckOperator(DatabaseOperator):
+class MySqlHealthCheckOperator(DatabaseOperator):
     """Measure one database, compare with thresholds, score it, keep history and alert.
 
-    :param database: name of the database in the configuration (mapped per database).
-    :param cadence: the schedule key (``health_check`` for the built-in DAG).
+    Connections, the longest query, the buffer pool, deadlocks, replication lag of each
+    replica, disk and table growth, and a security audit of the accounts; each compared with
+    ``thresholds`` (per database overrides), scored 0-100, stored with the history of
+    ``health.history_retention_days``, exported as metrics. A warning goes to Slack once per
+    ``health.quiet_period_minutes``; a critical breach fails the task (one alert).
+
+    :param database: name of the database in the configuration (templated).
+    :param cadence: the schedule whose settings and grants apply (default ``health_check``).
     """
+
+    step = "health_check"
+    default_cadence = "health_check"
+    heavy = False
+    reads_replicas = True
 
     def work(self, run: Run) -> dict[str, Any]:
         session, db, config, audit, preflight, context = run.parts()
@@ -176,3 +187,7 @@ class HealthCheckOperator(DatabaseOperator):
                 config.notifications,
                 context,
             )
+
+
+# The name this operator had when each cadence was one operator.
+HealthCheckOperator = MySqlHealthCheckOperator

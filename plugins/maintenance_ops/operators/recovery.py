@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 RUNBOOK_TIMEOUT_S = 120.0
 
 
-class DisasterRecoveryOperator(DatabaseOperator):
+class MySqlRecoveryDrillOperator(DatabaseOperator):
     """Drill recovery of one database and write a readiness report an auditor can be handed.
 
     Checks, each with evidence: the newest backup (present, within RPO, checksums), the binlogs
@@ -36,9 +36,14 @@ class DisasterRecoveryOperator(DatabaseOperator):
     a private server and rolled forward to a time between two markers written by the drill.
     Any failed check fails the task (a critical alert) after the evidence file is written.
 
-    :param database: name of the database in the configuration (mapped per database).
-    :param cadence: the schedule key (``disaster_recovery_test`` for the built-in DAG).
+    :param database: name of the database in the configuration (templated).
+    :param cadence: the schedule whose settings and grants apply (default
+        ``disaster_recovery_test``).
     """
+
+    step = "drill"
+    default_cadence = "disaster_recovery_test"
+    reads_replicas = True
 
     def work(self, run: Run) -> dict[str, Any]:
         from maintenance_ops.backup import latest_backup
@@ -396,6 +401,10 @@ class DisasterRecoveryOperator(DatabaseOperator):
                 tzinfo=UTC
             ).timestamp()
         emit_gauges(values, run.db.name)
+
+
+# The name this operator had when each cadence was one operator.
+DisasterRecoveryOperator = MySqlRecoveryDrillOperator
 
 
 @contextlib.contextmanager
