@@ -24,7 +24,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from maintenance_ops.cadences import BY_KEY, CADENCES
-from maintenance_ops.ui import URL_PREFIX, pages
+from maintenance_ops.ui import pages
 
 if TYPE_CHECKING:
     from maintenance_ops.config import Config, Database
@@ -255,7 +255,7 @@ def _error(request: Request, exc: HTTPException) -> Response:
         exc.status_code, "MySQL maintenance"
     )
     link = (f"{_ui_root()}auth/login", "Sign in") if exc.status_code == 401 else None
-    html = pages.message_page(title, str(exc.detail), link=link)
+    html = pages.message_page(title, str(exc.detail), link=link, ui_root=_ui_root())
     return HTMLResponse(html, status_code=exc.status_code)
 
 
@@ -281,7 +281,7 @@ def create_app() -> FastAPI:
 
     @app.get("/")
     def index() -> RedirectResponse:
-        return RedirectResponse(f"{URL_PREFIX}/fleet")
+        return RedirectResponse(f"{pages.base_of(_ui_root())}fleet")
 
     @app.get("/api/fleet", dependencies=can_read)
     def fleet_json(session: SessionDep) -> JSONResponse:

@@ -50,11 +50,21 @@ def badge(state: str | None, text: str | None = None) -> str:
     return f'<span class="badge {css}">{_e(text or state)}</span>'
 
 
-def page(title: str, body: str) -> str:
-    """Wrap a page body in the document with its style."""
+def base_of(ui_root: str) -> str:
+    """Where these pages live under the api-server's root path (``[api] base_url``)."""
+    return f"{ui_root.rstrip('/')}{URL_PREFIX}/"
+
+
+def page(title: str, body: str, ui_root: str = "/") -> str:
+    """Wrap a page body in the document with its style.
+
+    Links between the pages are relative to a ``<base>`` under the api-server's root path, so
+    they hold whatever ``[api] base_url`` is and however deep a run id's path goes.
+    """
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>{body}</body></html>"
+        f'<base href="{_e(base_of(ui_root))}"><title>{_e(title)}</title><style>{CSS}</style>'
+        f"</head><body>{body}</body></html>"
     )
 
 
@@ -62,10 +72,12 @@ def notice(message: str, kind: str = "error") -> str:
     return f'<div class="notice {kind}" data-kind="{kind}">{_e(message)}</div>'
 
 
-def message_page(title: str, message: str, *, link: tuple[str, str] | None = None) -> str:
+def message_page(
+    title: str, message: str, *, link: tuple[str, str] | None = None, ui_root: str = "/"
+) -> str:
     """A page that only says something (not signed in, not found, not configured)."""
     more = f'<p><a href="{_e(link[0])}" target="_top">{_e(link[1])}</a></p>' if link else ""
-    return page(title, f"<h1>{_e(title)}</h1>{notice(message, 'info')}{more}")
+    return page(title, f"<h1>{_e(title)}</h1>{notice(message, 'info')}{more}", ui_root)
 
 
 def table(rows: Iterable[Sequence[str]], headers: Sequence[str], css: str = "") -> str:
@@ -83,11 +95,11 @@ def run_url(ui_root: str, dag_id: str, run_id: str) -> str:
 
 def report_url(dag_id: str, run_id: str, **query: Any) -> str:
     tail = f"?{urlencode({k: v for k, v in query.items() if v is not None})}" if query else ""
-    return f"{URL_PREFIX}/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}{tail}"
+    return f"runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}{tail}"
 
 
 def database_url(name: str) -> str:
-    return f"{URL_PREFIX}/databases/{quote(name, safe='')}"
+    return f"databases/{quote(name, safe='')}"
 
 
 def _bytes(value: float | None) -> str:
@@ -237,12 +249,12 @@ def fleet_page(
         f'<p class="muted">{len(rows)} database(s): {_e(summary)}. Worst first. '
         f"Generated {generated_at:%Y-%m-%d %H:%M:%S} UTC"
         + (f" in {build_ms:.0f} ms" if build_ms is not None else "")
-        + f'. <a href="{URL_PREFIX}/api/fleet">JSON</a></p>',
+        + '. <a href="api/fleet">JSON</a></p>',
     ]
     if runs_error:
         body.append(notice(f"Airflow's run records could not be read: {runs_error}"))
     body.append(fleet_rows_html(rows, ui_root))
-    return page("MySQL maintenance: fleet", "".join(body))
+    return page("MySQL maintenance: fleet", "".join(body), ui_root)
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,10 +357,10 @@ def database_page(
     """Return one database's page: charts over time, findings, recovery and the audit log."""
     name = history.database
     body = [
-        f'<p class="small"><a href="{URL_PREFIX}/fleet">&larr; fleet</a></p>',
+        '<p class="small"><a href="fleet">&larr; fleet</a></p>',
         f"<h1>{_e(name)}</h1>",
         f'<p class="muted">History store {_e(history.history)}; last {history.days} days. '
-        f'<a href="{URL_PREFIX}/api/databases/{quote(name, safe="")}">JSON</a></p>',
+        f'<a href="api/databases/{quote(name, safe="")}">JSON</a></p>',
     ]
     if history.error:
         body.append(notice(history.error))
@@ -403,7 +415,7 @@ def database_page(
         )
     )
     body.append(_audit_html(history.audit, filters, outcomes, dag_ids, name, ui_root))
-    return page(f"MySQL maintenance: {name}", "".join(body))
+    return page(f"MySQL maintenance: {name}", "".join(body), ui_root)
 
 
 def _chart_metrics() -> Sequence[tuple[str, tuple[str, ...], str]]:
@@ -632,9 +644,9 @@ def run_page(
         f"<h1>{_e(dag_id)}: maintenance report</h1>",
         f'<p>Run <a href="{_e(run_url(ui_root, dag_id, run_id))}" target="_top">{_e(run_id)}</a> '
         f"{badge(state)} "
-        f'<a class="small" href="{URL_PREFIX}/api/runs/{quote(dag_id, safe="")}/'
+        f'<a class="small" href="api/runs/{quote(dag_id, safe="")}/'
         f'{quote(run_id, safe="")}">JSON</a> '
-        f'<a class="small" href="{URL_PREFIX}/fleet">fleet</a></p>',
+        f'<a class="small" href="fleet">fleet</a></p>',
     ]
     if note:
         body.append(notice(note, "info"))
@@ -643,4 +655,4 @@ def run_page(
         body.append(
             f"<details><summary>Text report</summary><pre>{_e(report_text)}</pre></details>"
         )
-    return page(f"{dag_id} {run_id}", "".join(body))
+    return page(f"{dag_id} {run_id}", "".join(body), ui_root)
