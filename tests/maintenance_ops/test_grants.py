@@ -269,7 +269,7 @@ def test_a_dag_run_stops_at_the_preflight_naming_the_privilege(
         )
         dag_run = run_dag("mysql_health_check")
     assert str(dag_run.state) == "failed"
-    (alert,) = [t for t in slack.texts() if "maintain" in t]
+    (alert,) = [t for t in slack.texts() if "maintain.health_check failed" in t]
     assert "lacks PROCESS ON *.* (the process list" in alert
     assert "include/sql/grants.sql" in alert
     rows = AuditLog(target.conn_id, target.history_schema).read(run_id=dag_run.run_id)

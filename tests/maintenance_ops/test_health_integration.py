@@ -198,14 +198,15 @@ def test_dag_alerts_once_holds_back_repeats_and_announces_recovery(
         try:
             broken = run_dag("mysql_health_check")
             assert str(broken.state) == "failed"
-            alerts = [t for t in slack.texts() if "maintain failed" in t]
+            failed = "maintain.health_check failed"
+            alerts = [t for t in slack.texts() if failed in t]
             assert len(alerts) == 1, slack.texts()
             assert "Database: app_db" in alerts[0]
             assert "replica.r1.sql_running=0 >= critical threshold 1" in alerts[0]
 
             repeat = run_dag("mysql_health_check")
             assert str(repeat.state) == "failed"
-            assert len([t for t in slack.texts() if "maintain failed" in t]) == 1  # held back
+            assert len([t for t in slack.texts() if failed in t]) == 1  # held back
         finally:
             replica.execute("START SLAVE SQL_THREAD")
 
