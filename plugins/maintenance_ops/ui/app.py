@@ -162,7 +162,15 @@ def _history_json(history: DatabaseHistory, results: dict[str, Any]) -> dict[str
     }
 
 
-def _run_data(session: Any, dag_id: str, run_id: str, map_index: int | None) -> dict[str, Any]:
+def _map_index(value: str | None) -> int | None:
+    """The task instance tab's map index; an unmapped task's tab leaves ``{MAP_INDEX}`` as is."""
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _run_data(session: Any, dag_id: str, run_id: str, map_index: str | None) -> dict[str, Any]:
     """Gather one run: Airflow's record, its report XCom, and each database's audit rows."""
     from maintenance_ops.dag_parts import detail_lines
     from maintenance_ops.ui.detail import read_run_audit
@@ -179,9 +187,10 @@ def _run_data(session: Any, dag_id: str, run_id: str, map_index: int | None) -> 
     }
     config = _config()
     names = list(dict.fromkeys([*run.tasks, *results]))
-    if map_index is not None and map_index >= 0:
+    index = _map_index(map_index)
+    if index is not None and index >= 0:
         # The task instance tab: only the database that map index ran on.
-        chosen = _name_at(session, dag_id, run_id, map_index)
+        chosen = _name_at(session, dag_id, run_id, index)
         names = [n for n in names if n == chosen] or names
     known = {db.name: db for db in config.databases}
     audit = read_run_audit([known[n] for n in names if n in known], dag_id, run_id)
@@ -326,13 +335,13 @@ def create_app() -> FastAPI:
 
     @app.get("/api/runs/{dag_id}/{run_id:path}", dependencies=can_read_run)
     def run_json(
-        dag_id: str, run_id: str, session: SessionDep, map_index: int | None = None
+        dag_id: str, run_id: str, session: SessionDep, map_index: str | None = None
     ) -> JSONResponse:
         return _json(_run_json(_run_data(session, dag_id, run_id, map_index)))
 
     @app.get("/runs/{dag_id}/{run_id:path}", dependencies=can_read_run)
     def run_html(
-        dag_id: str, run_id: str, session: SessionDep, map_index: int | None = None
+        dag_id: str, run_id: str, session: SessionDep, map_index: str | None = None
     ) -> HTMLResponse:
         data = _run_data(session, dag_id, run_id, map_index)
         sections = [

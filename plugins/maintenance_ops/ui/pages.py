@@ -1,9 +1,10 @@
 """HTML of the maintenance pages (pure): fleet, database, run report, and messages.
 
-Server-rendered, self-contained pages (inline CSS and SVG, no script, nothing fetched from
-elsewhere), shown by the Airflow UI in its plugin frame or opened directly. Every value from a
-server, the configuration or a report is escaped. Links to Airflow's own pages open in the
-top window (``target="_top"``), links between these pages stay in the frame.
+Server-rendered, self-contained pages: inline CSS and SVG, one small inline script for links
+out of the UI's frame, nothing fetched from elsewhere. The Airflow UI shows them in its plugin
+frame; they open directly too. Every value from a server, the configuration or a report is
+escaped. Links to Airflow's own pages go to the top window (``target="_top"``), links between
+these pages stay in the frame.
 """
 
 from __future__ import annotations
@@ -50,6 +51,21 @@ def badge(state: str | None, text: str | None = None) -> str:
     return f'<span class="badge {css}">{_e(text or state)}</span>'
 
 
+# The Airflow UI shows these pages in a sandboxed frame that may not navigate the top window,
+# so a link to one of Airflow's own pages (target="_top") is handed to the UI's router in the
+# top window instead (same origin: the frame may call its history). Opened directly, links work
+# as usual. This is the only script on the pages.
+TOP_LINKS = """document.addEventListener("click", function (e) {
+  var a = e.target.closest ? e.target.closest("a[target=_top]") : null;
+  if (!a || window.top === window) return;
+  try {
+    window.top.history.pushState({}, "", a.getAttribute("href"));
+    window.top.dispatchEvent(new PopStateEvent("popstate", {state: {}}));
+    e.preventDefault();
+  } catch (err) {}
+});"""
+
+
 def base_of(ui_root: str) -> str:
     """Where these pages live under the api-server's root path (``[api] base_url``)."""
     return f"{ui_root.rstrip('/')}{URL_PREFIX}/"
@@ -64,7 +80,7 @@ def page(title: str, body: str, ui_root: str = "/") -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<base href="{_e(base_of(ui_root))}"><title>{_e(title)}</title><style>{CSS}</style>'
-        f"</head><body>{body}</body></html>"
+        f"<script>{TOP_LINKS}</script></head><body>{body}</body></html>"
     )
 
 
@@ -173,6 +189,7 @@ def _recovery_cell(row: FleetRow) -> str:
     if row.restore:
         rto = row.restore.get("rto_s")
         text = f"RTO {rto:.0f} s" if rto is not None else "restore test"
+        text += "" if row.restore["ok"] else ", failed"
         over = rto is not None and rto > row.rto_target_s
         parts.append(
             badge("success" if row.restore["ok"] and not over else "failed", text)

@@ -9,7 +9,6 @@ writes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -74,15 +73,6 @@ def _tables() -> tuple[Any, Any, Any]:
     return DagRun.__table__.c, TaskInstance.__table__.c, XComModel.__table__.c
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, bytes | str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
-
-
 def task_states(session: Session, dag_id: str, run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Return run id -> database -> (state, start, end) of the runs' ``maintain`` tasks."""
     from sqlalchemy import select
@@ -112,8 +102,11 @@ def report_value(session: Session, dag_id: str, run_id: str | None = None) -> di
     )
     if run_id is not None:
         query = query.where(xcom.run_id == run_id)
+    from airflow.models.xcom import XComModel
+
     row = session.execute(query.order_by(xcom.dag_run_id.desc()).limit(1)).first()
-    value = _decode(row[0]) if row else None
+    # As Airflow reads its own XComs: JSON text with its encoder's types, or already decoded.
+    value = XComModel.deserialize_value(row) if row else None
     return value if isinstance(value, dict) else None
 
 

@@ -161,8 +161,8 @@ def line_chart(
             "</title></polyline>"
         )
     parts.append(
-        f'<text x="-4" y="8" font-size="10" text-anchor="end">{high:g}{escape(unit)}</text>'
-        f'<text x="-4" y="{plot_h}" font-size="10" text-anchor="end">{low:g}{escape(unit)}</text>'
+        f'<text x="-4" y="8" font-size="10" text-anchor="end">{high:.4g}{escape(unit)}</text>'
+        f'<text x="-4" y="{plot_h}" font-size="10" text-anchor="end">{low:.4g}{escape(unit)}</text>'
         f'<text x="0" y="{plot_h + 13}" font-size="10">{min(times):%Y-%m-%d %H:%M}</text>'
         f'<text x="{plot_w}" y="{plot_h + 13}" font-size="10" text-anchor="end">'
         f"{max(times):%Y-%m-%d %H:%M}</text></g>"
