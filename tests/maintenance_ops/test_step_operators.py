@@ -115,3 +115,50 @@ def test_a_locked_table_is_retryable_and_a_refused_rule_final() -> None:
     assert isinstance(refused, SafetyAbort) and final_reason(refused) is not None
     assert cleanup_outcome([_rule("ok"), _rule("partial")], False) is None
     assert cleanup_outcome([_rule("refused")], True) is None  # a dry run only reports
+
+
+def test_mysql_conn_id_and_config_file_choose_the_connection_and_the_settings(
+    tmp_path: Any,
+) -> None:
+    config = tmp_path / "team.yaml"
+    config.write_text(
+        "databases:\n"
+        "  - name: shop\n"
+        "    conn_id: shop_primary\n"
+        "    schemas: [shop]\n"
+        "    cleanup_rules: [{name: old, table: t, date_column: d, retention_days: 9}]\n"
+    )
+    configured = MySqlCleanupOperator(task_id="a", database="shop", config_file=str(config))
+    assert configured._settings()[1].conn_id == "shop_primary"
+    # Another connection for the configured database: its settings and rules stay.
+    moved = MySqlCleanupOperator(
+        task_id="b", database="shop", mysql_conn_id="shop_replica", config_file=str(config)
+    )
+    full, db = moved._settings()
+    assert (db.conn_id, db.schemas, [r.name for r in db.cleanup_rules]) == (
+        "shop_replica",
+        ["shop"],
+        ["old"],
+    )
+    assert full.database("shop") is db
+    # A database the file does not list: the default settings on that connection.
+    ad_hoc = MySqlIndexAnalysisOperator(
+        task_id="c", database="reporting", mysql_conn_id="reporting_db", config_file=str(config)
+    )
+    full, db = ad_hoc._settings()
+    assert (db.name, db.conn_id, db.schemas, db.cleanup_rules) == (
+        "reporting",
+        "reporting_db",
+        [],
+        [],
+    )
+    assert [d.name for d in full.databases] == ["shop", "reporting"]
+
+
+def test_a_bad_name_with_mysql_conn_id_fails_when_the_dag_is_built() -> None:
+    from maintenance_ops.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="database='x; DROP', mysql_conn_id='c': name 'x; DROP'"):
+        MySqlIndexAnalysisOperator(task_id="t", database="x; DROP", mysql_conn_id="c")
+    with pytest.raises(ValueError, match="mysql_conn_id= is empty"):
+        MySqlIndexAnalysisOperator(task_id="t", database="shop", mysql_conn_id=" ")

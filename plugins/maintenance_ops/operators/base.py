@@ -88,6 +88,20 @@ def fail_fast(database: str, exc: Exception) -> None:
 DEFAULT_POOL = "default_pool"
 
 
+def _ad_hoc_database(name: str, conn_id: str) -> Database:
+    """Return a database with the default settings on ``conn_id`` (pure; refuses bad names)."""
+    from pydantic import ValidationError
+
+    from maintenance_ops.config import Database
+    from maintenance_ops.exceptions import ConfigError
+
+    try:
+        return Database(name=name, conn_id=conn_id)
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise ConfigError(f"database={name!r}, mysql_conn_id={conn_id!r}: {problems}") from None
+
+
 class DatabaseOperator(BaseOperator):
     """Run one step of maintenance on one configured database, after a preflight.
 
@@ -103,6 +117,11 @@ class DatabaseOperator(BaseOperator):
     :param database: name of the database in the configuration (templated; mapped per database).
     :param cadence: the schedule whose settings and grants apply (``daily_maintenance``, ...);
         default: the step's own cadence.
+    :param mysql_conn_id: run on this Airflow connection instead of the database's ``conn_id``;
+        a ``database`` the configuration does not list then gets the default settings (every
+        user schema, history schema ``_maintenance``, no cleanup rules, backups off).
+    :param config_file: the configuration file to read (default: ``$MAINTENANCE_CONFIG``, else
+        the packaged ``include/maintenance.yaml``).
     """
 
     template_fields: Sequence[str] = ("database",)
@@ -121,7 +140,15 @@ class DatabaseOperator(BaseOperator):
     reads_replicas: ClassVar[bool] = False
     """The step reads the database's replicas (their grants are checked)."""
 
-    def __init__(self, *, database: str, cadence: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        database: str,
+        cadence: str | None = None,
+        mysql_conn_id: str | None = None,
+        config_file: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         cadence = cadence or self.default_cadence
         if cadence not in BY_KEY:
             raise ValueError(
@@ -133,20 +160,27 @@ class DatabaseOperator(BaseOperator):
                 f"{type(self).__name__}: database= is empty; name a database of the "
                 "configuration's `databases:`"
             )
+        for name, value in (("mysql_conn_id", mysql_conn_id), ("config_file", config_file)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ValueError(
+                    f"{type(self).__name__}: {name}= is empty; name one or leave it out"
+                )
+        if mysql_conn_id is not None and isinstance(database, str) and "{{" not in database:
+            _ad_hoc_database(database, mysql_conn_id)  # a bad name fails the DAG's import
         if not self.heavy:
             kwargs.setdefault("pool", DEFAULT_POOL)
         super().__init__(**kwargs)
         self.database = database
         self.cadence = cadence
+        self.mysql_conn_id = mysql_conn_id
+        self.config_file = config_file
 
     def execute(self, context: Any) -> dict[str, Any]:
         from maintenance_ops.audit import AuditLog, RunContext
-        from maintenance_ops.config import load_config
         from maintenance_ops.session import MaintenanceSession
 
         try:
-            config = load_config()
-            db = config.database(self.database)
+            config, db = self._settings()
             dry_run = bool((context.get("params") or {}).get("dry_run", False))
             audit = AuditLog(
                 db.history_conn_id or db.conn_id,
@@ -183,6 +217,21 @@ class DatabaseOperator(BaseOperator):
             fail_fast(self.database, exc)
             raise
         return result
+
+    def _settings(self) -> tuple[Config, Database]:
+        """Return the configuration and this task's database in it."""
+        from maintenance_ops.config import load_config
+
+        config = load_config(self.config_file)
+        if self.mysql_conn_id is None:
+            return config, config.database(self.database)
+        known = {d.name: d for d in config.databases}
+        if self.database in known:
+            db = known[self.database].model_copy(update={"conn_id": self.mysql_conn_id})
+        else:
+            db = _ad_hoc_database(self.database, self.mysql_conn_id)
+        others = [d for d in config.databases if d.name != db.name]
+        return config.model_copy(update={"databases": [*others, db]}), db
 
     def _preflight(
         self,
