@@ -87,6 +87,7 @@ def root_option_file(inst: object) -> Path:
 # --------------------------------------------------------------------------------------------
 
 PROBE_RATE = 200.0
+SLOW_S = 0.1  # operations slower than this are also kept with their due time
 PROBE_POOL = 16
 SELECT_SHARE = 7  # of every 10 operations; the other 3 are single-row UPDATEs
 
@@ -149,6 +150,7 @@ class OpenLoop:
         self.stop_at = math.inf
         self.latencies: list[float] = []
         self.errors: list[str] = []
+        self.slow: list[tuple[float, float]] = []  # (due, latency) of operations over 100 ms
         self._next = 0
         self._lock = threading.Lock()
 
@@ -182,7 +184,10 @@ class OpenLoop:
                 execute(i)
             except error as exc:  # counted; the application would have seen it
                 self.errors.append(str(exc.args[0]) if exc.args else type(exc).__name__)
-            self.latencies.append(self.clock() - due)
+            latency = self.clock() - due
+            self.latencies.append(latency)
+            if latency > SLOW_S:
+                self.slow.append((due, latency))
 
 
 @dataclass
@@ -216,6 +221,25 @@ class ProbeStats:
             over_1s=sum(1 for x in latencies if x > 1.0),
             errors={code: list(errors).count(code) for code in sorted(set(errors))},
         )
+
+
+def stalls(slow: Sequence[tuple[float, float]], origin: float, gap_s: float = 0.5) -> str:
+    """Describe when slow operations (``Probe.slow``) were due, grouped into stalls.
+
+    Operations due within ``gap_s`` of each other form one stall; each is shown as its start
+    (seconds after ``origin``, a ``time.monotonic()`` value such as the method's start), its
+    operation count and its longest wait: ``"at 12.3 s: 47 ops (max 1229 ms)"``.
+    """
+    groups: list[list[tuple[float, float]]] = []
+    for due, latency in sorted(slow):
+        if groups and due - groups[-1][-1][0] <= gap_s:
+            groups[-1].append((due, latency))
+        else:
+            groups.append([(due, latency)])
+    return "; ".join(
+        f"at {g[0][0] - origin:.1f} s: {len(g)} ops (max {max(x for _, x in g) * 1000:.0f} ms)"
+        for g in groups
+    )
 
 
 PROBE_COLUMNS = "Probe ops | p50 ms | p99 ms | p99.9 ms | max ms | ops > 100 ms | ops > 1 s"
@@ -284,7 +308,7 @@ def _probe_process(
         thread.join()
     for conn in conns:
         conn.close()
-    out.put((loop.latencies, loop.errors))
+    out.put((loop.latencies, loop.errors, loop.slow))
 
 
 class Probe:
@@ -309,6 +333,7 @@ class Probe:
         self.args = (inst.socket, inst.password, db, target, rate, pool)
         self.settle_s, self.tail_s = settle_s, tail_s
         self.stats: ProbeStats | None = None
+        self.slow: list[tuple[float, float]] = []  # (due on time.monotonic(), latency) > 100 ms
 
     def __enter__(self) -> Probe:
         import multiprocessing as mp
@@ -331,6 +356,6 @@ class Probe:
         if exc[0] is None:
             time.sleep(self.tail_s)
         self._stop.set()
-        latencies, errors = self._out.get(timeout=600)
+        latencies, errors, self.slow = self._out.get(timeout=600)
         self._proc.join()
         self.stats = ProbeStats.of(latencies, errors)

@@ -101,6 +101,12 @@ class DirectSession(MaintenanceSession):
         self.dialect = Dialect(parse_version(self.query_one("SELECT VERSION() AS v")["v"]))
         self.execute("SET SESSION innodb_lock_wait_timeout = 5, lock_wait_timeout = 5")
 
+    def connect_sibling(self) -> Any:
+        """A second connection, as the rebuild's metadata-lock watcher opens one."""
+        conn = self.inst.connect(DB)
+        conn.autocommit(True)
+        return conn
+
 
 # --------------------------------------------------------------------------------------------
 # Data: the two table shapes

@@ -144,3 +144,11 @@ def test_probe_target_mix_and_keys() -> None:
         (9, "356a192b7913b04c54574d18c28d46e6395428ab"),
     )
     assert ProbeTarget("events", "id", "payload", 1, 10).key(7) == 7
+
+
+def test_slow_operations_are_grouped_into_stalls_by_due_time() -> None:
+    from benchlib import stalls
+
+    slow = [(10.2, 0.15), (10.0, 1.2), (10.4, 0.3), (15.0, 0.11)]  # unordered, as workers finish
+    assert stalls(slow, origin=8.0) == "at 2.0 s: 3 ops (max 1200 ms); at 7.0 s: 1 ops (max 110 ms)"
+    assert stalls([], origin=0.0) == ""

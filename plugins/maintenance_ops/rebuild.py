@@ -613,21 +613,8 @@ class MetadataLockWaitLimit:
     @classmethod
     def for_session(cls, session: Any, limit_s: float) -> MetadataLockWaitLimit:
         """Watch a :class:`~maintenance_ops.session.MaintenanceSession`'s connection."""
-        from maintenance_ops.session import connect
-
         own_id = session.query_one("SELECT CONNECTION_ID() AS id")["id"]
-        settings = session.settings
-        return cls(
-            lambda: connect(
-                session.conn_id,
-                connect_timeout=settings.connect_timeout_s,
-                read_timeout=60,
-                write_timeout=settings.write_timeout_s,
-                database_name=session.database_name,
-            ),
-            own_id,
-            limit_s,
-        )
+        return cls(session.connect_sibling, own_id, limit_s)
 
     def killed(self) -> bool:
         """Whether the statement was stopped for waiting too long.

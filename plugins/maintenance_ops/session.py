@@ -166,16 +166,20 @@ class MaintenanceSession:
         if not budget_s or self.dialect is None or self.dialect.is_mariadb:
             return None
         own_id = self.query_one("SELECT CONNECTION_ID() AS id")["id"]
-        return StatementWatchdog(
-            own_id,
-            budget_s,
-            lambda: connect(
-                self.conn_id,
-                connect_timeout=self.settings.connect_timeout_s,
-                read_timeout=60,
-                write_timeout=self.settings.write_timeout_s,
-                database_name=self.database_name,
-            ),
+        return StatementWatchdog(own_id, budget_s, self.connect_sibling)
+
+    def connect_sibling(self) -> Any:
+        """Open a second connection to the same target as the same account (autocommit).
+
+        The watchers that stop this session's statements (``KILL QUERY``: an account may
+        always kill its own) use it; it has a short read timeout of its own.
+        """
+        return connect(
+            self.conn_id,
+            connect_timeout=self.settings.connect_timeout_s,
+            read_timeout=60,
+            write_timeout=self.settings.write_timeout_s,
+            database_name=self.database_name,
         )
 
     def _bounded(self, sql: str) -> AbstractContextManager[None]:
