@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -265,6 +266,18 @@ class Database(_Model):
     backup: BackupSettings = BackupSettings()
     restore_target: RestoreTarget = RestoreTarget()
     thresholds: ThresholdOverrides = ThresholdOverrides()
+
+    _invalid_rules: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def invalid_rules(self) -> dict[str, str]:
+        """Cleanup rules set aside at load for being invalid: rule name -> one-line error.
+
+        A bad rule fails only what would run it (the cleanup step of this database), when it
+        is about to, naming the problem; the rest of the configuration and every other DAG
+        (the health check above all) keep working.
+        """
+        return self._invalid_rules
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> Database:
@@ -550,10 +563,42 @@ def parse_config(text: str, source: Path | str = "<string>") -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: (top): expected a mapping of keys, got {type(raw).__name__}")
+    invalid = _set_aside_invalid_rules(raw, source)
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_error(source, exc)) from None
+    for db in config.databases:
+        db.invalid_rules.update(invalid.get(db.name, {}))
+    return config
+
+
+def _set_aside_invalid_rules(raw: dict[str, Any], source: Path) -> dict[str, dict[str, str]]:
+    """Take each database's invalid cleanup rules out of ``raw``; return their errors.
+
+    Returns ``{database name: {rule name: one-line error}}``; a rule without a usable name is
+    named by its position (``#3``). Everything else is validated as a whole afterwards.
+    """
+    found: dict[str, dict[str, str]] = {}
+    databases = raw.get("databases")
+    for i, db in enumerate(databases if isinstance(databases, list) else []):
+        rules = db.get("cleanup_rules") if isinstance(db, dict) else None
+        if not isinstance(rules, list) or not isinstance(db.get("name"), str):
+            continue
+        kept = []
+        for j, rule in enumerate(rules):
+            try:
+                CleanupRule.model_validate(rule)
+            except ValidationError as exc:
+                name = rule.get("name") if isinstance(rule, dict) else None
+                label = name if isinstance(name, str) and name else f"#{j + 1}"
+                where = f"databases[{i}].cleanup_rules[{j}]"
+                text = _format_error(source, exc).replace(f"{source}: ", f"{source}: {where}.", 1)
+                found.setdefault(db["name"], {})[label] = text
+            else:
+                kept.append(rule)
+        db["cleanup_rules"] = kept
+    return found
 
 
 @lru_cache(maxsize=8)

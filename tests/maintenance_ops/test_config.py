@@ -149,15 +149,44 @@ BAD_CONFIGS = [
 ]
 
 
+def _the_error(text: str) -> str:
+    """The one error of ``text``: the load's, or the one cleanup rule set aside at load."""
+    try:
+        config = parse_config(text, "maint.yaml")
+    except ConfigError as exc:
+        return str(exc)
+    (error,) = [e for db in config.databases for e in db.invalid_rules.values()]
+    return error
+
+
 @pytest.mark.parametrize(("text", "key", "message"), BAD_CONFIGS)
 def test_bad_config_is_one_line_naming_the_key(text: str, key: str, message: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, "maint.yaml")
-    error = str(info.value)
+    error = _the_error(text)
     assert "\n" not in error
     assert error.startswith("maint.yaml: ")
     assert key in error
     assert message in error
+
+
+def test_a_bad_rule_is_set_aside_and_the_rest_loads() -> None:
+    # One bad rule must not stop the health check (or any other database's work): it is set
+    # aside with its one-line error, for the cleanup step that would run it to fail on.
+    config = parse_config(
+        GOOD_DB.replace(
+            "}]",
+            ", cleanup_rules: [{name: keep, table: t, date_column: d, retention_days: 3}, "
+            "{name: broken, table: t, date_column: d, retention_days: 0}]}, "
+            "{name: other, conn_id: mysql_other}]",
+        ),
+        "maint.yaml",
+    )
+    main, other = config.databases
+    assert [r.name for r in main.cleanup_rules] == ["keep"]
+    assert list(main.invalid_rules) == ["broken"]
+    assert main.invalid_rules["broken"].startswith(
+        "maint.yaml: databases[0].cleanup_rules[1].retention_days: "
+    )
+    assert other.invalid_rules == {}
 
 
 def test_missing_file_names_the_path_and_the_fix(tmp_path: Path) -> None:

@@ -256,6 +256,15 @@ class MySqlCleanupOperator(DatabaseOperator):
         }
 
     def _rules(self, db: Database) -> list[CleanupRule]:
+        invalid = db.invalid_rules if self.rule is None else {}
+        if self.rule is not None and self.rule in db.invalid_rules:
+            invalid = {self.rule: db.invalid_rules[self.rule]}
+        if invalid:  # set aside at load: this step fails on it, nothing else does
+            raise ConfigError(
+                f"{db.name}: cleanup rule(s) {', '.join(map(repr, invalid))} invalid, nothing "
+                f"was cleaned: {'; '.join(invalid.values())}. Fix the rule in the "
+                "configuration (the README's cleanup_rules reference)"
+            )
         if self.rule is None:
             return list(db.cleanup_rules)
         chosen = [r for r in db.cleanup_rules if r.name == self.rule]
