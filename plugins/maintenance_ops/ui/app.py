@@ -9,7 +9,9 @@ runs, a run report to that DAG's runs. No token: 401, a bad one: 403, and no dat
 
 Handlers are plain functions (FastAPI runs them in its thread pool): they read the history
 stores with blocking MySQL connections and the metadata database through the api-server's
-session.
+session. This module is imported only by the api-server (``maintenance_ops.ui.LazyApp``), so
+it imports Airflow's API modules at the top: FastAPI resolves the dependencies' annotations
+from the module's names.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -274,10 +279,6 @@ def _json(data: Any, status: int = 200) -> JSONResponse:
 
 def create_app() -> FastAPI:
     """Build the app (called once, on the first request the api-server routes to it)."""
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.common.db.common import SessionDep
-    from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
-
     app = FastAPI(title="MySQL maintenance", docs_url=None, redoc_url=None, openapi_url=None)
 
     def reader(user: GetUserDep) -> None:

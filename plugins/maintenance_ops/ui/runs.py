@@ -25,6 +25,9 @@ BACKUP_TEST = "mysql_backup_testing"
 # Backups are taken by the daily run (and the backup test when it finds none): the newest good
 # one is looked for among these many recent runs of each.
 RECENT_RUNS = {DAILY: 14, BACKUP_TEST: 4}
+# The reports the fleet page counts findings and reclaimed space in (the hourly health check's
+# report, the largest, is not read: its findings are in the history store's newest sample).
+FINDINGS_FROM = frozenset({DAILY, "mysql_weekly_optimization", "mysql_monthly_deep_maintenance"})
 
 
 @dataclass
@@ -134,7 +137,7 @@ def read_runs(session: Session, dag_ids: list[str] | None = None) -> RunsSnapsho
             info.tasks[name] = ti_state
             info.task_times[name] = (ti_start, ti_end)
         snapshot.latest[dag_id] = info
-        report = report_value(session, dag_id)
+        report = report_value(session, dag_id) if dag_id in FINDINGS_FROM else None
         if report is not None:
             snapshot.reports[dag_id] = report
     return snapshot
