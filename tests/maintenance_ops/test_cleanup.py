@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -369,6 +370,21 @@ def test_delete_removes_exactly_the_expired_rows(
     audit.close()
     again = _run(session, target, _rule())
     assert (again.status, again.rows_deleted, again.chunks) == ("ok", 0, 0)
+
+
+def test_progress_is_logged_after_the_first_chunk_then_at_the_interval(
+    session: MaintenanceSession, target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A short run shows its rate and ETA early, not only in the closing line.
+    _make_events(target)
+    with caplog.at_level(logging.INFO, logger="maintenance_ops.cleanup"):
+        result = _run(session, target, _rule(), progress_every_s=3600)
+    lines = [r.getMessage() for r in caplog.records if "rows done of ~" in r.getMessage()]
+    assert result.chunks > 2
+    # The first chunk's line, then the closing one: none in between (interval not reached).
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("cleanup events ") and " 70 rows done of ~600" in lines[0]
+    assert lines[1].endswith("ETA 0s") and " 600 rows done" in lines[1]
 
 
 def test_archive_moves_exact_rows_without_duplicates(
