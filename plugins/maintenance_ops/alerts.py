@@ -228,12 +228,38 @@ async def deadline_missed(
         severity="critical",
         title=f"{dag_id} run overran its {interval_minutes:g} min deadline",
         dag_id=dag_id,
+        database=_run_databases(dag_run),
         logical_date=str(dag_run.get("logical_date") or "") or None,
         run_after=str(dag_run.get("run_after") or "") or None,
         run_id=run_id,
-        error=f"still running {interval_minutes:g} minutes after it was queued",
+        error=(
+            f"still running {interval_minutes:g} minute{'' if interval_minutes == 1 else 's'} "
+            "after it was queued; the run's grid shows which task is still running"
+        ),
+        log_url=_run_url(dag_id, run_id),
     )
     settings = Notifications.model_validate(notifications)
     outcome = await asyncio.to_thread(send_alert, alert, settings, {})
     # Airflow 3.3 stores the return value in a text column: a dict crashes the triggerer.
     return "; ".join(f"{k}: {v}" for k, v in outcome.items()) or "no channel configured"
+
+
+def _run_databases(dag_run: Any) -> str:
+    """The databases a run was asked for (its ``databases`` param), or every enabled one."""
+    conf = dag_run.get("conf") if isinstance(dag_run, dict) else None
+    chosen = (conf or {}).get("databases") if isinstance(conf, dict) else None
+    if isinstance(chosen, list) and chosen:
+        return ", ".join(str(name) for name in chosen)
+    return "every enabled database"
+
+
+def _run_url(dag_id: str, run_id: str | None) -> str | None:
+    """The run's page in the Airflow UI, from ``[api] base_url`` (None when it is not set)."""
+    from urllib.parse import quote
+
+    from airflow.configuration import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    if not base or not run_id:
+        return None
+    return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"

@@ -93,3 +93,5 @@ def test_overrunning_run_sends_the_deadline_alert(target: Target, tmp_path: Path
     assert f"{DAG_ID} run overran its 0.05 min deadline" in text
     assert f"Run: {run_id}" in text
     assert f"DAG: {DAG_ID}" in text
+    assert "Database: primary" in text  # the run's databases param
+    assert "still running 0.05 minutes after it was queued" in text
