@@ -9,7 +9,6 @@ api-server side builds (that side is tested against a real api-server in
 from __future__ import annotations
 
 import json
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,18 +32,13 @@ from maintenance_ops.ui.fleet import (
 )
 from maintenance_ops.ui.runs import RunInfo, RunsSnapshot
 from tests.conftest import Target, mysql_connect, target_database
+from tests.support.airflow_stack import free_port
 from tests.support.history_seed import sample_fleet, seed
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 DAILY, HEALTH = "mysql_daily_maintenance", "mysql_health_check"
 RUNS = [(DAILY, "scheduled__daily_1"), (HEALTH, "manual__health_1")]
 PROFILES = sample_fleet()
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -154,7 +148,7 @@ def test_fleet_rows_from_a_real_history_store(history: Target) -> None:
 
 
 def test_an_unreachable_store_is_shown_as_such(history: Target, monkeypatch) -> None:
-    lost = json.dumps({"conn_type": "mysql", "host": "127.0.0.1", "port": _closed_port(),
+    lost = json.dumps({"conn_type": "mysql", "host": "127.0.0.1", "port": free_port(),
                        "login": "maintenance", "password": "secret-pw"})  # fmt: skip
     monkeypatch.setenv("AIRFLOW_CONN_MMC_UI_LOST", lost)
     config = _config(history, {"name": "lost", "conn_id": "mmc_ui_lost"})

@@ -9,6 +9,7 @@ import pytest
 
 from maintenance_ops.ui import LazyApp, pages
 from maintenance_ops.ui.fleet import FleetRow, RunCell
+from maintenance_ops.ui.runs import worst_state
 from maintenance_ops.ui.svg import Band, Series, bar_chart, line_chart, sparkline
 
 T0 = datetime(2026, 11, 1)
@@ -94,3 +95,16 @@ def test_the_lazy_app_ignores_lifespan_and_builds_nothing_for_it() -> None:
     app = LazyApp()
     asyncio.run(app({"type": "lifespan"}, None, None))
     assert app._app is None
+
+
+@pytest.mark.parametrize(
+    ("states", "worst"),
+    [
+        pytest.param(["success", "skipped", "success"], "skipped", id="a-skipped-step"),
+        pytest.param(["success", "failed", "upstream_failed"], "failed", id="a-failed-step"),
+        pytest.param(["success", "running", "none"], "running", id="still-running"),
+        pytest.param(["success", "success"], "success", id="all-done"),
+    ],
+)
+def test_a_database_state_is_its_worst_step(states: list[str], worst: str) -> None:
+    assert worst_state(states) == worst

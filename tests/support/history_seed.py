@@ -58,7 +58,8 @@ def sample_fleet() -> list[Profile]:
     ]
 
 
-def _insert(cursor: Any, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+def insert_rows(cursor: Any, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` into ``table`` (its ``columns`` named), 2,000 rows per statement."""
     marks = ", ".join(["%s"] * len(columns.split(",")))
     for start in range(0, len(rows), 2000):
         cursor.executemany(
@@ -155,7 +156,7 @@ def seed(
     create_tables(cursor, schema)
     q = f"`{schema}`"
     samples = [row for profile in profiles for row in sample_rows(profile, now, days)]
-    _insert(
+    insert_rows(
         cursor,
         f"{q}.health_samples",
         "database_name, sampled_at, run_id, score, status, metrics, breaches, details",
@@ -175,7 +176,7 @@ def seed(
                 (profile.name, obj, command, at, at, None, outcome, error, dag_id, run_id)
                 for obj, command, outcome, error in actions
             ]
-    _insert(
+    insert_rows(
         cursor,
         f"{q}.maintenance_log",
         "database_name, object_name, command, started_at, ended_at, rows_affected, outcome, "
@@ -209,7 +210,7 @@ def seed(
                     None,
                 )  # fmt: skip
             )
-    _insert(
+    insert_rows(
         cursor,
         f"{q}.recovery_tests",
         "database_name, kind, tested_at, ok, rto_s, rpo_s, tool",

@@ -227,14 +227,14 @@ def _run_data(session: Any, dag_id: str, run_id: str, map_index: str | None) -> 
 def _name_at(session: Any, dag_id: str, run_id: str, map_index: int) -> str | None:
     from sqlalchemy import select
 
-    from maintenance_ops.ui.runs import MAINTAIN, _tables
+    from maintenance_ops.ui.runs import _tables, maintain_tasks
 
     _, ti, _ = _tables()
     row = session.execute(
         select(ti.rendered_map_index).where(
             ti.dag_id == dag_id,
             ti.run_id == run_id,
-            ti.task_id == MAINTAIN,
+            maintain_tasks(ti),
             ti.map_index == map_index,
         )
     ).first()

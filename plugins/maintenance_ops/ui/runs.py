@@ -76,8 +76,43 @@ def _tables() -> tuple[Any, Any, Any]:
     return DagRun.__table__.c, TaskInstance.__table__.c, XComModel.__table__.c
 
 
+# A database's state in a run is its worst step's: the first of these its steps are in.
+STATE_ORDER = (
+    "failed",
+    "upstream_failed",
+    "up_for_retry",
+    "up_for_reschedule",
+    "restarting",
+    "running",
+    "deferred",
+    "queued",
+    "scheduled",
+    "removed",
+    "none",
+    "skipped",
+    "success",
+)
+
+
+def worst_state(states: list[str]) -> str:
+    """Return the state that says most about a database's steps (pure)."""
+    return min(states, key=lambda s: STATE_ORDER.index(s) if s in STATE_ORDER else 10)
+
+
+def maintain_tasks(ti: Any) -> Any:
+    """The per-database work: the mapped ``maintain`` task, or each step of the mapped
+    ``maintain`` task group (``maintain.<step>``)."""
+    from sqlalchemy import or_
+
+    return or_(ti.task_id == MAINTAIN, ti.task_id.like(f"{MAINTAIN}.%"))
+
+
 def task_states(session: Session, dag_id: str, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Return run id -> database -> (state, start, end) of the runs' ``maintain`` tasks."""
+    """Return run id -> database -> (state, start, end) of the runs' per-database tasks.
+
+    The database is the rendered map index (the DAGs label each map index with it); with a task
+    group of steps, the state is the worst step's and the times span all of them.
+    """
     from sqlalchemy import select
 
     _, ti, _ = _tables()
@@ -86,12 +121,22 @@ def task_states(session: Session, dag_id: str, run_ids: list[str]) -> dict[str, 
     rows = session.execute(
         select(
             ti.run_id, ti.map_index, ti.rendered_map_index, ti.state, ti.start_date, ti.end_date
-        ).where(ti.dag_id == dag_id, ti.task_id == MAINTAIN, ti.run_id.in_(run_ids))
+        ).where(ti.dag_id == dag_id, maintain_tasks(ti), ti.run_id.in_(run_ids))
     ).all()
-    out: dict[str, dict[str, Any]] = {}
+    found: dict[str, dict[str, list[Any]]] = {}
     for run_id, map_index, label, state, start, end in rows:
         name = label or str(map_index)
-        out.setdefault(run_id, {})[name] = (state or "none", start, end)
+        found.setdefault(run_id, {}).setdefault(name, []).append((state or "none", start, end))
+    out: dict[str, dict[str, Any]] = {}
+    for run_id, databases in found.items():
+        for name, steps in databases.items():
+            starts = [s for _, s, _ in steps if s is not None]
+            ends = [e for _, _, e in steps if e is not None]
+            out.setdefault(run_id, {})[name] = (
+                worst_state([state for state, _, _ in steps]),
+                min(starts) if starts else None,
+                max(ends) if ends and len(ends) == len(steps) else None,
+            )
     return out
 
 

@@ -7,6 +7,7 @@ drew) so a test, or a reader of the HTML, can tell an empty chart from a drawn o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,7 +83,9 @@ def _head(css: str, width: int, height: int, count: int, title: str) -> str:
 
 
 def _empty(head: str, text: str) -> str:
-    return f'{head}<text x="8" y="20" font-size="12" fill="#6b7280">{escape(text)}</text></svg>'
+    """A chart with nothing to draw: one line of text, 28 pixels high."""
+    small = re.sub(r' height="\d+"', ' height="28"', head, count=1)
+    return f'{small}<text x="8" y="20" font-size="12" fill="#6b7280">{escape(text)}</text></svg>'
 
 
 def _level(y: float, width: float, text: str) -> str:
