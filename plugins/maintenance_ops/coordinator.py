@@ -68,7 +68,7 @@ CREDENTIALS_HINT = (
     f"(or {PASSWORD_FILE_ENV})"
 )
 
-HTTP_TIMEOUT_S = 10.0
+HTTP_TIMEOUT_S = 30.0
 """Every HTTP call's limit (connect, read, write): a hung API server cannot hang a caller."""
 WAIT_TIMEOUT_S = 3600.0
 """How long ``wait=True`` follows a run by default; the run goes on in Airflow after it."""
@@ -307,7 +307,7 @@ class AirflowApi:
                 f"{method} {path} -> {response.status_code} at {self.url}: {_detail(response)}",
                 status_code=response.status_code,
             )
-        return response.json() if response.content else {}
+        return self._json(response, f"{method} {path}") if response.content else {}
 
     def _send(
         self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, Any] | None
@@ -352,14 +352,29 @@ class AirflowApi:
                 f"POST /auth/token -> {response.status_code} at {self.url}: {_detail(response)}",
                 status_code=response.status_code,
             )
-        token = response.json().get("access_token")
+        body = self._json(response, "POST /auth/token")
+        token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise AirflowApiError(f"POST /auth/token at {self.url} returned no access_token")
         return token
 
+    def _json(self, response: httpx.Response, call: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise AirflowApiError(
+                f"{call} at {self.url} answered {response.status_code} with no JSON "
+                f"({response.headers.get('content-type', 'no content type')}): is this the "
+                f"api-server's base URL? Set {API_URL_ENV} (or [api] base_url)",
+                status_code=response.status_code,
+            ) from None
+
     def _auth_error(self, response: httpx.Response, call: str) -> AirflowAuthError:
         code = response.status_code
-        if code == 403:
+        detail = _detail(response)
+        if self.settings.token and "token" in detail.lower():  # 403 "Invalid JWT token"
+            fix = f"the token is invalid or expired: get a new one, or {CREDENTIALS_HINT}"
+        elif code == 403:
             fix = (
                 f"{self.settings.describe_credentials()} may not do this: give the user a role "
                 "that may (the DAG's pause and trigger rights) or use another user"
@@ -371,7 +386,7 @@ class AirflowApi:
         else:
             fix = f"this server needs credentials: {CREDENTIALS_HINT}"
         return AirflowAuthError(
-            f"{call} -> {code} at {self.url} ({_detail(response)}): {fix}", status_code=code
+            f"{call} -> {code} at {self.url} ({detail}): {fix}", status_code=code
         )
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from maintenance_ops.__main__ import _run_text, _schedules_text, parse_args
 from maintenance_ops.config import Config
 from maintenance_ops.coordinator import (
     AirflowApi,
+    AirflowApiError,
     AirflowUnreachable,
     ApiSettings,
     Coordinator,
@@ -49,6 +52,30 @@ def silent_server() -> Iterator[str]:
         server.bind(("127.0.0.1", 0))
         server.listen(8)
         yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+class _Html(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<html>not Airflow</html>")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def html_server() -> Iterator[str]:
+    """Some other web server, where the API's base URL was expected."""
+    server = HTTPServer(("127.0.0.1", 0), _Html)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize(
@@ -300,3 +327,13 @@ def test_text_output() -> None:
         **{**run.to_dict(), "report": {"text": "mysql_health_check: 1 of 1 database(s) done"}}
     )
     assert _run_text(done).splitlines()[-1] == "mysql_health_check: 1 of 1 database(s) done"
+
+
+def test_a_url_that_is_not_the_api_server_says_so(html_server: str) -> None:
+    with get_maintenance_coordinator(html_server) as coordinator:
+        with pytest.raises(AirflowApiError) as caught:
+            coordinator.schedules()
+    assert str(caught.value).startswith(
+        f"GET /api/v2/dags at {html_server} answered 200 with no JSON (text/html): is this the "
+        "api-server's base URL?"
+    )
