@@ -257,6 +257,21 @@ def test_pages_in_the_airflow_ui(
         assert f"preflight {HEALTH}" in actions.get_attribute("textContent")
     driver.switch_to.default_content()
 
+    # On a mapped task instance, the tab shows only the database that map index ran on.
+    ti = next(
+        t
+        for t in stack.task_instances(HEALTH, run_id)
+        if t["task_id"].startswith("maintain") and t["map_index"] == 0
+    )
+    driver.get(
+        f"{stack.api_url}/dags/{HEALTH}/runs/{run_id}/tasks/{ti['task_id']}/mapped/0"
+        "/plugin/mysql-maintenance-task-report"
+    )
+    _frame(driver, "Maintenance report")
+    (only,) = _count(driver, "h3.run-db", 1, "the task instance's one database")
+    assert only.get_attribute("data-database") == ti["rendered_map_index"]
+    driver.switch_to.default_content()
+
     # A link to Airflow's own run page leaves the plugin's frame for the UI's run page.
     driver.get(f"{stack.api_url}/plugin/mysql-maintenance")
     _frame(driver, "MySQL maintenance")

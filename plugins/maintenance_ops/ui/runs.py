@@ -125,6 +125,8 @@ def task_states(session: Session, dag_id: str, run_ids: list[str]) -> dict[str, 
     ).all()
     found: dict[str, dict[str, list[Any]]] = {}
     for run_id, map_index, label, state, start, end in rows:
+        if map_index < 0:  # not expanded yet: no database has a task of its own
+            continue
         name = label or str(map_index)
         found.setdefault(run_id, {}).setdefault(name, []).append((state or "none", start, end))
     out: dict[str, dict[str, Any]] = {}
