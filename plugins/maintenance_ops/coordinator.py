@@ -49,6 +49,7 @@ __all__ = [
     "Coordinator",
     "DagNotFound",
     "ManualRun",
+    "NotFound",
     "RunTimeout",
     "Schedule",
     "UnknownChoice",
@@ -103,7 +104,11 @@ class AirflowUnreachable(AirflowApiError):
     """The API server did not answer (refused, unknown host, timed out)."""
 
 
-class DagNotFound(AirflowApiError):
+class NotFound(AirflowApiError):
+    """The API answered 404: no such DAG, run or XCom."""
+
+
+class DagNotFound(NotFound):
     """The API server does not know the DAG (not parsed yet, or its file failed to import)."""
 
 
@@ -290,17 +295,16 @@ class AirflowApi:
         if self._token is None and self.settings.username:
             self._token = self._login()
         response = self._send(method, path, body, params)
-        if response.status_code == 401 and self.settings.username and not self.settings.token:
-            self._token = self._login()  # an expired JWT: log in again, once
+        if _token_refused(response) and self.settings.username and not self.settings.token:
+            self._token = self._login()  # our JWT expired: log in again, once
             response = self._send(method, path, body, params)
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code in (401, 403):
             raise self._auth_error(response, f"{method} {path}")
         if response.status_code == 404:
-            raise DagNotFound(
-                f"{method} {path} -> 404 at {self.url}: {_detail(response)}",
-                status_code=404,
+            raise NotFound(
+                f"{method} {path} -> 404 at {self.url}: {_detail(response)}", status_code=404
             )
         if response.is_error:
             raise AirflowApiError(
@@ -372,7 +376,7 @@ class AirflowApi:
     def _auth_error(self, response: httpx.Response, call: str) -> AirflowAuthError:
         code = response.status_code
         detail = _detail(response)
-        if self.settings.token and "token" in detail.lower():  # 403 "Invalid JWT token"
+        if self.settings.token and _token_refused(response):
             fix = f"the token is invalid or expired: get a new one, or {CREDENTIALS_HINT}"
         elif code == 403:
             fix = (
@@ -388,6 +392,12 @@ class AirflowApi:
         return AirflowAuthError(
             f"{call} -> {code} at {self.url} ({detail}): {fix}", status_code=code
         )
+
+
+def _token_refused(response: httpx.Response) -> bool:
+    """Whether the API refused the bearer token itself (Airflow 3.3: 403 "Invalid JWT token")."""
+    code = response.status_code
+    return code == 401 or (code == 403 and "token" in _detail(response).lower())
 
 
 def _detail(response: httpx.Response) -> str:
