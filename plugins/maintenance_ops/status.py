@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -42,8 +43,9 @@ def database_status(config: Config, db: Database) -> dict[str, Any]:
     if latest is None:
         out["error"] = "no health samples yet: the health check has not run"
         return out
+    sampled = latest["sampled_at"]  # stored as naive UTC
     out.update(
-        sampled_at=latest["sampled_at"].isoformat(),
+        sampled_at=(sampled.replace(tzinfo=UTC) if sampled.tzinfo is None else sampled).isoformat(),
         score=latest["score"],
         status=latest["status"],
         breaches=[_describe(b) for b in latest["breaches"] or []],
@@ -156,4 +158,22 @@ def run(args: argparse.Namespace) -> int:
     print(
         json.dumps(report, indent=2, default=str) if args.format == "json" else render_text(report)
     )
-    return 0
+    return UNREACHABLE if unreachable(report) else 0
+
+
+UNREACHABLE = 3  # the exit code when a source could not be read (as the coordinator's API errors)
+
+
+def unreachable(report: dict[str, Any]) -> list[str]:
+    """Name the sources the report could not read: history stores and the Airflow API.
+
+    A database without samples yet is not one of them (the health check has not run).
+    """
+    names = [
+        f"history of {db['database']}"
+        for db in report["databases"]
+        if str(db.get("error", "")).startswith("history store unreachable")
+    ]
+    if report["airflow"].get("error"):
+        names.append("Airflow API")
+    return names
