@@ -46,7 +46,7 @@ class FleetResult:
     run_states: dict[str, str]
     max_running_sampled: int  # the pool's running slots, sampled every 0.5 s
     max_running_intervals: int  # most task instances whose start-end overlap
-    mapped_task_s: dict[str, float] = field(default_factory=dict)  # dag_id -> median maintain
+    mapped_task_s: dict[str, float] = field(default_factory=dict)  # dag_id -> median steps
     alerts: list[str] = field(default_factory=list)
 
 
@@ -107,8 +107,13 @@ def _max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
 def _all_task_instances(stack: AirflowStack, dag_id: str, run_id: str) -> list[dict[str, Any]]:
     from urllib.parse import quote
 
-    path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=200"
-    return list(stack.api("GET", path)["task_instances"])
+    base = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=100"
+    found: list[dict[str, Any]] = []
+    while True:  # one task per step per database: pages of 100
+        page = stack.api("GET", f"{base}&offset={len(found)}")
+        found += page["task_instances"]
+        if not page["task_instances"] or len(found) >= int(page["total_entries"]):
+            return found
 
 
 def run_fleet(
@@ -211,14 +216,17 @@ def _run(
             f"{t['task_id']}[{t.get('rendered_map_index') or t['map_index']}]": str(t["state"])
             for t in tis
         }
-        intervals += [
+        intervals += [  # the pool's own tasks: cheap steps run outside it
             (datetime.fromisoformat(t["start_date"]), datetime.fromisoformat(t["end_date"]))
             for t in tis
-            if t["start_date"] and t["end_date"]
+            if t["start_date"] and t["end_date"] and t["pool"] == POOL
         ]
-        durations = sorted(
-            t["duration"] for t in tis if t["task_id"] == "maintain" and t["duration"]
-        )
+        per_database: dict[int, float] = {}  # one database's steps, together
+        for t in tis:
+            if t["task_id"].startswith("maintain.") and t["duration"]:
+                index = int(t["map_index"])
+                per_database[index] = per_database.get(index, 0.0) + float(t["duration"])
+        durations = sorted(per_database.values())
         mapped[dag_id] = durations[len(durations) // 2] if durations else 0.0
     return FleetResult(
         databases=len(names),
