@@ -43,6 +43,7 @@ from maintenance_ops.config import parse_config  # noqa: E402
 from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
 from maintenance_ops.ui import pages  # noqa: E402
 from maintenance_ops.ui.fleet import (  # noqa: E402
+    BUCKETS,
     TREND_DAYS,
     assemble,
     fleet_sql,
@@ -271,15 +272,21 @@ def run(repeats: int, http: bool) -> dict[str, Any]:
         assert len({store_of(d) for d in config.databases}) == 1
         runs = runs_snapshot(now)
         load = os.getloadavg()[0]
-        builds = [build_once(config, runs) for _ in range(repeats + 1)]
+        first = build_once(config, runs)
+        full = []
+        for _ in range(repeats):
+            BUCKETS.forget()  # the whole 30-day window, as the first page or every 15 min
+            full.append(build_once(config, runs))
+        warm = [build_once(config, runs) for _ in range(repeats)]
         plan = explain(inst, config, runs)
         web = over_http(inst, config_path, repeats) if http else {}
         return {
             "server": inst.version,
             "seeded": seeded,
-            "first": builds[0],
-            "median": {k: statistics.median(b[k] for b in builds[1:]) for k in builds[0]},
-            "worst": max(b["total"] for b in builds[1:]),
+            "first": first,
+            "full": {k: statistics.median(b[k] for b in full) for k in first},
+            "median": {k: statistics.median(b[k] for b in warm) for k in first},
+            "worst": max(b["total"] for b in full + warm),
             "plan": plan,
             "http": web,
             "load": (load, os.getloadavg()[0]),
@@ -289,7 +296,7 @@ def run(repeats: int, http: bool) -> dict[str, Any]:
 
 def section(r: dict[str, Any], command: str) -> str:
     m = machine()
-    s, med, first = r["seeded"], r["median"], r["first"]
+    s, med, first, full = r["seeded"], r["median"], r["first"], r["full"]
     lines = [
         SECTION,
         "",
@@ -307,45 +314,55 @@ def section(r: dict[str, Any], command: str) -> str:
         f"- Load average (1 min): {r['load'][0]:.2f} before the builds, {r['load'][1]:.2f} after",
         f"- Seeding took {s['total_s']:.0f} s (not measured below).",
         "",
-        f"| In process (first build / median of {r['repeats']}) | Seconds |",
-        "|---|--:|",
-        f"| history statement (`read_stores`: connect + one round trip) | {first['query']:.3f} / "
-        f"{med['query']:.3f} |",
-        f"| join with the run records (`assemble`) | {first['assemble']:.3f} / "
-        f"{med['assemble']:.3f} |",
-        f"| HTML with {2 * DATABASES} sparklines (`fleet_page`, {med['html_kb']:.0f} KiB) | "
-        f"{first['html']:.3f} / {med['html']:.3f} |",
-        f"| **total** (slowest repeat {r['worst']:.3f}) | **{first['total']:.3f} / "
-        f"{med['total']:.3f}** |",
+        f"| In process (seconds) | first build | full read (median of {r['repeats']}) | "
+        f"incremental (median of {r['repeats']}) |",
+        "|---|--:|--:|--:|",
+    ]
+    labels = {
+        "query": "history statement (`read_stores`: connect + one round trip)",
+        "assemble": "join with the run records (`assemble`)",
+        "html": f"HTML with {2 * DATABASES} sparklines (`fleet_page`, {med['html_kb']:.0f} KiB)",
+        "total": f"**total** (slowest build {r['worst']:.3f})",
+    }
+    for key, label in labels.items():
+        lines.append(f"| {label} | {first[key]:.3f} | {full[key]:.3f} | {med[key]:.3f} |")
+    lines += [
         "",
-        "The first build includes what a process does once: importing the database driver and "
-        "Airflow's connection lookup, and a cold buffer pool for the statement's pages.",
+        "*First build*: what a process does once (importing the database driver, Airflow's "
+        "connection lookup) plus a full read. *Full read*: the statement reads the 30-day "
+        "window's score buckets (an index range over 200 x 720 samples, each row read for its "
+        "score): the first page of an api-server process, and every 15 minutes. "
+        "*Incremental*: complete 6-hour buckets are kept by the process (`BucketCache`), so the "
+        "statement reads only the samples of the bucket still filling (its other parts as "
+        "always).",
     ]
     if r["http"]:
         lines += [
             "",
-            "| Through the api-server (first / median) | Seconds | Size |",
-            "|---|--:|--:|",
+            "| Through the api-server (seconds) | first request (builds the app, full read) | "
+            "median (incremental) | Size |",
+            "|---|--:|--:|--:|",
         ]
         for path, t in r["http"].items():
             lines.append(
-                f"| `GET {path}` | {t['first']:.3f} / {t['median']:.3f} | {t['kb']:.0f} KiB |"
+                f"| `GET {path}` | {t['first']:.3f} | {t['median']:.3f} | {t['kb']:.0f} KiB |"
             )
-    goal = med["total"] < GOAL_S and all(t["median"] < GOAL_S for t in r["http"].values())
+    goal = full["total"] < GOAL_S and all(t["median"] < GOAL_S for t in r["http"].values())
     lines += [
         "",
-        f"Goal: under {GOAL_S:g} s: **{'met' if goal else 'NOT met'}** (medians). The "
-        "api-server times include the token check and Airflow's run records (no DAG has run on "
-        "this private api-server, so those reads return nothing).",
+        f"Goal: under {GOAL_S:g} s: **{'met' if goal else 'NOT met'}** (the full read's median "
+        "in process, the api-server's median). The api-server times include the token check, "
+        "Airflow's run records (no DAG has run on this private api-server, so those reads "
+        "return nothing) and the response over HTTP.",
         "",
-        "`EXPLAIN` of the statement (one row per table read; every part reads an index):",
+        "`EXPLAIN` of the statement (a full read): every history table is read through an "
+        "index (`range` or `ref`); the `<derivedN>` rows are the small grouped results (one "
+        "row per database) joined back to fetch the newest sample, restore test and drill:",
         "",
         "| id | table | type | key | rows | Extra |",
         "|--:|---|---|---|--:|---|",
     ]
-    lines += [
-        f"| {i} | {t} | {ty} | {k} | {rows} | {x or ''} |" for i, t, ty, k, rows, x in r["plan"]
-    ]
+    lines += [f"| {i} | {t} | {ty} | {k} | {n} | {x or ''} |" for i, t, ty, k, n, x in r["plan"]]
     return "\n".join(lines) + "\n"
 
 

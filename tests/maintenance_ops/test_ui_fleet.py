@@ -17,21 +17,24 @@ from maintenance_ops.config import parse_config
 from maintenance_ops.ui import pages
 from maintenance_ops.ui.detail import AuditFilter, audit_sql, read_database, read_run_audit
 from maintenance_ops.ui.fleet import (
+    BUCKET_EPOCH,
     LOG,
     RECOVERY,
     SAMPLES,
     SPARK_7D,
     SPARK_30D,
+    BucketCache,
     RunRef,
     Store,
     TableCache,
     assemble,
+    bucket_of,
     fleet_sql,
     read_store,
     read_stores,
 )
 from maintenance_ops.ui.runs import RunInfo, RunsSnapshot
-from tests.conftest import Target, mysql_connect, target_database
+from tests.conftest import Target, mysql_connect, run_sql, target_database
 from tests.support.airflow_stack import free_port
 from tests.support.history_seed import sample_fleet, seed
 
@@ -98,7 +101,7 @@ def test_fleet_sql_reads_only_the_tables_the_store_has() -> None:
                           backup_runs=runs, since=since)  # fmt: skip
     assert "`h`.`health_samples`" in sql and LOG not in sql and RECOVERY not in sql
     assert sql.count("UNION ALL") == 1
-    assert args == ["a", "b", "a", "b", since, since, 6]
+    assert args == ["a", "b", "a", "b", since, BUCKET_EPOCH, 6]
     full, full_args = fleet_sql("h", frozenset({SAMPLES, LOG, RECOVERY}), ["a"],
                                 latest_runs=runs, backup_runs=[], since=since)  # fmt: skip
     assert full.count("UNION ALL") == 6
@@ -164,10 +167,34 @@ def test_an_unreachable_store_is_shown_as_such(history: Target, monkeypatch) -> 
     assert "history store unreachable" in html and "Traceback" not in html
 
 
+def test_complete_buckets_are_not_read_again(history: Target) -> None:
+    store, names = Store(history.conn_id, history.history_schema), ["shop"]
+    cache = BucketCache()
+    first = read_store(store, names, latest_runs=[], backup_runs=[], now=NOW, buckets=cache)
+    assert len(first.buckets["shop"]) in (32, 33)
+    # A sample written late into a complete bucket is not seen until the next full read; one
+    # in the bucket still open at the last read is.
+    old, late = NOW - timedelta(days=2), NOW + timedelta(minutes=1)
+    for when, score in ((old, 1), (late, 2)):
+        run_sql(
+            f"INSERT INTO `{history.history_schema}`.health_samples (database_name, sampled_at, "
+            "score, status, metrics, breaches) VALUES ('shop', %s, %s, 'critical', '{}', '[]')",
+            (when, score),
+        )
+    later = NOW + timedelta(minutes=2)
+    second = read_store(store, names, latest_runs=[], backup_runs=[], now=later, buckets=cache)
+    buckets = second.buckets["shop"]
+    assert buckets[bucket_of(late)][2] == 2  # the open bucket was read again
+    assert buckets[bucket_of(old)][2] != 1 and len(buckets) == len(first.buckets["shop"])
+    cache.forget()
+    full = read_store(store, names, latest_runs=[], backup_runs=[], now=later, buckets=cache)
+    assert full.buckets["shop"][bucket_of(old)][2] == 1
+
+
 def test_a_store_without_history_tables_reads_as_empty(target: Target) -> None:
     cache = TableCache()
     store = Store(target.conn_id, target.history_schema)  # the schema does not exist yet
-    data = read_store(store, ["x"], latest_runs=[], backup_runs=[], since=NOW, cache=cache)
+    data = read_store(store, ["x"], latest_runs=[], backup_runs=[], now=NOW, cache=cache)
     assert data.latest == {} and data.buckets == {}
     assert cache.get(store) == frozenset()  # remembered: the next read sends no statement
 

@@ -33,6 +33,12 @@ BUCKET_HOURS = 6
 TREND_DAYS = 30
 SPARK_7D = 7 * 24 // BUCKET_HOURS
 SPARK_30D = TREND_DAYS * 24 // BUCKET_HOURS
+# Buckets start at fixed times (every 6 hours from this moment), so a bucket that is complete
+# never changes and is not read again (BucketCache).
+BUCKET_EPOCH = datetime(2000, 1, 1)
+# A full re-read of the 30 days at least this often: samples written late (a backfilled health
+# check) land in buckets already read.
+BUCKETS_TTL_S = 900.0
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 20
 # How long a store's list of existing history tables is trusted (a table appears when its
@@ -89,6 +95,10 @@ def fleet_sql(
 ) -> tuple[str, list[Any]]:
     """Return the one statement reading a store's part of the fleet page, and its arguments.
 
+    :param since: the score buckets are read from here (a bucket's start: the window's
+        first bucket, or the oldest bucket not yet complete at the last read, see
+        :class:`BucketCache`).
+
     Each row is ``(kind, database_name, at, n1, n2, n3, t1, t2, t3)``; :func:`parse_rows`
     says what each kind carries. Only tables in ``tables`` are read (a store whose restore
     tests never ran has no ``recovery_tests``). Returns ``("", [])`` when there is nothing to
@@ -114,7 +124,7 @@ def fleet_sql(
             f"WHERE database_name IN ({inn}) AND sampled_at >= %s "
             "GROUP BY database_name, TIMESTAMPDIFF(HOUR, %s, sampled_at) DIV %s"
         )
-        args += [*names, since, since, BUCKET_HOURS]
+        args += [*names, since, BUCKET_EPOCH, BUCKET_HOURS]
     if LOG in tables:
         log = qualified(schema, LOG)
         runs_sql, runs_args = _runs_clause(latest_runs)
@@ -157,7 +167,8 @@ class StoreData:
     """What one store holds for each of its databases (decoded rows of :func:`fleet_sql`)."""
 
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
-    buckets: dict[str, list[tuple[datetime, float, float, int]]] = field(default_factory=dict)
+    buckets: dict[str, dict[int, tuple[datetime, float, float, int]]] = field(default_factory=dict)
+    """Database -> bucket number (:func:`bucket_of`) -> (first sample, average, worst, count)."""
     audit: dict[str, dict[tuple[str, str], dict[str, int]]] = field(default_factory=dict)
     backup: dict[str, datetime] = field(default_factory=dict)
     restore: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -187,7 +198,8 @@ def parse_rows(rows: Sequence[Sequence[Any]]) -> StoreData:
                 "security": _json(t3) or [],
             }
         elif kind == "bucket":
-            data.buckets.setdefault(db, []).append((at, float(n1), float(n2), int(n3)))
+            bucket = (at, float(n1), float(n2), int(n3))
+            data.buckets.setdefault(db, {})[bucket_of(at)] = bucket
         elif kind == "audit":
             data.audit.setdefault(db, {}).setdefault((t1, t2), {})[t3] = int(n1)
         elif kind == "backup" and at is not None:
@@ -197,9 +209,75 @@ def parse_rows(rows: Sequence[Sequence[Any]]) -> StoreData:
             target[db] = {"at": at, "rto_s": n1, "rpo_s": n2, "ok": bool(n3), "tool": t1}
         elif kind == "drill_ok" and at is not None:
             data.drill_ok[db] = at
-    for points in data.buckets.values():
-        points.sort()
     return data
+
+
+def bucket_of(when: datetime) -> int:
+    """Return the number of the 6-hour bucket ``when`` falls in (pure)."""
+    return int((when - BUCKET_EPOCH).total_seconds() // (BUCKET_HOURS * 3600))
+
+
+def bucket_start(number: int) -> datetime:
+    return BUCKET_EPOCH + timedelta(hours=number * BUCKET_HOURS)
+
+
+class BucketCache:
+    """Each store's complete score buckets, so a page reads only the buckets still filling.
+
+    The 30 days of buckets are most of the statement's work (every sample of the window is
+    read for its score); a bucket whose 6 hours are over does not change, so the next page
+    reads from the oldest bucket that was still open, and merges. A full read happens on the
+    first page, when the store's databases change, and every :data:`BUCKETS_TTL_S` seconds.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[Store, tuple[float, tuple[str, ...], int, dict[str, dict]]] = {}
+
+    def forget(self) -> None:
+        """Drop every store's buckets: the next page reads the whole window."""
+        with self._lock:
+            self._known.clear()
+
+    def read_from(self, store: Store, names: Sequence[str], first: int) -> int:
+        """Return the first bucket the statement must read (``first``: the window's)."""
+        with self._lock:
+            known = self._known.get(store)
+        if known is None or known[1] != tuple(sorted(names)):
+            return first
+        if time.monotonic() - known[0] > BUCKETS_TTL_S:
+            return first
+        return max(first, known[2])
+
+    def merge(
+        self,
+        store: Store,
+        names: Sequence[str],
+        data: StoreData,
+        read_from: int,
+        first: int,
+        now: int,
+    ) -> None:
+        """Complete ``data``'s buckets with the cached ones before ``read_from``; remember."""
+        key = tuple(sorted(names))
+        with self._lock:
+            known = self._known.get(store)
+            if known is None or read_from == first or known[1] != key:
+                fetched, cached = time.monotonic(), {}
+            else:
+                fetched, cached = known[0], known[3]
+            for db in names:
+                older = {b: v for b, v in cached.get(db, {}).items() if first <= b < read_from}
+                data.buckets[db] = {**older, **data.buckets.get(db, {})}
+            self._known[store] = (
+                fetched,
+                key,
+                now,
+                {db: dict(data.buckets.get(db, {})) for db in names},
+            )
+
+
+BUCKETS = BucketCache()
 
 
 class TableCache:
@@ -259,12 +337,15 @@ def read_store(
     *,
     latest_runs: Sequence[RunRef],
     backup_runs: Sequence[RunRef],
-    since: datetime,
+    now: datetime,
     cache: TableCache = TABLES,
+    buckets: BucketCache = BUCKETS,
 ) -> StoreData:
     """Read one store's part of the fleet page: one statement (two when its tables changed)."""
     from maintenance_ops import sqlexec
 
+    first, current = bucket_of(now) - SPARK_30D + 1, bucket_of(now)
+    read_from = buckets.read_from(store, names, first)
     conn = open_store(store)
     try:
         tables = cache.get(store)
@@ -275,12 +356,14 @@ def read_store(
                 names,
                 latest_runs=latest_runs,
                 backup_runs=backup_runs,
-                since=since,
+                since=bucket_start(read_from),
             )
             if not sql:
                 return StoreData()
             try:
-                return parse_rows(sqlexec.rows(conn, sql, args))
+                data = parse_rows(sqlexec.rows(conn, sql, args))
+                buckets.merge(store, names, data, read_from, first, current)
+                return data
             except Exception as exc:
                 if error_code(exc) not in MISSING_TABLE_ERRORS or attempt == 2:
                     raise
@@ -310,13 +393,12 @@ def read_stores(
     by_store: dict[Store, list[str]] = {}
     for db in config.databases:
         by_store.setdefault(store_of(db), []).append(db.name)
-    since = now - timedelta(days=TREND_DAYS)
 
     def one(item: tuple[Store, list[str]]) -> StoreData | str:
         store, names = item
         try:
             return read_store(
-                store, names, latest_runs=latest_runs, backup_runs=backup_runs, since=since
+                store, names, latest_runs=latest_runs, backup_runs=backup_runs, now=now
             )
         except Exception as exc:  # noqa: BLE001 - shown on the page; the other stores go on
             return describe_error(exc)
@@ -385,23 +467,18 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def spark(
-    buckets: Sequence[tuple[datetime, float, float, int]], since: datetime, count: int
+    buckets: dict[int, tuple[datetime, float, float, int]], now: datetime, count: int
 ) -> list[float | None]:
-    """Return the worst score of each 6-hour bucket since ``since`` (``None``: no sample)."""
-    out: list[float | None] = [None] * count
-    for at, _avg, worst, _n in buckets:
-        # A sample taken at the page's own moment opens one bucket past the last: fold it in.
-        index = min(int((at - since).total_seconds() // (BUCKET_HOURS * 3600)), count - 1)
-        if index >= 0:
-            known = out[index]
-            out[index] = worst if known is None else min(known, worst)
-    return out
+    """Return the worst score of each of the last ``count`` 6-hour buckets up to ``now``
+    (``None``: no sample in it), oldest first (pure)."""
+    last = bucket_of(now)
+    return [buckets[b][2] if b in buckets else None for b in range(last - count + 1, last + 1)]
 
 
 def _average(
-    buckets: Sequence[tuple[datetime, float, float, int]], since: datetime
+    buckets: dict[int, tuple[datetime, float, float, int]], since: datetime
 ) -> float | None:
-    chosen = [(avg, n) for at, avg, _w, n in buckets if at >= since]
+    chosen = [(avg, n) for b, (_at, avg, _w, n) in buckets.items() if bucket_start(b) >= since]
     total = sum(n for _, n in chosen)
     return round(sum(a * n for a, n in chosen) / total, 1) if total else None
 
@@ -484,7 +561,6 @@ def assemble(
     now: datetime,
 ) -> list[FleetRow]:
     """Join history and runs into one row per configured database, worst first (pure)."""
-    since = now - timedelta(days=TREND_DAYS)
     rows = []
     for db in config.databases:
         store = store_of(db)
@@ -505,11 +581,11 @@ def assemble(
             row.score, row.status = latest["score"], latest["status"]
             row.sampled_at = _iso(latest["sampled_at"])
             row.breaches = latest["breaches"]
-        buckets = data.buckets.get(db.name, [])
-        row.trend_30d = spark(buckets, since, SPARK_30D)
+        buckets = data.buckets.get(db.name, {})
+        row.trend_30d = spark(buckets, now, SPARK_30D)
         row.trend_7d = row.trend_30d[-SPARK_7D:]
-        row.avg_7d = _average(buckets, now - timedelta(days=7))
-        row.avg_30d = _average(buckets, since)
+        row.avg_7d = _average(buckets, bucket_start(bucket_of(now) - SPARK_7D + 1))
+        row.avg_30d = _average(buckets, bucket_start(bucket_of(now) - SPARK_30D + 1))
         audit = data.audit.get(db.name, {})
         results: dict[str, dict[str, Any]] = {}
         for cadence in CADENCES:
