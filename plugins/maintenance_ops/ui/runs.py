@@ -19,7 +19,7 @@ from maintenance_ops.ui.fleet import RunRef
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-MAINTAIN, REPORT = "maintain", "report"
+MAINTAIN, REPORT, SELECT = "maintain", "report", "select_databases"
 DAILY = "mysql_daily_maintenance"
 BACKUP_TEST = "mysql_backup_testing"
 # Backups are taken by the daily run (and the backup test when it finds none): the newest good
@@ -124,9 +124,15 @@ def task_states(session: Session, dag_id: str, run_ids: list[str]) -> dict[str, 
         ).where(ti.dag_id == dag_id, maintain_tasks(ti), ti.run_id.in_(run_ids))
     ).all()
     found: dict[str, dict[str, list[Any]]] = {}
+    selected: dict[str, list[str]] = {}
     for run_id, map_index, label, state, start, end in rows:
         if map_index < 0:  # not expanded yet: no database has a task of its own
             continue
+        if not label:  # the label is rendered when the task runs; before, the expand input
+            if run_id not in selected:
+                selected[run_id] = _selected(session, dag_id, run_id)
+            names = selected[run_id]
+            label = names[map_index] if map_index < len(names) else None
         name = label or str(map_index)
         found.setdefault(run_id, {}).setdefault(name, []).append((state or "none", start, end))
     out: dict[str, dict[str, Any]] = {}
@@ -140,6 +146,24 @@ def task_states(session: Session, dag_id: str, run_ids: list[str]) -> dict[str, 
                 max(ends) if ends and len(ends) == len(steps) else None,
             )
     return out
+
+
+def _selected(session: Session, dag_id: str, run_id: str) -> list[str]:
+    """Return the databases a run maps over (``select_databases``' XCom), in map-index order."""
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    _, _, xcom = _tables()
+    row = session.execute(
+        select(xcom.value).where(
+            xcom.dag_id == dag_id,
+            xcom.run_id == run_id,
+            xcom.task_id == SELECT,
+            xcom.key == "return_value",
+        )
+    ).first()
+    value = XComModel.deserialize_value(row) if row else None
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def report_value(session: Session, dag_id: str, run_id: str | None = None) -> dict[str, Any] | None:
