@@ -298,7 +298,38 @@ def main(out: TextIO = sys.stdout) -> int:
             instance.stop()
     verdict = "all DAGs succeeded" if not failures else f"{failures} DAG(s) failed"
     print(f"\nDemo finished: {verdict}.", file=out)
+    print(fleet_page_hint(), file=out)
     return 1 if failures else 0
+
+
+FLEET_PATH = "/mysql-maintenance/fleet"
+
+
+def fleet_page_hint(timeout_s: float = 2.0) -> str:
+    """Say where the fleet page is: its URL when an api-server answers, else how to start one.
+
+    The api-server is found as the other commands find it (``AIRFLOW_API_URL``, else Airflow's
+    ``[api] base_url``, else localhost:8080); its health endpoint needs no login.
+    """
+    import httpx
+
+    from maintenance_ops.coordinator import ApiSettings
+    from maintenance_ops.exceptions import ConfigError
+
+    try:
+        url = ApiSettings.from_environment().url
+    except ConfigError as exc:
+        return f"Maintenance pages: cannot tell where the api-server is: {exc}"
+    try:
+        up = httpx.get(f"{url}/api/v2/monitor/health", timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        up = False
+    if up:
+        return f"Maintenance pages (fleet, databases, run reports): {url}{FLEET_PATH}"
+    return (
+        f"Maintenance pages: no api-server answers at {url}; start one (`airflow api-server`, "
+        f"with this MAINTENANCE_CONFIG) and open {url}{FLEET_PATH}"
+    )
 
 
 if __name__ == "__main__":
