@@ -203,7 +203,16 @@ def on_failure(context: Any) -> None:
 
 
 def on_dag_failure(context: Any) -> None:
-    """DAG ``on_failure_callback``: alert every channel that the whole run failed."""
+    """DAG ``on_failure_callback``: alert that the whole run failed, unless that is said.
+
+    A run failed by its tasks (``task_failure``) has been told already: each failed task
+    alerted once, and the ``report`` task (it runs after every outcome) sent the run's one
+    summary naming the failed databases and why. Any other reason (the run timed out, its
+    tasks deadlocked) is alerted here.
+    """
+    if context.get("reason") == "task_failure":
+        log.info("Run failed by its tasks: their alerts and the report's summary said so")
+        return
     _notify(context, whole_run=True)
 
 

@@ -329,13 +329,16 @@ def render_report(
     selected: Sequence[str],
     results: Sequence[dict[str, Any]],
     failed_at: Mapping[str, str] | None = None,
+    reasons: Mapping[str, str] | None = None,
 ) -> tuple[str, list[str]]:
     """Return a readable report of every database's result, and the databases that failed.
 
     :param failed_at: the step each failed database stopped at (a database with no result at
         all failed too).
+    :param reasons: each failed database's one-line error, as its step recorded it.
     """
     failed_at = failed_at or {}
+    reasons = reasons or {}
     by_name = {r["database"]: r for r in results if r}
     failed = [name for name in selected if name not in by_name or name in failed_at]
     lines = [f"{dag_id}: {len(selected) - len(failed)} of {len(selected)} database(s) done"]
@@ -343,9 +346,11 @@ def render_report(
         result = by_name.get(name)
         step = failed_at.get(name)
         where = f"{GROUP_ID}.{step} [{name}]" if step else "its mapped task"
+        why = f": {reasons[name]}" if name in reasons else ""
         if result is None:
             lines.append(
-                f"  {name}: FAILED{' at ' + step if step else ''} (see the task log of {where})"
+                f"  {name}: FAILED{' at ' + step if step else ''}{why} "
+                f"(see the task log of {where})"
             )
             continue
         pre = result.get("preflight", {})
@@ -361,7 +366,9 @@ def render_report(
             f"{status}{' (dry run)' if result.get('dry_run') else ''}"
         )
         if step:
-            lines.append(f"    - FAILED at {step} (see the task log of {where}); not run after it")
+            lines.append(
+                f"    - FAILED at {step}{why} (see the task log of {where}); not run after it"
+            )
         lines.extend(f"    - {line}" for line in detail_lines(result))
     return "\n".join(lines), failed
 
@@ -434,18 +441,82 @@ def report(selected: list[str], steps: dict[str, Any], **context: Any) -> dict[s
 
     dag_id = context["dag"].dag_id
     run_id = context["ti"].run_id
-    selected = selected or []
+    if not selected:  # select_databases failed (it never returns an empty list)
+        error = AirflowFailException(
+            f"{dag_id}: no database was selected: select_databases failed (its alert and task "
+            "log say why); nothing ran"
+        )
+        error.suppress_alert = True  # type: ignore[attr-defined] - that alert was sent
+        raise error
     collected, failed_at = merge_steps(selected, steps or {})
-    text, failed = render_report(dag_id, selected, collected, failed_at)
+    failures = recorded_failures(context["ti"], list(steps or {}))
+    reasons = {name: str(f.get("reason") or "") for name, f in failures.items()}
+    text, failed = render_report(dag_id, selected, collected, failed_at, reasons)
     for line in text.splitlines():
         log.info("%s", line)
     config = load_config()
     path = write_report(config, dag_id, run_id, text, collected)
-    if wants_summary(config, dag_id):
+    news = [name for name in failed if not failures.get(name, {}).get("quiet")]
+    if failed and not news:  # every failure was alerted within the quiet period already
+        log.info("Failed on %s: alerted already within the quiet period", ", ".join(failed))
+    elif failed:
+        # The run's one summary: each failed step has alerted on its own already, so this
+        # report fails without a second "report failed" alert (suppress_alert).
+        listed = [
+            f"{name}: {failed_at.get(name, 'a step')}: {reasons.get(name, 'see its task log')}"
+            for name in failed
+        ]
+        summary = Alert(
+            "critical",
+            f"{dag_id} run failed on {counted(len(failed), 'database')}",
+            dag_id,
+            run_id=run_id,
+            error="\n".join(listed),
+            log_url=str(path),
+        )
+        send_alert(summary, config.notifications, context)
+    if failed:
+        error = AirflowFailException(f"{dag_id}: failed on {', '.join(failed)}\n{text}")
+        error.suppress_alert = True  # type: ignore[attr-defined]
+        raise error
+    if wants_summary(config, dag_id) and not quiet_run(context):
         summary = Alert(
             "info", f"{dag_id} report", dag_id, run_id=run_id, error=text, log_url=str(path)
         )
         send_alert(summary, config.notifications, context)
-    if failed:
-        raise AirflowFailException(f"{dag_id}: failed on {', '.join(failed)}\n{text}")
     return {"dag_id": dag_id, "databases": collected, "text": text, "report_file": str(path)}
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 database``, ``2 databases``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def quiet_run(context: Any) -> bool:
+    """Whether a successful run posts no Slack summary: a dry run, or a backfilled date.
+
+    A backfill's dates each write their report (file and XCom); posting each would be one
+    message per date.
+    """
+    if (context.get("params") or {}).get("dry_run"):
+        return True
+    run_type = getattr(context.get("dag_run"), "run_type", None)
+    return str(getattr(run_type, "value", run_type) or "") == "backfill"
+
+
+def recorded_failures(ti: Any, steps: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each failed database's failure as its step left it (``record_failure``): the step, the
+    one-line reason, and whether it was alerted already (``quiet``)."""
+    from maintenance_ops.operators.base import FAILURE_KEY
+
+    if not steps:
+        return {}
+    try:
+        found = ti.xcom_pull(task_ids=[f"{GROUP_ID}.{s}" for s in steps], key=FAILURE_KEY)
+    except Exception as exc:  # noqa: BLE001 - the report goes on, saying "see its task log"
+        log.warning("could not read the steps' failure reasons: %s", exc)
+        return {}
+    values = found if isinstance(found, list) else [found]
+    return {
+        str(v["database"]): dict(v) for v in values if isinstance(v, Mapping) and v.get("database")
+    }

@@ -132,12 +132,16 @@ def test_a_failing_task_alerts_slack_and_email(
     body = smtp.bodies()[smtp.messages.index(mails[0])]
     assert "mysql_daily_maintenance" in body and "orders_down" in body and "maintain" in body
 
-    # The report names the failed database; the healthy one was still maintained.
-    assert any("failed on orders_down" in t for t in slack.texts()), slack.texts()
-    # And the DAG-level callback announces the failed run once.
+    # One run-level summary, from the report: the failed database, its step and why. No
+    # "report failed" alert and no second run-level alert from the DAG's callback: one
+    # message for the failed step, one for the run.
     run_alerts = [t for t in slack.texts() if "mysql_daily_maintenance run failed" in t]
     assert len(run_alerts) == 1, slack.texts()
+    assert "run failed on 1 database" in run_alerts[0]
+    assert "orders_down: index_analysis: " in run_alerts[0], run_alerts[0]
+    assert "cannot connect" in run_alerts[0]
     assert f"Run: {dag_run.run_id}" in run_alerts[0]
+    assert len(slack.texts()) == 2, slack.texts()
 
 
 def test_a_broken_channel_never_masks_the_outcome(

@@ -67,6 +67,34 @@ def run_moment(context: Any) -> datetime:
     return moment or datetime.now(UTC)
 
 
+FAILURE_KEY = "failure"  # the XCom a failed step leaves for the run's report
+
+
+def record_failure(context: Any, database: str, step: str, exc: BaseException) -> None:
+    """Leave the step's one-line failure reason where the run's report finds it (an XCom).
+
+    The report names it beside the database in the run's one summary alert. Never raises: a
+    reason that cannot be stored leaves the report saying "see the task log" instead.
+    """
+    from maintenance_ops.alerts import summarize_error
+
+    ti = context.get("ti")
+    if ti is None:
+        return
+    try:
+        reason = summarize_error(exc) or type(exc).__name__
+        value = {
+            "database": database,
+            "step": step,
+            "reason": reason.splitlines()[0],
+            # Already alerted within the quiet period (health breaches): nothing new to say.
+            "quiet": bool(getattr(exc, "suppress_alert", False)),
+        }
+        ti.xcom_push(key=FAILURE_KEY, value=value)
+    except Exception as push_error:  # noqa: BLE001 - the task's own failure matters more
+        ti.log.warning("could not record the failure reason for the report: %s", push_error)
+
+
 def fail_fast(database: str, exc: Exception) -> None:
     """Raise ``AirflowFailException`` when a retry cannot fix ``exc``; return when it might.
 
@@ -214,6 +242,7 @@ class DatabaseOperator(BaseOperator):
             finally:
                 audit.close()
         except Exception as exc:
+            record_failure(context, self.database, self.step, exc)
             fail_fast(self.database, exc)
             raise
         return result
