@@ -6,11 +6,13 @@ bound comes from the connection's read timeout (at most the task's execution tim
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -40,13 +42,33 @@ def frozen_capable(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MySQLInsta
                 os.kill(server.pid, signal.SIGCONT)
 
 
+def freeze(pid: int, within_s: float = 10.0) -> None:
+    """SIGSTOP ``pid`` and wait until every one of its threads is stopped.
+
+    The signal is asynchronous: a server thread already running (a loaded machine) can still
+    answer a query before it stops, and the test would then see no frozen server at all.
+    """
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + within_s
+    tasks = Path(f"/proc/{pid}/task")
+    while time.monotonic() < deadline:
+        states = []
+        for stat in tasks.glob("*/stat"):
+            with contextlib.suppress(OSError):  # a thread that just ended
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"server {pid} not stopped {within_s:g}s after SIGSTOP")
+
+
 @pytest.mark.timeout(90)  # without read timeouts the query would never return
 def test_a_query_on_a_frozen_server_fails_within_the_read_timeout(frozen_capable) -> None:
     server, conn_id = frozen_capable
     settings = MaintenanceSettings(read_timeout_s=READ_TIMEOUT_S, statement_timeout_s=2)
     with MaintenanceSession(conn_id, settings) as session:
         assert server.pid
-        os.kill(server.pid, signal.SIGSTOP)
+        freeze(server.pid)
         started = time.monotonic()
         with pytest.raises(Exception) as caught:  # noqa: PT011 - the driver's OperationalError
             session.query("SELECT 1 AS one")
@@ -66,7 +88,7 @@ def _freeze_once_connected(server: MySQLInstance, user: str, stop: threading.Eve
         )
         if rows[0][0]:
             assert server.pid
-            os.kill(server.pid, signal.SIGSTOP)
+            freeze(server.pid)
             return
         time.sleep(0.02)
 
