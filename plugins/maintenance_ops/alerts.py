@@ -14,6 +14,8 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from airflow.sdk.exceptions import AirflowFailException
+
 if TYPE_CHECKING:
     from maintenance_ops.config import Notifications
 
@@ -190,6 +192,19 @@ def _notify(context: Any, whole_run: bool) -> None:
     send_alert(alert_from_context(context, whole_run=whole_run), notifications, context)
 
 
+class AlertedFailure(AirflowFailException):
+    """Fails the task (no retry) without a failure alert, because one was sent already.
+
+    :func:`on_failure` honours ``suppress_alert``: the run's summary from the report task, a
+    run that stopped before choosing its databases (``select_databases`` alerted), health
+    breaches alerted within the quiet period.
+    """
+
+    def __init__(self, message: str, *, suppress_alert: bool = True) -> None:
+        super().__init__(message)
+        self.suppress_alert = suppress_alert
+
+
 def on_failure(context: Any) -> None:
     """Task ``on_failure_callback``: alert every channel about the failed task.
 
@@ -242,8 +257,8 @@ async def deadline_missed(
         run_after=str(dag_run.get("run_after") or "") or None,
         run_id=run_id,
         error=(
-            f"still running {interval_minutes:g} minute{'' if interval_minutes == 1 else 's'} "
-            "after it was queued; the run's grid shows which task is still running"
+            f"still running {interval_minutes:g} {'minute' if interval_minutes == 1 else 'minutes'}"
+            " after it was queued; the run's grid shows which task is still running"
         ),
         log_url=_run_url(dag_id, run_id),
     )
@@ -263,12 +278,13 @@ def _run_databases(dag_run: Any) -> str:
 
 
 def _run_url(dag_id: str, run_id: str | None) -> str | None:
-    """The run's page in the Airflow UI, from ``[api] base_url`` (None when it is not set)."""
-    from urllib.parse import quote
+    """The run's page in the Airflow UI, where the other commands find the API server."""
+    from maintenance_ops.coordinator import ApiSettings, run_page_url
 
-    from airflow.configuration import conf
-
-    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
-    if not base or not run_id:
+    if not run_id:
         return None
-    return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+    try:
+        return run_page_url(ApiSettings.from_environment().url, dag_id, run_id)
+    except Exception as exc:  # noqa: BLE001 - an alert goes out without its link
+        log.warning("no link to the run in the alert: %s", exc)
+        return None

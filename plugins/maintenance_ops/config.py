@@ -531,9 +531,10 @@ def config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
 
 
-def _format_error(path: Path, exc: ValidationError) -> str:
+def _format_error(path: Path, exc: ValidationError, key: str = "") -> str:
+    """One line: the file, the key path (under ``key``, for a part validated alone), the
+    message and the value."""
     first = exc.errors()[0]
-    key = ""
     for part in first["loc"]:
         if isinstance(part, int):
             key += f"[{part}]"
@@ -593,8 +594,7 @@ def _set_aside_invalid_rules(raw: dict[str, Any], source: Path) -> dict[str, dic
                 name = rule.get("name") if isinstance(rule, dict) else None
                 label = name if isinstance(name, str) and name else f"#{j + 1}"
                 where = f"databases[{i}].cleanup_rules[{j}]"
-                text = _format_error(source, exc).replace(f"{source}: ", f"{source}: {where}.", 1)
-                found.setdefault(db["name"], {})[label] = text
+                found.setdefault(db["name"], {})[label] = _format_error(source, exc, where)
             else:
                 kept.append(rule)
         db["cleanup_rules"] = kept

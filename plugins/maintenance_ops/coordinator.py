@@ -410,6 +410,11 @@ def _detail(response: httpx.Response) -> str:
     return text[:500] or response.reason_phrase
 
 
+def run_page_url(base_url: str, dag_id: str, run_id: str) -> str:
+    """The run's page in the Airflow UI at ``base_url``."""
+    return f"{base_url.rstrip('/')}/dags/{_q(dag_id)}/runs/{_q(run_id)}"
+
+
 def _q(part: str) -> str:
     """Quote one path segment (run ids contain ':' and '+')."""
     return quote(part, safe="")
@@ -481,7 +486,7 @@ class ManualRun:
             dag_run_id=run_id,
             state=str(run.get("state")),
             conf=dict(run.get("conf") or {}),
-            url=f"{base_url}/dags/{_q(dag_id)}/runs/{_q(run_id)}",
+            url=run_page_url(base_url, dag_id, run_id),
             run_after=run.get("run_after"),
             start_date=run.get("start_date"),
             end_date=run.get("end_date"),

@@ -434,20 +434,17 @@ def report(selected: list[str], steps: dict[str, Any], **context: Any) -> dict[s
 
     :param steps: each step's outputs by step name, in order (what :func:`maintain` returns).
     """
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from maintenance_ops.alerts import Alert, send_alert
+    from maintenance_ops.alerts import Alert, AlertedFailure, send_alert
     from maintenance_ops.reports import wants_summary, write_report
+    from maintenance_ops.runbook import counted
 
     dag_id = context["dag"].dag_id
     run_id = context["ti"].run_id
     if not selected:  # select_databases failed (it never returns an empty list)
-        error = AirflowFailException(
+        raise AlertedFailure(  # select_databases' own alert said why
             f"{dag_id}: no database was selected: select_databases failed (its alert and task "
             "log say why); nothing ran"
         )
-        error.suppress_alert = True  # type: ignore[attr-defined] - that alert was sent
-        raise error
     collected, failed_at = merge_steps(selected, steps or {})
     failures = recorded_failures(context["ti"], list(steps or {}))
     reasons = {name: str(f.get("reason") or "") for name, f in failures.items()}
@@ -476,32 +473,13 @@ def report(selected: list[str], steps: dict[str, Any], **context: Any) -> dict[s
         )
         send_alert(summary, config.notifications, context)
     if failed:
-        error = AirflowFailException(f"{dag_id}: failed on {', '.join(failed)}\n{text}")
-        error.suppress_alert = True  # type: ignore[attr-defined]
-        raise error
-    if wants_summary(config, dag_id) and not quiet_run(context):
+        raise AlertedFailure(f"{dag_id}: failed on {', '.join(failed)}\n{text}")
+    if wants_summary(config, dag_id, context):
         summary = Alert(
             "info", f"{dag_id} report", dag_id, run_id=run_id, error=text, log_url=str(path)
         )
         send_alert(summary, config.notifications, context)
     return {"dag_id": dag_id, "databases": collected, "text": text, "report_file": str(path)}
-
-
-def counted(n: int, noun: str) -> str:
-    """``1 database``, ``2 databases``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def quiet_run(context: Any) -> bool:
-    """Whether a successful run posts no Slack summary: a dry run, or a backfilled date.
-
-    A backfill's dates each write their report (file and XCom); posting each would be one
-    message per date.
-    """
-    if (context.get("params") or {}).get("dry_run"):
-        return True
-    run_type = getattr(context.get("dag_run"), "run_type", None)
-    return str(getattr(run_type, "value", run_type) or "") == "backfill"
 
 
 def recorded_failures(ti: Any, steps: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -50,9 +50,18 @@ def write_report(
     return path
 
 
-def wants_summary(config: Config, dag_id: str) -> bool:
-    """Whether this DAG's report goes to Slack: weekly and monthly-style runs, not hourly checks."""
+def wants_summary(config: Config, dag_id: str, context: Any = None) -> bool:
+    """Whether this run's report goes to Slack: daily, weekly and monthly-style runs, not
+    hourly checks, and not a dry run (nothing changed) nor a backfilled date (each date
+    writes its report as a file and an XCom; a message per date would flood the channel).
+    """
     if not config.notifications.slack_conn_id or dag_id == "mysql_health_check":
+        return False
+    context = context or {}
+    if (context.get("params") or {}).get("dry_run"):
+        return False
+    run_type = getattr(context.get("dag_run"), "run_type", None)
+    if str(getattr(run_type, "value", run_type) or "") == "backfill":
         return False
     if dag_id == "mysql_weekly_optimization":
         return config.notifications.send_weekly_reports

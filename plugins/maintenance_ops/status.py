@@ -39,6 +39,7 @@ def database_status(config: Config, db: Database) -> dict[str, Any]:
             out["error"] = "no health samples yet: the health check has not run"
         else:
             out["error"] = f"history store unreachable: {message}"
+            out["unreachable"] = True
         return out
     if latest is None:
         out["error"] = "no health samples yet: the health check has not run"
@@ -169,11 +170,7 @@ def unreachable(report: dict[str, Any]) -> list[str]:
 
     A database without samples yet is not one of them (the health check has not run).
     """
-    names = [
-        f"history of {db['database']}"
-        for db in report["databases"]
-        if str(db.get("error", "")).startswith("history store unreachable")
-    ]
+    names = [f"history of {db['database']}" for db in report["databases"] if db.get("unreachable")]
     if report["airflow"].get("error"):
         names.append("Airflow API")
     return names

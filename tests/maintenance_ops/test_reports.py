@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from maintenance_ops.config import parse_config
 from maintenance_ops.reports import render_markdown, wants_summary, write_report
@@ -47,3 +48,9 @@ def test_who_gets_a_slack_summary() -> None:
     assert not wants_summary(on, "mysql_weekly_optimization")
     assert not wants_summary(on, "mysql_health_check")  # hourly: no summary storm
     assert not wants_summary(off, "mysql_daily_maintenance")
+    # Nothing changed in a dry run; each date of a backfill would be a message of its own.
+    assert not wants_summary(on, "mysql_daily_maintenance", {"params": {"dry_run": True}})
+    backfilled = SimpleNamespace(run_type=SimpleNamespace(value="backfill"))
+    assert not wants_summary(on, "mysql_daily_maintenance", {"dag_run": backfilled})
+    scheduled = SimpleNamespace(run_type=SimpleNamespace(value="scheduled"))
+    assert wants_summary(on, "mysql_daily_maintenance", {"dag_run": scheduled, "params": {}})

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
+from maintenance_ops.alerts import AlertedFailure
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
     from maintenance_ops.history import AlertPlan
 
 
-class HealthCritical(AirflowFailException):
+class HealthCritical(AlertedFailure):
     """A critical breach: fails the task so the failure callback alerts.
 
     ``suppress_alert`` is set when the same breaches were alerted within the quiet period: the
@@ -23,8 +22,7 @@ class HealthCritical(AirflowFailException):
     """
 
     def __init__(self, message: str, *, suppress_alert: bool = False) -> None:
-        super().__init__(message)
-        self.suppress_alert = suppress_alert
+        super().__init__(message, suppress_alert=suppress_alert)
 
 
 class MySqlHealthCheckOperator(DatabaseOperator):
