@@ -7,6 +7,7 @@ rows, does its work and returns a JSON-able result for the report.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from maintenance_ops.config import Config, Database
     from maintenance_ops.preflight import PreflightResult
     from maintenance_ops.session import MaintenanceSession
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ def record_failure(context: Any, database: str, step: str, exc: BaseException) -
         }
         ti.xcom_push(key=FAILURE_KEY, value=value)
     except Exception as push_error:  # noqa: BLE001 - the task's own failure matters more
-        ti.log.warning("could not record the failure reason for the report: %s", push_error)
+        log.warning("could not record the failure reason for the report: %s", push_error)
 
 
 def fail_fast(database: str, exc: Exception) -> None:
