@@ -68,7 +68,7 @@ def root_option_file(inst: object) -> Path:
     (pt-*, the clients, myloader) read it from here (``--defaults-file``, DSN ``F=``), never
     from their command line. It lives in the instance's folder and goes with it.
     """
-    from maintenance_ops.pipes import option_file
+    from maintenance_ops.core.pipes import option_file
 
     path = Path(inst.dir) / "bench-root.cnf"  # type: ignore[attr-defined]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

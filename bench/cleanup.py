@@ -59,12 +59,12 @@ from benchlib import (
 
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from maintenance_ops.cleanup import run_cleanup_rule  # noqa: E402
-from maintenance_ops.config import CleanupRule, MaintenanceSettings  # noqa: E402
-from maintenance_ops.dialect import Dialect, parse_version  # noqa: E402
-from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
-from maintenance_ops.session import MaintenanceSession  # noqa: E402
-from maintenance_ops.throttle import Limits, Throttle  # noqa: E402
+from maintenance_ops.core.config import CleanupRule, MaintenanceSettings  # noqa: E402
+from maintenance_ops.core.dialect import Dialect, parse_version  # noqa: E402
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance  # noqa: E402
+from maintenance_ops.core.session import MaintenanceSession  # noqa: E402
+from maintenance_ops.core.throttle import Limits, Throttle  # noqa: E402
+from maintenance_ops.upkeep.cleanup import run_cleanup_rule  # noqa: E402
 
 SECTION = "## Retention cleanup (issue 4)"
 DB = "bench"

@@ -144,7 +144,8 @@ def _timed(owner: Any, name: str, label: str) -> None:
 
 def instrument_health() -> None:
     """Time the health task's phases by wrapping the library functions it calls."""
-    from maintenance_ops import audit, health, history, metrics, preflight, session
+    from maintenance_ops.core import audit, preflight, session
+    from maintenance_ops.observe import health, health_history, metrics
     from maintenance_ops.operators.health import HealthCheckOperator
 
     _timed(session, "connect", "connect (MySqlHook, 2 per task)")
@@ -152,10 +153,10 @@ def instrument_health() -> None:
     _timed(preflight, "run_preflight", "preflight")
     _timed(health, "collect", "collect (incl. host metrics)")
     _timed(health, "_host_metrics", "host metrics (psutil)")
-    _timed(history.HealthHistory, "__init__", "history: CREATE TABLE IF NOT EXISTS")
-    _timed(history.HealthHistory, "store", "history: store")
-    _timed(history.HealthHistory, "trends", "history: trends")
-    _timed(history.HealthHistory, "enforce_retention", "history: retention")
+    _timed(health_history.HealthHistory, "__init__", "history: CREATE TABLE IF NOT EXISTS")
+    _timed(health_history.HealthHistory, "store", "history: store")
+    _timed(health_history.HealthHistory, "trends", "history: trends")
+    _timed(health_history.HealthHistory, "enforce_retention", "history: retention")
     _timed(metrics, "emit", "metrics: emit")
     _timed(HealthCheckOperator, "execute", "operator execute() total")
 
@@ -247,7 +248,7 @@ def schema(i: int) -> str:
 def create_schemas(n: int) -> None:
     """Create ``n`` small schemas and their history schemas (history tables in place)."""
     sys.path.insert(0, str(PLUGINS))
-    from maintenance_ops.sqlfiles import load_sql, split_statements
+    from maintenance_ops.core.sqlfiles import load_sql, split_statements
 
     for i in range(n):
         name = schema(i)

@@ -37,10 +37,10 @@ from benchlib import ROOT, machine, write_section
 
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from maintenance_ops.config import MaintenanceSettings  # noqa: E402
-from maintenance_ops.index_analysis import analyze_indexes  # noqa: E402
-from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
-from maintenance_ops.session import MaintenanceSession  # noqa: E402
+from maintenance_ops.core.config import MaintenanceSettings  # noqa: E402
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance  # noqa: E402
+from maintenance_ops.core.session import MaintenanceSession  # noqa: E402
+from maintenance_ops.upkeep.index_analysis import analyze_indexes  # noqa: E402
 
 SECTION = "## Index analysis (issue 4)"
 SCHEMA = "bench_idx"

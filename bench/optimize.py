@@ -42,11 +42,11 @@ from cleanup import DirectSession
 
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from maintenance_ops.config import OptimizationSettings  # noqa: E402
-from maintenance_ops.fragmentation import collect, estimate  # noqa: E402
-from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
-from maintenance_ops.rebuild import Candidate, RetryPolicy, plan_rebuilds, rebuild_many  # noqa: E402
-from maintenance_ops.throttle import Limits, Throttle  # noqa: E402
+from maintenance_ops.core.config import OptimizationSettings  # noqa: E402
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance  # noqa: E402
+from maintenance_ops.core.throttle import Limits, Throttle  # noqa: E402
+from maintenance_ops.upkeep.fragmentation import collect, estimate  # noqa: E402
+from maintenance_ops.upkeep.rebuild import Candidate, RetryPolicy, plan_rebuilds, rebuild_many  # noqa: E402
 
 SECTION = "## Online rebuild (issue 5)"
 DB = "bench"

@@ -44,13 +44,13 @@ from benchlib import DOC, ROOT, machine, root_option_file, write_section
 
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from maintenance_ops.backup import take_backup  # noqa: E402
-from maintenance_ops.config import BackupSettings, MaintenanceSettings, RestoreTarget  # noqa: E402
-from maintenance_ops.identity import identify_source  # noqa: E402
-from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
-from maintenance_ops.restore import PreparedInstance, restore_spec, restore_test  # noqa: E402
-from maintenance_ops.restore.run import VERIFY_WORKERS  # noqa: E402
-from maintenance_ops.session import MaintenanceSession  # noqa: E402
+from maintenance_ops.core.config import BackupSettings, MaintenanceSettings, RestoreTarget  # noqa: E402
+from maintenance_ops.core.identity import identify_source  # noqa: E402
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance  # noqa: E402
+from maintenance_ops.core.session import MaintenanceSession  # noqa: E402
+from maintenance_ops.recovery.backup import take_backup  # noqa: E402
+from maintenance_ops.recovery.restore import PreparedInstance, restore_spec, restore_test  # noqa: E402
+from maintenance_ops.recovery.restore.run import VERIFY_WORKERS  # noqa: E402
 
 SECTION = "## Restore verification (issue 6)"
 DB = "bench"

@@ -39,8 +39,8 @@ from benchlib import ROOT, machine, write_section
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from maintenance_ops.config import parse_config  # noqa: E402
-from maintenance_ops.instance import InstanceSpec, MySQLInstance  # noqa: E402
+from maintenance_ops.core.config import parse_config  # noqa: E402
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance  # noqa: E402
 from maintenance_ops.ui import pages  # noqa: E402
 from maintenance_ops.ui.fleet import (  # noqa: E402
     BUCKETS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from maintenance_ops.config import load_config
+from maintenance_ops.core.config import load_config
 from maintenance_ops.dag_parts import custom_dag_kwargs, maintain, report, select_databases
 
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 import contextlib
 
 from maintenance_ops import dag_parts  # noqa: F401
-from maintenance_ops.config import load_config
-from maintenance_ops.exceptions import ConfigError
+from maintenance_ops.core.config import load_config
+from maintenance_ops.core.exceptions import ConfigError
 from maintenance_ops.operators import load_all
 
 load_all()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from maintenance_ops.instance import MARKER_NAME
+from maintenance_ops.core.instance import MARKER_NAME
 
 
 def test_demo_runs_every_dag_and_reports_what_it_found(tmp_path: Path) -> None:

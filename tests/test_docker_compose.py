@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from maintenance_ops.config import MaintenanceSettings
-from maintenance_ops.instance import MySQLInstance
+from maintenance_ops.core.config import MaintenanceSettings
+from maintenance_ops.core.instance import MySQLInstance
 from tests.conftest import REPO
 from tests.support.airflow_stack import TEST_OVERRIDES, AirflowStack, shared_airflow_settings
 
@@ -117,7 +117,9 @@ def test_secrets_are_required_and_have_no_default() -> None:
 
 def test_published_ports_are_on_localhost_only() -> None:
     published = {
-        name: service["ports"] for name, service in COMPOSE["services"].items() if "ports" in service
+        name: service["ports"]
+        for name, service in COMPOSE["services"].items()
+        if "ports" in service
     }
     assert published == {"airflow-apiserver": ["127.0.0.1:8080:8080"]}
 
@@ -125,9 +127,14 @@ def test_published_ports_are_on_localhost_only() -> None:
 def test_the_dags_connect_as_the_grants_sql_account_not_root() -> None:
     env = _service("airflow-scheduler")["environment"]
     connections = {k: v for k, v in env.items() if k.startswith("AIRFLOW_CONN_")}
-    assert set(connections) == {"AIRFLOW_CONN_MYSQL_MAINTENANCE_DEFAULT", "AIRFLOW_CONN_MYSQL_REPLICA1"}
+    assert set(connections) == {
+        "AIRFLOW_CONN_MYSQL_MAINTENANCE_DEFAULT",
+        "AIRFLOW_CONN_MYSQL_REPLICA1",
+    }
     for value in connections.values():
-        conn = json.loads(value.replace("${MAINTENANCE_DB_PASSWORD:?set MAINTENANCE_DB_PASSWORD in .env}", "x"))
+        conn = json.loads(
+            value.replace("${MAINTENANCE_DB_PASSWORD:?set MAINTENANCE_DB_PASSWORD in .env}", "x")
+        )
         assert conn["login"] == "maintenance" and conn["password"] == "x"
     for name in ("mysql-target", "mysql-replica"):
         service = _service(name)
@@ -142,7 +149,12 @@ def test_the_dags_connect_as_the_grants_sql_account_not_root() -> None:
 def _init_sql(password: str, schemas: str = "app") -> subprocess.CompletedProcess[str]:
     """Source the init script as the image's entrypoint does, collecting the SQL it sends."""
     return subprocess.run(
-        ["bash", "-c", 'set -e; docker_process_sql() { cat; echo "-- end of batch"; }; source "$0"', str(INIT_SCRIPT)],
+        [
+            "bash",
+            "-c",
+            'set -e; docker_process_sql() { cat; echo "-- end of batch"; }; source "$0"',
+            str(INIT_SCRIPT),
+        ],
         env={
             "PATH": os.environ["PATH"],
             "MAINTENANCE_DB_PASSWORD": password,
@@ -159,13 +171,17 @@ def _init_sql(password: str, schemas: str = "app") -> subprocess.CompletedProces
 def test_init_script_runs_grants_sql_per_schema_with_the_password_on_stdin() -> None:
     done = _init_sql("0123456789abcdef", "shop, billing")
     assert done.returncode == 0, done.stderr
-    sql = "".join(line for line in done.stdout.splitlines(True) if not line.startswith("maintenance-account:"))
+    sql = "".join(
+        line for line in done.stdout.splitlines(True) if not line.startswith("maintenance-account:")
+    )
     grants = GRANTS.read_text()
     for schema in ("shop", "billing"):
         assert f"CREATE DATABASE IF NOT EXISTS `{schema}`;" in sql
         assert f"GRANT SELECT ON `{schema}`.* TO 'maintenance'@'%';" in sql
     assert "`app`" not in sql and "`_maintenance`" not in sql
-    assert "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON `_mmc_hist`.* TO 'maintenance'@'%';" in sql
+    assert (
+        "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON `_mmc_hist`.* TO 'maintenance'@'%';" in sql
+    )
     assert sql.count("GRANT ") == 2 * grants.count("GRANT ")
     assert sql.rstrip().endswith(
         "ALTER USER 'maintenance'@'%' IDENTIFIED BY '0123456789abcdef';\n-- end of batch"
@@ -181,10 +197,14 @@ def test_init_script_runs_grants_sql_per_schema_with_the_password_on_stdin() -> 
         pytest.param('0123456789ab"c', "app", "may not hold quotes", id="double-quote"),
         pytest.param("0123456789ab\\c", "app", "backslashes", id="backslash"),
         pytest.param("0123456789ab\nc", "app", "line breaks", id="newline"),
-        pytest.param("0123456789abcdef", "app`; DROP DATABASE x; --", "must be 1-64 letters", id="schema"),
+        pytest.param(
+            "0123456789abcdef", "app`; DROP DATABASE x; --", "must be 1-64 letters", id="schema"
+        ),
     ],
 )
-def test_init_script_refuses_before_sending_anything(password: str, schemas: str, message: str) -> None:
+def test_init_script_refuses_before_sending_anything(
+    password: str, schemas: str, message: str
+) -> None:
     done = _init_sql(password, schemas)
     assert done.returncode != 0 and message in done.stderr
     assert done.stdout == ""
@@ -231,4 +251,6 @@ def test_init_script_makes_a_working_least_privilege_account(tmp_path: Path) -> 
         finally:
             conn.close()
     assert "ON `app`.*" in shown and "ON `_maintenance`.*" in shown
-    assert "ALL PRIVILEGES" not in shown and "SUPER" not in shown and "WITH GRANT OPTION" not in shown
+    assert (
+        "ALL PRIVILEGES" not in shown and "SUPER" not in shown and "WITH GRANT OPTION" not in shown
+    )

@@ -36,11 +36,11 @@ try:
 except ImportError:  # run from a checkout with another interpreter: use the checkout's plugins/
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
-from maintenance_ops import sqlexec  # noqa: E402
-from maintenance_ops.audit import redact  # noqa: E402
-from maintenance_ops.dialect import Dialect, parse_version  # noqa: E402
-from maintenance_ops.exceptions import MaintenanceError, VerificationError  # noqa: E402
-from maintenance_ops.runbook import (  # noqa: E402
+from maintenance_ops.core import sqlexec  # noqa: E402
+from maintenance_ops.core.audit import redact  # noqa: E402
+from maintenance_ops.core.dialect import Dialect, parse_version  # noqa: E402
+from maintenance_ops.core.exceptions import MaintenanceError, VerificationError  # noqa: E402
+from maintenance_ops.recovery.runbook_cli import (  # noqa: E402
     EXIT_OK,
     EXIT_REFUSED,
     Plan,

@@ -55,14 +55,14 @@ except ImportError:  # run from a checkout with another interpreter: use the che
 
 import MySQLdb  # noqa: E402
 
-from maintenance_ops import sqlexec  # noqa: E402
-from maintenance_ops.dialect import Dialect  # noqa: E402
-from maintenance_ops.exceptions import (  # noqa: E402
+from maintenance_ops.core import sqlexec  # noqa: E402
+from maintenance_ops.core.dialect import Dialect  # noqa: E402
+from maintenance_ops.core.exceptions import (  # noqa: E402
     ConnectionFailed,
     MaintenanceError,
     VerificationError,
 )
-from maintenance_ops.replication import (  # noqa: E402
+from maintenance_ops.recovery.replication import (  # noqa: E402
     DEFAULT_SCHEMA,
     HEARTBEAT_TABLE,
     CatchUp,
@@ -77,7 +77,7 @@ from maintenance_ops.replication import (  # noqa: E402
     wait_until_caught_up,
     write_heartbeat,
 )
-from maintenance_ops.runbook import (  # noqa: E402
+from maintenance_ops.recovery.runbook_cli import (  # noqa: E402
     EXIT_OK,
     Plan,
     Refused,
@@ -436,8 +436,7 @@ def plan_failover(
         _statements(conn, [(dialect.stop_replica_sql(), ())]),
     )
     plan.add(
-        f"forget the old primary so replication cannot restart: "
-        f"{dialect.reset_replica_all_sql()}",
+        f"forget the old primary so replication cannot restart: {dialect.reset_replica_all_sql()}",
         _statements(conn, [(dialect.reset_replica_all_sql(), ())]),
     )
     writable = dialect.set_read_only_sql(False)

@@ -74,17 +74,17 @@ try:
 except ImportError:  # run from a checkout with another interpreter: use the checkout's plugins/
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
-from maintenance_ops import sqlexec  # noqa: E402
-from maintenance_ops.backup import verify_files  # noqa: E402
-from maintenance_ops.binlogs import (  # noqa: E402
+from maintenance_ops.core import sqlexec  # noqa: E402
+from maintenance_ops.core.exceptions import ConfigError  # noqa: E402
+from maintenance_ops.core.grants import Condition, Requirement, missing  # noqa: E402
+from maintenance_ops.recovery.backup import verify_files  # noqa: E402
+from maintenance_ops.recovery.binlogs import (  # noqa: E402
     binlog_enabled_check,
     binlog_gap_check,
     read_binlog_state,
 )
-from maintenance_ops.encryption import decrypted_copy  # noqa: E402
-from maintenance_ops.exceptions import ConfigError  # noqa: E402
-from maintenance_ops.grants import Condition, Requirement, missing  # noqa: E402
-from maintenance_ops.pitr import (  # noqa: E402
+from maintenance_ops.recovery.encryption import decrypted_copy  # noqa: E402
+from maintenance_ops.recovery.pitr import (  # noqa: E402
     check_position_after_backup,
     check_stop_after_backup,
     recovery_summary,
@@ -92,8 +92,8 @@ from maintenance_ops.pitr import (  # noqa: E402
     restore_to_point,
     to_utc,
 )
-from maintenance_ops.replication import server_dialect  # noqa: E402
-from maintenance_ops.restore import (  # noqa: E402
+from maintenance_ops.recovery.replication import server_dialect  # noqa: E402
+from maintenance_ops.recovery.restore import (  # noqa: E402
     SYSTEM_SCHEMAS,
     ClientEndpoint,
     detect_tool,
@@ -102,9 +102,9 @@ from maintenance_ops.restore import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from maintenance_ops.dialect import ServerVersion
+    from maintenance_ops.core.dialect import ServerVersion
 
-from maintenance_ops.runbook import (  # noqa: E402
+from maintenance_ops.recovery.runbook_cli import (  # noqa: E402
     EXIT_OK,
     Plan,
     Refused,
@@ -134,7 +134,7 @@ def _until(value: str) -> dt.datetime:
 
 def _position(value: str) -> tuple[str, int]:
     """Parse ``--stop-position``: ``FILE:POS``, a binary log and an event's position in it."""
-    from maintenance_ops.binlogs import parse_binlog_name
+    from maintenance_ops.recovery.binlogs import parse_binlog_name
 
     file, colon, position = value.strip().rpartition(":")
     try:
@@ -237,7 +237,7 @@ def find_backup(args: argparse.Namespace) -> Path:
         if not args.backup.is_dir():
             raise ConfigError(f"backup folder {args.backup} does not exist")
         return Path(args.backup)
-    from maintenance_ops.backup import latest_backup
+    from maintenance_ops.recovery.backup import latest_backup
 
     info = latest_backup(args.location, args.database)
     if info is None:
@@ -272,7 +272,7 @@ def check_files(backup: Path, manifest: dict[str, Any] | None, plan: Plan) -> No
 
 def encryption_secret(args: argparse.Namespace, manifest: dict[str, Any], plan: Plan) -> str | None:
     """Return the key of an encrypted backup after checking the manifest's signature with it."""
-    from maintenance_ops.encryption import backup_secret, signature_ok
+    from maintenance_ops.recovery.encryption import backup_secret, signature_ok
 
     if not manifest.get("encrypted"):
         return None
@@ -466,8 +466,8 @@ class Restore:
         return target.client
 
     def start_ephemeral(self) -> None:
-        from maintenance_ops.instance import MySQLInstance
-        from maintenance_ops.restore import restore_spec
+        from maintenance_ops.core.instance import MySQLInstance
+        from maintenance_ops.recovery.restore import restore_spec
 
         self.instance = MySQLInstance(restore_spec()).start()
         print(
@@ -554,7 +554,7 @@ def _root_option_file(job: Restore) -> None:
     """Write root's login into a 0600 file in the server's own 0700 folder (not on argv)."""
     import os
 
-    from maintenance_ops.pipes import option_file
+    from maintenance_ops.core.pipes import option_file
 
     path = Path(job.instance.dir) / "root.cnf"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -593,7 +593,7 @@ def check_backup(args: argparse.Namespace, plan: Plan) -> tuple[Path, dict[str, 
         raise ConfigError(
             f"{backup.name} is a mariabackup backup: it restores as a whole datadir, not into "
             "a running server; copy it, run mariabackup --prepare and start a server on it "
-            "(maintenance_ops.restore.PreparedInstance shows how)"
+            "(maintenance_ops.recovery.restore.PreparedInstance shows how)"
         )
     return backup, manifest, tool
 
@@ -666,7 +666,7 @@ def run(argv: Any = None) -> int:
 
 
 def _table(value: str) -> tuple[str, str]:
-    from maintenance_ops.identifiers import validate_identifier
+    from maintenance_ops.core.identifiers import validate_identifier
 
     schema, dot, table = value.partition(".")
     if not dot:
@@ -706,8 +706,8 @@ def build_find_parser() -> argparse.ArgumentParser:
 
 def cmd_find(argv: list[str]) -> int:
     """List the events that touched the table; return the exit code."""
-    from maintenance_ops.binlog_find import find_events
-    from maintenance_ops.binlogs import read_binlog_state
+    from maintenance_ops.recovery.binlog_find import find_events
+    from maintenance_ops.recovery.binlogs import read_binlog_state
 
     args = parse_arguments(build_find_parser(), argv)
     source: Server = args.binlog_source
@@ -733,8 +733,10 @@ def cmd_find(argv: list[str]) -> int:
     print(f"{len(events)} transactions or statements touched {schema}.{table} ({span} UTC):")
     for event in events:
         print(f"  {event.line()}")
-        print(f"      before it: --until '{event.at:{UNTIL_FORMAT}}' (binary log times are "
-              "whole seconds: whatever else was committed in that second is left out too)")
+        print(
+            f"      before it: --until '{event.at:{UNTIL_FORMAT}}' (binary log times are "
+            "whole seconds: whatever else was committed in that second is left out too)"
+        )
         print(f"      exactly before it: --stop-position {event.file}:{event.start}")
     return EXIT_OK
 
@@ -770,7 +772,7 @@ def build_copy_back_parser() -> argparse.ArgumentParser:
 
 def cmd_copy_back(argv: list[str]) -> int:
     """Copy the missing rows back; return the exit code."""
-    from maintenance_ops.copy_back import copy_back, insert_triggers
+    from maintenance_ops.recovery.copy_back import copy_back, insert_triggers
 
     args = parse_arguments(build_copy_back_parser(), argv)
     source: Server = getattr(args, "from")

@@ -46,8 +46,8 @@ def _positive_seconds(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of every subcommand (pure: nothing is read or called)."""
-    from maintenance_ops import status
     from maintenance_ops.coordinator import WAIT_TIMEOUT_S, cadence_choices
+    from maintenance_ops.observe import status
 
     parser = argparse.ArgumentParser(
         prog="python -m maintenance_ops",
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     # Airflow logs to stdout; keep stdout for the result (JSON must parse).
     logging.getLogger("maintenance_ops").setLevel(logging.WARNING)
     if args.command == "status":
-        from maintenance_ops import status
+        from maintenance_ops.observe import status
 
         return status.run(args)
     return _coordinate(args)
@@ -118,7 +118,7 @@ def _coordinate(args: argparse.Namespace) -> int:
         UnknownChoice,
         get_maintenance_coordinator,
     )
-    from maintenance_ops.exceptions import ConfigError
+    from maintenance_ops.core.exceptions import ConfigError
 
     try:
         with get_maintenance_coordinator() as coordinator:

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Param, task
 
-from maintenance_ops.alerts import on_dag_failure, on_failure
-from maintenance_ops.cadences import BY_KEY, Cadence
-from maintenance_ops.config import Config, load_config
+from maintenance_ops.core.cadences import BY_KEY, Cadence
+from maintenance_ops.core.config import Config, load_config
+from maintenance_ops.observe.alerts import on_dag_failure, on_failure
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -93,7 +93,7 @@ def deadline(cadence_key: str, config: Config, minutes: float) -> Any:
         DeadlineReference,
     )
 
-    from maintenance_ops.alerts import deadline_missed
+    from maintenance_ops.observe.alerts import deadline_missed
 
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
@@ -136,7 +136,7 @@ def custom_dag_kwargs(
     name: str, config: Config | None = None, *, doc_md: str | None = None
 ) -> tuple[dict[str, Any], str, str]:
     """Return ``(dag kwargs, cadence key, database)`` of the custom schedule ``name``."""
-    from maintenance_ops.cadences import BY_TASK_TYPE
+    from maintenance_ops.core.cadences import BY_TASK_TYPE
 
     config = config or load_config()
     custom = config.custom_schedules[name]
@@ -271,230 +271,12 @@ def select_databases(only: str | None = None, **context: Any) -> list[str]:
     return chosen
 
 
-def _outputs(value: Any) -> list[dict[str, Any]]:
-    """One step's outputs as a list: Airflow hands a single mapped output over unwrapped."""
-    if not value:
-        return []
-    if isinstance(value, Mapping):
-        return [dict(value)]
-    return [dict(v) for v in value if v]
-
-
-def merge_steps(
-    selected: Sequence[str], steps: Mapping[str, Any]
-) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Merge each database's step outputs into one result, in step order (pure).
-
-    :param steps: each step's outputs by step name, in order (a list over the databases, or
-        one output).
-    :returns: one result per database with at least one step done (its summary the steps'
-        summaries joined, its warnings all of theirs), and the first step without an output of
-        each database that has one (failed, or not run after a failure).
-    """
-    merged: dict[str, dict[str, Any]] = {}
-    failed_at: dict[str, str] = {}
-    by_step = {step: {o["database"]: o for o in _outputs(v)} for step, v in steps.items()}
-    for name in selected:
-        result: dict[str, Any] = {}
-        summaries: list[str] = []
-        warnings: list[str] = []
-        skipped: list[str] = []
-        for step, outputs in by_step.items():
-            output = outputs.get(name)
-            if output is None:
-                failed_at.setdefault(name, step)
-                continue
-            if output.get("skipped"):
-                skipped.append(output["skipped"])
-                summaries.append(f"{step} not run: {output['skipped']}")
-            elif output.get("summary"):
-                summaries.append(output["summary"])
-            warnings += output.get("warnings") or []
-            result = {**output, **result}  # the first step's database, preflight, dry_run
-        if not result:
-            continue
-        result.pop("step", None)
-        result.pop("skipped", None)
-        result["steps"] = [s for s in by_step if by_step[s].get(name) is not None]
-        result["summary"] = "; ".join(summaries)
-        result["warnings"] = warnings
-        if skipped and len(skipped) == len(by_step):
-            result["skipped"] = skipped[0]
-        merged[name] = result
-    return [merged[n] for n in selected if n in merged], failed_at
-
-
-def render_report(
-    dag_id: str,
-    selected: Sequence[str],
-    results: Sequence[dict[str, Any]],
-    failed_at: Mapping[str, str] | None = None,
-    reasons: Mapping[str, str] | None = None,
-) -> tuple[str, list[str]]:
-    """Return a readable report of every database's result, and the databases that failed.
-
-    :param failed_at: the step each failed database stopped at (a database with no result at
-        all failed too).
-    :param reasons: each failed database's one-line error, as its step recorded it.
-    """
-    failed_at = failed_at or {}
-    reasons = reasons or {}
-    by_name = {r["database"]: r for r in results if r}
-    failed = [name for name in selected if name not in by_name or name in failed_at]
-    lines = [f"{dag_id}: {len(selected) - len(failed)} of {len(selected)} database(s) done"]
-    for name in selected:
-        result = by_name.get(name)
-        step = failed_at.get(name)
-        where = f"{GROUP_ID}.{step} [{name}]" if step else "its mapped task"
-        why = f": {reasons[name]}" if name in reasons else ""
-        if result is None:
-            lines.append(
-                f"  {name}: FAILED{' at ' + step if step else ''}{why} "
-                f"(see the task log of {where})"
-            )
-            continue
-        pre = result.get("preflight", {})
-        window = "open" if pre.get("window_open") else "closed"
-        schemas = ", ".join(pre.get("schemas") or []) or "none"
-        status = (
-            result.get("skipped")
-            or result.get("summary")
-            or f"preflight ok (privileges complete, window {window}, schemas: {schemas})"
-        )
-        lines.append(
-            f"  {name}: {pre.get('flavor')} {pre.get('version')} at {pre.get('server')}; "
-            f"{status}{' (dry run)' if result.get('dry_run') else ''}"
-        )
-        if step:
-            lines.append(
-                f"    - FAILED at {step}{why} (see the task log of {where}); not run after it"
-            )
-        lines.extend(f"    - {line}" for line in detail_lines(result))
-    return "\n".join(lines), failed
-
-
-def detail_lines(result: dict[str, Any], most: int = 8) -> list[str]:
-    """Return the findings and actions of one database's result worth a line each (pure)."""
-    lines: list[str] = []
-    for finding in (result.get("index_analysis") or {}).get("findings", [])[:most]:
-        fix = f" -> {finding['drop_sql']}" if finding.get("drop_sql") else " (review)"
-        lines.append(
-            f"{finding['kind']}: {finding['schema']}.{finding['table']}: {finding['reason']}{fix}"
-        )
-    for rule in result.get("cleanup") or []:
-        rows = rule.get("dry_run_rows") if result.get("dry_run") else rule.get("rows_deleted")
-        verb = "would remove" if result.get("dry_run") else rule.get("mode", "delete") + "d"
-        children = ", ".join(
-            f"{c['table']} {c['action']} {c['rows']} {c['handling']}"
-            for c in rule.get("child_rows") or []
-            if c.get("rows") is not None
-        )
-        lines.append(
-            f"cleanup {rule['rule']} on {rule['table']}: {verb} {rows} row(s) older than "
-            f"{rule['cutoff']} [{rule['status']}]"
-            + (f"; child rows: {children}" if children else "")
-        )
-    for rebuild in result.get("rebuilds") or []:
-        reclaimed = rebuild.get("reclaimed_bytes")
-        extra = f", reclaimed {reclaimed / 1048576:.1f} MiB" if reclaimed else ""
-        lines.append(
-            f"rebuild {rebuild['schema']}.{rebuild['table']}: {rebuild['status']}"
-            f"{extra}{': ' + rebuild['reason'] if rebuild.get('reason') else ''}"
-        )
-    for reg in (result.get("performance") or {}).get("regressions") or []:
-        lines.append(
-            f"regression: {reg['text']}: avg {reg['avg_before_s']:.4f}s -> {reg['avg_now_s']:.4f}s"
-        )
-    for auto in (result.get("capacity") or {}).get("autoinc") or []:
-        lines.append(
-            f"auto-increment {auto['schema']}.{auto['table']}.{auto['column']} ({auto['type']}): "
-            f"{auto['used_ratio']:.0%} used, {auto.get('exhaustion') or 'exhaustion unknown'}"
-        )
-    lines.extend(result.get("trend_lines") or [])  # slopes and forecasts with their history
-    lines.extend((result.get("capacity") or {}).get("lines") or [])
-    for breach in result.get("breaches") or []:
-        lines.append(
-            f"{breach['level']}: {breach['metric']}={breach['value']:g} "
-            f"(threshold {breach['threshold']:g})"
-        )
-    for reason in (result.get("score") or {}).get("reasons", []):
-        if reason.startswith(("security: ", "security (no penalty): ")):
-            lines.append(reason)
-    if result.get("rto_trend"):
-        lines.append(result["rto_trend"])
-    for check in result.get("failed_checks") or []:
-        lines.append(f"FAILED {check['name']}: {check['detail']}")
-    lines.extend(f"warning: {w}" for w in (result.get("warnings") or [])[:most])
-    return lines
-
-
 @task(trigger_rule="all_done", multiple_outputs=False)
 def report(selected: list[str], steps: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Gather every database's step outputs into one report; fail if any database failed.
 
     :param steps: each step's outputs by step name, in order (what :func:`maintain` returns).
     """
-    from maintenance_ops.alerts import Alert, AlertedFailure, send_alert
-    from maintenance_ops.reports import wants_summary, write_report
-    from maintenance_ops.runbook import counted
+    from maintenance_ops.observe.reports import conclude_run
 
-    dag_id = context["dag"].dag_id
-    run_id = context["ti"].run_id
-    if not selected:  # select_databases failed (it never returns an empty list)
-        raise AlertedFailure(  # select_databases' own alert said why
-            f"{dag_id}: no database was selected: select_databases failed (its alert and task "
-            "log say why); nothing ran"
-        )
-    collected, failed_at = merge_steps(selected, steps or {})
-    failures = recorded_failures(context["ti"], list(steps or {}))
-    reasons = {name: str(f.get("reason") or "") for name, f in failures.items()}
-    text, failed = render_report(dag_id, selected, collected, failed_at, reasons)
-    for line in text.splitlines():
-        log.info("%s", line)
-    config = load_config()
-    path = write_report(config, dag_id, run_id, text, collected)
-    news = [name for name in failed if not failures.get(name, {}).get("quiet")]
-    if failed and not news:  # every failure was alerted within the quiet period already
-        log.info("Failed on %s: alerted already within the quiet period", ", ".join(failed))
-    elif failed:
-        # The run's one summary: each failed step has alerted on its own already, so this
-        # report fails without a second "report failed" alert (suppress_alert).
-        listed = [
-            f"{name}: {failed_at.get(name, 'a step')}: {reasons.get(name, 'see its task log')}"
-            for name in failed
-        ]
-        summary = Alert(
-            "critical",
-            f"{dag_id} run failed on {counted(len(failed), 'database')}",
-            dag_id,
-            run_id=run_id,
-            error="\n".join(listed),
-            log_url=str(path),
-        )
-        send_alert(summary, config.notifications, context)
-    if failed:
-        raise AlertedFailure(f"{dag_id}: failed on {', '.join(failed)}\n{text}")
-    if wants_summary(config, dag_id, context):
-        summary = Alert(
-            "info", f"{dag_id} report", dag_id, run_id=run_id, error=text, log_url=str(path)
-        )
-        send_alert(summary, config.notifications, context)
-    return {"dag_id": dag_id, "databases": collected, "text": text, "report_file": str(path)}
-
-
-def recorded_failures(ti: Any, steps: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Each failed database's failure as its step left it (``record_failure``): the step, the
-    one-line reason, and whether it was alerted already (``quiet``)."""
-    from maintenance_ops.operators.base import FAILURE_KEY
-
-    if not steps:
-        return {}
-    try:
-        found = ti.xcom_pull(task_ids=[f"{GROUP_ID}.{s}" for s in steps], key=FAILURE_KEY)
-    except Exception as exc:  # noqa: BLE001 - the report goes on, saying "see its task log"
-        log.warning("could not read the steps' failure reasons: %s", exc)
-        return {}
-    values = found if isinstance(found, list) else [found]
-    return {
-        str(v["database"]): dict(v) for v in values if isinstance(v, Mapping) and v.get("database")
-    }
+    return conclude_run(selected, steps, load_config(), context)

@@ -28,8 +28,8 @@ from urllib.parse import urlparse
 
 import yaml
 
-from maintenance_ops.cadences import CADENCES
-from maintenance_ops.sqlfiles import split_statements
+from maintenance_ops.core.cadences import CADENCES
+from maintenance_ops.core.sqlfiles import split_statements
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_DIR = Path(os.environ.get("MAINTENANCE_DEMO_DIR") or REPO / ".demo")
@@ -80,7 +80,7 @@ def demo_config(*, replica: bool = False) -> dict[str, Any]:
 
 def load_demo_data(conn: Any, now: datetime, seed: int = 7) -> dict[str, int]:
     """Create ``demo_shop`` afresh and fill it; return row counts per table."""
-    from maintenance_ops import sqlexec
+    from maintenance_ops.core import sqlexec
 
     rng = random.Random(seed)
     sqlexec.execute(conn, f"DROP DATABASE IF EXISTS `{DEMO_SCHEMA}`")
@@ -120,7 +120,9 @@ def load_demo_data(conn: Any, now: datetime, seed: int = 7) -> dict[str, int]:
     }
     for table, values in rows.items():
         sqlexec.execute_many(
-            conn, f"INSERT INTO `{DEMO_SCHEMA}`.`{table}` {inserts[table]}", values  # noqa: S608
+            conn,
+            f"INSERT INTO `{DEMO_SCHEMA}`.`{table}` {inserts[table]}",
+            values,  # noqa: S608
         )
     sqlexec.execute(conn, f"DELETE FROM `{DEMO_SCHEMA}`.`page_views` WHERE id %% 2 = 0")  # noqa: S608
     counts = {}
@@ -201,7 +203,7 @@ def run_all(out: TextIO, log_path: Path) -> int:
 
 def _embedded_target(out: TextIO) -> tuple[str, list[Any]]:
     """Start a private primary (binary log on, for the PITR drill) and a replica of it."""
-    from maintenance_ops.instance import InstanceSpec, MySQLInstance, cleanup_stale
+    from maintenance_ops.core.instance import InstanceSpec, MySQLInstance, cleanup_stale
 
     DEMO_DIR.mkdir(exist_ok=True)
     cleanup_stale(DEMO_DIR)
@@ -222,7 +224,7 @@ def _embedded_target(out: TextIO) -> tuple[str, list[Any]]:
 
 
 def _connect(url: str) -> Any:
-    from maintenance_ops import sqlexec
+    from maintenance_ops.core import sqlexec
 
     parts = urlparse(url)
     return sqlexec.connect(
@@ -237,8 +239,8 @@ def create_maintenance_account(conn: Any, url: str) -> str:
     """Create the grants.sql account for the demo schemas; return its connection (JSON form)."""
     import secrets
 
-    from maintenance_ops import sqlexec
-    from maintenance_ops.grants import account_statements
+    from maintenance_ops.core import sqlexec
+    from maintenance_ops.core.grants import account_statements
 
     password = secrets.token_urlsafe(18)
     sqlexec.execute(conn, f"DROP USER IF EXISTS '{DEMO_ACCOUNT}'@'%'", None)
@@ -313,8 +315,8 @@ def fleet_page_hint(timeout_s: float = 2.0) -> str:
     """
     import httpx
 
-    from maintenance_ops.coordinator import ApiSettings
-    from maintenance_ops.exceptions import ConfigError
+    from maintenance_ops.core.airflow_api import ApiSettings
+    from maintenance_ops.core.exceptions import ConfigError
 
     try:
         url = ApiSettings.from_environment().url

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from maintenance_ops.dialect import Dialect, parse_version
-from maintenance_ops.sqlfiles import split_statements, sql_dir
+from maintenance_ops.core.dialect import Dialect, parse_version
+from maintenance_ops.core.sqlfiles import split_statements, sql_dir
 
 # Sample identifiers for the files' {placeholders} (user schemas: never checked).
 SAMPLE_NAMES = {

@@ -2,9 +2,9 @@
 
 Fixtures in ``golden/`` cite where each comes from in their header (which ends at the first
 blank line). Each dump fixture is parsed twice: whole, and as the lines ``grep`` selects from
-the stream while a backup is written (:data:`maintenance_ops.backup.COORDINATE_LINES`), so the
+the stream while a backup is written (:data:`maintenance_ops.recovery.backup.COORDINATE_LINES`), so the
 pattern is proven on real formats too. The binary log fixtures go through the replay's own
-``grep`` of event headers into :class:`maintenance_ops.pitr.HeaderScan`.
+``grep`` of event headers into :class:`maintenance_ops.recovery.pitr.HeaderScan`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from maintenance_ops.backup import (
+from maintenance_ops.core.tools import line_flavor
+from maintenance_ops.recovery.backup import (
     COORDINATE_LINES,
     BinlogCoordinates,
     parse_dump_binlog,
     parse_mydumper_metadata,
 )
-from maintenance_ops.pitr import _GREP_HEADERS, HeaderScan
-from maintenance_ops.tools import line_flavor
+from maintenance_ops.recovery.pitr import _GREP_HEADERS, HeaderScan
 
 GOLDEN = Path(__file__).parent / "golden"
 TWO_UUIDS = "9113f6b1-0751-11eb-9e7d-0242dc638c6c:1-385,910c760a-0751-11eb-9da8-0242dc638c6c:1-12"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from maintenance_ops.dialect import Dialect, parse_version
+from maintenance_ops.core.dialect import Dialect, parse_version
 from tests.contract.catalog import CATALOGS, VERSIONS
 from tests.contract.checker import check, statement_form
 from tests.contract.statements import all_statements
@@ -36,7 +36,7 @@ def test_every_statement_exists_on_the_server(catalog: object, raw: str) -> None
 
 def test_every_sql_file_is_checked_for_some_server() -> None:
     """A file no version sends would escape the contract: each one is sent somewhere."""
-    from maintenance_ops.sqlfiles import sql_dir
+    from maintenance_ops.core.sqlfiles import sql_dir
     from tests.contract.statements import ADMIN_FILES, flavor_files
 
     sent = set().union(

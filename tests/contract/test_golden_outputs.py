@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from maintenance_ops.dialect import BinlogStatus, Dialect, ReplicaStatus, parse_version
-from maintenance_ops.grants import parse_show_grants
+from maintenance_ops.core.dialect import BinlogStatus, Dialect, ReplicaStatus, parse_version
+from maintenance_ops.core.grants import parse_show_grants
 
 GOLDEN = Path(__file__).parent / "golden"
 MYSQL80 = Dialect(parse_version("8.0.36", "MySQL Community Server - GPL"))

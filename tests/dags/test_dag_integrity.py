@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from maintenance_ops.alerts import deadline_missed, on_dag_failure, on_failure
+from maintenance_ops.observe.alerts import deadline_missed, on_dag_failure, on_failure
 from tests.conftest import Target
 from tests.dags.conftest import load_dagbag
 from tests.support.accounts import Account

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from maintenance_ops.audit import AuditLog
+from maintenance_ops.core.audit import AuditLog
 from tests.conftest import Target, run_sql, target_database
 from tests.dags.conftest import run_dag, task_states
 from tests.support.accounts import Account

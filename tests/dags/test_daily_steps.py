@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from maintenance_ops.audit import AuditLog
+from maintenance_ops.core.audit import AuditLog
 from tests.conftest import Target, mysql_connect, target_database
 from tests.dags.conftest import load_dagbag, task_states
 from tests.support.receivers import SlackReceiver

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from maintenance_ops.instance import MySQLInstance
+from maintenance_ops.core.instance import MySQLInstance
 from tests.dags.conftest import run_dag, task_states
 from tests.support.accounts import Account, create_account
 from tests.support.receivers import SlackReceiver

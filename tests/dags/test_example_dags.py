@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from maintenance_ops.audit import AuditLog
+from maintenance_ops.core.audit import AuditLog
 from tests.conftest import REPO, Target
 from tests.dags.conftest import load_dagbag, task_states
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from maintenance_ops.config import MaintenanceSettings
-from maintenance_ops.exceptions import MaintenanceError
-from maintenance_ops.instance import MySQLInstance
-from maintenance_ops.session import MaintenanceSession
+from maintenance_ops.core.config import MaintenanceSettings
+from maintenance_ops.core.exceptions import MaintenanceError
+from maintenance_ops.core.instance import MySQLInstance
+from maintenance_ops.core.session import MaintenanceSession
 from tests.conftest import target_database
 from tests.dags.conftest import run_dag, task_states
 from tests.support.accounts import create_account

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from maintenance_ops.config import MaintenanceSettings
-from maintenance_ops.history import HealthHistory
-from maintenance_ops.session import MaintenanceSession
+from maintenance_ops.core.config import MaintenanceSettings
+from maintenance_ops.core.session import MaintenanceSession
+from maintenance_ops.observe.health_history import HealthHistory
 from tests.conftest import Target, target_database
 from tests.dags.conftest import run_dag, task_states
 

@@ -19,7 +19,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from maintenance_ops.instance import free_port
+from maintenance_ops.core.instance import free_port
 from tests.conftest import Target, target_database
 from tests.dags.conftest import run_dag, task_states
 from tests.support.accounts import PASSWORD

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from maintenance_ops.identifiers import qualified
+from maintenance_ops.core.identifiers import qualified
 from tests.conftest import MYSQL_URL, mysql_connect, run_sql
 from tests.dags.conftest import run_dag, task_states
 from tests.support.accounts import Account, create_account, drop_account
@@ -443,7 +443,7 @@ def test_health_check(loaded: Loaded, configure: Callable[..., None]) -> None:
 
 
 def test_backup_testing(loaded: Loaded, configure: Callable[..., None], tmp_path: Path) -> None:
-    from maintenance_ops.restore import load_manifest
+    from maintenance_ops.recovery.restore import load_manifest
 
     catalog = loaded.catalog
     configure(
@@ -511,11 +511,11 @@ def _object_names(objects: dict[str, list[Any]]) -> dict[str, set[str]]:
 def test_disaster_recovery_drill(
     write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maintenance_ops.backup import take_backup
-    from maintenance_ops.config import BackupSettings, MaintenanceSettings
-    from maintenance_ops.instance import InstanceSpec, MySQLInstance
-    from maintenance_ops.restore import load_manifest
-    from maintenance_ops.session import MaintenanceSession
+    from maintenance_ops.core.config import BackupSettings, MaintenanceSettings
+    from maintenance_ops.core.instance import InstanceSpec, MySQLInstance
+    from maintenance_ops.core.session import MaintenanceSession
+    from maintenance_ops.recovery.backup import take_backup
+    from maintenance_ops.recovery.restore import load_manifest
 
     # One database holding both catalogs: one drill (one scratch server, one PITR) covers both.
     with MySQLInstance(InstanceSpec(binlog=True), base_dir=tmp_path / "srv") as server:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from maintenance_ops.backup import take_backup
-from maintenance_ops.config import BackupSettings, MaintenanceSettings
-from maintenance_ops.session import MaintenanceSession
+from maintenance_ops.core.config import BackupSettings, MaintenanceSettings
+from maintenance_ops.core.session import MaintenanceSession
+from maintenance_ops.recovery.backup import take_backup
 from tests.dags.conftest import run_dag, task_states
 from tests.recovery.oncall import OnCall, create_oncall
 from tests.support.receivers import SlackReceiver, SmtpSink

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from maintenance_ops.backup import MANIFEST_NAME, latest_backup, take_backup, verify_files
-from maintenance_ops.config import BackupSettings, MaintenanceSettings
-from maintenance_ops.session import MaintenanceSession
+from maintenance_ops.core.config import BackupSettings, MaintenanceSettings
+from maintenance_ops.core.session import MaintenanceSession
+from maintenance_ops.recovery.backup import MANIFEST_NAME, latest_backup, take_backup, verify_files
 from tests.conftest import Target, target_database
 from tests.dags.conftest import run_dag, task_states
 from tests.support.accounts import create_account
@@ -128,7 +128,7 @@ def test_drill_recovers_from_s3(
     s3: S3Bucket, write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The DR drill checks the backup in the bucket and recovers from it to a point in time."""
-    from maintenance_ops.instance import InstanceSpec, MySQLInstance
+    from maintenance_ops.core.instance import InstanceSpec, MySQLInstance
 
     reports = tmp_path / "reports"
     with MySQLInstance(InstanceSpec(binlog=True), base_dir=tmp_path / "srv") as primary:
@@ -185,7 +185,12 @@ def test_an_upload_that_fails_midway_is_not_a_backup_and_retention_removes_it(
     """Object storage has no rename: a half upload must not pass for an external backup."""
     from datetime import UTC, datetime, timedelta
 
-    from maintenance_ops.backup import _publish, _storage_path, apply_retention, list_backups
+    from maintenance_ops.recovery.backup import (
+        _publish,
+        _storage_path,
+        apply_retention,
+        list_backups,
+    )
 
     location = s3.url("backups")
     folder = "20260601T020000Z-mydumper"
@@ -213,8 +218,8 @@ def test_an_upload_that_fails_midway_is_not_a_backup_and_retention_removes_it(
 
 def test_a_location_naming_a_missing_connection_is_refused(s3: S3Bucket) -> None:
     """Not a silent fall back to the worker's own AWS credentials or anonymous access."""
-    from maintenance_ops.backup import list_backups
-    from maintenance_ops.exceptions import ConfigError
+    from maintenance_ops.core.exceptions import ConfigError
+    from maintenance_ops.recovery.backup import list_backups
 
     with pytest.raises(ConfigError, match="'mmc_s3_typo', which is not defined; create it"):
         list_backups(f"s3://mmc_s3_typo@{s3.bucket}/backups", "primary")

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from maintenance_ops.__main__ import _run_text, _schedules_text, parse_args
-from maintenance_ops.config import Config
 from maintenance_ops.coordinator import (
     AirflowApi,
     AirflowApiError,
@@ -33,8 +32,9 @@ from maintenance_ops.coordinator import (
     get_maintenance_coordinator,
     resolve_cadence,
 )
+from maintenance_ops.core.config import Config
+from maintenance_ops.core.exceptions import ConfigError
 from maintenance_ops.dag_parts import params
-from maintenance_ops.exceptions import ConfigError
 
 SECRET = "s3cret-Pa55word"
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from maintenance_ops.grants import account_statements, oncall_grants_file
-from maintenance_ops.runbook import PASSWORD_ENV
+from maintenance_ops.core.grants import account_statements, oncall_grants_file
+from maintenance_ops.recovery.runbook_cli import PASSWORD_ENV
 from tests.support.accounts import PASSWORD
 
 RECOVERY = Path(__file__).resolve().parents[2] / "include" / "recovery"

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from maintenance_ops.copy_back import chunk_sql, existing_sql, insert_sql
-from maintenance_ops.instance import InstanceSpec, MySQLInstance
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance
+from maintenance_ops.recovery.copy_back import chunk_sql, existing_sql, insert_sql
 from tests.conftest import run_sql
 from tests.recovery.oncall import OnCall, create_oncall, drop_oncall, run_runbook
 

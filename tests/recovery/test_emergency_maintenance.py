@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from maintenance_ops.instance import InstanceSpec, MySQLInstance, free_port
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance, free_port
 from tests.recovery.oncall import OnCall, create_oncall, drop_oncall, run_runbook
 from tests.support.metadata_home import metadata_home
 from tests.support.receivers import wait_until
@@ -269,9 +269,7 @@ def test_status_and_runaway_on_a_replica(server: MySQLInstance) -> None:
         assert "status incomplete:" in status.stderr
         assert "SLAVE MONITOR ON *.*: SHOW REPLICA STATUS" in status.stderr
         assert f"fix: GRANT SLAVE MONITOR ON *.* TO '{blind.user}'@'%'" in status.stderr
-        checked = run_script(
-            "status", "--server", blind.url(), "--check-privileges", account=blind
-        )
+        checked = run_script("status", "--server", blind.url(), "--check-privileges", account=blind)
         assert checked.returncode == 1 and "refused:" in checked.stderr
         assert "SLAVE MONITOR ON *.*" in checked.stderr
 

@@ -27,7 +27,7 @@ from typing import Any
 import MySQLdb
 import pytest
 
-from maintenance_ops.instance import InstanceSpec, MySQLInstance
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance
 from tests.conftest import REPO
 from tests.recovery.oncall import OnCall, create_oncall
 from tests.recovery.test_failover_to_replica import APP_USER, Writer
@@ -213,9 +213,9 @@ class BackedUp:
 @contextlib.contextmanager
 def backed_up_primary(base: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BackedUp]:
     """Start the primary, load Chinook, take the nightly backup as the maintenance account."""
-    from maintenance_ops.backup import take_backup
-    from maintenance_ops.config import BackupSettings, MaintenanceSettings
-    from maintenance_ops.session import MaintenanceSession
+    from maintenance_ops.core.config import BackupSettings, MaintenanceSettings
+    from maintenance_ops.core.session import MaintenanceSession
+    from maintenance_ops.recovery.backup import take_backup
 
     with MySQLInstance(InstanceSpec(binlog=True), base_dir=base / "primary") as server:
         load_chinook(SCHEMA, server.url())

@@ -25,15 +25,15 @@ from typing import Any
 
 import pytest
 
-from maintenance_ops.binlog_accounts import (
+from maintenance_ops.core.exceptions import ConfigError, VerificationError
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance
+from maintenance_ops.recovery.binlog_accounts import (
     AccountChange,
     account_kind,
     scan_accounts,
     statement_accounts,
 )
-from maintenance_ops.exceptions import ConfigError, VerificationError
-from maintenance_ops.instance import InstanceSpec, MySQLInstance
-from maintenance_ops.pitr import (
+from maintenance_ops.recovery.pitr import (
     Segment,
     binlog_command,
     check_position_after_backup,
@@ -42,7 +42,7 @@ from maintenance_ops.pitr import (
     recovery_summary,
     restore_to_point,
 )
-from maintenance_ops.restore import ClientEndpoint
+from maintenance_ops.recovery.restore import ClientEndpoint
 from tests.recovery.oncall import OnCall, create_oncall, run_runbook
 from tests.support.pitr_source import backed_up
 

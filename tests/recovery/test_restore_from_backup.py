@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from maintenance_ops.instance import MySQLInstance
-from maintenance_ops.pitr import marker_present
-from maintenance_ops.runbook import uri_without_password
+from maintenance_ops.core.instance import MySQLInstance
+from maintenance_ops.recovery.pitr import marker_present
+from maintenance_ops.recovery.runbook_cli import uri_without_password
 from tests.support.pitr_source import PASSWORD, MarkedSource, marked_source
 
 SCRIPT = Path(__file__).resolve().parents[2] / "include" / "recovery" / "restore_from_backup.py"
@@ -120,7 +120,9 @@ def test_until_restores_between_the_markers(drill: MarkedSource, target: MySQLIn
 def test_password_in_a_uri_is_refused_unless_insecure_flag(
     drill: MarkedSource, target: MySQLInstance
 ) -> None:
-    args = [a if a != uri_without_password(drill.uri) else drill.uri for a in _pitr_args(drill, target)]
+    args = [
+        a if a != uri_without_password(drill.uri) else drill.uri for a in _pitr_args(drill, target)
+    ]
     assert PASSWORD in " ".join(args)
     refused = runbook(*args)
     assert refused.returncode == 2

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from maintenance_ops.instance import InstanceSpec, MySQLInstance, cleanup_stale
-from maintenance_ops.pitr import marker_present
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance, cleanup_stale
+from maintenance_ops.recovery.pitr import marker_present
 from tests.recovery.oncall import RECOVERY, OnCall, create_oncall, drop_oncall, run_runbook
 from tests.support.accounts import PASSWORD
 from tests.support.pitr_source import MarkedSource, marked_source
@@ -67,7 +67,7 @@ def _schemas(inst: MySQLInstance) -> set[str]:
 
 def _target_account(target: MySQLInstance, *, replay: bool, skip: str = "") -> str:
     """Create an account holding the runbook's target requirements (but ``skip``); its URI."""
-    from maintenance_ops.dialect import parse_version
+    from maintenance_ops.core.dialect import parse_version
 
     user = f"rs_{uuid.uuid4().hex[:10]}"
     target.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (PASSWORD,))
@@ -176,7 +176,7 @@ def test_a_wrong_key_is_refused_before_anything(
     drill: tuple[MarkedSource, OnCall], target: MySQLInstance, tmp_path: Path
 ) -> None:
     """A backup whose manifest is signed with one key, the key connection holding another."""
-    from maintenance_ops.encryption import sign_manifest
+    from maintenance_ops.recovery.encryption import sign_manifest
 
     source, account = drill
     copy = tmp_path / source.backup.name
@@ -255,7 +255,7 @@ def test_keep_detaches_the_server(drill: tuple[MarkedSource, OnCall]) -> None:
 
 def test_detach_takes_the_instance_out_of_the_at_exit_stop(tmp_path: Path) -> None:
     """In-process: detach() marks the folder kept and leaves the server to its caller."""
-    from maintenance_ops import instance as instances
+    from maintenance_ops.core import instance as instances
 
     inst = MySQLInstance(InstanceSpec(), base_dir=tmp_path / "srv").start()
     try:

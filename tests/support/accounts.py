@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from maintenance_ops.grants import account_statements
+from maintenance_ops.core.grants import account_statements
 
 # Quotes, `%` (the driver's format character), `#` and `;` (option-file comment and statement
 # syntax), `@:/` (URI syntax), a backslash and non-ASCII: a password that breaks naive quoting.
@@ -65,7 +65,9 @@ def create_account(
         schemas=list(schemas),
         history_schema=history_schema,
     )
-    for statement in account_statements(account.user, "%", account.password, schemas, history_schema):
+    for statement in account_statements(
+        account.user, "%", account.password, schemas, history_schema
+    ):
         if not any(fragment in statement for fragment in skip):
             run_root(statement)
     return account

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from urllib.parse import urlparse
 
-from maintenance_ops.identifiers import validate_identifier
+from maintenance_ops.core.identifiers import validate_identifier
 from tests.conftest import MYSQL_URL, REPO, mysql_connect
 
 CHINOOK_SQL = REPO.parent / "shared" / "fixtures" / "chinook" / "Chinook_MySql.sql"

@@ -4,7 +4,7 @@ Tables are created with the package's DDL (``include/sql/create_*.sql``); rows h
 ``HealthHistory.store``, ``AuditLog`` and ``RecoveryHistory.record`` write: hourly health
 samples (metrics, breaches and details as JSON text), audit rows per run (a preflight, actions
 with outcomes), restore tests and drills. Root builds them (fixtures); the code under test
-reads them as the maintenance account. Used by ``tests/maintenance_ops/test_ui_fleet.py``,
+reads them as the maintenance account. Used by ``tests/maintenance_ops/ui/test_ui_fleet.py``,
 ``tests/e2e/test_ui_plugin.py`` and ``bench/ui_fleet.py``.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from maintenance_ops.sqlfiles import load_sql, split_statements
+from maintenance_ops.core.sqlfiles import load_sql, split_statements
 
 DDL = ("create_health_history", "create_maintenance_log", "create_recovery_history")
 

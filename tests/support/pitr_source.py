@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 
-from maintenance_ops.instance import InstanceSpec, MySQLInstance
-from maintenance_ops.pitr import write_marker
-from maintenance_ops.restore import ClientEndpoint
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance
+from maintenance_ops.recovery.pitr import write_marker
+from maintenance_ops.recovery.restore import ClientEndpoint
 from tests.support.accounts import Account, create_account
 
 USER = "pitr"
@@ -109,9 +109,9 @@ def backed_up(
 
     Return the account (created outside the binary log), the location and the BackupResult.
     """
-    from maintenance_ops.backup import take_backup
-    from maintenance_ops.config import BackupSettings, MaintenanceSettings
-    from maintenance_ops.session import MaintenanceSession
+    from maintenance_ops.core.config import BackupSettings, MaintenanceSettings
+    from maintenance_ops.core.session import MaintenanceSession
+    from maintenance_ops.recovery.backup import take_backup
 
     account = _unlogged_account(source)
     location = (base / "backups").as_uri()

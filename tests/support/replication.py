@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from maintenance_ops.instance import InstanceSpec, MySQLInstance
+from maintenance_ops.core.instance import InstanceSpec, MySQLInstance
 from tests.support.accounts import Account, create_account
 
 PRIMARY_SPEC = InstanceSpec(server_id=1, binlog=True)

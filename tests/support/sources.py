@@ -1,12 +1,12 @@
-"""The shared test server as the backed-up source of a restore test (see maintenance_ops.identity)."""
+"""The shared test server as the backed-up source of a restore test (see maintenance_ops.core.identity)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 
-from maintenance_ops.identity import SourceServer, marked_source
-from maintenance_ops.session import Endpoint, connect
+from maintenance_ops.core.identity import SourceServer, marked_source
+from maintenance_ops.core.session import Endpoint, connect
 
 # How the tests name the shared server's address; the identity, not this, decides.
 SHARED = Endpoint("source", "localhost", 3306)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.exceptions import VerificationError
+from maintenance_ops.core.exceptions import VerificationError
 from maintenance_ops.operators.base import DatabaseOperator, Run, run_moment
 
 if TYPE_CHECKING:
-    from maintenance_ops.restore import RestoreTestResult
+    from maintenance_ops.recovery.restore import RestoreTestResult
 
 
 def _take(run: Run) -> Any:
     """Take a backup of the database's maintained schemas to its ``backup.location``."""
-    from maintenance_ops.backup import take_backup
+    from maintenance_ops.recovery.backup import take_backup
 
     session, db, _, audit, preflight, _ = run.parts()
     return take_backup(
@@ -45,7 +45,7 @@ class MySqlBackupOperator(DatabaseOperator):
     takes_backups = True
 
     def work(self, run: Run) -> dict[str, Any]:
-        from maintenance_ops.backup import apply_retention
+        from maintenance_ops.recovery.backup import apply_retention
 
         db = run.db
         if not db.backup.enabled:
@@ -90,9 +90,9 @@ class MySqlRestoreVerifyOperator(DatabaseOperator):
 
     def work(self, run: Run) -> dict[str, Any]:
         session, db, config, audit, preflight, context = run.parts()
-        from maintenance_ops.backup import latest_backup, local_copy
-        from maintenance_ops.identity import marked_source
-        from maintenance_ops.restore import cleanup_restore_leftovers, restore_test
+        from maintenance_ops.core.identity import marked_source
+        from maintenance_ops.recovery.backup import latest_backup, local_copy
+        from maintenance_ops.recovery.restore import cleanup_restore_leftovers, restore_test
 
         cleanup_restore_leftovers()  # servers and folders a killed earlier run left behind
         now = run_moment(context)
@@ -138,7 +138,7 @@ class MySqlRestoreVerifyOperator(DatabaseOperator):
 
     def _record(self, run: Run, result: RestoreTestResult) -> None:
         """Keep the test's RTO and RPO in the history store for the weekly trend."""
-        from maintenance_ops.recovery_history import RESTORE_TEST
+        from maintenance_ops.recovery.history import RESTORE_TEST
 
         history = self.open_recovery_history(run.session, run.db, run.config)
         details = result.to_dict()

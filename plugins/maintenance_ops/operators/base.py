@@ -8,6 +8,7 @@ rows, does its work and returns a JSON-able result for the report.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -15,16 +16,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from maintenance_ops.cadences import BY_KEY
-from maintenance_ops.exceptions import PreflightError, error_code, final_reason
+from maintenance_ops.core.cadences import BY_KEY
+from maintenance_ops.core.exceptions import PreflightError, error_code, final_reason
+from maintenance_ops.observe.reports import FAILURE_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from maintenance_ops.audit import AuditLog
-    from maintenance_ops.config import Config, Database
-    from maintenance_ops.preflight import PreflightResult
-    from maintenance_ops.session import MaintenanceSession
+    from maintenance_ops.core.audit import AuditLog
+    from maintenance_ops.core.config import Config, Database
+    from maintenance_ops.core.preflight import PreflightResult
+    from maintenance_ops.core.session import MaintenanceSession
 
 
 log = logging.getLogger(__name__)
@@ -71,16 +73,13 @@ def run_moment(context: Any) -> datetime:
     return moment or datetime.now(UTC)
 
 
-FAILURE_KEY = "failure"  # the XCom a failed step leaves for the run's report
-
-
 def record_failure(context: Any, database: str, step: str, exc: BaseException) -> None:
     """Leave the step's one-line failure reason where the run's report finds it (an XCom).
 
     The report names it beside the database in the run's one summary alert. Never raises: a
     reason that cannot be stored leaves the report saying "see the task log" instead.
     """
-    from maintenance_ops.alerts import summarize_error
+    from maintenance_ops.observe.alerts import summarize_error
 
     ti = context.get("ti")
     if ti is None:
@@ -124,8 +123,8 @@ def _ad_hoc_database(name: str, conn_id: str) -> Database:
     """Return a database with the default settings on ``conn_id`` (pure; refuses bad names)."""
     from pydantic import ValidationError
 
-    from maintenance_ops.config import Database
-    from maintenance_ops.exceptions import ConfigError
+    from maintenance_ops.core.config import Database
+    from maintenance_ops.core.exceptions import ConfigError
 
     try:
         return Database(name=name, conn_id=conn_id)
@@ -208,9 +207,10 @@ class DatabaseOperator(BaseOperator):
         self.config_file = config_file
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from maintenance_ops.audit import AuditLog, RunContext
-        from maintenance_ops.session import MaintenanceSession
+        from maintenance_ops.core.audit import AuditLog, RunContext
+        from maintenance_ops.core.session import MaintenanceSession
 
+        started = time.monotonic()
         try:
             config, db = self._settings()
             dry_run = bool((context.get("params") or {}).get("dry_run", False))
@@ -249,11 +249,12 @@ class DatabaseOperator(BaseOperator):
             record_failure(context, self.database, self.step, exc)
             fail_fast(self.database, exc)
             raise
+        result["elapsed_s"] = round(time.monotonic() - started, 2)  # the report's timings
         return result
 
     def _settings(self) -> tuple[Config, Database]:
         """Return the configuration and this task's database in it."""
-        from maintenance_ops.config import load_config
+        from maintenance_ops.core.config import load_config
 
         config = load_config(self.config_file)
         if self.mysql_conn_id is None:
@@ -274,7 +275,7 @@ class DatabaseOperator(BaseOperator):
         audit: AuditLog,
         dry_run: bool,
     ) -> PreflightResult:
-        from maintenance_ops.preflight import run_preflight
+        from maintenance_ops.core.preflight import run_preflight
 
         cadence = BY_KEY[self.cadence]
         with audit.action(db.name, f"preflight {cadence.dag_id}", dry_run=dry_run) as entry:
@@ -324,7 +325,7 @@ class DatabaseOperator(BaseOperator):
         A task blocked in the driver's read cannot be interrupted by Airflow's timeout
         signal, so the read timeout is what makes ``execution_timeout`` hold on a frozen server.
         """
-        from maintenance_ops.session import read_timeout
+        from maintenance_ops.core.session import read_timeout
 
         limit = read_timeout(config.maintenance)
         if self.execution_timeout is not None:
@@ -344,7 +345,7 @@ class DatabaseOperator(BaseOperator):
 
     def history_session(self, session: MaintenanceSession, db: Database, config: Config) -> Any:
         """Return the session on the database's history store: the target or a central one."""
-        from maintenance_ops.session import MaintenanceSession as Session
+        from maintenance_ops.core.session import MaintenanceSession as Session
 
         if db.history_conn_id and db.history_conn_id != db.conn_id:
             store = Session(db.history_conn_id, config.maintenance, database_name=db.name)
@@ -354,7 +355,7 @@ class DatabaseOperator(BaseOperator):
 
     def open_history(self, session: MaintenanceSession, db: Database, config: Config) -> Any:
         """Return the database's health history, on the target or its central history store."""
-        from maintenance_ops.history import HealthHistory
+        from maintenance_ops.observe.health_history import HealthHistory
 
         return HealthHistory(self.history_session(session, db, config), db.history_schema)
 
@@ -362,7 +363,7 @@ class DatabaseOperator(BaseOperator):
         self, session: MaintenanceSession, db: Database, config: Config
     ) -> Any:
         """Return the database's restore-test and drill history."""
-        from maintenance_ops.recovery_history import RecoveryHistory
+        from maintenance_ops.recovery.history import RecoveryHistory
 
         return RecoveryHistory(self.history_session(session, db, config), db.history_schema)
 

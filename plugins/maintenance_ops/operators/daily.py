@@ -11,14 +11,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.exceptions import ConfigError, MaintenanceError, SafetyAbort
+from maintenance_ops.core.exceptions import ConfigError, MaintenanceError, SafetyAbort
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from maintenance_ops.config import CleanupRule, Database
-    from maintenance_ops.session import MaintenanceSession
+    from maintenance_ops.core.config import CleanupRule, Database
+    from maintenance_ops.core.session import MaintenanceSession
 
 
 class CleanupLocked(MaintenanceError):
@@ -104,7 +104,7 @@ class MySqlIndexAnalysisOperator(DatabaseOperator):
     writes = False
 
     def work(self, run: Run) -> dict[str, Any]:
-        from maintenance_ops.index_analysis import analyze_indexes, render_findings
+        from maintenance_ops.upkeep.index_analysis import analyze_indexes, render_findings
 
         session, db, config, audit, preflight, _ = run.parts()
         with audit.action(db.name, "index analysis", dry_run=preflight.dry_run) as entry:
@@ -161,7 +161,7 @@ class MySqlStatisticsOperator(DatabaseOperator):
         super().__init__(**kwargs)
 
     def work(self, run: Run) -> dict[str, Any]:
-        from maintenance_ops.statistics import refresh_statistics
+        from maintenance_ops.upkeep.statistics import refresh_statistics
 
         session, db, config, audit, preflight, _ = run.parts()
         stats = refresh_statistics(
@@ -186,7 +186,7 @@ class MySqlStatisticsOperator(DatabaseOperator):
         return result
 
     def _histograms(self, run: Run) -> dict[str, Any]:
-        from maintenance_ops.histograms import refresh_histograms
+        from maintenance_ops.upkeep.histograms import refresh_histograms
 
         session, db, config, audit, preflight, _ = run.parts()
         opt = config.optimization
@@ -280,7 +280,7 @@ class MySqlCleanupOperator(DatabaseOperator):
         self, session: MaintenanceSession, rules: list[CleanupRule], schemas: list[str]
     ) -> dict[str, list[str]]:
         """Check every rule's table and column exist before anything is written."""
-        from maintenance_ops.sqlfiles import load_sql
+        from maintenance_ops.core.sqlfiles import load_sql
 
         if not rules:
             return {}
@@ -298,9 +298,9 @@ class MySqlCleanupOperator(DatabaseOperator):
     def _cleanup(
         self, run: Run, rules: list[CleanupRule], targets: dict[str, list[str]]
     ) -> list[dict[str, Any]]:
-        from maintenance_ops.cleanup import run_cleanup_rule
-        from maintenance_ops.preflight import window_is_open
-        from maintenance_ops.throttle import Throttle
+        from maintenance_ops.core.preflight import window_is_open
+        from maintenance_ops.core.throttle import Throttle
+        from maintenance_ops.upkeep.cleanup import run_cleanup_rule
 
         session, db, config, audit, preflight, _ = run.parts()
         end = run.now

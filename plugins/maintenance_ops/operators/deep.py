@@ -6,13 +6,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.exceptions import VerificationError
+from maintenance_ops.core.exceptions import VerificationError
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from maintenance_ops.fragmentation import FragEstimate
+    from maintenance_ops.upkeep.fragmentation import FragEstimate
 
 MIB = 1024 * 1024
 LEVELS = ("low", "high")
@@ -84,10 +84,10 @@ class MySqlOptimizeTablesOperator(DatabaseOperator):
         }
 
     def _rebuilds(self, run: Run) -> dict[str, Any]:
-        from maintenance_ops import fragmentation as frag
-        from maintenance_ops import rebuild as rb
-        from maintenance_ops.preflight import window_is_open
-        from maintenance_ops.throttle import Throttle
+        from maintenance_ops.core.preflight import window_is_open
+        from maintenance_ops.core.throttle import Throttle
+        from maintenance_ops.upkeep import fragmentation as frag
+        from maintenance_ops.upkeep import rebuild as rb
 
         session, db, config, audit, preflight, _ = run.parts()
         opt = config.optimization
@@ -161,7 +161,7 @@ class MySqlPerformanceAnalysisOperator(DatabaseOperator):
     writes = False
 
     def work(self, run: Run) -> dict[str, Any]:
-        from maintenance_ops.performance import analyze_performance
+        from maintenance_ops.upkeep.performance import analyze_performance
 
         session, db, config, _, preflight, _ = run.parts()
         perf = analyze_performance(
@@ -186,7 +186,7 @@ class MySqlPerformanceAnalysisOperator(DatabaseOperator):
 
     def _rto_trend(self, run: Run) -> str:
         """Return the line on restore-test RTO over the last 90 days for the weekly report."""
-        from maintenance_ops.recovery_history import RESTORE_TEST, rto_trend_line
+        from maintenance_ops.recovery.history import RESTORE_TEST, rto_trend_line
 
         history = self.open_recovery_history(run.session, run.db, run.config)
         points = history.series(run.db.name, RESTORE_TEST, run.now - timedelta(days=RTO_TREND_DAYS))
@@ -209,7 +209,7 @@ class MySqlIntegrityCheckOperator(DatabaseOperator):
     default_cadence = "monthly_deep_maintenance"
 
     def work(self, run: Run) -> dict[str, Any]:
-        from maintenance_ops.integrity import check_tables
+        from maintenance_ops.upkeep.integrity import check_tables
 
         session, db, config, audit, preflight, _ = run.parts()
         integrity = check_tables(
@@ -252,7 +252,7 @@ class MySqlCapacityPlanOperator(DatabaseOperator):
     writes = False
 
     def work(self, run: Run) -> dict[str, Any]:
-        from maintenance_ops.capacity import plan_capacity
+        from maintenance_ops.upkeep.capacity import plan_capacity
 
         session, db, config, _, preflight, _ = run.parts()
         opt = config.optimization

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.alerts import AlertedFailure
+from maintenance_ops.observe.alerts import AlertedFailure
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
-    from maintenance_ops.config import Config, Database
-    from maintenance_ops.health import Breach
-    from maintenance_ops.history import AlertPlan
+    from maintenance_ops.core.config import Config, Database
+    from maintenance_ops.observe.health import Breach
+    from maintenance_ops.observe.health_history import AlertPlan
 
 
 class HealthCritical(AlertedFailure):
@@ -45,9 +45,9 @@ class MySqlHealthCheckOperator(DatabaseOperator):
 
     def work(self, run: Run) -> dict[str, Any]:
         session, db, config, audit, preflight, context = run.parts()
-        from maintenance_ops.health import collect, evaluate, score, since_last
-        from maintenance_ops.history import plan_alerts
-        from maintenance_ops.metrics import emit
+        from maintenance_ops.observe.health import collect, evaluate, score, since_last
+        from maintenance_ops.observe.health_history import plan_alerts
+        from maintenance_ops.observe.metrics import emit
 
         now = datetime.now(UTC).replace(tzinfo=None)  # a sample is about the server now
         replicas = self._open_replicas(db, config)
@@ -105,7 +105,7 @@ class MySqlHealthCheckOperator(DatabaseOperator):
 
     def _oncall_user(self, db: Database) -> str | None:
         """The on-call connection's login, so the security audit knows the account as ours."""
-        from maintenance_ops.connections import ConnectionNotDefined, get_connection
+        from maintenance_ops.core.connections import ConnectionNotDefined, get_connection
 
         if not db.oncall_conn_id:
             return None
@@ -115,7 +115,7 @@ class MySqlHealthCheckOperator(DatabaseOperator):
             return None  # the drill names a missing on-call connection; not the audit's job
 
     def _open_replicas(self, db: Database, config: Config) -> list[tuple[str, Any]]:
-        from maintenance_ops.session import MaintenanceSession
+        from maintenance_ops.core.session import MaintenanceSession
 
         opened: list[tuple[str, Any]] = []
         for replica in db.replicas:
@@ -153,7 +153,7 @@ class MySqlHealthCheckOperator(DatabaseOperator):
 
     def _announce(self, db: Database, config: Config, plan: AlertPlan, context: Any) -> None:
         """Send new warnings and recoveries (criticals go through the failure callback)."""
-        from maintenance_ops.alerts import Alert, send_alert
+        from maintenance_ops.observe.alerts import Alert, send_alert
 
         ti = context["ti"]
         warnings = [b for b in plan.send if b.level == "warning"]

@@ -10,16 +10,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.checks import Check
-from maintenance_ops.exceptions import MaintenanceError, VerificationError
+from maintenance_ops.core.checks import Check
+from maintenance_ops.core.exceptions import MaintenanceError, VerificationError
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
-    from maintenance_ops.backup import BackupInfo
-    from maintenance_ops.config import Database, Replica
-    from maintenance_ops.drill import Readiness
-    from maintenance_ops.instance import MySQLInstance
-    from maintenance_ops.pitr import PitrResult
+    from maintenance_ops.core.config import Database, Replica
+    from maintenance_ops.core.instance import MySQLInstance
+    from maintenance_ops.recovery.backup import BackupInfo
+    from maintenance_ops.recovery.drill import Readiness
+    from maintenance_ops.recovery.pitr import PitrResult
 
 # The runbooks' dry runs each get this long (they connect, read and print).
 RUNBOOK_TIMEOUT_S = 120.0
@@ -46,9 +46,9 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
     reads_replicas = True
 
     def work(self, run: Run) -> dict[str, Any]:
-        from maintenance_ops.backup import latest_backup
-        from maintenance_ops.drill import assess, write_evidence
-        from maintenance_ops.restore import (
+        from maintenance_ops.recovery.backup import latest_backup
+        from maintenance_ops.recovery.drill import assess, write_evidence
+        from maintenance_ops.recovery.restore import (
             backup_dialect,
             cleanup_restore_leftovers,
             ephemeral_instance,
@@ -119,8 +119,8 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
     # ---- backup and binlogs ----------------------------------------------------------------
 
     def _backup_checks(self, info: BackupInfo | None, db: Database, now: datetime) -> list[Check]:
-        from maintenance_ops.backup import verify_files
-        from maintenance_ops.restore import decryption_secret, rpo_check
+        from maintenance_ops.recovery.backup import verify_files
+        from maintenance_ops.recovery.restore import decryption_secret, rpo_check
 
         if info is None:
             return [
@@ -149,7 +149,7 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
         return checks
 
     def _binlog_checks(self, run: Run, info: BackupInfo | None) -> list[Check]:
-        from maintenance_ops.binlogs import check_binlog_availability
+        from maintenance_ops.recovery.binlogs import check_binlog_availability
 
         return check_binlog_availability(
             run.session.conn,
@@ -170,8 +170,8 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
         return checks
 
     def _one_replica(self, run: Run, replica: Replica) -> list[Check]:
-        from maintenance_ops.replication import check_replica
-        from maintenance_ops.session import connect
+        from maintenance_ops.core.session import connect
+        from maintenance_ops.recovery.replication import check_replica
 
         dr = run.config.disaster_recovery
         try:
@@ -197,7 +197,7 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
 
     def _sample_tables(self, run: Run, count: int) -> list[str]:
         """Return the ``count`` smallest non-empty tables of the maintained schemas."""
-        from maintenance_ops.sqlfiles import load_sql
+        from maintenance_ops.core.sqlfiles import load_sql
 
         if count == 0 or not run.preflight.schemas:
             return []
@@ -209,7 +209,7 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
     # ---- notifications and runbooks -----------------------------------------------------
 
     def _notification_checks(self, run: Run) -> list[Check]:
-        from maintenance_ops.notify_check import check_channels
+        from maintenance_ops.recovery.notify_check import check_channels
 
         if not run.config.disaster_recovery.notification_test:
             return [Check("channels", "skipped", "disaster_recovery.notification_test is off")]
@@ -220,7 +220,7 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
     def _runbook_checks(
         self, run: Run, info: BackupInfo | None, scratch: MySQLInstance
     ) -> list[Check]:
-        from maintenance_ops.runbooks import check_runbooks, default_recovery_dir
+        from maintenance_ops.recovery.runbook_checks import check_runbooks, default_recovery_dir
 
         db = run.db
         # The drill server's root password goes through the runbooks' environment variable,
@@ -313,8 +313,8 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
     def _recover(
         self, run: Run, info: BackupInfo, scratch: MySQLInstance
     ) -> tuple[list[Check], PitrResult]:
-        from maintenance_ops.pitr import marker_present, restore_to_point, write_marker
-        from maintenance_ops.restore import ClientEndpoint
+        from maintenance_ops.recovery.pitr import marker_present, restore_to_point, write_marker
+        from maintenance_ops.recovery.restore import ClientEndpoint
 
         db, gap = run.db, run.config.disaster_recovery.pitr_marker_gap_s
         label = f"drill-{uuid.uuid4().hex[:12]}"
@@ -368,7 +368,7 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
     # ---- evidence, history, metrics -------------------------------------------------------
 
     def _evidence_dir(self, run: Run) -> Path:
-        from maintenance_ops.reports import report_dir
+        from maintenance_ops.observe.reports import report_dir
 
         configured = run.config.disaster_recovery.evidence_dir
         if configured:
@@ -377,9 +377,9 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
 
     def _remember(self, run: Run, readiness: Readiness) -> None:
         """Record the drill and emit the readiness score and last-successful-drill metrics."""
-        from maintenance_ops.drill import READY
-        from maintenance_ops.metrics import emit_gauges
-        from maintenance_ops.recovery_history import DR_DRILL
+        from maintenance_ops.observe.metrics import emit_gauges
+        from maintenance_ops.recovery.drill import READY
+        from maintenance_ops.recovery.history import DR_DRILL
 
         history = self.open_recovery_history(run.session, run.db, run.config)
         ok = readiness.verdict == READY and not readiness.failed
@@ -410,9 +410,9 @@ DisasterRecoveryOperator = MySqlRecoveryDrillOperator
 @contextlib.contextmanager
 def _plain_backup(info: BackupInfo, db: Database) -> Iterator[Path]:
     """Yield the backup folder, decrypted into a private copy when it is encrypted."""
-    from maintenance_ops.backup import local_copy
-    from maintenance_ops.encryption import decrypted_copy
-    from maintenance_ops.restore import decryption_secret
+    from maintenance_ops.recovery.backup import local_copy
+    from maintenance_ops.recovery.encryption import decrypted_copy
+    from maintenance_ops.recovery.restore import decryption_secret
 
     secret, problem = decryption_secret(info.manifest, db.backup)
     if problem is not None and problem.status == "fail":
@@ -439,7 +439,7 @@ def _wait_for_server_time(run: Run, moment: datetime, timeout_s: float = 30.0) -
 
 def _connection_env(conn_ids: list[str]) -> dict[str, str]:
     """Return ``AIRFLOW_CONN_*`` variables so runbook subprocesses resolve these connections."""
-    from maintenance_ops.connections import get_connection
+    from maintenance_ops.core.connections import get_connection
 
     env = {}
     for conn_id in conn_ids:
@@ -458,7 +458,7 @@ def _daily_interval_s(run: Run) -> float:
 
 
 def _backup_age_s(info: BackupInfo | None, now: datetime) -> float | None:
-    from maintenance_ops.restore import backup_age_s
+    from maintenance_ops.recovery.restore import backup_age_s
 
     if info is None:
         return None

@@ -28,11 +28,11 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from maintenance_ops.cadences import BY_KEY, CADENCES
+from maintenance_ops.core.cadences import BY_KEY, CADENCES
 from maintenance_ops.ui import pages
 
 if TYPE_CHECKING:
-    from maintenance_ops.config import Config, Database
+    from maintenance_ops.core.config import Config, Database
     from maintenance_ops.ui.detail import DatabaseHistory
 
 OUTCOMES = ("ok", "failed", "skipped", "refused", "dry_run", "running")
@@ -72,8 +72,8 @@ def _can_read_maintenance(user: Any) -> None:
 
 
 def _config() -> Config:
-    from maintenance_ops.config import load_config
-    from maintenance_ops.exceptions import ConfigError
+    from maintenance_ops.core.config import load_config
+    from maintenance_ops.core.exceptions import ConfigError
 
     try:
         return load_config()
@@ -129,7 +129,7 @@ class DatabaseQuery:
 
 
 def _database(name: str, page: DatabaseQuery) -> tuple[Config, Database, DatabaseHistory]:
-    from maintenance_ops.exceptions import ConfigError
+    from maintenance_ops.core.exceptions import ConfigError
     from maintenance_ops.ui.detail import AuditFilter, read_database
 
     config = _config()
@@ -177,7 +177,7 @@ def _map_index(value: str | None) -> int | None:
 
 def _run_data(session: Any, dag_id: str, run_id: str, map_index: str | None) -> dict[str, Any]:
     """Gather one run: Airflow's record, its report XCom, and each database's audit rows."""
-    from maintenance_ops.dag_parts import detail_lines
+    from maintenance_ops.observe.reports import detail_lines
     from maintenance_ops.ui.detail import read_run_audit
     from maintenance_ops.ui.runs import read_run, report_value
 

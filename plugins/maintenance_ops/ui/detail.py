@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.identifiers import qualified
+from maintenance_ops.core.identifiers import qualified
 from maintenance_ops.ui.fleet import (
     LOG,
     MISSING_TABLE_ERRORS,
@@ -27,7 +27,7 @@ from maintenance_ops.ui.fleet import (
 )
 
 if TYPE_CHECKING:
-    from maintenance_ops.config import Database
+    from maintenance_ops.core.config import Database
 
 AUDIT_LIMIT = 200
 RECOVERY_DAYS = 365
@@ -106,7 +106,7 @@ class DatabaseHistory:
 
 def _tolerant(conn: Any, sql: str, args: list[Any]) -> list[dict[str, Any]]:
     """Run a read; a history table not written yet reads as no rows."""
-    from maintenance_ops import sqlexec
+    from maintenance_ops.core import sqlexec
 
     try:
         return sqlexec.dicts(conn, sql, args)

@@ -20,11 +20,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.cadences import BY_KEY, CADENCES
-from maintenance_ops.identifiers import qualified
+from maintenance_ops.core.cadences import BY_KEY, CADENCES
+from maintenance_ops.core.identifiers import qualified
 
 if TYPE_CHECKING:
-    from maintenance_ops.config import Config, Database
+    from maintenance_ops.core.config import Config, Database
     from maintenance_ops.ui.runs import RunInfo, RunsSnapshot
 
 SAMPLES, LOG, RECOVERY = "health_samples", "maintenance_log", "recovery_tests"
@@ -297,7 +297,7 @@ class TableCache:
 
     def look(self, conn: Any, store: Store) -> frozenset[str]:
         """Read the store's tables from its catalog (one more round trip) and remember them."""
-        from maintenance_ops import sqlexec
+        from maintenance_ops.core import sqlexec
 
         found = sqlexec.rows(
             conn,
@@ -321,7 +321,7 @@ def error_code(exc: BaseException) -> int | None:
 
 def open_store(store: Store) -> Any:
     """Connect to a history store with short waits: a page must not hang on a lost server."""
-    from maintenance_ops.session import connect
+    from maintenance_ops.core.session import connect
 
     return connect(
         store.conn_id,
@@ -342,7 +342,7 @@ def read_store(
     buckets: BucketCache = BUCKETS,
 ) -> StoreData:
     """Read one store's part of the fleet page: one statement (two when its tables changed)."""
-    from maintenance_ops import sqlexec
+    from maintenance_ops.core import sqlexec
 
     first, current = bucket_of(now) - SPARK_30D + 1, bucket_of(now)
     read_from = buckets.read_from(store, names, first)
@@ -375,7 +375,7 @@ def read_store(
 
 def describe_error(exc: BaseException) -> str:
     """Say why a store could not be read, in one line (never a password: messages name hosts)."""
-    from maintenance_ops.audit import redact
+    from maintenance_ops.core.audit import redact
 
     message = " ".join(str(exc).split()) or type(exc).__name__
     return f"history store unreachable: {redact(message)}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.cadences import CADENCES
+from maintenance_ops.core.cadences import CADENCES
 from maintenance_ops.ui.fleet import RunRef
 
 if TYPE_CHECKING:

@@ -1,0 +1,3 @@
+"""Observe: the hourly health check, its history, metrics, alerts, reports and status.
+Imports only the core.
+"""
