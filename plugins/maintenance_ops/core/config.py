@@ -248,6 +248,15 @@ class ThresholdOverrides(_Model):
     disk_warning_pct: Percent | None = None
 
 
+class AssetRefresh(_Model):
+    """When an Airflow asset is updated, refresh the statistics of the tables behind it."""
+
+    asset: Annotated[str, Field(min_length=1, max_length=1500)]
+    """The asset's URI (or name) as the producing DAG declares it."""
+    tables: Annotated[list[str], Field(min_length=1)]
+    """``schema.table`` names whose statistics the update makes stale."""
+
+
 class Database(_Model):
     """One database server to maintain, reached through an Airflow connection."""
 
@@ -266,6 +275,8 @@ class Database(_Model):
     backup: BackupSettings = BackupSettings()
     restore_target: RestoreTarget = RestoreTarget()
     thresholds: ThresholdOverrides = ThresholdOverrides()
+    statistics_on_assets: list[AssetRefresh] = Field(default_factory=list)
+    """Airflow assets (a load DAG's output) whose updates refresh the statistics of tables here."""
 
     _invalid_rules: dict[str, str] = PrivateAttr(default_factory=dict)
 
