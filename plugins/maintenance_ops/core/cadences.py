@@ -1,4 +1,4 @@
-"""The six maintenance cadences: their DAG ids, default schedules and needs, as data."""
+"""The six maintenance cadences: their DAG ids, default schedules, steps and needs, as data."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ class Cadence:
     writes: bool
     """Whether the run changes the target (then the maintenance window applies)."""
     tags: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+    """The names of the cadence's steps, in the order they run on one database (each a task
+    ``maintain.<step>``; :data:`maintenance_ops.dag_parts.CADENCE_STEPS` gives each its
+    operator)."""
 
 
 CADENCES: tuple[Cadence, ...] = (
@@ -32,6 +36,7 @@ CADENCES: tuple[Cadence, ...] = (
         default_deadline_minutes=120,
         writes=True,
         tags=("daily",),
+        steps=("index_analysis", "statistics", "cleanup", "backup"),
     ),
     Cadence(
         key="weekly_optimization",
@@ -42,6 +47,7 @@ CADENCES: tuple[Cadence, ...] = (
         default_deadline_minutes=240,
         writes=True,
         tags=("weekly",),
+        steps=("optimize", "performance"),
     ),
     Cadence(
         key="monthly_deep_maintenance",
@@ -52,6 +58,7 @@ CADENCES: tuple[Cadence, ...] = (
         default_deadline_minutes=480,
         writes=True,
         tags=("monthly",),
+        steps=("optimize", "integrity", "statistics", "capacity"),
     ),
     Cadence(
         key="backup_testing",
@@ -62,6 +69,7 @@ CADENCES: tuple[Cadence, ...] = (
         default_deadline_minutes=240,
         writes=False,
         tags=("backup",),
+        steps=("restore_verify",),
     ),
     Cadence(
         key="disaster_recovery_test",
@@ -72,6 +80,7 @@ CADENCES: tuple[Cadence, ...] = (
         default_deadline_minutes=240,
         writes=False,
         tags=("disaster-recovery",),
+        steps=("drill",),
     ),
     Cadence(
         key="health_check",
@@ -82,6 +91,7 @@ CADENCES: tuple[Cadence, ...] = (
         default_deadline_minutes=20,
         writes=False,
         tags=("health",),
+        steps=("health_check",),
     ),
 )
 
@@ -89,3 +99,6 @@ BY_KEY = {c.key: c for c in CADENCES}
 BY_TASK_TYPE = {c.task_type: c for c in CADENCES}
 BY_DAG_ID = {c.dag_id: c for c in CADENCES}
 TASK_TYPES = tuple(BY_TASK_TYPE)
+STEP_NAMES: tuple[str, ...] = tuple(dict.fromkeys(s for c in CADENCES for s in c.steps))
+"""Every step's name, once, in the order the cadences first use them (the keys of
+``maintenance.step_timeout_minutes``)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import time
+from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from maintenance_ops.core.cadences import BY_KEY, CADENCES, TASK_TYPES
+from maintenance_ops.core.cadences import BY_KEY, CADENCES, STEP_NAMES, TASK_TYPES
 from maintenance_ops.core.exceptions import ConfigError, IdentifierError
 from maintenance_ops.core.identifiers import SAFE_IDENTIFIER, validate_identifier
 from maintenance_ops.core.row_filter import filter_columns
@@ -372,6 +372,26 @@ class MaintenanceSettings(_Model):
     retry_delay_s: Seconds = 60.0
     max_retry_delay_s: Seconds = 900.0
     execution_timeout_minutes: Seconds = 120.0
+    step_timeout_minutes: dict[str, Seconds] = Field(default_factory=dict)
+    """Minutes each named step may run (e.g. ``{cleanup: 90, optimize: 240}``); a step not
+    named takes ``execution_timeout_minutes``."""
+
+    @field_validator("step_timeout_minutes")
+    @classmethod
+    def _known_steps(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = [name for name in value if name not in STEP_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown step(s) {', '.join(map(repr, unknown))}; the steps are "
+                f"{', '.join(STEP_NAMES)}: correct the name or remove it"
+            )
+        return value
+
+    def step_timeout(self, step: str) -> timedelta:
+        """Return how long the step ``step`` may run (its own limit, else the common one)."""
+        return timedelta(
+            minutes=self.step_timeout_minutes.get(step, self.execution_timeout_minutes)
+        )
 
 
 class Notifications(_Model):

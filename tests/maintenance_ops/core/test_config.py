@@ -146,6 +146,18 @@ BAD_CONFIGS = [
         id="where-with-subquery",
     ),
     pytest.param("- just\n- a list\n", "expected a mapping", "", id="not-a-mapping"),
+    pytest.param(
+        GOOD_DB + "maintenance: {step_timeout_minutes: {cleanp: 90}}",
+        "maintenance.step_timeout_minutes",
+        "unknown step(s) 'cleanp'; the steps are index_analysis, statistics, cleanup,",
+        id="step-timeout-unknown-step",
+    ),
+    pytest.param(
+        GOOD_DB + "maintenance: {step_timeout_minutes: {cleanup: 0}}",
+        "maintenance.step_timeout_minutes.cleanup",
+        "greater than 0",
+        id="step-timeout-zero",
+    ),
 ]
 
 
@@ -231,3 +243,24 @@ def test_unknown_database_lookup_names_the_configured_ones() -> None:
     config = parse_config(GOOD_DB)
     with pytest.raises(ConfigError, match="unknown database 'x'; configured databases: main"):
         config.database("x")
+
+
+def test_each_step_takes_its_own_timeout_else_the_common_one() -> None:
+    from datetime import timedelta
+
+    settings = parse_config(
+        GOOD_DB + "maintenance: {execution_timeout_minutes: 60, "
+        "step_timeout_minutes: {cleanup: 90, optimize: 240}}"
+    ).maintenance
+    assert settings.step_timeout("cleanup") == timedelta(minutes=90)
+    assert settings.step_timeout("optimize") == timedelta(hours=4)
+    assert settings.step_timeout("backup") == timedelta(minutes=60)
+    assert parse_config(GOOD_DB).maintenance.step_timeout_minutes == {}
+
+
+def test_unknown_step_error_names_every_step_and_the_fix() -> None:
+    from maintenance_ops.core.cadences import STEP_NAMES
+
+    error = _the_error(GOOD_DB + "maintenance: {step_timeout_minutes: {vacuum: 5}}")
+    assert error.endswith(f"the steps are {', '.join(STEP_NAMES)}: correct the name or remove it")
+    assert {"cleanup", "optimize", "drill", "health_check"} <= set(STEP_NAMES)
