@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maintenance_ops.core.wording import counted
+from maintenance_ops.observe.report_markdown import RunSummary, render_markdown
 
 if TYPE_CHECKING:
     from maintenance_ops.core.config import Config
@@ -27,38 +28,72 @@ def report_dir(config: Config) -> Path:
     return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow") / "maintenance-reports"
 
 
-def render_markdown(dag_id: str, run_id: str, text: str, charts: dict[str, str]) -> str:
-    """Return the Markdown report (pure): the text report, then one chart per database."""
-    lines = [f"# {dag_id}", "", f"Run `{run_id}`", "", "```", text, "```"]
-    for database, filename in charts.items():
-        lines += ["", f"## Capacity forecast: {database}", "", f"![{database}]({filename})"]
-    return "\n".join(lines) + "\n"
+def report_stem(run_id: str) -> str:
+    """Return the report's file name for ``run_id`` without ``.md`` (pure).
+
+    Every character outside ``A-Z a-z 0-9 _ . -`` becomes ``_``: run ids hold ``:`` and
+    ``+`` (``scheduled__2026-11-01T02:00:00+00:00``), which Windows and SMB shares refuse, and
+    ``+`` reads as a space in URLs (object storage, a web server over the folder); a run id
+    given by hand may hold ``/``. The run id itself heads the file.
+    """
+    return _UNSAFE.sub("_", run_id)
 
 
-def write_report(
-    config: Config, dag_id: str, run_id: str, text: str, results: list[dict[str, Any]]
-) -> Path:
-    """Write the run's report (and any SVG charts) and return the Markdown file's path."""
-    folder = report_dir(config) / dag_id
+def write_report(config: Config, summary: RunSummary) -> Path:
+    """Write the run's Markdown report (and any SVG charts) and return the file's path.
+
+    The file is ``<report_dir>/<dag_id>/<report_stem(run_id)>.md``; each capacity chart is
+    ``<stem>.<database>.capacity.svg`` beside it.
+    """
+    folder = report_dir(config) / summary.dag_id
     folder.mkdir(parents=True, exist_ok=True)
-    stem = _UNSAFE.sub("_", run_id)
+    stem = report_stem(summary.run_id)
     charts = {}
-    for result in results:
+    for result in summary.results:
         svg = (result.get("capacity") or {}).get("svg")
         if svg:
             name = f"{stem}.{_UNSAFE.sub('_', result['database'])}.capacity.svg"
             (folder / name).write_text(svg, encoding="utf-8")
             charts[result["database"]] = name
     path = folder / f"{stem}.md"
-    path.write_text(render_markdown(dag_id, run_id, text, charts), encoding="utf-8")
+    path.write_text(render_markdown(summary, charts), encoding="utf-8")
     log.info("Report written to %s", path)
     return path
+
+
+def run_moment_line(context: Any) -> tuple[str, str] | None:
+    """Return the header line of when the run is about: its logical date, else its run_after."""
+    dag_run = (context or {}).get("dag_run")
+    logical = (context or {}).get("logical_date") or getattr(dag_run, "logical_date", None)
+    if logical is not None:
+        return "Logical date", _when(logical)
+    run_after = getattr(dag_run, "run_after", None)
+    if run_after is not None:
+        return "Run after (no logical date)", _when(run_after)
+    return None
+
+
+def _when(moment: Any) -> str:
+    return moment.isoformat(sep=" ") if hasattr(moment, "isoformat") else str(moment)
 
 
 def wants_summary(config: Config, dag_id: str, context: Any = None) -> bool:
     """Whether this run's report goes to Slack: daily, weekly and monthly-style runs, not
     hourly checks, and not a dry run (nothing changed) nor a backfilled date (each date
     writes its report as a file and an XCom; a message per date would flood the channel).
+
+    Why no one summary per backfill from its last run (checked on Airflow 3.3.2, task SDK
+    1.3.2): a task cannot tell which backfill its run belongs to, so it cannot gather "the
+    other dates". Its ``dag_run`` has no backfill id (the SDK's ``DagRun``: ids, dates,
+    ``run_type``, ``state``, ``conf``...), and what a task may ask the API server
+    (``get_dr_count``, ``get_task_states``, ``get_dagrun_state``, ``xcom_pull(run_id=)``)
+    filters by DAG, run ids, logical dates and states only: an earlier backfill's runs look
+    the same (``run_type`` backfill), and a reprocessed date keeps its ``scheduled__`` run id.
+    "Last to finish" is not decidable either: a backfill runs up to its own
+    ``max_active_runs`` (default 10, apart from the DAG's 1) at once, and a run stays
+    ``running`` after its ``report`` task until the scheduler's next loop, so two reports
+    ending together each see the other running and neither would send. Airflow has no hook
+    on a backfill's completion (the scheduler only sets ``completed_at``).
     """
     if not config.notifications.slack_conn_id or dag_id == "mysql_health_check":
         return False
@@ -90,8 +125,9 @@ def merge_steps(
     :param steps: each step's outputs by step name, in order (a list over the databases, or
         one output).
     :returns: one result per database with at least one step done (its summary the steps'
-        summaries joined, its warnings all of theirs), and the first step without an output of
-        each database that has one (failed, or not run after a failure).
+        summaries joined, its warnings all of theirs, ``step_runs`` each step's summary,
+        ``skipped`` reason and ``elapsed_s``), and the first step without an output of each
+        database that has one (failed, or not run after a failure).
     """
     merged: dict[str, dict[str, Any]] = {}
     failed_at: dict[str, str] = {}
@@ -101,11 +137,20 @@ def merge_steps(
         summaries: list[str] = []
         warnings: list[str] = []
         skipped: list[str] = []
+        runs: list[dict[str, Any]] = []
         for step, outputs in by_step.items():
             output = outputs.get(name)
             if output is None:
                 failed_at.setdefault(name, step)
                 continue
+            runs.append(
+                {
+                    "step": step,
+                    "summary": output.get("summary") or "",
+                    "skipped": output.get("skipped"),
+                    "elapsed_s": output.get("elapsed_s"),
+                }
+            )
             if output.get("skipped"):
                 skipped.append(output["skipped"])
                 summaries.append(f"{step} not run: {output['skipped']}")
@@ -117,7 +162,9 @@ def merge_steps(
             continue
         result.pop("step", None)
         result.pop("skipped", None)
+        result.pop("elapsed_s", None)  # one per step: in step_runs
         result["steps"] = [s for s in by_step if by_step[s].get(name) is not None]
+        result["step_runs"] = runs
         result["summary"] = "; ".join(summaries)
         result["warnings"] = warnings
         if skipped and len(skipped) == len(by_step):
@@ -254,7 +301,18 @@ def conclude_run(
     text, failed = render_report(dag_id, selected, collected, failed_at, reasons)
     for line in text.splitlines():
         log.info("%s", line)
-    path = write_report(config, dag_id, run_id, text, collected)
+    run_summary = RunSummary(
+        dag_id,
+        run_id,
+        selected,
+        collected,
+        steps=list(steps or {}),
+        failed_at=failed_at,
+        reasons=reasons,
+        moment=run_moment_line(context),
+        text=text,
+    )
+    path = write_report(config, run_summary)
     news = [name for name in failed if not failures.get(name, {}).get("quiet")]
     if failed and not news:  # every failure was alerted within the quiet period already
         log.info("Failed on %s: alerted already within the quiet period", ", ".join(failed))

@@ -2,11 +2,46 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from maintenance_ops.core.config import parse_config
-from maintenance_ops.observe.reports import render_markdown, wants_summary, write_report
+from maintenance_ops.observe.report_markdown import RunSummary
+from maintenance_ops.observe.reports import (
+    report_stem,
+    run_moment_line,
+    wants_summary,
+    write_report,
+)
+
+
+@pytest.mark.parametrize(
+    ("run_id", "stem"),
+    [
+        pytest.param(
+            "scheduled__2026-11-01T02:00:00+00:00",
+            "scheduled__2026-11-01T02_00_00_00_00",
+            id="scheduled",
+        ),
+        pytest.param(
+            "backfill__2026-11-01T02:00:00+00:00",
+            "backfill__2026-11-01T02_00_00_00_00",
+            id="backfill",
+        ),
+        pytest.param(
+            "manual__2026-12-03T18:12:26.123456+00:00",
+            "manual__2026-12-03T18_12_26.123456_00_00",
+            id="manual-with-microseconds",
+        ),
+        pytest.param("../../etc/passwd", ".._.._etc_passwd", id="a-hand-made-id-with-slashes"),
+        pytest.param("nightly run #1 é", "nightly_run__1__", id="spaces-hash-unicode"),
+    ],
+)
+def test_the_report_file_name_is_the_run_id_made_safe(run_id: str, stem: str) -> None:
+    assert report_stem(run_id) == stem
 
 
 def test_report_file_and_chart(tmp_path: Path) -> None:
@@ -15,21 +50,15 @@ def test_report_file_and_chart(tmp_path: Path) -> None:
         {"database": "db/1", "capacity": {"svg": "<svg xmlns='http://www.w3.org/2000/svg'/>"}},
         {"database": "b"},
     ]
-    path = write_report(
-        config,
-        "mysql_monthly_deep_maintenance",
-        "manual__2026-11-01T00:00:00+00:00",
-        "all good",
-        results,
-    )
-    assert (
-        path == tmp_path / "mysql_monthly_deep_maintenance" / "manual__2026-11-01T00_00_00_00_00.md"
-    )
+    run_id = "manual__2026-11-01T00:00:00+00:00"
+    summary = RunSummary("mysql_monthly_deep_maintenance", run_id, ["db/1", "b"], results)
+    path = write_report(config, summary)
+    # README: <report_dir>/<dag_id>/<run_id>.md, the run id made safe (report_stem).
+    assert path == tmp_path / "mysql_monthly_deep_maintenance" / f"{report_stem(run_id)}.md"
+    assert path.name == "manual__2026-11-01T00_00_00_00_00.md"
     text = path.read_text()
-    assert (
-        "all good" in text
-        and "![db/1](manual__2026-11-01T00_00_00_00_00.db_1.capacity.svg)" in text
-    )
+    assert f"| Run | `{run_id}` |" in text  # the exact run id heads the file
+    assert "![db/1](manual__2026-11-01T00_00_00_00_00.db_1.capacity.svg)" in text
     assert (
         (path.parent / "manual__2026-11-01T00_00_00_00_00.db_1.capacity.svg")
         .read_text()
@@ -37,8 +66,19 @@ def test_report_file_and_chart(tmp_path: Path) -> None:
     )
 
 
-def test_render_markdown_without_charts() -> None:
-    assert render_markdown("d", "r", "x", {}) == "# d\n\nRun `r`\n\n```\nx\n```\n"
+def test_the_header_says_when_the_run_is_about() -> None:
+    logical = datetime(2026, 11, 1, 2, tzinfo=UTC)
+    scheduled = SimpleNamespace(logical_date=logical, run_after=logical)
+    assert run_moment_line({"dag_run": scheduled, "logical_date": logical}) == (
+        "Logical date",
+        "2026-11-01 02:00:00+00:00",
+    )
+    manual = SimpleNamespace(logical_date=None, run_after=datetime(2026, 12, 3, 18, tzinfo=UTC))
+    assert run_moment_line({"dag_run": manual}) == (
+        "Run after (no logical date)",
+        "2026-12-03 18:00:00+00:00",
+    )
+    assert run_moment_line({}) is None
 
 
 def test_who_gets_a_slack_summary() -> None:

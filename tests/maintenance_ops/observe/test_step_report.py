@@ -16,11 +16,19 @@ def _out(database: str, step: str, **extra: Any) -> dict[str, Any]:
 def test_each_database_gets_its_steps_merged_in_order() -> None:
     steps = {
         "index_analysis": [
-            _out("a", "index_analysis", summary="1 index finding(s)", index_analysis={}),
+            _out(
+                "a",
+                "index_analysis",
+                summary="1 index finding(s)",
+                index_analysis={},
+                elapsed_s=0.4,
+            ),
             _out("b", "index_analysis", summary="0 index finding(s)", index_analysis={}),
         ],
         # One mapped output comes back unwrapped (Airflow's pull of a single value).
-        "cleanup": _out("a", "cleanup", summary="cleanup removed 3 row(s)", warnings=["w1"]),
+        "cleanup": _out(
+            "a", "cleanup", summary="cleanup removed 3 row(s)", warnings=["w1"], elapsed_s=2.5
+        ),
     }
     merged, failed_at = merge_steps(["a", "b"], steps)
     assert failed_at == {"b": "cleanup"}
@@ -29,6 +37,22 @@ def test_each_database_gets_its_steps_merged_in_order() -> None:
     assert first["warnings"] == ["w1"] and first["steps"] == ["index_analysis", "cleanup"]
     assert first["preflight"] == PRE and "step" not in first
     assert second["steps"] == ["index_analysis"]
+    # Each step's own summary, skip reason and wall time, for the Markdown report's tables.
+    assert first["step_runs"] == [
+        {
+            "step": "index_analysis",
+            "summary": "1 index finding(s)",
+            "skipped": None,
+            "elapsed_s": 0.4,
+        },
+        {
+            "step": "cleanup",
+            "summary": "cleanup removed 3 row(s)",
+            "skipped": None,
+            "elapsed_s": 2.5,
+        },
+    ]
+    assert "elapsed_s" not in first  # one per step, not the first step's
 
     text, failed = render_report("mysql_daily_maintenance", ["a", "b"], merged, failed_at)
     assert failed == ["b"]
@@ -46,6 +70,7 @@ def test_a_database_whose_first_step_failed_and_a_skipped_one() -> None:
     merged, failed_at = merge_steps(["a", "z"], steps)
     assert failed_at == {"z": "optimize"} and [m["database"] for m in merged] == ["a"]
     assert merged[0]["skipped"] == skipped
+    assert [r["skipped"] for r in merged[0]["step_runs"]] == [skipped, skipped]
     text, failed = render_report("mysql_weekly_optimization", ["a", "z"], merged, failed_at)
     assert failed == ["z"]
     assert f"  a: mariadb 10.11 at db:3306; {skipped}" in text
