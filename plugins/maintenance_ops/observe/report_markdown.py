@@ -215,12 +215,14 @@ def action_rows(result: Mapping[str, Any]) -> list[list[str]]:
     dry_run = bool(result.get("dry_run"))
     rows = [_cleanup_row(rule, dry_run) for rule in result.get("cleanup") or []]
     rows += [_rebuild_row(r) for r in result.get("rebuilds") or []]
-    if result.get("statistics"):
-        rows.append(_budgeted_row("statistics", result["statistics"], "analysed", "analysed"))
-    if result.get("histograms"):
-        rows.append(_budgeted_row("histograms", result["histograms"], "refreshed", "refreshed"))
-    if result.get("integrity"):
-        rows.append(_budgeted_row("integrity", result["integrity"], "checked", "checked"))
+    for step, done, verb in (
+        ("statistics", "analysed", "analysed"),
+        ("histograms", "refreshed", "refreshed"),
+        ("integrity", "checked", "checked"),
+    ):
+        part = result.get(step) or {}
+        if part.get(done) or part.get("left") or part.get("failed"):  # else nothing to say
+            rows.append(_budgeted_row(step, part, done, verb))
     backup = result.get("backup")
     if isinstance(backup, Mapping):
         removed = len(backup.get("removed") or [])

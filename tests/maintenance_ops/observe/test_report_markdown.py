@@ -245,10 +245,15 @@ def test_actions_show_rows_removed_and_what_was_left() -> None:
 
 
 def test_a_dry_run_says_what_would_be_removed() -> None:
-    steps = {"cleanup": [_cleanup("shop", dry_run=True)]}
+    nothing_stale = {
+        **_base("shop", "statistics", 0.2, dry_run=True),
+        "statistics": StatisticsResult("shop", [SCHEMA], True, 0.1, 600).to_dict(),
+    }
+    steps = {"statistics": [nothing_stale], "cleanup": [_cleanup("shop", dry_run=True)]}
     results, failed_at = merge_steps(["shop"], steps)
     markdown = render_markdown(RunSummary(DAG, RUN, ["shop"], results, steps=["cleanup"]))
     assert "| Dry run | yes: what would be done, nothing changed |" in markdown
+    assert "statistics" not in markdown  # no table was stale: no action to show
     actions = _tables(markdown)["shop/Actions"]
     assert [row[2].split(" older")[0] for row in actions[1:]] == [
         "would remove 20 row(s)",
