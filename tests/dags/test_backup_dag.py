@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from maintenance_ops.core.labels import database_of
 from tests.conftest import Target, target_database
 from tests.dags.conftest import run_dag, task_states
 from tests.support.receivers import SlackReceiver
@@ -47,7 +48,7 @@ def test_daily_backup_is_restore_tested_and_an_empty_location_alerts(
 
         tested = run_dag("mysql_backup_testing")
     by_db = {
-        ti.rendered_map_index: str(ti.state)
+        database_of(ti.rendered_map_index): str(ti.state)
         for ti in tested.get_task_instances()
         if ti.task_id == "maintain.restore_verify"
     }

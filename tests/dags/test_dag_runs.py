@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from maintenance_ops.core.audit import AuditLog
+from maintenance_ops.core.labels import database_of
 from tests.conftest import Target, run_sql, target_database
 from tests.dags.conftest import run_dag, task_states
 from tests.support.accounts import Account
@@ -31,7 +32,7 @@ def test_preflight_writes_one_audit_row_per_database_per_run(
     dag_run = run_dag("mysql_health_check")
     assert str(dag_run.state) == "success", task_states(dag_run)
     mapped = sorted(
-        ti.rendered_map_index
+        database_of(ti.rendered_map_index)
         for ti in dag_run.get_task_instances()
         if ti.task_id == "maintain.health_check"
     )
@@ -102,7 +103,7 @@ def test_a_failing_task_alerts_slack_and_email(
     states = task_states(dag_run)
     assert str(dag_run.state) == "failed"
     by_index = {
-        ti.rendered_map_index: str(ti.state)
+        database_of(ti.rendered_map_index): str(ti.state)
         for ti in dag_run.get_task_instances()
         if ti.task_id == "maintain.index_analysis"
     }
@@ -169,7 +170,7 @@ def test_a_broken_channel_never_masks_the_outcome(
     )
     dag_run = run_dag("mysql_health_check")
     by_index = {
-        ti.rendered_map_index: str(ti.state)
+        database_of(ti.rendered_map_index): str(ti.state)
         for ti in dag_run.get_task_instances()
         if ti.task_id == "maintain.health_check"
     }
@@ -213,7 +214,7 @@ def test_health_check_of_an_unreachable_database_fails_fast_and_alone(
         dag_run = run_dag("mysql_health_check")
     silent.close()
     tis = {
-        ti.rendered_map_index: ti
+        database_of(ti.rendered_map_index): ti
         for ti in dag_run.get_task_instances()
         if ti.task_id == "maintain.health_check"
     }

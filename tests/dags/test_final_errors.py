@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from maintenance_ops.core.labels import database_of
 from tests.conftest import Target, target_database
 from tests.dags.conftest import load_dagbag, run_dag, task_states
 from tests.support.accounts import PASSWORD, Account
@@ -39,7 +40,7 @@ def test_wrong_password_fails_on_the_first_try_despite_retries(
         dag_run = run_dag("mysql_health_check")
 
     tis = {
-        ti.rendered_map_index: ti
+        database_of(ti.rendered_map_index): ti
         for ti in dag_run.get_task_instances()
         if ti.task_id == "maintain.health_check"
     }

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from maintenance_ops.core.labels import database_of
 from tests.support.accounts import Account, create_account, drop_account
 from tests.support.airflow_stack import AirflowStack, free_port
 from tests.support.receivers import SlackReceiver, wait_until
@@ -114,6 +115,12 @@ def _all_task_instances(stack: AirflowStack, dag_id: str, run_id: str) -> list[d
         found += page["task_instances"]
         if not page["task_instances"] or len(found) >= int(page["total_entries"]):
             return found
+
+
+def _database(ti: dict[str, Any]) -> str:
+    """The database a task instance ran on (its label's), or its map index when unlabelled."""
+    label = ti.get("rendered_map_index")
+    return database_of(label) if label else str(ti["map_index"])
 
 
 def run_fleet(
@@ -213,7 +220,7 @@ def _run(
     for dag_id, run_id in run_ids.items():
         tis = _all_task_instances(stack, dag_id, run_id)
         states[dag_id] = {
-            f"{t['task_id']}[{t.get('rendered_map_index') or t['map_index']}]": str(t["state"])
+            f"{t['task_id']}[{_database(t)}]": str(t["state"])
             for t in tis
         }
         intervals += [  # the pool's own tasks: cheap steps run outside it

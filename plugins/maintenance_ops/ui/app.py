@@ -225,8 +225,10 @@ def _run_data(session: Any, dag_id: str, run_id: str, map_index: str | None) -> 
 
 
 def _name_at(session: Any, dag_id: str, run_id: str, map_index: int) -> str | None:
+    """Return the database ``map_index`` of the run's per-database tasks ran on."""
     from sqlalchemy import select
 
+    from maintenance_ops.core.labels import database_of
     from maintenance_ops.ui.runs import _tables, maintain_tasks
 
     _, ti, _ = _tables()
@@ -238,7 +240,7 @@ def _name_at(session: Any, dag_id: str, run_id: str, map_index: int) -> str | No
             ti.map_index == map_index,
         )
     ).first()
-    return row[0] if row else None
+    return database_of(row[0]) if row and row[0] else None
 
 
 def _run_json(data: dict[str, Any]) -> dict[str, Any]:

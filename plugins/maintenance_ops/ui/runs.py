@@ -110,10 +110,13 @@ def maintain_tasks(ti: Any) -> Any:
 def task_states(session: Session, dag_id: str, run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Return run id -> database -> (state, start, end) of the runs' per-database tasks.
 
-    The database is the rendered map index (the DAGs label each map index with it); with a task
-    group of steps, the state is the worst step's and the times span all of them.
+    The database is the rendered map index's (the DAGs label each map index with it, and a
+    note after it: :func:`~maintenance_ops.core.labels.database_of`); with a task group of
+    steps, the state is the worst step's and the times span all of them.
     """
     from sqlalchemy import select
+
+    from maintenance_ops.core.labels import database_of
 
     _, ti, _ = _tables()
     if not run_ids:
@@ -133,7 +136,7 @@ def task_states(session: Session, dag_id: str, run_ids: list[str]) -> dict[str, 
                 selected[run_id] = _selected(session, dag_id, run_id)
             names = selected[run_id]
             label = names[map_index] if map_index < len(names) else None
-        name = label or str(map_index)
+        name = database_of(label) if label else str(map_index)
         found.setdefault(run_id, {}).setdefault(name, []).append((state or "none", start, end))
     out: dict[str, dict[str, Any]] = {}
     for run_id, databases in found.items():
