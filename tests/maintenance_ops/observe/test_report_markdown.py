@@ -385,3 +385,17 @@ def test_the_plain_text_block_cannot_be_closed_by_a_name() -> None:
     tokens = [t for t in _mdit().parse(markdown) if t.type == "fence"]
     assert tokens[0].content == "a ```` b\nnext\n"
     assert summary.text.splitlines()[0] == f"{DAG}: 1 of 2 database(s) done"
+
+
+def test_a_database_whose_first_step_failed_has_its_reason_and_no_other_table() -> None:
+    results, failed_at = merge_steps(["shop", "z|1"], {"index_analysis": [_index_analysis("shop")]})
+    reasons = {"z|1": "[1045] Access denied for user 'maint'@'10.0.0.5' (using password: YES)"}
+    summary = RunSummary(
+        DAG, RUN, ["shop", "z|1"], results, STEPS[:1], failed_at=failed_at, reasons=reasons
+    )
+    markdown = render_markdown(summary)
+    assert "## z\\|1\n\n**FAILED** at `index_analysis`: nothing of it ran.\n" in markdown
+    tables = _tables(markdown)
+    assert tables["z|1/Failures"] == [["Step", "Reason"], ["index_analysis", reasons["z|1"]]]
+    assert [t for t in tables if t.startswith("z|1/")] == ["z|1/Failures", "z|1/Timings"]
+    assert ["Outcome", "1 of 2 database(s) done; failed: z|1"] in tables["header"]
