@@ -14,6 +14,11 @@ from typing import Any
 
 SEPARATOR = " · "
 """Between the database and the note; a database name (``[A-Za-z0-9_$]``) never holds it."""
+CONTEXT_KEY = "map_index_label"
+"""Where a step leaves its label in the task's context, for :data:`MAP_INDEX_TEMPLATE`."""
+MAP_INDEX_TEMPLATE = "{{ map_index_label | default(task.database) }}"
+"""A step task's ``map_index_template``: rendered at the start of each try (the database) and
+after it (the step's label). Airflow renders it with the task's context."""
 
 
 def map_index_label(database: str, step: str, result: Mapping[str, Any]) -> str:

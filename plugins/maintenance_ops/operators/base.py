@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from maintenance_ops.core.cadences import BY_KEY
 from maintenance_ops.core.exceptions import PreflightError, error_code, final_reason
-from maintenance_ops.core.labels import map_index_label
+from maintenance_ops.core.labels import CONTEXT_KEY, map_index_label
 from maintenance_ops.observe.reports import FAILURE_KEY
 
 if TYPE_CHECKING:
@@ -251,9 +251,9 @@ class DatabaseOperator(BaseOperator):
             fail_fast(self.database, exc)
             raise
         result["elapsed_s"] = round(time.monotonic() - started, 2)  # the report's timings
-        # The grid's label of this task (the DAGs' map_index_template renders it after
-        # execute): a degraded score or a skipped step shows there, the task stays successful.
-        context["map_index_label"] = map_index_label(db.name, self.step, result)
+        # The grid's label of this task (labels.MAP_INDEX_TEMPLATE renders it after execute):
+        # a degraded score or a skipped step shows there, and the task stays successful.
+        context[CONTEXT_KEY] = map_index_label(db.name, self.step, result)
         return result
 
     def _settings(self) -> tuple[Config, Database]:

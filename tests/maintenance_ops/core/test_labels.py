@@ -9,7 +9,13 @@ from pydantic import ValidationError
 
 from maintenance_ops.core.config import Database
 from maintenance_ops.core.identifiers import SAFE_IDENTIFIER
-from maintenance_ops.core.labels import SEPARATOR, database_of, map_index_label
+from maintenance_ops.core.labels import (
+    CONTEXT_KEY,
+    MAP_INDEX_TEMPLATE,
+    SEPARATOR,
+    database_of,
+    map_index_label,
+)
 
 
 @pytest.mark.parametrize(
@@ -70,3 +76,21 @@ def test_a_database_name_never_holds_the_separator(name: str) -> None:
     assert SEPARATOR.strip() not in "".join(
         chr(c) for c in range(128) if SAFE_IDENTIFIER.match(chr(c))
     )
+
+
+@pytest.mark.parametrize(
+    ("context", "rendered"),
+    [
+        pytest.param({}, "shop", id="at-the-start-of-a-try"),
+        pytest.param({CONTEXT_KEY: "shop · 75 degraded"}, "shop · 75 degraded", id="after"),
+    ],
+)
+def test_the_template_renders_under_airflows_strict_undefined(
+    context: dict[str, str], rendered: str
+) -> None:
+    # DAGs render templates with StrictUndefined: the label's absence must not be an error.
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
+    task = type("Task", (), {"database": "shop"})()
+    assert env.from_string(MAP_INDEX_TEMPLATE).render(task=task, **context) == rendered
