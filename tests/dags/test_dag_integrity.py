@@ -194,7 +194,7 @@ def test_bad_config_is_an_import_error_naming_the_key(
         monkeypatch.setenv("AIRFLOW_CONN_C", Account("maintenance", port=listener.port).conn_json())
         bag = load_dagbag()
     assert listener.accepted == 0
-    assert len(bag.import_errors) == 7  # every DAG file reads the configuration
+    assert len(bag.import_errors) == 8  # every DAG file reads the configuration
     for error in bag.import_errors.values():
         assert f"bad.yaml: {key}" in error
 

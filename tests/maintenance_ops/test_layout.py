@@ -65,6 +65,7 @@ def test_every_library_module_sits_in_a_wing_or_on_top() -> None:
     assert on_top == {
         "__init__.py",
         "__main__.py",
+        "asset_refresh.py",
         "coordinator.py",
         "dag_parts.py",
         "demo.py",

@@ -11,11 +11,18 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from maintenance_ops.asset_refresh import (
+    CLEANUP_ALIAS,
+    emit_table_event,
+    split_table,
+    table_asset_uri,
+    with_alias,
+)
 from maintenance_ops.core.exceptions import ConfigError, MaintenanceError, SafetyAbort
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from maintenance_ops.core.config import CleanupRule, Database
     from maintenance_ops.core.session import MaintenanceSession
@@ -87,6 +94,43 @@ def cleanup_outcome(cleanup: Sequence[dict[str, Any]], dry_run: bool) -> Mainten
     return None
 
 
+def cleanup_events(
+    database: str, runs: Sequence[tuple[str, str, Mapping[str, Any]]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Return ``(asset URI, extra)`` per table the rule runs removed rows of, once each (pure).
+
+    A table cleaned by two rules gets one event, its ``rules`` listing both; a rule run that
+    removed nothing (deleted, archived or in dropped partitions) adds nothing.
+    """
+    tables: dict[tuple[str, str], dict[str, Any]] = {}
+    for schema, table, result in runs:
+        removed = result["rows_deleted"] or result["rows_archived"] or result["partitions_dropped"]
+        if not removed:
+            continue
+        extra = tables.setdefault(
+            (schema, table),
+            {
+                "database": database,
+                "schema": schema,
+                "table": table,
+                "step": "cleanup",
+                "rows_deleted": 0,
+                "rows_archived": 0,
+                "rules": [],
+            },
+        )
+        extra["rows_deleted"] += result["rows_deleted"]
+        extra["rows_archived"] += result["rows_archived"]
+        keys = ("rule", "mode", "status", "cutoff", "rows_deleted", "rows_archived")
+        extra["rules"].append(
+            {
+                **{key: result[key] for key in keys},
+                "partitions_dropped": list(result["partitions_dropped"]),
+            }
+        )
+    return [(table_asset_uri(database, s, t), extra) for (s, t), extra in tables.items()]
+
+
 class MySqlIndexAnalysisOperator(DatabaseOperator):
     """Find duplicate, redundant, unused and low-selectivity indexes of one database.
 
@@ -142,6 +186,9 @@ class MySqlStatisticsOperator(DatabaseOperator):
     :param database: name of the database in the configuration (templated).
     :param histograms: also refresh histograms on the columns that benefit (heavy: runs in
         the maintenance pool).
+    :param tables: refresh exactly these ``schema.table`` names instead, stale or not (the
+        asset-triggered refresh, ``mysql_statistics_on_assets``); each must be a base table of
+        the database's maintained schemas, else nothing is analysed.
     :param cadence: the schedule whose settings and grants apply (default
         ``daily_maintenance``; the monthly DAG passes ``monthly_deep_maintenance``).
     """
@@ -150,11 +197,27 @@ class MySqlStatisticsOperator(DatabaseOperator):
     default_cadence = "daily_maintenance"
     heavy = False
 
-    def __init__(self, *, histograms: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, histograms: bool = False, tables: Sequence[str] | None = None, **kwargs: Any
+    ) -> None:
         if not isinstance(histograms, bool):
             raise TypeError(
                 f"MySqlStatisticsOperator: histograms= takes True or False, not {histograms!r}"
             )
+        if tables is not None:
+            if isinstance(tables, str) or not all(isinstance(t, str) for t in tables):
+                raise TypeError(
+                    f"MySqlStatisticsOperator: tables= takes a list of `schema.table` names, "
+                    f"not {tables!r}"
+                )
+            if histograms:
+                raise ValueError(
+                    "MySqlStatisticsOperator: tables= refreshes statistics only; leave "
+                    "histograms= out"
+                )
+            for name in tables:
+                split_table(name)
+        self.tables = list(tables) if tables is not None else None
         self.histograms = histograms
         if histograms:
             self.heavy = True  # whole-table reads: the maintenance pool (set before the base)
@@ -163,6 +226,8 @@ class MySqlStatisticsOperator(DatabaseOperator):
     def work(self, run: Run) -> dict[str, Any]:
         from maintenance_ops.upkeep.statistics import refresh_statistics
 
+        if self.tables is not None:
+            return self._named_tables(run)
         session, db, config, audit, preflight, _ = run.parts()
         stats = refresh_statistics(
             session,
@@ -184,6 +249,30 @@ class MySqlStatisticsOperator(DatabaseOperator):
             result["histograms"] = histograms
             result["summary"] += f"; histograms on {len(histograms['refreshed'])} table(s)"
         return result
+
+    def _named_tables(self, run: Run) -> dict[str, Any]:
+        from maintenance_ops.asset_refresh import refresh_tables
+
+        assert self.tables is not None
+        session, db, config, audit, preflight, _ = run.parts()
+        stats = refresh_tables(
+            session,
+            self.tables,
+            preflight.schemas,
+            audit,
+            db.name,
+            dry_run=preflight.dry_run,
+            time_budget_s=config.daily.statistics_time_budget_minutes * 60,
+            now=run.now,
+        ).to_dict()
+        return {
+            "statistics": stats,
+            "warnings": list(stats.get("notes", [])),
+            "summary": (
+                f"statistics refreshed on {len(stats['analysed'])} of {len(self.tables)} "
+                "named table(s)"
+            ),
+        }
 
     def _histograms(self, run: Run) -> dict[str, Any]:
         from maintenance_ops.upkeep.histograms import refresh_histograms
@@ -211,6 +300,10 @@ class MySqlCleanupOperator(DatabaseOperator):
     rules ran); a table that stayed locked fails it so that a retry, of this step alone,
     continues.
 
+    Each table it deleted or archived rows of gets an asset event
+    (``mysql-maintenance://<database>/<schema>/<table>``, through the asset alias
+    ``mysql_maintenance_cleanup``; :mod:`maintenance_ops.asset_refresh`), none in a dry run.
+
     :param database: name of the database in the configuration (templated).
     :param rule: the name of one of the database's ``cleanup_rules`` (templated); default:
         every rule.
@@ -228,7 +321,7 @@ class MySqlCleanupOperator(DatabaseOperator):
                 f"MySqlCleanupOperator: rule= must name one of the database's cleanup_rules "
                 f"(or be left out for every rule), not {rule!r}"
             )
-        super().__init__(**kwargs)
+        super().__init__(**with_alias(kwargs, CLEANUP_ALIAS))
         self.rule = rule
         self._cancel = threading.Event()
 
@@ -238,12 +331,16 @@ class MySqlCleanupOperator(DatabaseOperator):
     def work(self, run: Run) -> dict[str, Any]:
         rules = self._rules(run.db)
         targets = self._rule_targets(run.session, rules, run.preflight.schemas)
-        cleanup = self._cleanup(run, rules, targets)
+        runs = self._cleanup(run, rules, targets)
+        cleanup = [result for _, _, result in runs]
         rows = sum(r["rows_deleted"] for r in cleanup)
         would = sum(r.get("dry_run_rows") or 0 for r in cleanup)
         error = cleanup_outcome(cleanup, run.dry_run)
         if error is not None:
-            raise error
+            raise error  # Airflow records no asset event of a failed task
+        if not run.dry_run:
+            for uri, extra in cleanup_events(run.db.name, runs):
+                emit_table_event(run.context, CLEANUP_ALIAS, uri, extra)
         return {
             "cleanup": cleanup,
             "warnings": [w for r in cleanup for w in r["warnings"]],
@@ -297,7 +394,8 @@ class MySqlCleanupOperator(DatabaseOperator):
 
     def _cleanup(
         self, run: Run, rules: list[CleanupRule], targets: dict[str, list[str]]
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Run each rule on each of its schemas; return ``(schema, table, result)`` per run."""
         from maintenance_ops.core.preflight import window_is_open
         from maintenance_ops.core.throttle import Throttle
         from maintenance_ops.upkeep.cleanup import run_cleanup_rule
@@ -330,7 +428,7 @@ class MySqlCleanupOperator(DatabaseOperator):
                         dry_run=preflight.dry_run,
                         log=self.log,  # type: ignore[arg-type]
                     )
-                    results.append(result.to_dict())
+                    results.append((schema, rule.table, result.to_dict()))
         finally:
             throttle.close()
         return results

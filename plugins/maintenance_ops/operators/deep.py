@@ -6,6 +6,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from maintenance_ops.asset_refresh import (
+    REBUILD_ALIAS,
+    emit_table_event,
+    table_asset_uri,
+    with_alias,
+)
 from maintenance_ops.core.exceptions import VerificationError
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
@@ -34,6 +40,13 @@ def due_for_rebuild(
     ]
 
 
+def rebuild_event_extra(database: str, rebuild: dict[str, Any]) -> dict[str, Any]:
+    """Return the ``extra`` of a rebuilt table's asset event (pure)."""
+    keys = ("schema", "table", "status", "algorithm", "before_bytes", "after_bytes")
+    more = ("reclaimed_bytes", "duration_s")
+    return {"database": database, "step": "optimize", **{k: rebuild[k] for k in keys + more}}
+
+
 class MySqlOptimizeTablesOperator(DatabaseOperator):
     """Measure fragmentation and rebuild the fragmented tables online, within a time budget.
 
@@ -50,6 +63,10 @@ class MySqlOptimizeTablesOperator(DatabaseOperator):
     :param rebuild_aged: also rebuild tables not rebuilt for ``rebuild_after_days``.
     :param cadence: the schedule whose settings and grants apply (default
         ``weekly_optimization``).
+
+    Each table rebuilt gets an asset event (``mysql-maintenance://<database>/<schema>/<table>``,
+    through the asset alias ``mysql_maintenance_rebuild``; :mod:`maintenance_ops.asset_refresh`),
+    none in a dry run.
     """
 
     step = "optimize"
@@ -64,7 +81,7 @@ class MySqlOptimizeTablesOperator(DatabaseOperator):
                 f"MySqlOptimizeTablesOperator: levels= takes a list of {', '.join(LEVELS)}, "
                 f"not {levels!r}"
             )
-        super().__init__(**kwargs)
+        super().__init__(**with_alias(kwargs, REBUILD_ALIAS))
         self.levels = tuple(levels)
         self.rebuild_aged = bool(rebuild_aged)
         self._cancel = threading.Event()
@@ -75,6 +92,14 @@ class MySqlOptimizeTablesOperator(DatabaseOperator):
     def work(self, run: Run) -> dict[str, Any]:
         rebuilds = self._rebuilds(run)
         rebuilt = [r for r in rebuilds["rebuilds"] if r["status"] in ("rebuilt", "dry_run")]
+        for r in rebuilds["rebuilds"]:
+            if r["status"] == "rebuilt" and not run.dry_run:
+                emit_table_event(
+                    run.context,
+                    REBUILD_ALIAS,
+                    table_asset_uri(run.db.name, r["schema"], r["table"]),
+                    rebuild_event_extra(run.db.name, r),
+                )
         return {
             **rebuilds,
             "summary": (
