@@ -93,9 +93,20 @@ def configured_assets(config: Config) -> list[str]:
     return list(found)
 
 
+def _asset(value: str) -> Asset:
+    """Return the asset a ``statistics_on_assets`` entry names, or a ConfigError saying why not."""
+    try:
+        return Asset(value)
+    except ValueError as exc:  # a provider's URI check (mysql:// needs a host and a table, ...)
+        raise ConfigError(
+            f"statistics_on_assets: asset {value!r} is refused by Airflow ({exc}); write the "
+            "URI (or name) exactly as the producing DAG declares it"
+        ) from None
+
+
 def asset_schedule(config: Config) -> Any:
     """Return the schedule ``Asset(a) | Asset(b) | ...`` of the configured assets, or None."""
-    assets = [Asset(uri) for uri in configured_assets(config)]
+    assets = [_asset(uri) for uri in configured_assets(config)]
     if not assets:
         return None
     schedule: Any = assets[0]
@@ -131,7 +142,7 @@ def tables_to_refresh(config: Config, triggered: set[str]) -> list[dict[str, Any
             continue
         tables: dict[str, None] = {}
         for refresh in db.statistics_on_assets:
-            if refresh.asset in triggered or Asset(refresh.asset).uri in triggered:
+            if refresh.asset in triggered or _asset(refresh.asset).uri in triggered:
                 tables.update((name, None) for name in refresh.tables)
         if tables:
             chosen.append({"database": db.name, "tables": list(tables)})

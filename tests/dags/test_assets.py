@@ -266,3 +266,12 @@ def test_the_dag_exists_only_with_configured_assets_and_parses_without_connectin
     }
     assert [t.task_id for t in dag.tasks] == ["choose_tables", "statistics"]
     assert list(dag.params) == ["dry_run"] and dag.doc_md and dag.max_active_runs == 1
+
+
+def test_a_manual_run_without_triggering_events_refreshes_nothing(
+    target: Target, setup: dict[str, str]
+) -> None:
+    run = load_dagbag().dags[DAG_ID].test()
+    assert str(run.state) == "success", task_states(run)
+    assert task_states(run) == {("choose_tables", -1): "success", ("statistics", -1): "skipped"}
+    assert _analysed(target, run.run_id) == []

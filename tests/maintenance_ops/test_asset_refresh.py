@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -18,14 +19,18 @@ from maintenance_ops.asset_refresh import (
     CLEANUP_ALIAS,
     asset_schedule,
     configured_assets,
+    refresh_tables,
     split_table,
     table_asset_uri,
     tables_to_refresh,
     triggered_keys,
     with_alias,
 )
-from maintenance_ops.core.config import parse_config
+from maintenance_ops.core.audit import AuditLog
+from maintenance_ops.core.config import MaintenanceSettings, parse_config
 from maintenance_ops.core.exceptions import ConfigError
+from maintenance_ops.core.session import MaintenanceSession
+from tests.conftest import Target
 
 CONFIG = """
 databases:
@@ -175,3 +180,72 @@ def test_with_alias_keeps_the_callers_outlets() -> None:
     kwargs = with_alias({"task_id": "t", "outlets": [mine]}, CLEANUP_ALIAS)
     assert kwargs["outlets"] == [mine, AssetAlias(CLEANUP_ALIAS)]
     assert with_alias({}, CLEANUP_ALIAS)["outlets"] == [AssetAlias(CLEANUP_ALIAS)]
+
+
+def test_an_asset_airflow_refuses_is_a_config_error_naming_it() -> None:
+    config = parse_config(
+        "databases: [{name: a, conn_id: c, statistics_on_assets: "
+        "[{asset: 'mysql://nohost', tables: [s.t]}]}]"
+    )
+    with pytest.raises(ConfigError, match="asset 'mysql://nohost' is refused by Airflow"):
+        asset_schedule(config)
+
+
+def _refresh(target: Target, tables: list[str], dry_run: bool = False) -> tuple[Any, list[Any]]:
+    audit = AuditLog(target.conn_id, target.history_schema)
+    try:
+        with MaintenanceSession(
+            target.conn_id, MaintenanceSettings(), database_name="primary"
+        ) as session:
+            result = refresh_tables(
+                session,
+                tables,
+                [target.schema],
+                audit,
+                "primary",
+                dry_run=dry_run,
+                time_budget_s=60,
+                now=datetime(2026, 6, 15),
+            )
+        return result, audit.read("primary")
+    finally:
+        audit.close()
+
+
+HOSTILE = "we`ird %s 100% \"q\" 'é'"
+
+
+def test_refresh_tables_analyses_the_named_tables_stale_or_not(target: Target) -> None:
+    for table in ("fresh", HOSTILE, "other"):
+        target.sql(f"CREATE TABLE `{table.replace('`', '``')}` (id INT PRIMARY KEY)")
+    target.sql(f"ANALYZE TABLE `{target.schema}`.fresh")  # statistics current: analysed anyway
+    names = [f"{target.schema}.fresh", f"{target.schema}.{HOSTILE}"]
+
+    dry, dry_rows = _refresh(target, names, dry_run=True)
+    assert dry.analysed == [] and {r["outcome"] for r in dry_rows} == {"dry_run"}
+
+    result, rows = _refresh(target, [*names, names[0]])  # a table named twice: analysed once
+    assert sorted(result.analysed) == sorted(names)
+    analysed = [r["object_name"] for r in rows if r["outcome"] == "ok"]
+    assert sorted(analysed) == sorted(names)
+
+
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        pytest.param(["{schema}.fresh", "{schema}.gone"], "not found: {schema}.gone", id="missing"),
+        pytest.param(["{schema}.fresh", "mysql.user"], "outside its maintained", id="outside"),
+    ],
+)
+def test_refresh_tables_checks_every_table_before_analysing_any(
+    target: Target, tables: list[str], message: str
+) -> None:
+    target.sql("CREATE TABLE fresh (id INT PRIMARY KEY)")
+    wanted = [t.format(schema=target.schema) for t in tables]
+    with pytest.raises(ConfigError, match=message.format(schema=target.schema)):
+        _refresh(target, wanted)
+    audit = AuditLog(target.conn_id, target.history_schema)
+    try:
+        assert audit.read("primary") == []  # nothing analysed
+    finally:
+        audit.close()
