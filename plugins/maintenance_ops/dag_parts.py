@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Param, task
 
-from maintenance_ops.core.cadences import BY_KEY, Cadence
+from maintenance_ops.core.cadences import BY_KEY, CADENCES, Cadence
 from maintenance_ops.core.config import Config, load_config
 from maintenance_ops.observe.alerts import on_dag_failure, on_failure
 
@@ -195,49 +195,63 @@ class Step:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
-# Each cadence's steps, in the order they run on one database. A failed step fails its own
-# task and the steps after it; a retry repeats that step alone.
-CADENCE_STEPS: dict[str, tuple[Step, ...]] = {
-    "daily_maintenance": (
-        Step("index_analysis", "MySqlIndexAnalysisOperator"),
-        Step("statistics", "MySqlStatisticsOperator"),
-        Step("cleanup", "MySqlCleanupOperator"),
-        Step("backup", "MySqlBackupOperator"),
-    ),
-    "weekly_optimization": (
-        Step("optimize", "MySqlOptimizeTablesOperator"),
-        Step("performance", "MySqlPerformanceAnalysisOperator"),
-    ),
-    "monthly_deep_maintenance": (
-        Step(
-            "optimize",
-            "MySqlOptimizeTablesOperator",
-            {"levels": ("low", "high"), "rebuild_aged": True},
-        ),
-        Step("integrity", "MySqlIntegrityCheckOperator"),
-        Step("statistics", "MySqlStatisticsOperator", {"histograms": True}),
-        Step("capacity", "MySqlCapacityPlanOperator"),
-    ),
-    "backup_testing": (Step("restore_verify", "MySqlRestoreVerifyOperator"),),
-    "disaster_recovery_test": (Step("drill", "MySqlRecoveryDrillOperator"),),
-    "health_check": (Step("health_check", "MySqlHealthCheckOperator"),),
+# The operator of each step (every name of ``cadences.STEP_NAMES``); which steps a cadence
+# has, and in which order, is its ``Cadence.steps``.
+STEP_OPERATORS: dict[str, str] = {
+    "index_analysis": "MySqlIndexAnalysisOperator",
+    "statistics": "MySqlStatisticsOperator",
+    "cleanup": "MySqlCleanupOperator",
+    "backup": "MySqlBackupOperator",
+    "optimize": "MySqlOptimizeTablesOperator",
+    "performance": "MySqlPerformanceAnalysisOperator",
+    "integrity": "MySqlIntegrityCheckOperator",
+    "capacity": "MySqlCapacityPlanOperator",
+    "restore_verify": "MySqlRestoreVerifyOperator",
+    "replica_readiness": "MySqlReplicaReadinessOperator",
+    "drill": "MySqlRecoveryDrillOperator",
+    "health_check": "MySqlHealthCheckOperator",
 }
-
 # The task group of one database's steps; its tasks are ``maintain.<step>``.
 GROUP_ID = "maintain"
 
+# The arguments a step takes in one cadence only.
+STEP_ARGS: dict[tuple[str, str], Mapping[str, Any]] = {
+    ("monthly_deep_maintenance", "optimize"): {"levels": ("low", "high"), "rebuild_aged": True},
+    ("monthly_deep_maintenance", "statistics"): {"histograms": True},
+    # The drill's report takes the replica readiness step's checks, and it runs (backups,
+    # runbooks, PITR) whether or not the replicas were ready.
+    ("disaster_recovery_test", "drill"): {
+        "replica_checks_from": f"{GROUP_ID}.replica_readiness",
+        "trigger_rule": "all_done",
+    },
+}
 
-def maintain(cadence_key: str) -> Any:
+
+def _steps(cadence: Cadence) -> tuple[Step, ...]:
+    return tuple(
+        Step(name, STEP_OPERATORS[name], STEP_ARGS.get((cadence.key, name), {}))
+        for name in cadence.steps
+    )
+
+
+# Each cadence's steps, in the order they run on one database. A failed step fails its own
+# task and the steps after it; a retry repeats that step alone.
+CADENCE_STEPS: dict[str, tuple[Step, ...]] = {c.key: _steps(c) for c in CADENCES}
+
+
+def maintain(cadence_key: str, config: Config | None = None) -> Any:
     """Return the ``@task_group`` of ``cadence_key``'s steps on one database, to ``.expand()``.
 
     ``maintain(CADENCE).expand(database=databases)`` makes one group per selected database,
-    each step a task labelled with the database's name, run one after the other; the group
-    returns each step's output by step name, for :func:`report`.
+    each step a task labelled with the database's name, run one after the other, each within
+    its own execution timeout (``maintenance.step_timeout_minutes``); the group returns each
+    step's output by step name, for :func:`report`.
     """
     from airflow.sdk import chain, task_group
 
     from maintenance_ops.operators import operator
 
+    settings = (config or load_config()).maintenance
     steps = CADENCE_STEPS[cadence_key]
 
     @task_group(group_id=GROUP_ID, tooltip=BY_KEY[cadence_key].summary)
@@ -248,6 +262,7 @@ def maintain(cadence_key: str) -> Any:
                 database=database,
                 cadence=cadence_key,
                 map_index_template="{{ task.database }}",
+                execution_timeout=settings.step_timeout(step.task_id),
                 **step.kwargs,
             )
             for step in steps

@@ -17,7 +17,7 @@ from maintenance_ops.recovery.backup import take_backup
 from tests.dags.conftest import run_dag, task_states
 from tests.recovery.oncall import OnCall, create_oncall
 from tests.support.receivers import SlackReceiver, SmtpSink
-from tests.support.replication import replication_pair
+from tests.support.replication import ReplicationPair, replication_pair
 
 HISTORY = "_maintenance"
 
@@ -25,6 +25,17 @@ HISTORY = "_maintenance"
 def _evidence(reports: Path) -> dict:
     (path,) = sorted((reports / "mysql_disaster_recovery_test" / "evidence").glob("*.json"))[-1:]
     return json.loads(path.read_text())
+
+
+def _on_replica_only(pair: ReplicationPair, sql: str) -> None:
+    """Change the replica behind replication's back (not logged: the GTIDs stay the primary's)."""
+    conn = pair.connect_replica()
+    try:
+        cur = conn.cursor()
+        cur.execute("SET SESSION sql_log_bin = 0")
+        cur.execute(sql)
+    finally:
+        conn.close()
 
 
 def _oncall_conn(oncall: OnCall, port: int) -> str:
@@ -135,6 +146,23 @@ def test_drill_passes_on_a_healthy_setup_and_names_a_purged_binlog(
             f"SELECT ok FROM {HISTORY}.recovery_tests WHERE kind = 'dr_drill'"
         )
         assert drill_row == (1,)
+        steps = {ti.task_id: str(ti.state) for ti in drill.get_task_instances()}
+        assert steps["maintain.replica_readiness"] == steps["maintain.drill"] == "success"
+
+        # A replica that differs from its primary fails its own step, with one alert naming
+        # it; the drill still runs, and its report counts the replica's failure.
+        _on_replica_only(pair, "UPDATE app.accounts SET owner = 'zed' WHERE id = 1")
+        alerted = len(slack.texts())
+        differing = run_dag("mysql_disaster_recovery_test")
+        _on_replica_only(pair, "UPDATE app.accounts SET owner = 'ada' WHERE id = 1")
+        steps = {ti.task_id: str(ti.state) for ti in differing.get_task_instances()}
+        assert steps["maintain.replica_readiness"] == "failed", steps
+        assert steps["maintain.drill"] == "success", steps
+        replicas = _evidence(reports)["areas"]["replicas"]
+        assert {"name": "replica1/consistency", "status": "fail"}.items() <= replicas[-1].items()
+        news = slack.texts()[alerted:]
+        assert len([t for t in news if "maintain.replica_readiness failed" in t]) == 1, news
+        assert not [t for t in news if "maintain.drill failed" in t], news
 
         # A purged binlog breaks the chain from the backup: the drill fails naming the file.
         (first_log,) = pair.primary_sql("SHOW BINARY LOGS")[:1]

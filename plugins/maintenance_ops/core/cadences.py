@@ -80,7 +80,7 @@ CADENCES: tuple[Cadence, ...] = (
         default_deadline_minutes=240,
         writes=False,
         tags=("disaster-recovery",),
-        steps=("drill",),
+        steps=("replica_readiness", "drill"),
     ),
     Cadence(
         key="health_check",

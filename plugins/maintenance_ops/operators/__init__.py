@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from maintenance_ops.operators.recovery import (
         DisasterRecoveryOperator,
         MySqlRecoveryDrillOperator,
+        MySqlReplicaReadinessOperator,
     )
 
 # Where each operator class lives: its module under maintenance_ops.operators.
@@ -47,6 +48,7 @@ _MODULES = {
     "MySqlBackupOperator": "backup",
     "MySqlRestoreVerifyOperator": "backup",
     "MySqlHealthCheckOperator": "health",
+    "MySqlReplicaReadinessOperator": "recovery",
     "MySqlRecoveryDrillOperator": "recovery",
     # The names of the one-operator-per-cadence days, kept for existing imports.
     "BackupTestingOperator": "backup",
@@ -89,6 +91,7 @@ __all__ = [
     "MySqlOptimizeTablesOperator",
     "MySqlPerformanceAnalysisOperator",
     "MySqlRecoveryDrillOperator",
+    "MySqlReplicaReadinessOperator",
     "MySqlRestoreVerifyOperator",
     "MySqlStatisticsOperator",
     "load_all",

@@ -5,24 +5,201 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from maintenance_ops.core.cadences import BY_KEY
 from maintenance_ops.core.checks import Check
-from maintenance_ops.core.exceptions import MaintenanceError, VerificationError
+from maintenance_ops.core.exceptions import MaintenanceError, PreflightError, VerificationError
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
-    from maintenance_ops.core.config import Database, Replica
+    from maintenance_ops.core.audit import AuditLog
+    from maintenance_ops.core.config import Config, Database, Replica
     from maintenance_ops.core.instance import MySQLInstance
+    from maintenance_ops.core.preflight import PreflightResult
+    from maintenance_ops.core.session import MaintenanceSession
     from maintenance_ops.recovery.backup import BackupInfo
     from maintenance_ops.recovery.drill import Readiness
     from maintenance_ops.recovery.pitr import PitrResult
 
 # The runbooks' dry runs each get this long (they connect, read and print).
 RUNBOOK_TIMEOUT_S = 120.0
+# The XCom in which the replica readiness step leaves its checks, passed or failed, for the
+# drill's readiness report.
+REPLICA_CHECKS_KEY = "replica_checks"
+NO_REPLICAS = "no replicas configured for this database"
+
+
+class MySqlReplicaReadinessOperator(DatabaseOperator):
+    """Check that each replica of one database could take over from its primary.
+
+    For every configured replica (or those named): both replication threads running, the lag
+    (the replica is given up to the critical lag threshold to apply the primary's position),
+    ``read_only`` on, a heartbeat written on the primary arriving, and ``CHECKSUM TABLE`` of
+    sample tables equal on both. Each replica's checks are an audit row; the heartbeat row in
+    the history schema is all it writes (in a dry run too). A database without
+    replicas succeeds with "no replicas configured". Any failed check fails the task, after
+    the checks are left (XCom ``replica_checks``) for a drill's readiness report.
+
+    The preflight checks only what these checks need: grants.sql's ``replicas`` lines (and
+    those every step needs), not the rest of its cadence's.
+
+    :param database: name of the database in the configuration (templated).
+    :param replicas: names of the database's replicas to check (templated: a template renders
+        to comma-separated names); default: all.
+    :param lag_threshold_s: the most lag that passes; default: the database's
+        ``thresholds.replication_lag_critical_s``.
+    :param wait_timeout_s: how long the heartbeat and each checksum wait for the replica;
+        default ``disaster_recovery.replica_wait_timeout_s``.
+    :param cadence: the schedule whose settings apply (default ``disaster_recovery_test``).
+    """
+
+    template_fields: Sequence[str] = (*DatabaseOperator.template_fields, "replicas")
+    step = "replica_readiness"
+    default_cadence = "disaster_recovery_test"
+    heavy = False
+    writes = False
+    reads_replicas = True
+
+    def __init__(
+        self,
+        *,
+        replicas: Sequence[str] | None = None,
+        lag_threshold_s: float | None = None,
+        wait_timeout_s: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = type(self).__name__
+        if replicas is not None and not isinstance(replicas, str):
+            names = list(replicas)
+            if not names or not all(isinstance(n, str) and n.strip() for n in names):
+                raise ValueError(
+                    f"{name}: replicas= takes the names of configured replicas, not "
+                    f"{replicas!r}; leave it out to check them all"
+                )
+        elif isinstance(replicas, str) and "{{" not in replicas:
+            raise TypeError(f"{name}: replicas= takes a list of names, not {replicas!r}")
+        if lag_threshold_s is not None and (
+            not isinstance(lag_threshold_s, int | float) or lag_threshold_s < 0
+        ):
+            raise ValueError(
+                f"{name}: lag_threshold_s= must be a number >= 0 seconds, not {lag_threshold_s!r}"
+            )
+        if wait_timeout_s is not None and (
+            not isinstance(wait_timeout_s, int | float) or wait_timeout_s <= 0
+        ):
+            raise ValueError(f"{name}: wait_timeout_s= must be > 0 seconds, not {wait_timeout_s!r}")
+        super().__init__(**kwargs)
+        self.replicas = replicas
+        self.lag_threshold_s = lag_threshold_s
+        self.wait_timeout_s = wait_timeout_s
+
+    def chosen(self, db: Database) -> list[Replica]:
+        """Return the replicas to check; refuse a name the database does not configure."""
+        from maintenance_ops.core.exceptions import ConfigError
+
+        if self.replicas is None:
+            return list(db.replicas)
+        names = (  # a template renders to text: comma-separated names
+            [n.strip() for n in self.replicas.split(",") if n.strip()]
+            if isinstance(self.replicas, str)
+            else list(self.replicas)
+        )
+        known = {r.name: r for r in db.replicas}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(
+                f"replicas={unknown!r}: not configured for {db.name} (its replicas: "
+                f"{', '.join(known) or 'none'}); name configured replicas or leave replicas= out"
+            )
+        return [known[n] for n in names]
+
+    def _preflight(
+        self,
+        session: MaintenanceSession,
+        db: Database,
+        config: Config,
+        audit: AuditLog,
+        dry_run: bool,
+    ) -> PreflightResult:
+        """Check the account for the replica checks only (grants.sql ``replicas`` and ``all``)."""
+        from maintenance_ops.core.grants import requirements
+        from maintenance_ops.core.preflight import run_preflight
+
+        assert session.dialect is not None
+        replicas = bool(self.chosen(db))
+        cadence = BY_KEY[self.cadence]
+        with audit.action(db.name, f"preflight {self.step}", dry_run=dry_run) as entry:
+            found = run_preflight(
+                session, cadence, db, window=None, now=datetime.now(UTC), dry_run=dry_run,
+                backups=False, replicas=replicas,
+            )  # fmt: skip
+            # Of what the cadence would need, keep what these checks need.
+            history = None if db.history_conn_id not in (None, db.conn_id) else db.history_schema
+            tags = {"replicas"} if replicas else set()
+            needed = {
+                str(r) for r in requirements(tags, session.dialect.version, found.schemas, history)
+            }
+            kept = [
+                (grant, why)
+                for grant, why in zip(found.missing_privileges, found.missing_reasons, strict=True)
+                if grant in needed
+            ]
+            found.missing_privileges = [grant for grant, _ in kept]
+            found.missing_reasons = [why for _, why in kept]
+            entry.details = {"step": self.step, **found.to_dict()}
+            if not found.ok:
+                entry.outcome = "failed"
+        if not found.ok:
+            lacking = "; ".join(f"{grant} ({why})" for grant, why in kept)
+            raise PreflightError(
+                f"the maintenance account lacks {lacking} for the replica checks of {db.name}; "
+                "nothing was done: grant them (include/sql/grants.sql lists every grant and why)"
+            )
+        self.log.info(
+            "Preflight %s (%s): %s %s at %s, replicas=%s",
+            db.name, self.step, found.flavor, found.version, found.server,
+            ",".join(r.name for r in self.chosen(db)) or "-",
+        )  # fmt: skip
+        return found
+
+    def work(self, run: Run) -> dict[str, Any]:
+        db = run.db
+        replicas = self.chosen(db)
+        checks: list[Check] = []
+        for replica in replicas:
+            with run.audit.action(
+                db.name, f"replica readiness {replica.name}", replica.conn_id, dry_run=run.dry_run
+            ) as entry:
+                found = one_replica(
+                    run,
+                    replica,
+                    read_timeout_s=self._read_timeout(run.config),
+                    lag_threshold_s=self.lag_threshold_s,
+                    wait_timeout_s=self.wait_timeout_s,
+                )
+                failed = [c.name for c in found if c.status == "fail"]
+                entry.details = {"checks": [c.to_dict() for c in found]}
+                if failed:
+                    entry.fail(f"not ready: {', '.join(failed)}")
+            checks += found
+        if not replicas:
+            checks = [Check("replicas", "skipped", NO_REPLICAS)]
+        run.context["ti"].xcom_push(key=REPLICA_CHECKS_KEY, value=[c.to_dict() for c in checks])
+        failed_checks = [c for c in checks if c.status == "fail"]
+        if failed_checks:
+            raise VerificationError(
+                f"replicas of {db.name} not ready: "
+                + "; ".join(f"{c.name}: {c.detail}" for c in failed_checks)
+            )
+        self.log.info("Replica readiness of %s: %s", db.name, _replica_summary(replicas, checks))
+        return {
+            "summary": _replica_summary(replicas, checks),
+            "checks": [c.to_dict() for c in checks],
+        }
 
 
 class MySqlRecoveryDrillOperator(DatabaseOperator):
@@ -37,6 +214,10 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
     Any failed check fails the task (a critical alert) after the evidence file is written.
 
     :param database: name of the database in the configuration (templated).
+    :param replica_checks_from: the task id of a :class:`MySqlReplicaReadinessOperator` run
+        before this one (same map index): its checks (XCom ``replica_checks``) are the report's
+        replica area instead of checking the replicas here, and their failures do not fail
+        this task (that task failed on them). Default: check the replicas here.
     :param cadence: the schedule whose settings and grants apply (default
         ``disaster_recovery_test``).
     """
@@ -44,6 +225,18 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
     step = "drill"
     default_cadence = "disaster_recovery_test"
     reads_replicas = True
+
+    def __init__(self, *, replica_checks_from: str | None = None, **kwargs: Any) -> None:
+        if replica_checks_from is not None and (
+            not isinstance(replica_checks_from, str) or not replica_checks_from.strip()
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: replica_checks_from= takes the task id of a "
+                f"MySqlReplicaReadinessOperator, not {replica_checks_from!r}; leave it out to "
+                "check the replicas in the drill"
+            )
+        super().__init__(**kwargs)
+        self.replica_checks_from = replica_checks_from
 
     def work(self, run: Run) -> dict[str, Any]:
         from maintenance_ops.recovery.backup import latest_backup
@@ -62,7 +255,7 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
         areas: dict[str, list[Check]] = {
             "backup": self._backup_checks(info, db, run.now),
             "binlogs": self._binlog_checks(run, info),
-            "replicas": self._replica_checks(run),
+            "replicas": self._replica_checks(run),  # by another step, or here
             "notifications": self._notification_checks(run),
         }
         pitr: PitrResult | None = None
@@ -99,8 +292,12 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
         )
         if not run.dry_run:
             self._remember(run, readiness)
-        if readiness.failed:
-            failed = "; ".join(f"{a}/{c.name}: {c.detail}" for a, c in readiness.failed)
+        # A failure another step found (the replicas', from replica_checks_from) counts in
+        # the score and the verdict, but that step failed and alerted on it already.
+        borrowed = {"replicas"} if self.replica_checks_from else set()
+        own = [(a, c) for a, c in readiness.failed if a not in borrowed]
+        if own:
+            failed = "; ".join(f"{a}/{c.name}: {c.detail}" for a, c in own)
             raise VerificationError(
                 f"disaster-recovery drill: {readiness.verdict} (score {readiness.score}/100); "
                 f"failed: {failed}; evidence: {md_path}"
@@ -162,49 +359,26 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
     # ---- replicas -----------------------------------------------------------------------
 
     def _replica_checks(self, run: Run) -> list[Check]:
-        if not run.db.replicas:
-            return [Check("replicas", "skipped", "no replicas configured for this database")]
-        checks: list[Check] = []
-        for replica in run.db.replicas:
-            checks += self._one_replica(run, replica)
-        return checks
-
-    def _one_replica(self, run: Run, replica: Replica) -> list[Check]:
-        from maintenance_ops.core.session import connect
-        from maintenance_ops.recovery.replication import check_replica
-
-        dr = run.config.disaster_recovery
-        try:
-            conn = connect(replica.conn_id, database_name=f"{run.db.name}/{replica.name}")
-        except MaintenanceError as exc:
-            return [Check(f"{replica.name}/reachable", "fail", str(exc))]
-        try:
-            sample = replica.sample_tables or self._sample_tables(run, dr.replica_sample_tables)
-            result = check_replica(
-                run.session.conn,
-                conn,
-                replica_name=replica.name,
-                lag_threshold_s=run.config.thresholds_for(run.db.name).replication_lag_critical_s,
-                sample_tables=sample,
-                wait_timeout_s=dr.replica_wait_timeout_s,
-                schema=run.db.history_schema,
-            )
-        except MaintenanceError as exc:
-            return [Check(f"{replica.name}/check", "fail", str(exc))]
-        finally:
-            conn.close()
-        return [Check(f"{replica.name}/{c.name}", c.status, c.detail) for c in result.checks]
-
-    def _sample_tables(self, run: Run, count: int) -> list[str]:
-        """Return the ``count`` smallest non-empty tables of the maintained schemas."""
-        from maintenance_ops.core.sqlfiles import load_sql
-
-        if count == 0 or not run.preflight.schemas:
-            return []
-        rows = run.session.query(
-            load_sql("dr_sample_tables"), {"schemas": tuple(run.preflight.schemas), "n": count}
+        """Return the replicas' checks: the readiness step's (``replica_checks_from``), else
+        the drill's own."""
+        if self.replica_checks_from is None:
+            checks: list[Check] = []
+            for replica in run.db.replicas:
+                checks += one_replica(run, replica, read_timeout_s=self._read_timeout(run.config))
+            return checks or [Check("replicas", "skipped", NO_REPLICAS)]
+        found = run.context["ti"].xcom_pull(
+            task_ids=self.replica_checks_from, key=REPLICA_CHECKS_KEY
         )
-        return [f"{r['table_schema']}.{r['table_name']}" for r in rows]
+        if not found:
+            return [
+                Check(
+                    "replicas",
+                    "fail",
+                    f"{self.replica_checks_from} left no replica checks: it failed before "
+                    "checking (its task log says why)",
+                )
+            ]
+        return [Check(**c) for c in found]
 
     # ---- notifications and runbooks -----------------------------------------------------
 
@@ -405,6 +579,74 @@ class MySqlRecoveryDrillOperator(DatabaseOperator):
 
 # The name this operator had when each cadence was one operator.
 DisasterRecoveryOperator = MySqlRecoveryDrillOperator
+
+
+def one_replica(
+    run: Run,
+    replica: Replica,
+    *,
+    read_timeout_s: float,
+    lag_threshold_s: float | None = None,
+    wait_timeout_s: float | None = None,
+) -> list[Check]:
+    """Check one replica of ``run``'s database; name each check ``<replica>/<check>``.
+
+    :param read_timeout_s: longest wait for the replica's answer (the task's bound).
+    """
+    from maintenance_ops.core.session import connect
+    from maintenance_ops.recovery.replication import check_replica
+
+    dr, settings = run.config.disaster_recovery, run.config.maintenance
+    if lag_threshold_s is None:
+        lag_threshold_s = run.config.thresholds_for(run.db.name).replication_lag_critical_s
+    try:
+        conn = connect(
+            replica.conn_id,
+            connect_timeout=settings.connect_timeout_s,
+            read_timeout=read_timeout_s,
+            write_timeout=settings.write_timeout_s,
+            database_name=f"{run.db.name}/{replica.name}",
+        )
+    except MaintenanceError as exc:
+        return [Check(f"{replica.name}/reachable", "fail", str(exc))]
+    try:
+        sample = replica.sample_tables or _sample_tables(run, dr.replica_sample_tables)
+        result = check_replica(
+            run.session.conn,
+            conn,
+            replica_name=replica.name,
+            lag_threshold_s=lag_threshold_s,
+            sample_tables=sample,
+            wait_timeout_s=wait_timeout_s or dr.replica_wait_timeout_s,
+            schema=run.db.history_schema,
+        )
+    except MaintenanceError as exc:
+        return [Check(f"{replica.name}/check", "fail", str(exc))]
+    finally:
+        conn.close()
+    return [Check(f"{replica.name}/{c.name}", c.status, c.detail) for c in result.checks]
+
+
+def _sample_tables(run: Run, count: int) -> list[str]:
+    """Return the ``count`` smallest non-empty tables of the maintained schemas."""
+    from maintenance_ops.core.sqlfiles import load_sql
+
+    if count == 0 or not run.preflight.schemas:
+        return []
+    rows = run.session.query(
+        load_sql("dr_sample_tables"), {"schemas": tuple(run.preflight.schemas), "n": count}
+    )
+    return [f"{r['table_schema']}.{r['table_name']}" for r in rows]
+
+
+def _replica_summary(replicas: Sequence[Replica], checks: Sequence[Check]) -> str:
+    if not replicas:
+        return NO_REPLICAS
+    failed = sorted({c.name.split("/", 1)[0] for c in checks if c.status == "fail"})
+    ready = [r.name for r in replicas if r.name not in failed]
+    return f"replicas ready: {', '.join(ready) or 'none'}" + (
+        f"; not ready: {', '.join(failed)}" if failed else ""
+    )
 
 
 @contextlib.contextmanager

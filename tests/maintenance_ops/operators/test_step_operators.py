@@ -18,6 +18,7 @@ from maintenance_ops.operators import (
     MySqlOptimizeTablesOperator,
     MySqlPerformanceAnalysisOperator,
     MySqlRecoveryDrillOperator,
+    MySqlReplicaReadinessOperator,
     MySqlRestoreVerifyOperator,
     MySqlStatisticsOperator,
 )
@@ -35,6 +36,9 @@ OPERATORS = [
     pytest.param(MySqlCapacityPlanOperator, "monthly_deep_maintenance", False, id="capacity"),
     pytest.param(MySqlRestoreVerifyOperator, "backup_testing", True, id="restore-verify"),
     pytest.param(MySqlHealthCheckOperator, "health_check", False, id="health"),
+    pytest.param(
+        MySqlReplicaReadinessOperator, "disaster_recovery_test", False, id="replica-readiness"
+    ),
     pytest.param(MySqlRecoveryDrillOperator, "disaster_recovery_test", True, id="drill"),
 ]
 
@@ -81,6 +85,13 @@ def test_each_step_defaults_its_cadence_and_pool(cls: Any, cadence: str, heavy: 
             lambda: MySqlStatisticsOperator(task_id="t", database="shop", histograms="yes"),
             "histograms= takes True or False",
             id="histograms-not-bool",
+        ),
+        pytest.param(
+            lambda: MySqlRecoveryDrillOperator(
+                task_id="t", database="shop", replica_checks_from=""
+            ),
+            "replica_checks_from= takes the task id of a MySqlReplicaReadinessOperator",
+            id="drill-blank-replica-checks-from",
         ),
     ],
 )
