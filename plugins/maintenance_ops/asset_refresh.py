@@ -63,8 +63,16 @@ def table_asset_uri(database: str, schema: str, table: str) -> str:
 def emit_table_event(
     context: Mapping[str, Any], alias: str, uri: str, extra: dict[str, Any]
 ) -> None:
-    """Add an event for the table asset ``uri`` to the task's outlet events through ``alias``."""
-    context["outlet_events"][AssetAlias(alias)].add(Asset(uri), extra=extra)
+    """Add an event for the table asset ``uri`` to the task's outlet events through ``alias``.
+
+    An ``execute`` called without Airflow's task context (no ``outlet_events``) has nowhere to
+    send it: the event is logged instead.
+    """
+    events = context.get("outlet_events")
+    if events is None:
+        log.info("no outlet events in this context: asset event for %s not emitted", uri)
+        return
+    events[AssetAlias(alias)].add(Asset(uri), extra=extra)
 
 
 def with_alias(kwargs: dict[str, Any], alias: str) -> dict[str, Any]:

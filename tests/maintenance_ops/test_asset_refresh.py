@@ -19,6 +19,7 @@ from maintenance_ops.asset_refresh import (
     CLEANUP_ALIAS,
     asset_schedule,
     configured_assets,
+    emit_table_event,
     refresh_tables,
     split_table,
     table_asset_uri,
@@ -249,3 +250,15 @@ def test_refresh_tables_checks_every_table_before_analysing_any(
         assert audit.read("primary") == []  # nothing analysed
     finally:
         audit.close()
+
+
+def test_an_event_goes_to_the_alias_of_the_outlet_events() -> None:
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    events = OutletEventAccessors()
+    uri = table_asset_uri("shop", "app", "100%")
+    emit_table_event({"outlet_events": events}, CLEANUP_ALIAS, uri, {"rows_deleted": 4})
+    (added,) = events[AssetAlias(CLEANUP_ALIAS)].asset_alias_events
+    assert (added.source_alias_name, added.dest_asset_key.uri) == (CLEANUP_ALIAS, uri)
+    assert added.extra == {"rows_deleted": 4}
+    emit_table_event({}, CLEANUP_ALIAS, uri, {})  # outside Airflow: logged, not raised
