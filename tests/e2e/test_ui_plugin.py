@@ -5,38 +5,45 @@ Two parts:
 - **HTTP**: a private api-server (nothing else: no DAG runs needed) with the plugin and a
   configuration of four databases: three whose history root wrote into a history schema on the
   shared server (read by the code as the grants.sql account), and one whose history store is a
-  closed port. The data endpoints refuse a request without a token (401) or with a bad one,
-  answer with their shapes, and show the unreachable store as such.
-- **Browser**: on the shared Celery stack (tests/e2e/conftest.py), after a real health-check
-  run over both databases (the one DAG cheap enough for the time budget; the others' runs by
-  other tests of the stack show too), headless Chromium signs in, opens the "MySQL maintenance"
-  entry (the fleet page in the UI's frame), a database page, the "Maintenance report" tab of
-  that run, and follows a run link out of the frame to the UI's run page; screenshots go to
-  ``test-artifacts/ui/``.
+  closed port. The data endpoints refuse a request without a token (401), with a bad one,
+  and from a signed-in user the auth manager does not let read DAGs (403: a simple-auth-manager
+  user configured without a role); they answer with their shapes, and show the unreachable
+  store as such.
+- **Browser**: ``make demo``'s runs of every DAG (its embedded primary and replica, the demo
+  shop, the grants.sql account and configuration, then its own ``run_all`` loop of
+  ``dag.test()``, in a child process writing to a private api-server's metadata database);
+  headless Chromium signs in, opens the "MySQL maintenance" entry (the fleet page in the UI's
+  frame), the database page, the "Maintenance report" tab of the daily run and of a mapped
+  task, and follows a run link out of the frame to the UI's run page; screenshots go to
+  ``test-artifacts/ui/``. The module takes about 5 min on 2 cores (the six DAGs ~2.5 min).
 """
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
 import yaml
 
-from tests.conftest import mysql_connect, run_sql
+from maintenance_ops.core.labels import database_of
+from tests.conftest import REPO, mysql_connect, run_sql
 from tests.support.accounts import Account, create_account, drop_account
 from tests.support.airflow_stack import AirflowStack, free_port
 from tests.support.history_seed import sample_fleet, seed
 from tests.support.ui_server import plugin_api_server
 
-from .conftest import CeleryStack
-from .test_ui import _css, _screenshot, _wait, browser, signed_in  # noqa: F401 - fixtures
+from .test_ui import _css, _screenshot, _sign_in, _wait, browser  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -85,6 +92,11 @@ def ui_stack(mysql_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     stack = plugin_api_server(
         work, config, {"mmc_ui_db": account.conn_json(), "mmc_ui_lost": json.dumps(lost)}
     )
+    # A second user, configured without a role: the simple auth manager signs them in but
+    # authorizes nothing (its `_is_authorized` refuses a user without a role), so they may not
+    # read DAGs. (Its lowest role, viewer, may read every DAG.)
+    users = stack.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
+    stack.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = f"{users},{NO_ROLE}:"
     try:
         with stack:
             yield UIStack(stack, history)
@@ -93,6 +105,8 @@ def ui_stack(mysql_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         for name in (schema, history):
             run_sql(f"DROP DATABASE IF EXISTS `{name}`")
 
+
+NO_ROLE = "no_role"
 
 PATHS = (
     "/api/fleet",
@@ -115,6 +129,36 @@ def test_no_token_no_data(ui_stack: UIStack) -> None:
     # The pages say how to sign in; the data endpoints answer JSON.
     assert "Sign in" in ui_stack.get(f"{PREFIX}/fleet").text
     assert ui_stack.get(f"{PREFIX}/api/fleet").json() == {"detail": "Not authenticated"}
+
+
+def _token_of(stack: AirflowStack, username: str) -> str:
+    """Sign ``username`` in with the password the api-server generated for them."""
+    password = json.loads(stack.passwords_file.read_text())[username]
+    resp = requests.post(
+        f"{stack.api_url}/auth/token",
+        json={"username": username, "password": password},
+        timeout=30,
+    )
+    assert resp.status_code in (200, 201), resp.text[:300]
+    return str(resp.json()["access_token"])
+
+
+def test_signed_in_without_permission_to_read_dags_no_data(ui_stack: UIStack) -> None:
+    token = _token_of(ui_stack.stack, NO_ROLE)
+    # Airflow itself refuses this user the DAGs: the plugin must too, not only anonymous users.
+    assert ui_stack.get("/api/v2/dags", token).status_code == 403
+    assert ui_stack.get("/api/v2/dags", ui_stack.stack.token()).status_code == 200
+    for path in PATHS:
+        refused = ui_stack.get(PREFIX + path, token)
+        assert refused.status_code == 403, (path, refused.status_code, refused.text[:300])
+        assert "shop" not in refused.text and "score" not in refused.text, path
+        # The same through the UI's cookie, as the pages in the UI's frame send it.
+        page = requests.get(
+            f"{ui_stack.stack.api_url}{PREFIX}{path}", cookies={"_token": token}, timeout=60
+        )
+        assert page.status_code == 403, (path, page.text[:300])
+    assert "Forbidden" in ui_stack.get(f"{PREFIX}/api/fleet", token).json()["detail"]
+    assert "Not allowed" in ui_stack.get(f"{PREFIX}/fleet", token).text
 
 
 def test_the_plugin_registers_its_views(ui_stack: UIStack) -> None:
@@ -178,20 +222,81 @@ def test_database_endpoint_and_page(ui_stack: UIStack) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# the browser, after real runs on the Celery stack
+# the browser, after `make demo`'s runs of every DAG
 # --------------------------------------------------------------------------------------------
+
+# run_all is `make demo`'s own loop over the six DAGs (dag.test() each, a summary per DAG); it
+# runs in a child process so that its runs land in the api-server's metadata database.
+RUN_ALL = (
+    "import sys; from pathlib import Path; from maintenance_ops.demo import run_all; "
+    "sys.exit(run_all(sys.stdout, Path(sys.argv[1])))"
+)
+
+
+@dataclass
+class DemoStack:
+    stack: AirflowStack
+    runs: dict[str, str]  # DAG id -> the run id of its one run
+    summary: str  # what run_all printed
 
 
 @pytest.fixture(scope="module")
-def health_run(celery_stack: CeleryStack) -> str:
-    """A real health-check run over both databases (the one DAG cheap enough for the budget)."""
-    stack = celery_stack.stack
-    started = time.monotonic()
-    stack.unpause(HEALTH)
-    run_id = stack.trigger(HEALTH)
-    stack.wait_for_run(HEALTH, run_id, timeout=240)
-    print(f"health run: {time.monotonic() - started:.1f} s")
-    return run_id
+def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+    """`make demo` on its embedded servers, its runs of every DAG seen by a private api-server.
+
+    The demo's own pieces, in its order (maintenance_ops.demo.main stops its servers when it
+    ends, the pages need them after): the embedded primary and replica, the demo shop, the
+    grants.sql account, the demo configuration, then run_all.
+    """
+    from maintenance_ops import demo
+    from maintenance_ops.core.cadences import CADENCES
+
+    work = tmp_path_factory.mktemp("ui-demo")
+    out = io.StringIO()
+    begin = time.monotonic()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo, "DEMO_DIR", work / "demo")
+        (work / "demo").mkdir()
+        url, instances = demo._embedded_target(out)
+        try:
+            conn = demo._connect(url)
+            demo.load_demo_data(conn, datetime.now().replace(microsecond=0))
+            account = demo.create_maintenance_account(conn, url)
+            conn.close()
+            config = work / "maintenance.yaml"
+            config.write_text(yaml.safe_dump(demo.demo_config(replica=True), sort_keys=False))
+            replica = json.dumps(json.loads(account) | {"port": instances[1].port})
+            stack = plugin_api_server(
+                work, config, {demo.DEMO_CONN_ID: account, demo.DEMO_REPLICA_CONN_ID: replica}
+            )
+            # dag.test() stores the DAGs it runs as the bundle of this folder.
+            stack.env["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+            with stack:
+                started = time.monotonic()
+                done = subprocess.run(
+                    [sys.executable, "-c", RUN_ALL, str(work / "demo.log")],
+                    env=stack.env,
+                    cwd=str(work),
+                    capture_output=True,
+                    text=True,
+                    timeout=900,
+                    check=False,
+                )
+                print(
+                    f"demo set-up {started - begin:.0f} s, every DAG "
+                    f"{time.monotonic() - started:.0f} s"
+                )
+                assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+                runs = {}
+                for cadence in CADENCES:
+                    found = stack.api("GET", f"/api/v2/dags/{cadence.dag_id}/dagRuns")
+                    (run,) = found["dag_runs"]
+                    assert run["state"] == "success", run
+                    runs[cadence.dag_id] = run["dag_run_id"]
+                yield DemoStack(stack, runs, done.stdout)
+        finally:
+            for instance in reversed(instances):
+                instance.stop()
 
 
 def _count(driver: Any, selector: str, count: int, what: str) -> list[Any]:
@@ -208,99 +313,108 @@ def _frame(driver: Any, title: str) -> None:
     driver.switch_to.frame(frame)
 
 
-def test_pages_in_the_airflow_ui(
-    signed_in: Any,  # noqa: F811 - the fixture imported from test_ui
-    celery_stack: CeleryStack,
-    health_run: str,
+def test_pages_in_the_airflow_ui_after_every_dag_ran(
+    browser: Any,  # noqa: F811 - the fixture imported from test_ui
+    demo_stack: DemoStack,
 ) -> None:
-    stack = celery_stack.stack
-    driver = signed_in
+    stack, driver = demo_stack.stack, browser
+    _sign_in(driver, demo_stack)
     driver.get(f"{stack.api_url}/plugin/mysql-maintenance")
     _frame(driver, "MySQL maintenance")
-    rows = _count(driver, "tr.fleet-row", 2, "the fleet table's two rows")
-    shown = {r.get_attribute("data-database"): r for r in rows}
-    assert set(shown) == {"primary", "secondary"}
-    for row in shown.values():
-        score = row.find_element("css selector", "b.score").text
-        assert 0 <= int(score) <= 100
-        spark = row.find_element("css selector", "svg.spark")
-        assert int(spark.get_attribute("data-points")) >= 1
-        links = row.find_elements("css selector", "a[target=_top]")
-        assert any(f"/dags/{HEALTH}/runs/" in (a.get_attribute("href") or "") for a in links)
+    (row,) = _count(driver, "tr.fleet-row", 1, "the fleet table's one row")
+    assert row.get_attribute("data-database") == "demo"
+    assert 0 <= int(row.find_element("css selector", "b.score").text) <= 100
+    assert int(row.find_element("css selector", "svg.spark").get_attribute("data-points")) >= 1
+    # The last run of every cadence, each a link to its run page in the UI.
+    links = [a.get_attribute("href") or "" for a in row.find_elements("css selector", "a")]
+    for dag_id, run_id in demo_stack.runs.items():
+        assert any(f"/dags/{dag_id}/runs/{quote(run_id, safe='')}" in h for h in links), dag_id
+    text = row.text
+    # The duplicate index and the auto-increment near its maximum are open findings; the
+    # cleanup reclaimed space; the backup was restore-tested (RTO) and the drill passed today.
+    assert "indexes" in text and "auto-increment" in text, text
+    assert "RTO " in text and "DR drill" in text and "backup " in text, text
+    today = f"{datetime.now(UTC):%Y-%m-%d}"
+    assert f"last good drill: {today}" in text or "last good drill: 20" in text, text
+    assert "no run" not in text, text
     driver.switch_to.default_content()
     _screenshot(driver, "plugin-01-fleet")
 
     _frame(driver, "MySQL maintenance")
-    shown["primary"].find_element("css selector", "a.db").click()
-    _wait(driver, lambda d: "primary" in d.find_element("tag name", "h1").text, "database page")
-    charts = _css(driver, "svg.chart")
-    assert int(charts[0].get_attribute("data-points")) >= 1  # the health score over time
-    audit = driver.find_element("css selector", "table.audit").text
-    assert "health sample" in audit and f"preflight {HEALTH}" in audit
+    row.find_element("css selector", "a.db").click()
+    _wait(driver, lambda d: "demo" in d.find_element("tag name", "h1").text, "database page")
+    charts = {c.get_attribute("aria-label"): c for c in _css(driver, "svg.chart")}
+    points = {title: int(c.get_attribute("data-points") or 0) for title, c in charts.items()}
+    # The score over time, the server's metrics, and the restore test's RTO, each drawn.
+    assert points["Health score"] >= 1 and points["Restore-test RTO"] >= 1, points
+    # One sample so far: the newest value is a dot, the restore test's bar is drawn.
+    assert charts["Health score"].find_elements("css selector", "circle.last")
+    assert charts["Restore-test RTO"].find_elements("css selector", "rect.bar")
+    assert len([n for n in points.values() if n]) >= 3, points
+    findings = driver.find_element("css selector", "table.findings").text
+    assert "idx_customer_dup" in findings and "DROP INDEX" in findings, findings
+    audit = driver.find_element("css selector", "table.audit").get_attribute("textContent")
+    for expected in ("health sample", "index analysis", "preflight mysql_backup_testing"):
+        assert expected in audit, expected
     driver.switch_to.default_content()
     _screenshot(driver, "plugin-02-database")
 
-    run_id = health_run
-    driver.get(f"{stack.api_url}/dags/{HEALTH}/runs/{run_id}/plugin/mysql-maintenance-report")
+    run_id = demo_stack.runs[DAILY]
+    driver.get(f"{stack.api_url}/dags/{DAILY}/runs/{run_id}/plugin/mysql-maintenance-report")
     _frame(driver, "Maintenance report")
-    sections = _count(driver, "h3.run-db", 2, "the report's two databases")
+    (section,) = _count(driver, "section.database", 1, "the daily report's one database")
+    heading = section.find_element("css selector", "h3.run-db")
+    assert heading.get_attribute("data-database") == "demo" and "success" in heading.text
+    report = section.get_attribute("textContent")
+    assert "django_session" in report and "idx_customer_dup" in report, report[:2000]
+    actions = section.find_element("css selector", "table.actions").get_attribute("textContent")
+    assert f"preflight {DAILY}" in actions
     driver.switch_to.default_content()
     _screenshot(driver, "plugin-03-run-report")
-    _frame(driver, "Maintenance report")
-    assert {s.get_attribute("data-database") for s in sections} == {"primary", "secondary"}
-    assert run_id in driver.find_element("tag name", "h1").find_element("xpath", "..").text
-    for section in _css(driver, "section.database"):
-        assert "success" in section.find_element("css selector", "h3").text
-        assert section.find_element("css selector", "p.summary").text.strip()
-        # Every action of the run on this database, from its audit log (collapsed).
-        actions = section.find_element("css selector", "table.actions")
-        assert f"preflight {HEALTH}" in actions.get_attribute("textContent")
-    driver.switch_to.default_content()
 
-    # On a mapped task instance, the tab shows only the database that map index ran on.
-    ti = next(
-        t
-        for t in stack.task_instances(HEALTH, run_id)
-        if t["task_id"].startswith("maintain") and t["map_index"] == 0
-    )
+    # On a mapped task instance, the tab shows the database that map index ran on, whatever
+    # its label in the grid says besides.
+    (ti,) = [
+        t for t in stack.task_instances(HEALTH, demo_stack.runs[HEALTH]) if t["map_index"] == 0
+    ]
+    label = ti["rendered_map_index"]
+    assert label == "demo" or label.startswith("demo · "), label
     driver.get(
-        f"{stack.api_url}/dags/{HEALTH}/runs/{run_id}/tasks/{ti['task_id']}/mapped/0"
-        "/plugin/mysql-maintenance-task-report"
+        f"{stack.api_url}/dags/{HEALTH}/runs/{demo_stack.runs[HEALTH]}/tasks/{ti['task_id']}"
+        "/mapped/0/plugin/mysql-maintenance-task-report"
     )
     _frame(driver, "Maintenance report")
     (only,) = _count(driver, "h3.run-db", 1, "the task instance's one database")
-    assert only.get_attribute("data-database") == ti["rendered_map_index"]
+    assert only.get_attribute("data-database") == database_of(label) == "demo"
     driver.switch_to.default_content()
 
     # A link to Airflow's own run page leaves the plugin's frame for the UI's run page.
     driver.get(f"{stack.api_url}/plugin/mysql-maintenance")
     _frame(driver, "MySQL maintenance")
     run_link = f"a[target=_top][href*='/dags/{HEALTH}/runs/']"
-    _count(driver, f"tr[data-database=primary] {run_link}", 1, "the health run's link")[0].click()
+    _count(driver, f"tr[data-database=demo] {run_link}", 1, "the health run's link")[0].click()
     driver.switch_to.default_content()
     _wait(driver, lambda d: f"/dags/{HEALTH}/runs/" in d.current_url, "the UI's run page")
 
 
-def test_run_endpoint_after_a_real_run(celery_stack: CeleryStack, health_run: str) -> None:
-    stack = celery_stack.stack
-    run_id = health_run
-    resp = requests.get(
-        f"{stack.api_url}{PREFIX}/api/runs/{HEALTH}/{run_id}",
-        headers={"Authorization": f"Bearer {stack.token()}"},
-        timeout=60,
-    )
-    assert resp.status_code == 200, resp.text[:500]
-    body = resp.json()
-    assert (body["dag_id"], body["run_id"], body["maintenance_run"]) == (HEALTH, run_id, True)
-    names = {d["database"]: d for d in body["databases"]}
-    assert set(names) == {"primary", "secondary"}
-    for database in names.values():
-        assert database["summary"].startswith("health ")
-        assert [a["command"] for a in database["audit"]][:2] == [
-            f"preflight {HEALTH}",
-            "health sample",
-        ]
-    assert (
-        requests.get(f"{stack.api_url}{PREFIX}/api/runs/{HEALTH}/{run_id}", timeout=60).status_code
-        == 401
-    )
+def test_run_endpoint_after_every_dag_ran(demo_stack: DemoStack) -> None:
+    stack = demo_stack.stack
+    for dag_id, run_id in demo_stack.runs.items():
+        resp = requests.get(
+            f"{stack.api_url}{PREFIX}/api/runs/{dag_id}/{run_id}",
+            headers={"Authorization": f"Bearer {stack.token()}"},
+            timeout=60,
+        )
+        assert resp.status_code == 200, (dag_id, resp.text[:500])
+        body = resp.json()
+        assert (body["dag_id"], body["run_id"], body["maintenance_run"]) == (dag_id, run_id, True)
+        (database,) = body["databases"]
+        assert database["database"] == "demo" and database["state"] == "success", database
+        assert database["summary"], database
+        assert f"preflight {dag_id}" in [a["command"] for a in database["audit"]], dag_id
+        assert (
+            requests.get(
+                f"{stack.api_url}{PREFIX}/api/runs/{dag_id}/{run_id}", timeout=60
+            ).status_code
+            == 401
+        )

@@ -157,11 +157,21 @@ def line_chart(
     if limit is not None:
         parts.append(_level(_scale(limit, low, high, plot_h), plot_w, f"limit {limit:g}{unit}"))
     for i, s in enumerate(series):
+        if not s.points:
+            continue
+        color = COLORS[i % len(COLORS)]
         points = " ".join(f"{x(t)},{_scale(v, low, high, plot_h)}" for t, v in s.points)
         parts.append(
             f'<polyline class="series" points="{points}" fill="none" '
-            f'stroke="{COLORS[i % len(COLORS)]}" stroke-width="1.5"><title>{escape(s.name)}'
+            f'stroke="{color}" stroke-width="1.5"><title>{escape(s.name)}'
             "</title></polyline>"
+        )
+        # The newest value as a dot: a series of one sample (a new database) shows too.
+        at, value = s.points[-1]
+        parts.append(
+            f'<circle class="last" cx="{x(at)}" cy="{_scale(value, low, high, plot_h)}" r="3" '
+            f'fill="{color}"><title>{escape(s.name)}: {value:.4g}{escape(unit)} at '
+            f"{at:%Y-%m-%d %H:%M}</title></circle>"
         )
     parts.append(
         f'<text x="-4" y="8" font-size="10" text-anchor="end">{high:.4g}{escape(unit)}</text>'
@@ -199,7 +209,8 @@ def bar_chart(
     slot = plot_w / len(drawn)
     parts = [head, f'<g transform="translate({pad_l},{PAD_TOP})">']
     for i, (label, value, ok) in enumerate(drawn):
-        y = _scale(value or 0.0, 0, high, plot_h)
+        # At least 2 px: a 3 s restore under a 1 h target is still a bar, not nothing.
+        y = min(_scale(value or 0.0, 0, high, plot_h), plot_h - 2)
         parts.append(
             f'<rect class="bar{"" if ok else " failed"}" x="{round(i * slot + 2, 2)}" y="{y}" '
             f'width="{round(max(slot - 4, 1), 2)}" height="{round(plot_h - y, 2)}" '

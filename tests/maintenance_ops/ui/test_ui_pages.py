@@ -45,6 +45,19 @@ def test_line_chart_with_band_limit_and_escaped_names() -> None:
     assert "no samples" in line_chart([Series("x", [])], title="Empty")
 
 
+def test_one_sample_still_shows_as_the_newest_value() -> None:
+    svg = line_chart([Series("score", [(T0, 90.0)]), Series("none", [])], title="Health score")
+    assert 'data-points="1"' in svg
+    assert svg.count('<circle class="last"') == 1
+    assert "score: 90 at 2026-11-01 00:00" in svg
+
+
+def test_a_tiny_bar_under_a_large_target_is_still_drawn() -> None:
+    svg = bar_chart([("w1", 3.0, True)], title="RTO", target=3600)
+    height = float(svg.split('class="bar"')[1].split('height="')[1].split('"')[0])
+    assert height >= 2
+
+
 def test_bar_chart_marks_failures_and_the_target() -> None:
     svg = bar_chart([("w1", 40.0, True), ("w2", 90.0, False), ("w3", None, True)],
                     title="RTO", target=60)  # fmt: skip
