@@ -7,8 +7,11 @@ checksums of sample tables), the runbooks in `include/recovery/` (`--help`, `--d
 date), every alert channel (a marked test message), and a point-in-time recovery of the newest
 backup onto a private server to a time between two markers the drill writes. Ends with a
 readiness report (score, verdict, RTO and RPO against targets) saved as JSON + Markdown
-evidence; any failed check is a critical alert. Each database's drill is the step `drill` of its
-task group `maintain` (labelled with the database's name), after its own preflight. Params:
+evidence; any failed check is a critical alert. Each database's checks are two steps of its
+task group `maintain` (labelled with the database's name): `replica_readiness` (every replica:
+threads, lag, `read_only`, advancing, checksums), then `drill` (backup, binlogs, runbooks,
+channels, PITR and the readiness evidence, which counts the replica step's checks), each after
+its own preflight; the drill runs whatever the replica step's outcome. Params:
 `databases`, `dry_run` (reads only: no markers, no restore, no test messages).
 """
 
