@@ -227,7 +227,6 @@ def refresh_tables(
 
     from maintenance_ops.core.sqlfiles import load_sql
     from maintenance_ops.upkeep import statistics as st
-    from maintenance_ops.upkeep.index_analysis import naive_utc
 
     started = time.monotonic()
     wanted = [split_table(name) for name in dict.fromkeys(tables)]
@@ -256,16 +255,7 @@ def refresh_tables(
     )
     result.examined = len(wanted)
     result.selected = [st.StaleTable(s, t, "its asset was updated", 0) for s, t in wanted]
-    stamp = naive_utc(now).isoformat()
-    for position, table in enumerate(result.selected):
-        if not dry_run and st._out_of_time(started, time_budget_s):
-            result.left = [s.name for s in result.selected[position:]]
-            result.notes.append(
-                f"time budget of {time_budget_s:g}s used up: {len(result.left)} table(s) left"
-            )
-            break
-        st._analyze_one(
-            session, audit, database_name, table, result, (dry_run, stamp, st.ANALYZE_GUARD_AGE_S)
-        )
-    result.duration_s = time.monotonic() - started
+    st.analyze_selected(
+        session, audit, result, now=now, started=started, time_budget_s=time_budget_s
+    )
     return result

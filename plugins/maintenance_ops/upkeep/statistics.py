@@ -346,17 +346,15 @@ def refresh_statistics(
     result.selected = select_stale(states, ratio)
     for engine, count in sorted(_other_engines(states).items()):
         result.notes.append(f"{count} {engine} table(s) not examined: no change counters")
-    stamp = naive_utc(now).isoformat()
-    for position, stale in enumerate(result.selected):
-        if not dry_run and _out_of_time(started, time_budget_s):
-            result.left = [s.name for s in result.selected[position:]]
-            result.notes.append(
-                f"time budget of {time_budget_s:g}s used up: {len(result.left)} table(s) left "
-                "for the next run"
-            )
-            break
-        _analyze_one(session, audit, database_name, stale, result, (dry_run, stamp, max_trx_age_s))
-    result.duration_s = time.monotonic() - started
+    analyze_selected(
+        session,
+        audit,
+        result,
+        now=now,
+        started=started,
+        time_budget_s=time_budget_s,
+        max_trx_age_s=max_trx_age_s,
+    )
     log.info(
         "statistics of %s: %s tables examined, %s stale, %s analysed, %s left, %s failed, "
         "dry_run=%s in %.2fs",
@@ -370,6 +368,36 @@ def refresh_statistics(
         result.duration_s,
     )
     return result
+
+
+def analyze_selected(
+    session: MaintenanceSession,
+    audit: AuditLog,
+    result: StatisticsResult,
+    *,
+    now: datetime,
+    started: float,
+    time_budget_s: float | None,
+    max_trx_age_s: float = ANALYZE_GUARD_AGE_S,
+) -> None:
+    """``ANALYZE TABLE`` each of ``result.selected`` in order, one audit action each.
+
+    The time budget (counted from ``started``, a ``time.monotonic()`` reading) is checked before
+    each table; what it leaves goes to ``result.left``. A dry run only records what it would do.
+    Sets ``result.duration_s``.
+    """
+    stamp = naive_utc(now).isoformat()
+    how = (result.dry_run, stamp, max_trx_age_s)
+    for position, stale in enumerate(result.selected):
+        if not result.dry_run and _out_of_time(started, time_budget_s):
+            result.left = [s.name for s in result.selected[position:]]
+            result.notes.append(
+                f"time budget of {time_budget_s:g}s used up: {len(result.left)} table(s) left "
+                "for the next run"
+            )
+            break
+        _analyze_one(session, audit, result.database, stale, result, how)
+    result.duration_s = time.monotonic() - started
 
 
 def _out_of_time(started: float, budget: float | None) -> bool:
