@@ -18,6 +18,7 @@ from airflow.sdk import Param, task
 
 from maintenance_ops.core.cadences import BY_KEY, CADENCES, Cadence
 from maintenance_ops.core.config import Config, load_config
+from maintenance_ops.core.labels import MAP_INDEX_TEMPLATE
 from maintenance_ops.observe.alerts import on_dag_failure, on_failure
 
 if TYPE_CHECKING:
@@ -261,7 +262,7 @@ def maintain(cadence_key: str, config: Config | None = None) -> Any:
                 task_id=step.task_id,
                 database=database,
                 cadence=cadence_key,
-                map_index_template="{{ task.database }}",
+                map_index_template=MAP_INDEX_TEMPLATE,
                 execution_timeout=settings.step_timeout(step.task_id),
                 **step.kwargs,
             )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from maintenance_ops.core.labels import MAP_INDEX_TEMPLATE
 from maintenance_ops.observe.alerts import deadline_missed, on_dag_failure, on_failure
 from tests.conftest import Target
 from tests.dags.conftest import load_dagbag
@@ -126,7 +127,7 @@ def test_steps_run_in_order_per_database_then_the_report(parsed: Any, dag_id: st
     for before, after in zip(steps, steps[1:], strict=False):
         assert before.task_id in after.upstream_task_ids, after.task_id
     for step in steps:
-        assert step.task_group is group and step.map_index_template == "{{ task.database }}"
+        assert step.task_group is group and step.map_index_template == MAP_INDEX_TEMPLATE
     # The report hears from every step, whatever became of them.
     report = dag.get_task("report")
     assert {s.task_id for s in steps} <= report.upstream_task_ids
