@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -174,17 +175,30 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.format == "json" else text)
 
 
-def _schedules_text(schedules: list[Schedule]) -> str:
+def _schedules_text(schedules: list[Schedule], now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
     lines = []
     for s in schedules:
         if not s.found:
             state = "not on the server (not parsed yet, or an import error)"
         else:
             state = f"{'paused' if s.paused else 'active'}, schedule {s.schedule or '-'}"
-            state += f", next run {s.next_run}" if s.next_run else ""
+            state += f", next run {s.next_run}{_due(s.next_run, now)}" if s.next_run else ""
             state += ", IMPORT ERRORS" if s.has_import_errors else ""
         lines.append(f"{s.cadence} ({s.dag_id}): {state}")
     return "\n".join(lines)
+
+
+def _due(next_run: str, now: datetime) -> str:
+    """Say so when a next run is already due: Airflow starts the latest missed interval at once
+    (an unpaused daily DAG runs today's 02:00 run on unpausing at 18:00)."""
+    try:
+        when = datetime.fromisoformat(next_run.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return " (due now: Airflow starts it at once)" if when <= now else ""
 
 
 def _run_text(run: ManualRun) -> str:

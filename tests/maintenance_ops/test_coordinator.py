@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -303,11 +304,19 @@ def test_text_output() -> None:
         ),
         Schedule("backup_testing", "mysql_backup_testing", False),
     ]
-    assert _schedules_text(schedules).splitlines() == [
+    before = datetime(2026, 12, 3, 15, 30, tzinfo=UTC)
+    assert _schedules_text(schedules, before).splitlines() == [
         "daily_maintenance (mysql_daily_maintenance): paused, schedule 0 2 * * *",
         "health_check (mysql_health_check): active, schedule 0 * * * *, next run 2026-12-03T16:00:00Z",
         "backup_testing (mysql_backup_testing): not on the server (not parsed yet, or an import error)",
     ]
+    # A next run already past (just unpaused) starts at once: say so, the run is real.
+    after = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
+    assert (
+        _schedules_text(schedules, after)
+        .splitlines()[1]
+        .endswith("next run 2026-12-03T16:00:00Z (due now: Airflow starts it at once)")
+    )
     body = {
         "dag_id": "mysql_health_check",
         "dag_run_id": "manual__2026-12-03T15:00:00+00:00",
