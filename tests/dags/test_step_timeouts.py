@@ -138,3 +138,20 @@ def test_a_step_over_its_own_timeout_fails_alone_the_steps_before_it_succeed(
     (cut,) = [r for r in audit if r["command"].startswith("cleanup delete")]
     assert cut["outcome"] == "failed", cut
     assert re.search(r"AirflowTaskTimeout|Lost connection|2013", cut["error"] or ""), cut
+    # The step left its reason for the run's report and summary alert (a timeout is a
+    # BaseException, caught apart from the others).
+    (failure,) = _xcom(run, "maintain.cleanup", "failure")
+    assert failure["step"] == "cleanup" and failure["reason"], failure
+
+
+def _xcom(dag_run: Any, task_id: str, key: str) -> list[Any]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.scalars(
+            XComModel.get_many(
+                run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key
+            )
+        ).all()
+        return [XComModel.deserialize_value(row) for row in rows]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
 
 from maintenance_ops.core.cadences import BY_KEY
 from maintenance_ops.core.exceptions import PreflightError, error_code, final_reason
@@ -249,6 +249,9 @@ class DatabaseOperator(BaseOperator):
         except Exception as exc:
             record_failure(context, self.database, self.step, exc)
             fail_fast(self.database, exc)
+            raise
+        except AirflowTaskTimeout as exc:  # a BaseException: the step's own limit ran out
+            record_failure(context, self.database, self.step, exc)
             raise
         result["elapsed_s"] = round(time.monotonic() - started, 2)  # the report's timings
         # The grid's label of this task (labels.MAP_INDEX_TEMPLATE renders it after execute):

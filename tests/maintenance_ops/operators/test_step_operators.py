@@ -173,3 +173,30 @@ def test_a_bad_name_with_mysql_conn_id_fails_when_the_dag_is_built() -> None:
         MySqlIndexAnalysisOperator(task_id="t", database="x; DROP", mysql_conn_id="c")
     with pytest.raises(ValueError, match="mysql_conn_id= is empty"):
         MySqlIndexAnalysisOperator(task_id="t", database="shop", mysql_conn_id=" ")
+
+
+class _TaskInstance:
+    """Keeps what a step pushes to XCom (the only part of a task instance execute uses here)."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def test_a_step_cut_by_its_timeout_leaves_its_reason_for_the_report() -> None:
+    """Airflow's timeout is a BaseException: execute records it like any other failure."""
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    class TimesOut(MySqlStatisticsOperator):
+        def _settings(self) -> Any:
+            raise AirflowTaskTimeout("Timeout, PID: 4242")
+
+    ti = _TaskInstance()
+    step = TimesOut(task_id="statistics", database="shop")
+    with pytest.raises(AirflowTaskTimeout):
+        step.execute({"ti": ti, "params": {}})
+    failure = ti.pushed["failure"]
+    assert failure["database"] == "shop" and failure["step"] == "statistics", failure
+    assert "Timeout" in failure["reason"], failure
