@@ -35,6 +35,22 @@ def test_demo_runs_every_dag_and_reports_what_it_found(tmp_path: Path) -> None:
         "DR readiness ready (score 100/100)",
     ):
         assert expected in out, out
+    # Each DAG's grid: every step its own task per database, in order, all successful.
+    for steps in (
+        "index_analysis [demo] success",
+        "statistics [demo] success",
+        "cleanup [demo] success",
+        "backup [demo] success",
+        "optimize [demo] success",
+        "performance [demo] success",
+        "integrity [demo] success",
+        "capacity [demo] success",
+        "restore_verify [demo] success",
+        "replica_readiness [demo] success",
+        "drill [demo] success",
+    ):
+        assert re.search(rf"steps: .*{re.escape(steps)}", out), (steps, out)
+    assert re.search(r"steps: health_check \[demo( · \d+ \w+)?\] success", out), out
     # The score itself depends on the machine's CPU load at that moment (a threshold).
     assert re.search(r"health \d+/100", out), out
     # Both embedded servers were stopped and their folders removed.

@@ -194,11 +194,26 @@ def run_all(out: TextIO, log_path: Path) -> int:
                 f"in {time.monotonic() - started:.1f}s",
                 file=out,
             )
+            print(_steps_line(dag_run), file=out)
             report = _report_of(dag_run)
             text = report["text"] if report else "(no report: see the log)"
             for line in text.splitlines()[1:]:
                 print(line, file=out)
     return failures
+
+
+def _steps_line(dag_run: Any) -> str:
+    """What the grid shows: each step task per database (its map label), state and duration."""
+    steps = sorted(
+        (ti for ti in dag_run.get_task_instances() if ti.task_id.startswith("maintain.")),
+        key=lambda ti: (ti.map_index, ti.start_date or dag_run.start_date),
+    )
+    shown = [
+        f"{ti.task_id.removeprefix('maintain.')} [{ti.rendered_map_index or ti.map_index}] "
+        f"{ti.state}" + (f" {ti.duration:.1f}s" if ti.duration is not None else "")
+        for ti in steps
+    ]
+    return "  steps: " + (", ".join(shown) or "none")
 
 
 def _embedded_target(out: TextIO) -> tuple[str, list[Any]]:
