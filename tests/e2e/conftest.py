@@ -28,6 +28,7 @@ from tests.support.airflow_stack import (
     STACK_MARKER_VAR,
     AirflowStack,
 )
+from tests.support.receivers import SlackReceiver
 
 DAG_IDS = (
     "mysql_daily_maintenance",
@@ -50,6 +51,7 @@ class CeleryStack:
     schemas: dict[str, str]  # database name -> its schema on the shared server
     history: dict[str, str]  # database name -> its history schema
     daily_cron: str
+    slack: SlackReceiver  # the stack's Slack connection posts here
 
 
 def _daily_cron(now: datetime) -> str:
@@ -114,6 +116,7 @@ def celery_stack(
     # Each database's connection is the grants.sql account on its own schemas; root built them.
     accounts = {name: create_account(run_sql, [schemas[name]], history[name]) for name in names}
     daily_cron = _daily_cron(datetime.now(UTC))
+    slack = SlackReceiver().__enter__()
     config = work / "maintenance.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -144,7 +147,7 @@ def celery_stack(
                     "daily_maintenance": {"cron": daily_cron, "deadline_minutes": 120},
                 },
                 "maintenance": {"retries": 0, "max_concurrent": POOL_SLOTS},
-                "notifications": {"enable_deadlines": False},
+                "notifications": {"enable_deadlines": False, "slack_conn_id": "mmc_e2e_slack"},
             },
             sort_keys=False,
         )
@@ -157,6 +160,7 @@ def celery_stack(
         worker_queues=(QUEUE,),
         extra_env={
             "MAINTENANCE_CONFIG": str(config),
+            "AIRFLOW_CONN_MMC_E2E_SLACK": slack.conn_uri,
             **{f"AIRFLOW_CONN_MMC_E2E_{n.upper()}": a.conn_json() for n, a in accounts.items()},
         },
     )
@@ -166,7 +170,7 @@ def celery_stack(
             assert pools.returncode == 0, pools.stderr
             for dag_id in DAG_IDS:
                 stack.wait_for_dag(dag_id)
-            yield CeleryStack(stack, config, schemas, history, daily_cron)
+            yield CeleryStack(stack, config, schemas, history, daily_cron, slack)
             stack.pids()  # remember every process seen, task runners included
         # Clean shutdown: every process that ever belonged to the stack is gone (the marker
         # finds task runners that left the components' process groups), and so are its
@@ -175,6 +179,7 @@ def celery_stack(
         assert _leftovers(stack) == {}
     finally:
         stack.stop()
+        slack.__exit__(None, None, None)
         for account in accounts.values():
             drop_account(run_sql, account)
         for schema in [*schemas.values(), *history.values()]:

@@ -27,6 +27,7 @@ from .conftest import DAG_IDS, QUEUE, CeleryStack
 
 HEALTH = "mysql_health_check"
 DAILY = "mysql_daily_maintenance"
+WEEKLY = "mysql_weekly_optimization"
 # Three logical dates of the daily DAG, long ago; one planted session expires per day around
 # them, so each date's 30-day cutoff finds its own number of expired rows.
 BACKFILL_DAYS = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, 23, 59, tzinfo=UTC))
@@ -192,6 +193,57 @@ def test_backfill_does_each_dates_own_work(celery_stack: CeleryStack) -> None:
     assert len(set(expired_by_date.values())) == 3, expired_by_date  # three different days' work
     # Dry runs: nothing was deleted.
     assert run_sql(f"SELECT COUNT(*) FROM `{schema}`.sessions") == [(PLANTED,)]
+    # ... and nothing said: no report per date, no summary of a dry-run backfill.
+    time.sleep(5)
+    assert not [t for t in celery_stack.slack.texts() if f"{DAILY} backfill" in t]
+
+
+def test_a_backfill_sends_one_summary_when_its_last_run_ends(celery_stack: CeleryStack) -> None:
+    """Not one Slack report per backfilled date: one message from the scheduler's listener
+    (plugins/maintenance_ops_listeners.py) when the backfill's last run ends."""
+    stack, slack = celery_stack.stack, celery_stack.slack
+    stack.unpause(WEEKLY)
+    # Unpausing starts the latest scheduled run (and posts its report): let it finish first.
+    wait_until(
+        lambda: (
+            (runs := _runs(stack, WEEKLY))
+            and any(r["run_type"] == "scheduled" for r in runs)
+            and all(r["state"] in ("success", "failed") for r in runs)
+        ),
+        timeout=300,
+        interval=1,
+    )
+    before = len(slack.posts)
+    # Two Sundays (the weekly schedule), both allowed to run at once: the two runs may end in
+    # one scheduler loop, and still only the last one's listener sends.
+    stack.api(
+        "POST",
+        "/api/v2/backfills",
+        {
+            "dag_id": WEEKLY,
+            "from_date": "2026-03-01T00:00:00+00:00",
+            "to_date": "2026-03-09T00:00:00+00:00",
+            "max_active_runs": 2,
+        },
+    )
+
+    def finished_backfill_runs() -> list[dict[str, Any]]:
+        runs = [r for r in _runs(stack, WEEKLY) if r["run_type"] == "backfill"]
+        done = len(runs) == 2 and all(r["state"] in ("success", "failed") for r in runs)
+        return runs if done else []
+
+    runs = wait_until(finished_backfill_runs, timeout=360, interval=2)
+    assert {r["state"] for r in runs} == {"success"}, runs
+
+    def summaries() -> list[str]:
+        return [t for t in slack.texts()[before:] if f"{WEEKLY} backfill" in t]
+
+    wait_until(summaries, timeout=60, interval=0.5)
+    time.sleep(5)  # a second summary, or a report per date, would have come by now
+    (text,) = summaries()
+    assert f"{WEEKLY} backfill 2026-03-01 to 2026-03-09: 2 runs, all succeeded" in text, text
+    assert len(re.findall(r"2026-0[23]-\d\d \d\d:\d\d: success \(report ", text)) == 2, text
+    assert not [t for t in slack.texts()[before:] if f"{WEEKLY} report" in t]
 
 
 def test_a_paused_dag_is_no_longer_scheduled(celery_stack: CeleryStack) -> None:

@@ -79,29 +79,29 @@ def _when(moment: Any) -> str:
 
 def wants_summary(config: Config, dag_id: str, context: Any = None) -> bool:
     """Whether this run's report goes to Slack: daily, weekly and monthly-style runs, not
-    hourly checks, and not a dry run (nothing changed) nor a backfilled date (each date
-    writes its report as a file and an XCom; a message per date would flood the channel).
+    hourly checks, and not a dry run (nothing changed) nor a backfilled date: a backfill gets
+    one summary when its last run ends (:mod:`maintenance_ops.observe.backfill_summary`).
 
-    Why no one summary per backfill from its last run (checked on Airflow 3.3.2, task SDK
-    1.3.2): a task cannot tell which backfill its run belongs to, so it cannot gather "the
-    other dates". Its ``dag_run`` has no backfill id (the SDK's ``DagRun``: ids, dates,
-    ``run_type``, ``state``, ``conf``...), and what a task may ask the API server
-    (``get_dr_count``, ``get_task_states``, ``get_dagrun_state``, ``xcom_pull(run_id=)``)
-    filters by DAG, run ids, logical dates and states only: an earlier backfill's runs look
-    the same (``run_type`` backfill), and a reprocessed date keeps its ``scheduled__`` run id.
-    "Last to finish" is not decidable either: a backfill runs up to its own
-    ``max_active_runs`` (default 10, apart from the DAG's 1) at once, and a run stays
-    ``running`` after its ``report`` task until the scheduler's next loop, so two reports
-    ending together each see the other running and neither would send. Airflow has no hook
-    on a backfill's completion (the scheduler only sets ``completed_at``).
+    Why not from the last run's report task (checked on Airflow 3.3.2, task SDK 1.3.2): a
+    task cannot tell which backfill its run belongs to (its ``dag_run`` has no backfill id, and
+    what a task may ask the API server filters runs by DAG, run id, logical date and state
+    only), nor that it is the last to finish (a backfill runs up to its own
+    ``max_active_runs`` at once, and a run stays ``running`` after its ``report`` task until
+    the scheduler's next loop). The scheduler knows both, so the summary is sent from there.
     """
-    if not config.notifications.slack_conn_id or dag_id == "mysql_health_check":
-        return False
     context = context or {}
     if (context.get("params") or {}).get("dry_run"):
         return False
     run_type = getattr(context.get("dag_run"), "run_type", None)
     if str(getattr(run_type, "value", run_type) or "") == "backfill":
+        return False
+    return reports_wanted(config, dag_id)
+
+
+def reports_wanted(config: Config, dag_id: str) -> bool:
+    """Whether ``dag_id``'s reports go to Slack at all (a Slack connection, not the hourly
+    health check, ``send_reports`` / ``send_weekly_reports``)."""
+    if not config.notifications.slack_conn_id or dag_id == "mysql_health_check":
         return False
     if dag_id == "mysql_weekly_optimization":
         return config.notifications.send_weekly_reports
