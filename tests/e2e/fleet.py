@@ -219,10 +219,7 @@ def _run(
     mapped: dict[str, float] = {}
     for dag_id, run_id in run_ids.items():
         tis = _all_task_instances(stack, dag_id, run_id)
-        states[dag_id] = {
-            f"{t['task_id']}[{_database(t)}]": str(t["state"])
-            for t in tis
-        }
+        states[dag_id] = {f"{t['task_id']}[{_database(t)}]": str(t["state"]) for t in tis}
         intervals += [  # the pool's own tasks: cheap steps run outside it
             (datetime.fromisoformat(t["start_date"]), datetime.fromisoformat(t["end_date"]))
             for t in tis
