@@ -39,6 +39,7 @@ def missing_privileges(
     *,
     backups: bool = False,
     replicas: bool = False,
+    cadence_grants: bool = True,
 ) -> list[Requirement]:
     """Return each grant of grants.sql that this run needs and the account lacks.
 
@@ -48,8 +49,12 @@ def missing_privileges(
     :param history_schema: the history schema on this server, or None when history lives on a
         central connection (checked there, not here).
     :param backups: this run takes a backup. :param replicas: this run reads replicas.
+    :param cadence_grants: False for a step that needs only its features' grants (and those
+        every run needs), not its cadence's: the replica checks need no drill grants.
     """
     tags = tags_for(cadence_key, backups=backups, replicas=replicas)
+    if not cadence_grants:
+        tags -= tags_for(cadence_key)
     needed = requirements(tags, dialect.version, schemas, history_schema)
     found = missing(granted, needed, dialect)
     return sorted(dict.fromkeys(found), key=str)
@@ -146,6 +151,7 @@ def run_preflight(
     dry_run: bool,
     backups: bool | None = None,
     replicas: bool | None = None,
+    cadence_grants: bool = True,
 ) -> PreflightResult:
     """Check privileges and the window on an open session; return what was found.
 
@@ -153,6 +159,7 @@ def run_preflight(
         backups are enabled and the cadence is one that takes them.
     :param replicas: whether this run reads replicas; None: whenever the database has some
         and the cadence is one that reads them.
+    :param cadence_grants: see :func:`missing_privileges`.
     """
     started = time.monotonic()
     assert session.dialect is not None and session.endpoint is not None
@@ -171,6 +178,7 @@ def run_preflight(
         replicas=(bool(db.replicas) and cadence.key in REPLICA_CADENCES)
         if replicas is None
         else replicas,
+        cadence_grants=cadence_grants,
     )
     return PreflightResult(
         database=db.name,

@@ -171,6 +171,8 @@ class DatabaseOperator(BaseOperator):
     """The step takes a backup when ``backup.enabled`` (its grants are checked then)."""
     reads_replicas: ClassVar[bool] = False
     """The step reads the database's replicas (their grants are checked)."""
+    cadence_grants: ClassVar[bool] = True
+    """The step needs its cadence's grants; False: only its features' (replicas, backups)."""
 
     def __init__(
         self,
@@ -297,6 +299,7 @@ class DatabaseOperator(BaseOperator):
                 dry_run=dry_run,
                 backups=self.takes_backups and db.backup.enabled,
                 replicas=self.reads_replicas and bool(db.replicas),
+                cadence_grants=self.cadence_grants,
             )
             entry.details = {"step": self.step, **preflight.to_dict()}
             if not preflight.ok:

@@ -10,17 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maintenance_ops.core.cadences import BY_KEY
 from maintenance_ops.core.checks import Check
-from maintenance_ops.core.exceptions import MaintenanceError, PreflightError, VerificationError
+from maintenance_ops.core.exceptions import MaintenanceError, VerificationError
 from maintenance_ops.operators.base import DatabaseOperator, Run
 
 if TYPE_CHECKING:
-    from maintenance_ops.core.audit import AuditLog
-    from maintenance_ops.core.config import Config, Database, Replica
+    from maintenance_ops.core.config import Database, Replica
     from maintenance_ops.core.instance import MySQLInstance
-    from maintenance_ops.core.preflight import PreflightResult
-    from maintenance_ops.core.session import MaintenanceSession
     from maintenance_ops.recovery.backup import BackupInfo
     from maintenance_ops.recovery.drill import Readiness
     from maintenance_ops.recovery.pitr import PitrResult
@@ -63,6 +59,7 @@ class MySqlReplicaReadinessOperator(DatabaseOperator):
     heavy = False
     writes = False
     reads_replicas = True
+    cadence_grants = False  # grants.sql's replicas and all lines only, not the drill's
 
     def __init__(
         self,
@@ -116,55 +113,6 @@ class MySqlReplicaReadinessOperator(DatabaseOperator):
                 f"{', '.join(known) or 'none'}); name configured replicas or leave replicas= out"
             )
         return [known[n] for n in names]
-
-    def _preflight(
-        self,
-        session: MaintenanceSession,
-        db: Database,
-        config: Config,
-        audit: AuditLog,
-        dry_run: bool,
-    ) -> PreflightResult:
-        """Check the account for the replica checks only (grants.sql ``replicas`` and ``all``)."""
-        from maintenance_ops.core.grants import requirements
-        from maintenance_ops.core.preflight import run_preflight
-
-        assert session.dialect is not None
-        replicas = bool(self.chosen(db))
-        cadence = BY_KEY[self.cadence]
-        with audit.action(db.name, f"preflight {self.step}", dry_run=dry_run) as entry:
-            found = run_preflight(
-                session, cadence, db, window=None, now=datetime.now(UTC), dry_run=dry_run,
-                backups=False, replicas=replicas,
-            )  # fmt: skip
-            # Of what the cadence would need, keep what these checks need.
-            history = None if db.history_conn_id not in (None, db.conn_id) else db.history_schema
-            tags = {"replicas"} if replicas else set()
-            needed = {
-                str(r) for r in requirements(tags, session.dialect.version, found.schemas, history)
-            }
-            kept = [
-                (grant, why)
-                for grant, why in zip(found.missing_privileges, found.missing_reasons, strict=True)
-                if grant in needed
-            ]
-            found.missing_privileges = [grant for grant, _ in kept]
-            found.missing_reasons = [why for _, why in kept]
-            entry.details = {"step": self.step, **found.to_dict()}
-            if not found.ok:
-                entry.outcome = "failed"
-        if not found.ok:
-            lacking = "; ".join(f"{grant} ({why})" for grant, why in kept)
-            raise PreflightError(
-                f"the maintenance account lacks {lacking} for the replica checks of {db.name}; "
-                "nothing was done: grant them (include/sql/grants.sql lists every grant and why)"
-            )
-        self.log.info(
-            "Preflight %s (%s): %s %s at %s, replicas=%s",
-            db.name, self.step, found.flavor, found.version, found.server,
-            ",".join(r.name for r in self.chosen(db)) or "-",
-        )  # fmt: skip
-        return found
 
     def work(self, run: Run) -> dict[str, Any]:
         db = run.db

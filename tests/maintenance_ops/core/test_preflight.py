@@ -104,3 +104,15 @@ def test_history_on_a_central_server_is_not_required_here() -> None:
     found = missing_privileges([("*.*", "SELECT")], "health_check", ["shop"], MYSQL, None)
     assert not [r for r in found if "_maintenance" in str(r) or str(r).startswith("CREATE")]
     assert "PROCESS ON *.*" in [str(r) for r in found]
+
+
+def test_a_step_without_its_cadences_grants_needs_only_its_features_and_alls() -> None:
+    """The replica checks of the drill need grants.sql's replicas lines, not the drill's own."""
+    granted = [("shop.*", "SELECT"), *HISTORY]
+    drill = set(_missing(granted, "disaster_recovery_test", replicas=True))
+    replicas_only = set(
+        _missing(granted, "disaster_recovery_test", replicas=True, cadence_grants=False)
+    )
+    assert replicas_only and replicas_only < drill
+    assert replicas_only <= set(_missing(granted, "health_check", replicas=True))
+    assert "REPLICATION SLAVE ON *.*" in drill - replicas_only  # the drill reads binlogs

@@ -113,7 +113,8 @@ def test_without_replicas_it_says_so_and_succeeds(
     assert result["summary"] == NO_REPLICAS
     assert result["checks"] == [{"name": "replicas", "status": "skipped", "detail": NO_REPLICAS}]
     audit = AuditLog(target.conn_id, target.history_schema).read(run_id=run.run_id)
-    assert [r["command"] for r in audit] == ["preflight replica_readiness"]
+    assert [r["command"] for r in audit] == ["preflight mysql_disaster_recovery_test"]
+    assert json.loads(audit[0]["details"])["step"] == "replica_readiness"
 
 
 @pytest.mark.timeout(240)
