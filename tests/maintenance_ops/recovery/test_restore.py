@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -966,10 +967,23 @@ def test_table_checker_counts_beside_the_check(
     target.sql("CREATE TABLE t (id INT PRIMARY KEY, k INT, KEY by_k (k))")
     target.sql("INSERT INTO t SELECT seq, seq MOD 7 FROM seq_1_to_1000")
     opened: list[Any] = []
+    second = threading.Event()
+    lock = threading.Lock()
 
     def open_one() -> Any:
-        opened.append(connect(target.conn_id))
-        return opened[-1]
+        # Apart, the first worker stays busy until a second one opens its connection: the count
+        # must not wait for the check's worker to come free (without the wait, a descheduled
+        # test thread could let one worker run all four statements in turn).
+        with lock:
+            first = not opened
+            opened.append(None)
+            index = len(opened) - 1
+        if apart and first:
+            assert second.wait(30), "the count waited for the check's connection"
+        else:
+            second.set()
+        opened[index] = connect(target.conn_id)
+        return opened[index]
 
     checker = TableChecker(open_one, workers=1, apart=apart)
     try:
