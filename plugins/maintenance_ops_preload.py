@@ -7,8 +7,9 @@ the manager has imported is inherited by every child instead of imported again f
 at each parsing loop (the manager's ``parsing_pre_import_modules`` does the same for the
 ``airflow.*`` modules a DAG file names). The DAG files' own imports are ``maintenance_ops``,
 which Airflow does not pre-import: this file does, for the modules that *build* the DAGs (the
-configuration models, the ``@task`` parts, every step's operator class). What the tasks run is
-imported inside ``execute`` and stays out of here.
+configuration models, the ``@task`` parts, every step's operator class), and does the work
+Airflow does lazily on the first serialization of each operator class (``dag_parts.warm_up``).
+What the tasks run is imported inside ``execute`` and stays out of here.
 
 It also reads the configuration once: ``load_config`` caches it by the file's modification
 time and size, so a child finds it parsed while the file is unchanged and reads it again when
@@ -24,12 +25,11 @@ from __future__ import annotations
 
 import contextlib
 
-from maintenance_ops import dag_parts  # noqa: F401
+from maintenance_ops import dag_parts
 from maintenance_ops.core.config import load_config
 from maintenance_ops.core.exceptions import ConfigError
-from maintenance_ops.operators import load_all
 
-load_all()
+dag_parts.warm_up()
 
 with contextlib.suppress(ConfigError):
     if any(db.statistics_on_assets for db in load_config().databases):

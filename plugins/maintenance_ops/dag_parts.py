@@ -12,17 +12,20 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from airflow.sdk import Param, task
+from airflow.sdk import BaseOperator, Param, task
 
 from maintenance_ops.core.cadences import BY_KEY, CADENCES, Cadence
 from maintenance_ops.core.config import Config, load_config
 from maintenance_ops.core.labels import MAP_INDEX_TEMPLATE
 from maintenance_ops.observe.alerts import on_dag_failure, on_failure
+from maintenance_ops.operators.base import own_params_only
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
 log = logging.getLogger(__name__)
 
@@ -274,9 +277,8 @@ def maintain(cadence_key: str, config: Config | None = None) -> Any:
     return per_database
 
 
-@task
-def select_databases(only: str | None = None, **context: Any) -> list[str]:
-    """Resolve which databases this run maintains from its params and the configuration."""
+@task(task_id="select_databases")
+def _select_databases(only: str | None = None, **context: Any) -> list[str]:
     requested = (context.get("params") or {}).get("databases") or []
     chosen = resolve_databases(load_config(), requested, only)
     log.info(
@@ -287,12 +289,49 @@ def select_databases(only: str | None = None, **context: Any) -> list[str]:
     return chosen
 
 
-@task(trigger_rule="all_done", multiple_outputs=False)
-def report(selected: list[str], steps: dict[str, Any], **context: Any) -> dict[str, Any]:
-    """Gather every database's step outputs into one report; fail if any database failed.
-
-    :param steps: each step's outputs by step name, in order (what :func:`maintain` returns).
-    """
+@task(task_id="report", trigger_rule="all_done", multiple_outputs=False)
+def _report(selected: list[str], steps: dict[str, Any], **context: Any) -> dict[str, Any]:
     from maintenance_ops.observe.reports import conclude_run
 
     return conclude_run(selected, steps, load_config(), context)
+
+
+def select_databases(only: str | None = None) -> PlainXComArg:
+    """The task resolving which databases this run maintains from its params and the
+    configuration (``only``: just that one, if it is enabled)."""
+    return _own_params(_select_databases(only=only))
+
+
+def report(selected: Any, steps: Any) -> PlainXComArg:
+    """The task gathering every database's step outputs into one report; it fails if any
+    database failed.
+
+    :param steps: each step's outputs by step name, in order (what :func:`maintain` returns).
+    """
+    return _own_params(_report(selected, steps))
+
+
+def _own_params(output: Any) -> PlainXComArg:
+    """Drop the task's copy of the DAG's params (:func:`own_params_only`); return its output."""
+    if isinstance(output.operator, BaseOperator):  # always here: these tasks are not mapped
+        own_params_only(output.operator)
+    return cast("PlainXComArg", output)
+
+
+def warm_up() -> None:
+    """Do once, in the dag-processor manager, what parsing each DAG file would repeat in every
+    child it forks (the preload plugin, ``plugins/maintenance_ops_preload.py``, calls this).
+
+    Imports every step's operator class and the cron timetable of the scheduled DAGs (serializing
+    a DAG imports it: 2 ms a child), and has Airflow find the fields each of those classes
+    serializes, which it does on a class's first serialization by building a throw-away
+    operator (about 0.3 ms a class).
+    """
+    import airflow.timetables.trigger  # noqa: F401
+
+    from maintenance_ops.operators import load_all, operator
+
+    load_all()
+    for name in STEP_OPERATORS.values():
+        operator(name).get_serialized_fields()
+    _select_databases.operator_class.get_serialized_fields()  # type: ignore[attr-defined]

@@ -163,6 +163,49 @@ def test_params_have_descriptions_and_validate(parsed: Any) -> None:
             candidate.validate()
 
 
+def test_tasks_take_the_dag_params_at_run_time_not_as_a_copy(parsed: Any) -> None:
+    from airflow.sdk.definitions.param import process_params
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from maintenance_ops.operators import MySqlHealthCheckOperator
+
+    for dag in parsed[0].dags.values():
+        serialized = DagSerialization.to_dict(dag)["dag"]
+        # No task carries a copy of the DAG's params (Airflow validates every copy at parse)...
+        assert not [t.task_id for t in dag.tasks if t.params], dag.dag_id
+        tasks = [t["__var"] for t in serialized["tasks"]]
+        assert not [t["task_id"] for t in tasks if "params" in t], dag.dag_id
+        # ...and each still gets them, with the run's conf over the defaults, as the runner does
+        # (on a copy: the runner sets the conf's values on the DAG's Param objects).
+        shared = dag.params
+        try:
+            for task in dag.tasks:
+                dag.params = copy.deepcopy(shared)
+                assert process_params(dag, task, {}, suppress_exception=False) == {
+                    "databases": [],
+                    "dry_run": False,
+                }
+                merged = process_params(dag, task, {"dry_run": True}, suppress_exception=False)
+                assert merged["dry_run"] is True
+        finally:
+            dag.params = shared
+    # A task's own params stay, beside the DAG's.
+    dag = parsed[0].dags["mysql_health_check"]
+    own = MySqlHealthCheckOperator(
+        task_id="own_params", database="alpha", dag=dag, params={"probe": 1}
+    )
+    try:
+        assert dict(own.params) == {"probe": 1}
+        assert process_params(dag, own, {}, suppress_exception=False) == {
+            "databases": [],
+            "dry_run": False,
+            "probe": 1,
+        }
+    finally:
+        dag.task_dict.pop("own_params")
+        dag.task_group.children.pop("own_params")
+
+
 def test_custom_schedule_params_offer_only_its_database(parsed: Any) -> None:
     param = parsed[0].dags["mysql_custom_quarter_hour_health"].params.get_param("databases")
     assert param.schema["items"]["enum"] == ["beta"]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
 
 from maintenance_ops.core.cadences import BY_KEY
@@ -31,6 +32,20 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
+
+
+def own_params_only(task: BaseOperator) -> None:
+    """Keep only the params given to ``task`` itself, not its copy of the DAG's.
+
+    Airflow copies the DAG's params into every task, and while it serializes a DAG it resolves
+    each task's copy twice (an equality test, then ``str()``), validating every param against
+    its JSON schema each time: with the trigger form's two params that was most of what each
+    extra task added to the DAG file's parse time. The copy is not needed: at run time the task
+    runner merges the DAG's params, then the task's own, then the run's conf
+    (``process_params``). Airflow's ``HITLOperator`` drops the copy the same way.
+    """
+    params = task.params if isinstance(task.params, ParamsDict) else ParamsDict(task.params)
+    task.params = ParamsDict.filter_params_by_source(params, source="task")
 
 
 @dataclass(frozen=True)
@@ -204,6 +219,7 @@ class DatabaseOperator(BaseOperator):
         if not self.heavy:
             kwargs.setdefault("pool", DEFAULT_POOL)
         super().__init__(**kwargs)
+        own_params_only(self)
         self.database = database
         self.cadence = cadence
         self.mysql_conn_id = mysql_conn_id
