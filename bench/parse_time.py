@@ -4,6 +4,7 @@ Run it from the repository root (``make setup`` first: it needs the migrated SQL
 
     .venv/bin/python bench/parse_time.py            # print the results as Markdown
     .venv/bin/python bench/parse_time.py --write    # also update docs/benchmarks.md
+    .venv/bin/python bench/parse_time.py --before REV   # and compare with the files at REV
 
 Everything runs in one go, in a throw-away ``AIRFLOW_HOME`` (a copy of ``.airflow/airflow.db``;
 no database server), with a generated configuration of 3 databases and 2 custom schedules and
@@ -26,6 +27,9 @@ caught (the children count ``socket.connect`` calls). Each measurement is repeat
 4. **Import cost** of ``maintenance_ops.dag_parts``, which every DAG file imports: in a fresh
    interpreter against ``import airflow.sdk``, in a forked dag-processor child, and broken down
    by ``python -X importtime``.
+5. **Before and after** (``--before REV``): the DAG files and library at a git revision
+   (``git archive`` into the temp folder, imported ahead of the installed package), measured as
+   in 1 right after it, each file against its own measurement's empty DAG.
 """
 
 from __future__ import annotations
@@ -341,11 +345,49 @@ def plugins_without_preload(tmp: Path) -> Path:
     return folder
 
 
+def tree_at(rev: str, tmp: Path) -> Path:
+    """The repository's files at ``rev`` (``git archive``), for the before/after comparison."""
+    tree = tmp / "before"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "dags", "plugins"],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode:
+        raise SystemExit(f"git archive {rev} failed: {archive.stderr.decode()[-500:]}")
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
+
+
+def measure_before(
+    env: dict[str, str], rev: str, baseline: Path, repeats: int, tmp: Path
+) -> dict[str, Any]:
+    """Measure ``rev``'s DAG files as the current ones are (forked, with its preload)."""
+    tree = tree_at(rev, tmp)
+    files = sorted((tree / "dags").glob("*.py"))
+    before_env = {
+        **env,
+        # Its maintenance_ops, not the installed one (the virtualenv's .pth comes after).
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tree / "plugins"), env.get("PYTHONPATH")])),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(tree / "dags"),
+    }
+    forked = measure_forked(
+        before_env, [*files, baseline], repeats, tmp, tree / "plugins", label="before"
+    )
+    return {"rev": rev, "files": files, "forked": forked}
+
+
 def measure_forked(
-    env: dict[str, str], files: list[Path], repeats: int, tmp: Path, plugins: Path = PLUGINS
+    env: dict[str, str],
+    files: list[Path],
+    repeats: int,
+    tmp: Path,
+    plugins: Path = PLUGINS,
+    label: str = "",
 ) -> dict:
     """The worker's results: {"runs": {file: [...]}, "library": [...], ...} or {"error": ...}."""
-    out = tmp / f"worker_{plugins.name}.json"
+    out = tmp / f"worker_{label or plugins.name}.json"
     cmd = [sys.executable, __file__, "--worker", str(out), "--repeats", str(repeats)]
     _run([*cmd, *map(str, files)], {**env, "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins)})
     return json.loads(out.read_text())
@@ -453,8 +495,10 @@ FORKED_INTRO = (
     'and serializes its DAGs. Times are taken in the child ("Parse" includes the stability '
     "check). `plugins/` as shipped holds `maintenance_ops_preload.py`, which imports the "
     "DAG-building modules (`maintenance_ops.dag_parts`, the configuration models, the operator "
-    "classes) and reads the configuration, which a child reuses while the file's modification "
-    "time and size are unchanged."
+    "classes, the cron timetable), has Airflow find the fields each operator class serializes "
+    "(which it otherwise does in every child, on the class's first serialization) and reads the "
+    "configuration, which a child reuses while the file's modification time and size are "
+    "unchanged."
 )
 BARE_INTRO = (
     "The same, with `plugins/maintenance_ops_preload.py` left out of the plugins folder, as in a "
@@ -499,6 +543,60 @@ def goal_line(forked: dict[str, Any], bare: dict[str, Any], files: list[Path], b
     return "Goal: every file at most 2x the empty DAG (parse + serialize, medians): " + (
         "; ".join(parts) + "."
     )
+
+
+def _ratios(forked: dict[str, Any], files: list[Path], baseline: Path) -> dict[str, Any]:
+    """Each file's name -> (tasks, median parse + serialize, its ratio to the empty DAG)."""
+    runs = forked["runs"]
+    base = statistics.median(r["total"] for r in runs[str(baseline)])
+    return {
+        p.name: (
+            runs[str(p)][0]["tasks"],
+            statistics.median(r["total"] for r in runs[str(p)]),
+            statistics.median(r["total"] for r in runs[str(p)]) / base,
+        )
+        for p in files
+    }
+
+
+def _before_section(results: dict[str, Any]) -> str:
+    """Each file now and at ``--before``, each against the empty DAG of its own measurement."""
+    before, baseline = results["before"], results["baseline"]
+    if "error" in before["forked"] or "error" in results["forked"]:
+        return _para(f"Not compared: {before['forked'].get('error') or 'see above'}.")
+    then = _ratios(before["forked"], before["files"], baseline)
+    now = _ratios(results["forked"], results["files"], baseline)
+    base_then = statistics.median(r["total"] for r in before["forked"]["runs"][str(baseline)])
+    base_now = statistics.median(r["total"] for r in results["forked"]["runs"][str(baseline)])
+    intro = (
+        "The same measurement (forked, with the preload) of the DAG files and library at "
+        f"{before['subject']}, taken right after the one above; each file "
+        "against the empty DAG of its own measurement, so a change of load between the two "
+        "cancels out."
+    )
+    lines = [
+        "| File | Tasks then | Then | × empty DAG | Tasks now | Now | × empty DAG |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    worse = []
+    for name in sorted(set(then) | set(now)):
+        old, new = then.get(name), now.get(name)
+        cells = [f"| `{name}` "]
+        for found in (old, new):
+            cells.append(
+                f"| {found[0]} | {_ms(found[1])} | {found[2]:.1f} " if found else "| - | - | - "
+            )
+        lines.append("".join(cells) + "|")
+        if old and new and round(new[2], 1) > round(old[2], 1):
+            worse.append(f"`{name}` {old[2]:.1f}x -> {new[2]:.1f}x")
+    lines.append(
+        f"| **empty DAG (baseline)** | 1 | {_ms(base_then)} | 1.0 | 1 | {_ms(base_now)} | 1.0 |"
+    )
+    verdict = (
+        f"missed: {', '.join(worse)}" if worse else "met (no file's ratio rose, at one decimal)"
+    )
+    goal = f"Goal: no file parses slower, against the empty DAG, than then: {verdict}."
+    return "\n".join([_para(intro), "", *lines, "", _para(goal)])
 
 
 def _report_table(report: dict, dags: Path, baseline: Path) -> list[str]:
@@ -587,7 +685,7 @@ def render(results: dict[str, Any]) -> str:
 {_para(FORKED_OUTRO)}
 
 {_para(goal_line(results["forked"], results["forked_bare"], files, baseline))}
-
+{_before_part(results)}
 ### `airflow dags report -o json`: one process, whole folder
 
 One process parses every file, so what the files share (importing `maintenance_ops`, reading
@@ -607,6 +705,16 @@ the configuration) is paid once, by the first file parsed.
 """
 
 
+def _before_part(results: dict[str, Any]) -> str:
+    if not results.get("before"):
+        return ""
+    return f"""
+### Before and after
+
+{_before_section(results)}
+"""
+
+
 def problems(forked: dict[str, Any]) -> list[str]:
     """A failed start, import errors and connection attempts while parsing, one line each."""
     found = {f"dag-processor start: {forked['error']}"} if "error" in forked else set()
@@ -615,6 +723,26 @@ def problems(forked: dict[str, Any]) -> list[str]:
             found.update(f"{Path(path).name}: {e}" for e in run["errors"])
             found.update(f"{Path(path).name} connected to {a}" for a in run["connects"])
     return sorted(found)
+
+
+def _subject(rev: str) -> str:
+    """How the report names ``rev``: its hash and subject, or for ``X^`` the commit before X's."""
+
+    def show(what: str) -> tuple[str, str]:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "log", "-1", "--format=%h|%s", what],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        short, subject = out.split("|", 1)
+        return short, subject if len(subject) <= 80 else subject[:79] + "…"
+
+    short, subject = show(rev)
+    if rev.endswith("^"):
+        child, child_subject = show(rev[:-1])
+        return f"`{short}`, the commit before `{child}` ({child_subject})"
+    return f"`{short}` ({subject})"
 
 
 def _progress(message: str) -> None:
@@ -630,6 +758,12 @@ def main() -> int:
         dest="bytecode_cache",
         action="store_false",
         help="compile every import from source, as under PYTHONDONTWRITEBYTECODE=1",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also measure the DAG files and library at this git revision, for a before/after "
+        "table (e.g. the commit before a change that adds tasks)",
     )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("files", nargs="*", type=Path, help=argparse.SUPPRESS)
@@ -655,6 +789,11 @@ def main() -> int:
         forked_bare = measure_forked(
             env, [*files, baseline], args.repeats, tmp, plugins_without_preload(tmp)
         )
+        before = None
+        if args.before:
+            _progress(f"the DAG files at {args.before}, forked, {args.repeats} repeats")
+            before = measure_before(env, args.before, baseline, args.repeats, tmp)
+            before["subject"] = _subject(args.before)
         _progress("airflow dags report -o json (several seconds a run)")
         report = measure_dags_report(env, [DAGS, baseline.parent], args.repeats)
         _progress("import cost")
@@ -664,6 +803,7 @@ def main() -> int:
         "baseline": baseline,
         "forked": forked,
         "forked_bare": forked_bare,
+        "before": before,
         "dags_report": report,
         "imports": imports,
         "repeats": args.repeats,
@@ -672,7 +812,9 @@ def main() -> int:
         "load": (load_start, os.getloadavg()[0]),
         "command": shlex.join([*command, *sys.argv[1:]]),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "problems": problems(forked) + problems(forked_bare),
+        "problems": problems(forked)
+        + problems(forked_bare)
+        + (problems(before["forked"]) if before else []),
     }
     text = render(results)
     print(text)

@@ -152,3 +152,33 @@ def test_slow_operations_are_grouped_into_stalls_by_due_time() -> None:
     slow = [(10.2, 0.15), (10.0, 1.2), (10.4, 0.3), (15.0, 0.11)]  # unordered, as workers finish
     assert stalls(slow, origin=8.0) == "at 2.0 s: 3 ops (max 1200 ms); at 7.0 s: 1 ops (max 110 ms)"
     assert stalls([], origin=0.0) == ""
+
+
+def _forked(totals: dict[Path, float]) -> dict:
+    run = {"tasks": 3, "dags": 1, "errors": [], "connects": []}
+    return {"runs": {str(p): [{**run, "total": t}] for p, t in totals.items()}}
+
+
+def test_parse_time_before_and_after_names_a_file_whose_ratio_rose(tmp_path: Path) -> None:
+    import parse_time
+
+    base = tmp_path / "empty.py"
+    old, new = tmp_path / "old" / "daily.py", tmp_path / "new" / "daily.py"
+    same_old, same_new = tmp_path / "old" / "health.py", tmp_path / "new" / "health.py"
+    results = {
+        "baseline": base,
+        "files": [new, same_new],
+        # The machine got slower between the two: the empty DAG too, so the ratios still compare.
+        "forked": _forked({new: 0.040, same_new: 0.030, base: 0.020}),
+        "before": {
+            "rev": "abc^",
+            "subject": "`abc`",
+            "files": [old, same_old],
+            "forked": _forked({old: 0.015, same_old: 0.015, base: 0.010}),
+        },
+    }
+    text = parse_time._before_section(results)
+    assert "| `daily.py` | 3 | 15.0 | 1.5 | 3 | 40.0 | 2.0 |" in text
+    assert "missed: `daily.py` 1.5x -> 2.0x" in text and "health.py` 1.5x" not in text
+    results["forked"] = _forked({new: 0.030, same_new: 0.030, base: 0.020})
+    assert "met (no file's ratio rose" in parse_time._before_section(results)
