@@ -133,20 +133,40 @@ def _expired(cutoff: datetime) -> int:
     return sum(PLANTED_FROM + timedelta(days=i) < cutoff for i in range(PLANTED))
 
 
-def test_backfill_does_each_dates_own_work(celery_stack: CeleryStack) -> None:
-    stack = celery_stack.stack
-    stack.unpause(DAILY)  # backfill runs, too, only run while the DAG is unpaused
-    # Unpausing starts the latest scheduled run, a real (not dry) one: let it and any manual
-    # run finish before planting rows, so the backfill's dry runs are the only ones to see them.
+def _unpause_and_let_the_scheduled_run_end(
+    stack: AirflowStack, dag_id: str, timeout: float
+) -> None:
+    """Unpause ``dag_id`` and wait until its scheduled run (Airflow starts the latest at once)
+    and every other run of it have ended."""
+    stack.unpause(dag_id)
     wait_until(
         lambda: (
-            (runs := _runs(stack, DAILY))
+            (runs := _runs(stack, dag_id))
             and any(r["run_type"] == "scheduled" for r in runs)
             and all(r["state"] in ("success", "failed") for r in runs)
         ),
-        timeout=240,
+        timeout=timeout,
         interval=1,
     )
+
+
+def _finished_backfill_runs(stack: AirflowStack, dag_id: str, count: int) -> list[dict[str, Any]]:
+    """Wait until ``dag_id`` has ``count`` backfill runs, all ended; return them."""
+
+    def finished() -> list[dict[str, Any]]:
+        runs = [r for r in _runs(stack, dag_id) if r["run_type"] == "backfill"]
+        done = len(runs) == count and all(r["state"] in ("success", "failed") for r in runs)
+        return runs if done else []
+
+    return wait_until(finished, timeout=360, interval=2)
+
+
+def test_backfill_does_each_dates_own_work(celery_stack: CeleryStack) -> None:
+    stack = celery_stack.stack
+    # Backfill runs, too, only run while the DAG is unpaused. The scheduled run unpausing starts
+    # is a real (not dry) one: it and any manual run end before the rows are planted, so the
+    # backfill's dry runs are the only ones to see them.
+    _unpause_and_let_the_scheduled_run_end(stack, DAILY, timeout=240)
     schema = celery_stack.schemas["primary"]
     _plant_sessions(schema)
 
@@ -164,12 +184,7 @@ def test_backfill_does_each_dates_own_work(celery_stack: CeleryStack) -> None:
     )
     assert backfill["dag_id"] == DAILY
 
-    def finished_backfill_runs() -> list[dict[str, Any]]:
-        runs = [r for r in _runs(stack, DAILY) if r["run_type"] == "backfill"]
-        done = len(runs) == 3 and all(r["state"] in ("success", "failed") for r in runs)
-        return runs if done else []
-
-    runs = wait_until(finished_backfill_runs, timeout=360, interval=2)
+    runs = _finished_backfill_runs(stack, DAILY, 3)
     logical_dates = sorted(datetime.fromisoformat(r["logical_date"]) for r in runs)
     assert [d.date().isoformat() for d in logical_dates] == [
         "2026-03-01",
@@ -202,17 +217,8 @@ def test_a_backfill_sends_one_summary_when_its_last_run_ends(celery_stack: Celer
     """Not one Slack report per backfilled date: one message from the scheduler's listener
     (plugins/maintenance_ops_listeners.py) when the backfill's last run ends."""
     stack, slack = celery_stack.stack, celery_stack.slack
-    stack.unpause(WEEKLY)
-    # Unpausing starts the latest scheduled run (and posts its report): let it finish first.
-    wait_until(
-        lambda: (
-            (runs := _runs(stack, WEEKLY))
-            and any(r["run_type"] == "scheduled" for r in runs)
-            and all(r["state"] in ("success", "failed") for r in runs)
-        ),
-        timeout=300,
-        interval=1,
-    )
+    # Unpausing starts the latest scheduled run (and posts its report): it ends first.
+    _unpause_and_let_the_scheduled_run_end(stack, WEEKLY, timeout=300)
     before = len(slack.posts)
     # Two Sundays (the weekly schedule), both allowed to run at once: the two runs may end in
     # one scheduler loop, and still only the last one's listener sends.
@@ -227,12 +233,7 @@ def test_a_backfill_sends_one_summary_when_its_last_run_ends(celery_stack: Celer
         },
     )
 
-    def finished_backfill_runs() -> list[dict[str, Any]]:
-        runs = [r for r in _runs(stack, WEEKLY) if r["run_type"] == "backfill"]
-        done = len(runs) == 2 and all(r["state"] in ("success", "failed") for r in runs)
-        return runs if done else []
-
-    runs = wait_until(finished_backfill_runs, timeout=360, interval=2)
+    runs = _finished_backfill_runs(stack, WEEKLY, 2)
     assert {r["state"] for r in runs} == {"success"}, runs
 
     def summaries() -> list[str]:
