@@ -888,6 +888,7 @@ def _execute(
         run.result.dry_run_rows = _count(run.session, spec)
         run.result.partitions_planned = [p.name for p in parts]
         _count_children(run.session, run.result, spec, plan.children)
+        _predict_blocked(run.result)
         return
     archive = _prepare_archive(run, rule, schema, plan) if rule.cleanup_type == "archive" else None
     if plan.children is not None:
@@ -1164,6 +1165,39 @@ def _lock_children(
     return counts
 
 
+def _predict_blocked(result: CleanupResult) -> None:
+    """In a dry run, say that RESTRICT / NO ACTION children still referencing rows would stop it.
+
+    A real run stops at the first chunk holding a referenced row (ERROR 1451, see
+    :func:`_blocked_message`): the dry run reports that outcome (status ``failed``) instead of
+    ``ok``, with the child rows counted and the fix.
+    """
+    blocking = [c for c in result.child_rows if c.handling == "blocks" and c.rows]
+    if not blocking:
+        return
+    named = "; ".join(
+        f"{c.rows} row(s) of {c.table} "
+        f"({', '.join(map(quote_identifier, c.constraints))}, ON DELETE {c.action})"
+        for c in blocking
+    )
+    result.status = "failed"
+    result.warnings.append(
+        f"rule {result.rule!r}: a real run would stop at the first chunk holding a referenced "
+        f"row: {named} still reference rows it would delete. "
+        + _blocked_fix(sorted({c.table for c in blocking}))
+    )
+
+
+def _blocked_fix(children: Sequence[str]) -> str:
+    """The fixes for a rule stopped by RESTRICT / NO ACTION children (their table names)."""
+    return (
+        f"Fix: clean the child table [{', '.join(children)}] first (its own rule, listed before "
+        "this one), or keep referenced rows with the rule's where filter (rows of the child "
+        "that point at it: NOT EXISTS (...)), or make the constraint ON DELETE CASCADE and list "
+        "the child in archive_children"
+    )
+
+
 def _tracked_rows(result: CleanupResult) -> list[ChildRows]:
     return [c for c in result.child_rows if c.handling != "blocks"]
 
@@ -1172,15 +1206,11 @@ def _blocked_message(run: _Run, plan: ForeignKeyPlan, where: str, error: str) ->
     """Name the RESTRICT / NO ACTION keys that refused a chunk, what was done, and the fix."""
     keys = blocking_constraint(error, plan)
     named = "; ".join(f"{table_name(k.child)} ({k.describe()})" for k in keys) or "another table"
-    children = "[" + ", ".join(sorted({k.child[1] for k in keys})) + "]"
     done = run.result
     return (
         f"rule {done.rule!r}: {where}: rows still referenced by {named} ([1451] {error}); "
         f"the chunk was rolled back and the rule stopped after {done.rows_deleted} rows in "
-        f"{done.chunks} chunks. Fix: clean the child table {children} first (its own rule, "
-        "listed before this one), or keep referenced rows with the rule's where filter "
-        "(rows of the child that point at it: NOT EXISTS (...)), or make the constraint "
-        "ON DELETE CASCADE and list the child in archive_children"
+        f"{done.chunks} chunks. " + _blocked_fix(sorted({k.child[1] for k in keys}))
     )
 
 

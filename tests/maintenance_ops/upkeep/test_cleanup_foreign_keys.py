@@ -451,7 +451,9 @@ def test_dry_run_counts_child_rows_per_table_and_action(
     log = logging.getLogger("test_cleanup_fk_dry_run")
     with caplog.at_level(logging.INFO, logger=log.name):
         result = _run(session, target, rule, dry_run=True, log=log)
-    assert (result.status, result.dry_run_rows, result.rows_deleted) == ("ok", 50, 0)
+    # The RESTRICT child still references a row: a real run would stop there, so the dry run
+    # says so instead of "ok".
+    assert (result.status, result.dry_run_rows, result.rows_deleted) == ("failed", 50, 0)
     assert _children(result) == [
         ("order_items", "CASCADE", 150, "archived"),
         ("item_notes", "CASCADE", 150, "deleted"),
@@ -467,7 +469,16 @@ def test_dry_run_counts_child_rows_per_table_and_action(
     assert f"{target.schema}.shipments RESTRICT 1 blocks" in summary
     report = detail_lines({"dry_run": True, "cleanup": [result.to_dict()]})[0]
     assert report.startswith(f"cleanup orders on {target.schema}.orders: would remove 50 row(s)")
-    assert f"[ok]; child rows: {target.schema}.order_items CASCADE 150 archived, " in report
+    assert f"[failed]; child rows: {target.schema}.order_items CASCADE 150 archived, " in report
+    assert report.endswith(
+        f"; rule 'orders': a real run would stop at the first chunk holding a referenced row: "
+        f"1 row(s) of {target.schema}.shipments (`fk_ship_order`, ON DELETE RESTRICT) still "
+        "reference rows it would delete. Fix: clean the child table "
+        f"[{target.schema}.shipments] first (its own rule, listed before this one), or keep "
+        "referenced rows with the rule's where filter (rows of the child that point at it: "
+        "NOT EXISTS (...)), or make the constraint ON DELETE CASCADE and list the child in "
+        "archive_children"
+    )
     refused = _run(session, target, _rule(), dry_run=True)  # the counts show what is at stake
     assert (refused.status, refused.dry_run_rows) == ("refused", 50)
     assert _children(refused)[:2] == [
@@ -613,6 +624,11 @@ def test_chinook_invoice_cleanup_names_the_invoice_line_key(
         cutoff,
     )
     assert _children(dry) == [("InvoiceLine", "NO ACTION", lines, "blocks")] and lines > 0
+    assert dry.status == "failed"  # the dry run predicts the real run's stop, below
+    assert (
+        f"{lines} row(s) of {target.schema}.InvoiceLine (`FK_InvoiceLineInvoiceId`, "
+        "ON DELETE NO ACTION) still reference rows it would delete"
+    ) in dry.warnings[-1]
     before = _snapshot(target, "Invoice", "InvoiceLine")
     result = _run(session, target, rule, cutoff=cutoff)
     assert (result.status, result.rows_deleted) == ("failed", 0)
