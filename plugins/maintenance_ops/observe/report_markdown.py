@@ -153,17 +153,6 @@ def finding_rows(result: Mapping[str, Any]) -> list[list[str]]:
     return rows
 
 
-def dry_run_reason(rule: Mapping[str, Any], dry_run: Any) -> str:
-    """Why a cleanup rule's dry run predicts it would not complete, else "" (pure).
-
-    A real run's reason is the step's failure, reported once; a dry run does not fail, so
-    its rule row carries the reason (a refusal, or children that would stop it).
-    """
-    if not dry_run or rule.get("status") == "ok" or not rule.get("warnings"):
-        return ""
-    return str(rule["warnings"][-1])
-
-
 def _cleanup_row(rule: Mapping[str, Any], dry_run: bool) -> list[str]:
     if dry_run:
         done = f"would remove {rule.get('dry_run_rows') or 0} row(s)"
@@ -184,8 +173,6 @@ def _cleanup_row(rule: Mapping[str, Any], dry_run: bool) -> list[str]:
         detail += f"; partitions {'to drop' if dry_run else 'dropped'}: {', '.join(partitions)}"
     if children:
         detail += f"; child rows: {children}"
-    if why := dry_run_reason(rule, dry_run):
-        detail += f"; {why}"
     return [
         "cleanup",
         f"rule {code(rule['rule'])} on {code(rule['table'])}",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maintenance_ops.core.wording import counted
-from maintenance_ops.observe.report_markdown import RunSummary, dry_run_reason, render_markdown
+from maintenance_ops.observe.report_markdown import RunSummary, render_markdown
 
 if TYPE_CHECKING:
     from maintenance_ops.core.config import Config
@@ -242,7 +242,6 @@ def detail_lines(result: dict[str, Any], most: int = 8) -> list[str]:
             f"cleanup {rule['rule']} on {rule['table']}: {verb} {rows} row(s) older than "
             f"{rule['cutoff']} [{rule['status']}]"
             + (f"; child rows: {children}" if children else "")
-            + (f"; {why}" if (why := dry_run_reason(rule, result.get("dry_run"))) else "")
         )
     for rebuild in result.get("rebuilds") or []:
         reclaimed = rebuild.get("reclaimed_bytes")

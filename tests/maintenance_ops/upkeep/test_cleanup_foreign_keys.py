@@ -470,8 +470,8 @@ def test_dry_run_counts_child_rows_per_table_and_action(
     report = detail_lines({"dry_run": True, "cleanup": [result.to_dict()]})[0]
     assert report.startswith(f"cleanup orders on {target.schema}.orders: would remove 50 row(s)")
     assert f"[failed]; child rows: {target.schema}.order_items CASCADE 150 archived, " in report
-    assert report.endswith(
-        f"; rule 'orders': a real run would stop at the first chunk holding a referenced row: "
+    assert result.warnings[-1] == (
+        f"rule 'orders': a real run would stop at the first chunk holding a referenced row: "
         f"1 row(s) of {target.schema}.shipments (`fk_ship_order`, ON DELETE RESTRICT) still "
         "reference rows it would delete. Fix: clean the child table "
         f"[{target.schema}.shipments] first (its own rule, listed before this one), or keep "
