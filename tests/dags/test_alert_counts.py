@@ -6,6 +6,7 @@ import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +53,25 @@ def test_two_failed_databases_two_alerts_and_one_run_summary(
     assert "orders: health_check: " in summary and "billing: health_check: " in summary
     assert "healthy" not in summary
     assert len(texts) == 3, texts  # nothing else: no "report failed", no second run alert
+    # The failed run keeps its report where `trigger --wait` and the UI read it.
+    report = _report(dag_run)
+    assert "orders: FAILED at health_check: ConnectionFailed" in report["text"]
+    assert "billing: FAILED at health_check: ConnectionFailed" in report["text"]
+    assert report["report_file"].endswith(".md") and Path(report["report_file"]).is_file()
+
+
+def _report(dag_run: Any) -> dict[str, Any]:
+    """The report task's XCom return_value."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(run_id=dag_run.run_id, task_id="report", key="return_value")
+            .one()
+        )
+        return dict(row.value)
 
 
 def test_a_run_failing_before_any_database_alerts_once(

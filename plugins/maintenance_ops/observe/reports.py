@@ -282,6 +282,9 @@ def conclude_run(
 ) -> dict[str, Any]:
     """The ``report`` task of every cadence DAG: merge, render, write, alert once, fail or return.
 
+    The report (``dag_id``, ``databases``, ``text``, ``report_file``) is the task's XCom
+    ``return_value`` whether the run succeeded or failed.
+
     :param steps: each step's outputs by step name, in order (a list over the databases).
     :raises AlertedFailure: a database failed (after the run's one summary alert), or
         ``select_databases`` failed (its own alert said why).
@@ -332,14 +335,17 @@ def conclude_run(
             log_url=str(path),
         )
         send_alert(summary, config.notifications, context)
+    report = {"dag_id": dag_id, "databases": collected, "text": text, "report_file": str(path)}
     if failed:
+        # A failed run has its report too, where the UI and `trigger --wait` read a report.
+        context["ti"].xcom_push(key="return_value", value=report)
         raise AlertedFailure(f"{dag_id}: failed on {', '.join(failed)}\n{text}")
     if wants_summary(config, dag_id, context):
         summary = Alert(
             "info", f"{dag_id} report", dag_id, run_id=run_id, error=text, log_url=str(path)
         )
         send_alert(summary, config.notifications, context)
-    return {"dag_id": dag_id, "databases": collected, "text": text, "report_file": str(path)}
+    return report
 
 
 def recorded_failures(ti: Any, steps: Sequence[str]) -> dict[str, dict[str, Any]]:
