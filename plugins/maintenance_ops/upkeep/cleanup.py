@@ -1191,10 +1191,11 @@ def _predict_blocked(result: CleanupResult) -> None:
 def _blocked_fix(children: Sequence[str]) -> str:
     """The fixes for a rule stopped by RESTRICT / NO ACTION children (their table names)."""
     return (
-        f"Fix: clean the child table [{', '.join(children)}] first (its own rule, listed before "
-        "this one), or keep referenced rows with the rule's where filter (rows of the child "
-        "that point at it: NOT EXISTS (...)), or make the constraint ON DELETE CASCADE and list "
-        "the child in archive_children"
+        f"Fix: clean the child table [{', '.join(children)}] first (a rule of its own listed "
+        "before this one, if it has a date column), or narrow this rule's where to rows no "
+        "child references (over this table's own columns: a where cannot read the child), or "
+        "make the constraint ON DELETE CASCADE and list the child in archive_children (an "
+        "archive rule) or allow_cascade_delete (a delete rule)"
     )
 
 

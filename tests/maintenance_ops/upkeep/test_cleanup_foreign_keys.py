@@ -474,10 +474,11 @@ def test_dry_run_counts_child_rows_per_table_and_action(
         f"rule 'orders': a real run would stop at the first chunk holding a referenced row: "
         f"1 row(s) of {target.schema}.shipments (`fk_ship_order`, ON DELETE RESTRICT) still "
         "reference rows it would delete. Fix: clean the child table "
-        f"[{target.schema}.shipments] first (its own rule, listed before this one), or keep "
-        "referenced rows with the rule's where filter (rows of the child that point at it: "
-        "NOT EXISTS (...)), or make the constraint ON DELETE CASCADE and list the child in "
-        "archive_children"
+        f"[{target.schema}.shipments] first (a rule of its own listed before this one, if it "
+        "has a date column), or narrow this rule's where to rows no child references (over "
+        "this table's own columns: a where cannot read the child), or make the constraint ON "
+        "DELETE CASCADE and list the child in archive_children (an archive rule) or "
+        "allow_cascade_delete (a delete rule)"
     )
     refused = _run(session, target, _rule(), dry_run=True)  # the counts show what is at stake
     assert (refused.status, refused.dry_run_rows) == ("refused", 50)
@@ -637,6 +638,25 @@ def test_chinook_invoice_cleanup_names_the_invoice_line_key(
         in (result.warnings[-1])
     )
     assert _snapshot(target, "Invoice", "InvoiceLine") == before
+    # The message's last fix, followed: the key made CASCADE, the child archived with its parents.
+    assert (
+        "make the constraint ON DELETE CASCADE and list the child in archive_children"
+        in (dry.warnings[-1])
+    )
+    target.sql("ALTER TABLE InvoiceLine DROP FOREIGN KEY FK_InvoiceLineInvoiceId")
+    target.sql(
+        "ALTER TABLE InvoiceLine ADD CONSTRAINT FK_InvoiceLineInvoiceId FOREIGN KEY (InvoiceId) "
+        "REFERENCES Invoice (InvoiceId) ON DELETE CASCADE"
+    )
+    fixed = CleanupRule(
+        **{**rule.model_dump(), "cleanup_type": "archive", "archive_children": ["InvoiceLine"]}
+    )
+    dry = _run(session, target, fixed, cutoff=cutoff, dry_run=True)
+    assert dry.status == "ok" and _children(dry) == [("InvoiceLine", "CASCADE", lines, "archived")]
+    result = _run(session, target, fixed, cutoff=cutoff)
+    assert (result.status, result.rows_archived) == ("ok", dry.dry_run_rows)
+    for table in ("Invoice", "InvoiceLine"):
+        assert sorted(_rows(target, table) + _rows(target, f"{table}_archive")) == before[table]
 
 
 def test_hidden_referencing_keys_counts_per_parent() -> None:
