@@ -1,8 +1,11 @@
-"""A fleet of 50 databases: one run of each DAG maps over all, the pool caps heavy work, and one
+"""A fleet of 20 databases: one run of each DAG maps over all, the pool caps heavy work, and one
 broken database fails only its own first step (its later steps never run) and sends only its own
 alert.
 
-``bench/fleet.py --write`` runs the same scenario and records its numbers in docs/benchmarks.md.
+``bench/fleet.py --write`` runs the same scenario over 50 databases and records its numbers in
+docs/benchmarks.md. The test takes 20: each database adds five step tasks (250 at 50, about
+300 s on a quiet 2-core machine and over the 600 s test timeout beside the rest of the suite),
+and 20 prove the same: every database mapped, the pool the limit, one failure alone.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import pytest
 
 from .fleet import BROKEN, DAGS, run_fleet
 
-DATABASES = 50
+DATABASES = 20
 POOL_SLOTS = 3
 WORKER_CONCURRENCY = 6  # more than the pool: the pool, not the worker, must be the limit
 STEPS = {  # each DAG's steps per database, in order
