@@ -757,7 +757,9 @@ def _finish_entry(entry: AuditEntry | None, result: CleanupResult) -> None:
     if entry is None:
         return
     entry.rows = result.dry_run_rows if result.dry_run else result.rows_deleted
-    if result.status != "ok":
+    # A dry run's row stays dry_run when it only predicts an outcome (nothing failed); a
+    # refusal is the same with or without dry_run. Its status is in the details either way.
+    if result.status == "refused" or (result.status != "ok" and not result.dry_run):
         entry.outcome = result.status
     entry.details = result.to_dict()
 

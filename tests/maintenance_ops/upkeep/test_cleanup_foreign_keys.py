@@ -418,6 +418,9 @@ def test_restrict_child_stops_the_rule_naming_the_constraint(
     _orders(target, "shipments")
     before = _rows(target, "orders")
     audit = AuditLog(target.conn_id, target.history_schema)
+    dry = _run(session, target, _rule(cleanup_type=mode), audit=audit, dry_run=True)
+    assert dry.status == "failed"  # predicted: the audit row says dry_run, nothing failed yet
+    assert [r["outcome"] for r in audit.read()] == ["dry_run"]
     result = _run(session, target, _rule(cleanup_type=mode), audit=audit)
     # Chunks of 7: ids 1..28 go in four chunks; the chunk holding order 30 is refused.
     assert (result.status, result.rows_deleted, result.chunks) == ("failed", 28, 4)
@@ -432,7 +435,7 @@ def test_restrict_child_stops_the_rule_naming_the_constraint(
     assert [r[0] for r in kept] == list(range(29, 101))
     if mode == "archive":
         assert sorted(kept + _rows(target, "orders_archive")) == before
-    assert [r["outcome"] for r in audit.read()] == ["failed"]
+    assert sorted(r["outcome"] for r in audit.read()) == ["dry_run", "failed"]
     audit.close()
 
 
@@ -584,6 +587,11 @@ def test_hostile_catalog_customers_cascade_set_null_and_restrict_grandchild(
         ("select", "RESTRICT", lines, "blocks"),
     ]
     assert orders > 0 and lines > 0 and tickets > 0
+    assert dry.status == "failed"  # the grandchild's lines would stop it, as below
+    assert (
+        f"{lines} row(s) of {target.schema}.select (`fk_line_order`, ON DELETE RESTRICT)"
+        in (dry.warnings[-1])
+    )
     tables = ("customers", "order", "select", "support_tickets")
     before = _snapshot(target, *tables)
     # Order lines (RESTRICT under the CASCADE) block the first chunk: nothing is written.
