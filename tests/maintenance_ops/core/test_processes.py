@@ -85,7 +85,10 @@ def test_an_interrupt_kills_the_whole_pipeline() -> None:
     )
     with pytest.raises(KeyboardInterrupt), pipeline:
         pipeline.wait()
-    assert [p.returncode for p in pipeline.procs] == [-9, -9]
+    # Nothing is left running: the producer was killed; the consumer was killed too, or had
+    # already ended on the end of its input that the kill caused (a race, seen in a full run).
+    assert pipeline.procs[0].returncode == -9
+    assert pipeline.procs[1].returncode in (-9, 0)
 
 
 def test_stderr_past_a_pipe_buffer_does_not_deadlock(tmp_path: Path) -> None:
